@@ -1,0 +1,580 @@
+//! Conversions, attribution, and the commission lifecycle (seed 004):
+//! `pending` while the holding period runs (refunds reduce or void it),
+//! then `finalized` and immutable; later changes are signed adjustments.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{DomainError, TransitionError};
+use crate::ids::{
+    CommissionId, ConversionId, CouponCode, ExternalId, MembershipId, MerchantId, PartnerId,
+    PayoutItemId, ProgramId, ReferralKey,
+};
+use crate::money::{Money, Rounding};
+use crate::period::{Period, add_months};
+use crate::program::CommissionRule;
+
+/// How proportional refunds land on a minor unit. Computed from the
+/// original commission and the cumulative refund every time, so repeated
+/// partial refunds never accumulate rounding drift.
+pub const REFUND_ROUNDING: Rounding = Rounding::HalfEven;
+
+/// How a conversion was attributed to a partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "via", content = "key", rename_all = "snake_case")]
+pub enum AttributedBy {
+    /// The customer used the partner's coupon code.
+    Coupon(CouponCode),
+    /// The customer came through the partner's referral link.
+    Referral(ReferralKey),
+}
+
+/// A conversion as the merchant reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversionInput {
+    /// The merchant's id for it; a repeat is recognised and ignored.
+    pub external_id: ExternalId,
+    /// The sale amount, in the program currency.
+    pub amount: Money,
+    /// When the sale happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// A coupon code the customer used, if any.
+    pub coupon_code: Option<CouponCode>,
+    /// A referral key from the customer's link, if any.
+    pub referral_key: Option<ReferralKey>,
+    /// The merchant's stable customer id, for one-time and recurring rules.
+    pub customer_ref: Option<String>,
+    /// A Stripe payment reference (payment intent, charge or invoice id) so
+    /// that `charge.refunded` can find the conversion.
+    pub payment_ref: Option<String>,
+}
+
+/// A recorded, attributed conversion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversion {
+    /// Its id.
+    pub id: ConversionId,
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// The program.
+    pub program_id: ProgramId,
+    /// The partner's membership it was attributed to.
+    pub membership_id: MembershipId,
+    /// The partner.
+    pub partner_id: PartnerId,
+    /// The merchant's id for it.
+    pub external_id: ExternalId,
+    /// The sale amount.
+    pub amount: Money,
+    /// Total refunded so far (cumulative, never decreasing).
+    pub refunded: Money,
+    /// Whether the order was cancelled.
+    pub cancelled: bool,
+    /// When the sale happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// How it was attributed.
+    pub attributed_by: AttributedBy,
+    /// The merchant's customer id.
+    pub customer_ref: Option<String>,
+    /// A Stripe payment reference.
+    pub payment_ref: Option<String>,
+}
+
+/// The attribution rule: **a coupon code beats a referral link**. A code is
+/// typed at checkout by the customer, so it is the most recent and most
+/// deliberate signal; a referral cookie may be weeks old. The referral key
+/// decides only when no active code matches.
+pub fn attribute<'a, T>(
+    by_coupon: Option<(&CouponCode, &'a T)>,
+    by_referral: Option<(&ReferralKey, &'a T)>,
+) -> Option<(AttributedBy, &'a T)> {
+    match (by_coupon, by_referral) {
+        (Some((code, who)), _) => Some((AttributedBy::Coupon(code.clone()), who)),
+        (None, Some((key, who))) => Some((AttributedBy::Referral(key.clone()), who)),
+        (None, None) => None,
+    }
+}
+
+/// Whether a conversion at `occurred_at` earns under `rule`, given the time
+/// of the same customer's first conversion in the program (`None` when this
+/// is their first).
+pub fn qualifies(
+    rule: &CommissionRule,
+    first_conversion_at: Option<OffsetDateTime>,
+    occurred_at: OffsetDateTime,
+) -> bool {
+    match (first_conversion_at, rule.recurring_months) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(first), Some(months)) => occurred_at < add_months(first, u32::from(months)),
+    }
+}
+
+/// Why a commission was voided or adjusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeReason {
+    /// The sale was (partly) refunded.
+    Refund,
+    /// The order was cancelled.
+    Cancellation,
+    /// An operator corrected it.
+    Manual,
+}
+
+impl ChangeReason {
+    /// The wire name.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            ChangeReason::Refund => "refund",
+            ChangeReason::Cancellation => "cancellation",
+            ChangeReason::Manual => "manual",
+        }
+    }
+}
+
+/// Earned from a conversion, or a signed correction of a finalized one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CommissionKind {
+    /// Earned by a conversion.
+    Earned,
+    /// A signed correction of a finalized commission; created finalized.
+    Adjustment {
+        /// The finalized commission it corrects.
+        corrects: CommissionId,
+        /// Why.
+        reason: ChangeReason,
+    },
+}
+
+/// A commission's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CommissionState {
+    /// In its holding period: refunds reduce it, cancellation voids it.
+    Pending,
+    /// Locked for payout; immutable.
+    Finalized {
+        /// When.
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+    },
+    /// Cancelled or fully refunded before finalization; pays nothing.
+    Voided {
+        /// When.
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        /// Why.
+        reason: ChangeReason,
+    },
+}
+
+impl CommissionState {
+    /// The wire name.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            CommissionState::Pending => "pending",
+            CommissionState::Finalized { .. } => "finalized",
+            CommissionState::Voided { .. } => "voided",
+        }
+    }
+}
+
+/// A commission row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commission {
+    /// Its id.
+    pub id: CommissionId,
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// The program.
+    pub program_id: ProgramId,
+    /// The partner's membership.
+    pub membership_id: MembershipId,
+    /// The partner.
+    pub partner_id: PartnerId,
+    /// The conversion it comes from.
+    pub conversion_id: ConversionId,
+    /// Earned or adjustment.
+    pub kind: CommissionKind,
+    /// What it pays now (negative for a clawback adjustment).
+    pub amount: Money,
+    /// What it paid when earned: the basis of proportional refunds.
+    pub original_amount: Money,
+    /// Lifecycle state.
+    pub state: CommissionState,
+    /// The ledger period: the month it was earned (or the adjustment made).
+    pub period: Period,
+    /// When earned (or made).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the holding period ends.
+    #[serde(with = "time::serde::rfc3339")]
+    pub hold_until: OffsetDateTime,
+    /// The payout item that pays it, once batched.
+    pub payout_item_id: Option<PayoutItemId>,
+}
+
+/// What happens to a commission; input of [`Commission::apply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommissionEvent {
+    /// The conversion's cumulative refund is now `refunded` of `sale`.
+    Refunded {
+        /// The sale amount.
+        sale: Money,
+        /// Cumulative refund.
+        refunded: Money,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// The order was cancelled.
+    Cancelled {
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// Finalization ran at `now`.
+    Finalize {
+        /// The clock.
+        now: OffsetDateTime,
+    },
+}
+
+impl Commission {
+    /// The commission a conversion earns.
+    pub fn earned(
+        id: CommissionId,
+        conversion: &Conversion,
+        amount: Money,
+        holding: time::Duration,
+    ) -> Commission {
+        Commission {
+            id,
+            merchant_id: conversion.merchant_id.clone(),
+            program_id: conversion.program_id,
+            membership_id: conversion.membership_id,
+            partner_id: conversion.partner_id,
+            conversion_id: conversion.id,
+            kind: CommissionKind::Earned,
+            amount,
+            original_amount: amount,
+            state: CommissionState::Pending,
+            period: Period::containing(conversion.occurred_at),
+            created_at: conversion.occurred_at,
+            hold_until: conversion.occurred_at.saturating_add(holding),
+            payout_item_id: None,
+        }
+    }
+
+    /// A signed adjustment of the finalized `earned` commission, created
+    /// finalized in the period of `at` so it nets against the next payout.
+    pub fn adjustment(
+        id: CommissionId,
+        earned: &Commission,
+        amount: Money,
+        reason: ChangeReason,
+        at: OffsetDateTime,
+    ) -> Commission {
+        Commission {
+            id,
+            kind: CommissionKind::Adjustment {
+                corrects: earned.id,
+                reason,
+            },
+            amount,
+            original_amount: amount,
+            state: CommissionState::Finalized { at },
+            period: Period::containing(at),
+            created_at: at,
+            hold_until: at,
+            payout_item_id: None,
+            ..earned.clone()
+        }
+    }
+
+    /// What an earned commission is worth after `refunded` of `sale` was
+    /// refunded: `original × (sale − refunded) / sale`, rounded half-even.
+    ///
+    /// # Errors
+    /// [`DomainError::Money`] on a currency mismatch or overflow.
+    pub fn value_after_refund(&self, sale: &Money, refunded: &Money) -> Result<Money, DomainError> {
+        let remaining = sale.checked_sub(refunded)?;
+        if !remaining.is_positive() || !sale.is_positive() {
+            return Ok(Money::zero(self.original_amount.currency()));
+        }
+        Ok(self.original_amount.mul_ratio(
+            remaining.amount_minor(),
+            sale.amount_minor(),
+            REFUND_ROUNDING,
+        )?)
+    }
+
+    /// Applies an event to a commission.
+    ///
+    /// * `pending` + refund: the amount shrinks in proportion; a full refund voids.
+    /// * `pending` + cancellation: voided.
+    /// * `pending` + finalize after the hold: finalized.
+    /// * `finalized`: immutable. Finalize is a replay; refunds and
+    ///   cancellations are refused here and become adjustments (see
+    ///   [`Commission::adjustment_needed`]).
+    /// * `voided`: refunds and cancellations are replays, finalize leaves it voided.
+    ///
+    /// # Errors
+    /// [`TransitionError`] for a refund/cancellation of a finalized commission,
+    /// finalization before the hold ends, or a change to an adjustment.
+    pub fn apply(&self, event: CommissionEvent) -> Result<Commission, DomainError> {
+        let refused = || TransitionError {
+            entity: "commission",
+            from: self.state.as_str().to_owned(),
+            event: format!("{event:?}"),
+        };
+        let mut next = self.clone();
+        match (self.state, event) {
+            (CommissionState::Pending, CommissionEvent::Refunded { sale, refunded, at }) => {
+                let value = self.value_after_refund(&sale, &refunded)?;
+                if value.is_zero() {
+                    next.amount = value;
+                    next.state = CommissionState::Voided {
+                        at,
+                        reason: ChangeReason::Refund,
+                    };
+                } else {
+                    next.amount = value;
+                }
+            }
+            (CommissionState::Pending, CommissionEvent::Cancelled { at }) => {
+                next.amount = Money::zero(self.amount.currency());
+                next.state = CommissionState::Voided {
+                    at,
+                    reason: ChangeReason::Cancellation,
+                };
+            }
+            (CommissionState::Pending, CommissionEvent::Finalize { now })
+                if now >= self.hold_until =>
+            {
+                next.state = CommissionState::Finalized { at: now };
+            }
+            (CommissionState::Finalized { .. }, CommissionEvent::Finalize { .. })
+            | (
+                CommissionState::Voided { .. },
+                CommissionEvent::Refunded { .. }
+                | CommissionEvent::Cancelled { .. }
+                | CommissionEvent::Finalize { .. },
+            ) => {}
+            _ => return Err(refused().into()),
+        }
+        if matches!(self.kind, CommissionKind::Adjustment { .. }) && next != *self {
+            return Err(refused().into());
+        }
+        Ok(next)
+    }
+
+    /// For a finalized earned commission whose conversion changed after
+    /// finalization: the signed adjustment that brings the total paid for it
+    /// (this row plus `existing_adjustments`) to what it is now worth, or
+    /// `None` when nothing is owed either way. A cancellation makes it worth 0.
+    ///
+    /// # Errors
+    /// [`DomainError::Money`] on a currency mismatch or overflow.
+    pub fn adjustment_needed(
+        &self,
+        existing_adjustments: &Money,
+        sale: &Money,
+        refunded: &Money,
+        cancelled: bool,
+    ) -> Result<Option<Money>, DomainError> {
+        let worth = if cancelled {
+            Money::zero(self.amount.currency())
+        } else {
+            self.value_after_refund(sale, refunded)?
+        };
+        let counted = self.amount.checked_add(existing_adjustments)?;
+        let delta = worth.checked_sub(&counted)?;
+        // Refunds only ever lower what is owed; a positive delta would mean a
+        // refund was undone, which Stripe does not do.
+        Ok(if delta.is_negative() {
+            Some(delta)
+        } else {
+            None
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+    use crate::program::CommissionAmount;
+    use time::Duration;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    fn usd(minor: i64) -> Money {
+        Money::new(minor, Currency::USD)
+    }
+
+    fn conversion() -> Conversion {
+        Conversion {
+            id: ConversionId::from_uuid(Uuid::nil()),
+            merchant_id: MerchantId::parse("m").unwrap(),
+            program_id: ProgramId::from_uuid(Uuid::nil()),
+            membership_id: MembershipId::from_uuid(Uuid::nil()),
+            partner_id: PartnerId::from_uuid(Uuid::nil()),
+            external_id: ExternalId::parse("o1").unwrap(),
+            amount: usd(10_000),
+            refunded: usd(0),
+            cancelled: false,
+            occurred_at: datetime!(2026-01-10 12:00 UTC),
+            attributed_by: AttributedBy::Referral(ReferralKey::parse("sarah").unwrap()),
+            customer_ref: None,
+            payment_ref: None,
+        }
+    }
+
+    fn pending() -> Commission {
+        Commission::earned(
+            CommissionId::from_uuid(Uuid::nil()),
+            &conversion(),
+            usd(2_000),
+            Duration::days(30),
+        )
+    }
+
+    #[test]
+    fn partial_refund_reduces_in_proportion_and_full_refund_voids() {
+        let c = pending();
+        let at = datetime!(2026-01-11 0:00 UTC);
+        let c1 = c
+            .apply(CommissionEvent::Refunded {
+                sale: usd(10_000),
+                refunded: usd(2_500),
+                at,
+            })
+            .unwrap();
+        assert_eq!(c1.amount, usd(1_500));
+        assert_eq!(c1.state, CommissionState::Pending);
+        // Cumulative: the same total again is a no-op.
+        let c2 = c1
+            .apply(CommissionEvent::Refunded {
+                sale: usd(10_000),
+                refunded: usd(2_500),
+                at,
+            })
+            .unwrap();
+        assert_eq!(c2, c1);
+        let c3 = c2
+            .apply(CommissionEvent::Refunded {
+                sale: usd(10_000),
+                refunded: usd(10_000),
+                at,
+            })
+            .unwrap();
+        assert_eq!(c3.amount, usd(0));
+        assert!(matches!(
+            c3.state,
+            CommissionState::Voided {
+                reason: ChangeReason::Refund,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn finalize_waits_for_the_hold_and_then_locks() {
+        let c = pending();
+        let early = c.hold_until - Duration::seconds(1);
+        assert!(c.apply(CommissionEvent::Finalize { now: early }).is_err());
+        let f = c
+            .apply(CommissionEvent::Finalize { now: c.hold_until })
+            .unwrap();
+        assert!(matches!(f.state, CommissionState::Finalized { .. }));
+        // Replay is fine; refunds are refused (they become adjustments).
+        assert_eq!(
+            f.apply(CommissionEvent::Finalize { now: c.hold_until })
+                .unwrap(),
+            f
+        );
+        assert!(
+            f.apply(CommissionEvent::Cancelled { at: c.hold_until })
+                .is_err()
+        );
+        assert!(
+            f.apply(CommissionEvent::Refunded {
+                sale: usd(10_000),
+                refunded: usd(1),
+                at: c.hold_until
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn adjustments_net_to_the_refunded_value() {
+        let f = pending()
+            .apply(CommissionEvent::Finalize {
+                now: datetime!(2026-03-01 0:00 UTC),
+            })
+            .unwrap();
+        let adj = f
+            .adjustment_needed(&usd(0), &usd(10_000), &usd(3_333), false)
+            .unwrap();
+        assert_eq!(adj, Some(usd(-667)));
+        // After recording it, the same refund needs nothing more.
+        assert_eq!(
+            f.adjustment_needed(&usd(-667), &usd(10_000), &usd(3_333), false)
+                .unwrap(),
+            None
+        );
+        // A cancellation claws back the rest.
+        assert_eq!(
+            f.adjustment_needed(&usd(-667), &usd(10_000), &usd(3_333), true)
+                .unwrap(),
+            Some(usd(-1_333))
+        );
+    }
+
+    #[test]
+    fn coupon_beats_referral() {
+        let code = CouponCode::parse("SARAH20").unwrap();
+        let key = ReferralKey::parse("tom").unwrap();
+        let (a, b) = (1, 2);
+        let (via, who) = attribute(Some((&code, &a)), Some((&key, &b))).unwrap();
+        assert_eq!(via, AttributedBy::Coupon(code));
+        assert_eq!(*who, 1);
+        let (via, who) = attribute::<i32>(None, Some((&key, &b))).unwrap();
+        assert_eq!(via, AttributedBy::Referral(key));
+        assert_eq!(*who, 2);
+        assert!(attribute::<i32>(None, None).is_none());
+    }
+
+    #[test]
+    fn recurring_rules() {
+        let one_time = CommissionRule {
+            amount: CommissionAmount::Fixed { amount: usd(500) },
+            recurring_months: None,
+        };
+        let recurring = CommissionRule {
+            recurring_months: Some(3),
+            ..one_time
+        };
+        let first = datetime!(2026-01-31 0:00 UTC);
+        assert!(qualifies(&one_time, None, first));
+        assert!(!qualifies(
+            &one_time,
+            Some(first),
+            first + Duration::days(1)
+        ));
+        assert!(qualifies(
+            &recurring,
+            Some(first),
+            datetime!(2026-04-29 0:00 UTC)
+        ));
+        assert!(!qualifies(
+            &recurring,
+            Some(first),
+            datetime!(2026-04-30 0:00 UTC)
+        ));
+    }
+}

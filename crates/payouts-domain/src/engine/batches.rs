@@ -1,0 +1,897 @@
+//! Batches: build, approve, execute item by item, retry, the failure
+//! ladder, reconciliation, status refresh and reversals.
+//!
+//! The safety argument, in short:
+//! * an item's move to `submitting` (with its attempt and key) is committed
+//!   before Stripe is called, and its outcome after; the key is derived from
+//!   the item and attempt, so every re-send after a crash, a timeout or a
+//!   lost response carries the same key and Stripe answers with the same
+//!   transfer;
+//! * a new attempt (new key) starts only after a definitive refusal, or after
+//!   a reconciliation that looked the transfer up and found none;
+//! * every write is compare-and-set on the state it read, so two workers
+//!   can never both record an outcome for one attempt;
+//! * items are claimed with leases, so one worker sends an item at a time,
+//!   and an expired lease (a crashed worker) lets another take over.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Payouts;
+use crate::batch::{
+    Approval, BatchEvent, BatchState, BatchSummary, ManifestLine, PayoutBatch, manifest_hash,
+    plan_batch, policy_approval,
+};
+use crate::error::{Blocked, DomainError, StoreError};
+use crate::ids::{AccountId, BatchId, IdempotencyKey, PayoutItemId, ProgramId};
+use crate::item::{
+    Failure, FailureEffect, ItemEvent, ItemState, Lease, PayoutItem, transfer_group,
+};
+use crate::money::Money;
+use crate::notification::{Notification, NotificationKind, Recipient};
+use crate::period::Period;
+use crate::ports::{
+    Clock, ConnectGateway, FailureKind, GatewayError, IdGenerator, Page, PageRequest,
+    PayoutGateway, PayoutStore, TransferRequest,
+};
+use crate::program::{HoldReason, Program, ProgramEvent};
+
+/// What one run of [`Payouts::execute_batch`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ExecutionReport {
+    /// Items claimed and processed.
+    pub processed: u32,
+    /// Items that posted.
+    pub posted: u32,
+    /// Items that failed definitively.
+    pub failed: u32,
+    /// Items left `submitting` after an ambiguous answer (re-sent later, same key).
+    pub ambiguous: u32,
+    /// Items resolved by reconciliation.
+    pub reconciled: u32,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<Blocked>,
+    /// The batch's state after the run.
+    pub batch_state: Option<BatchState>,
+}
+
+/// What a scheduler sweep did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// Items retried.
+    pub retried: u32,
+    /// Of those, posted.
+    pub posted: u32,
+    /// Items skipped because their program may not pay now.
+    pub skipped: u32,
+}
+
+/// How one item ended in one pass.
+enum Step {
+    Posted { reconciled: bool },
+    Failed(FailureKind),
+    Ambiguous,
+    Skipped,
+}
+
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: PayoutStore,
+    G: PayoutGateway + ConnectGateway,
+    C: Clock,
+    I: IdGenerator,
+{
+    /// Builds the batch of a program for `period`: every finalized, unpaid
+    /// commission of that period and earlier, one item per partner, net of
+    /// adjustments. Nets below the minimum, negative or zero nets, and
+    /// partners who cannot receive transfers carry over with a reason. The
+    /// manifest is frozen with a hash, each item's platform fee is recorded,
+    /// and the program's policy decides whether it approves itself.
+    ///
+    /// # Errors
+    /// [`DomainError::Duplicate`] when the period has a batch;
+    /// [`DomainError::Validation`] for a future period.
+    pub async fn build_batch(
+        &self,
+        program_id: ProgramId,
+        period: Period,
+    ) -> Result<PayoutBatch, DomainError> {
+        let program = self.program(program_id).await?;
+        let now = self.clock.now();
+        if period > Period::containing(now) {
+            return Err(DomainError::validation(
+                "period",
+                "cannot pay a period that has not started",
+            ));
+        }
+        let balances = self.store.partner_balances(program_id, period, now).await?;
+        let memberships: HashMap<_, _> = self
+            .store
+            .memberships_of(program_id)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        let plan = plan_batch(&program, balances, &memberships)?;
+        let schedule = self.store.fee_schedule().await?;
+        let volume = self
+            .store
+            .monthly_volume(&program.merchant_id, period, program.currency)
+            .await?;
+        let batch_id: BatchId = self.ids.next_id();
+        let mut items = Vec::with_capacity(plan.items.len());
+        for planned in plan.items {
+            let fee = schedule.fee(&program.merchant_id, &volume, &planned.balance.net)?;
+            items.push(PayoutItem {
+                id: self.ids.next_id(),
+                batch_id,
+                merchant_id: program.merchant_id.clone(),
+                program_id,
+                membership_id: planned.balance.membership_id,
+                partner_id: planned.balance.partner_id,
+                destination: planned.destination,
+                amount: planned.balance.net,
+                fee,
+                commission_count: planned.balance.commission_count,
+                state: ItemState::Pending,
+                lease: None,
+                resends: 0,
+                created_at: now,
+            });
+        }
+        let total = Money::sum(program.currency, items.iter().map(|i| &i.amount))?;
+        let fee_total = Money::sum(program.currency, items.iter().map(|i| &i.fee))?;
+        let lines: Vec<ManifestLine> = items.iter().map(ManifestLine::of).collect();
+        let hash = manifest_hash(batch_id, period, program.currency, &lines, &plan.carried);
+        let approval = policy_approval(&program, &total, now)?;
+        let batch = PayoutBatch {
+            id: batch_id,
+            merchant_id: program.merchant_id.clone(),
+            program_id,
+            period,
+            currency: program.currency,
+            state: if approval.is_some() {
+                BatchState::Approved
+            } else {
+                BatchState::Draft
+            },
+            total,
+            fee_total,
+            item_count: u32::try_from(items.len()).unwrap_or(u32::MAX),
+            carried: plan.carried,
+            manifest_hash: hash,
+            as_of: now,
+            approval,
+            created_at: now,
+        };
+        self.store.insert_batch(&batch, &items).await?;
+        Ok(batch)
+    }
+
+    /// A batch by id.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`].
+    pub async fn batch(&self, id: BatchId) -> Result<PayoutBatch, DomainError> {
+        self.store
+            .batch(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound {
+                entity: "batch",
+                id: id.to_string(),
+            })
+    }
+
+    /// An item by id.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`].
+    pub async fn item(&self, id: PayoutItemId) -> Result<PayoutItem, DomainError> {
+        self.store
+            .item(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound {
+                entity: "payout item",
+                id: id.to_string(),
+            })
+    }
+
+    /// Approves a draft batch on behalf of `actor`. Approving an approved
+    /// batch is a no-op.
+    ///
+    /// # Errors
+    /// [`DomainError::Transition`] for a batch past approval.
+    pub async fn approve_batch(
+        &self,
+        id: BatchId,
+        actor: &str,
+    ) -> Result<PayoutBatch, DomainError> {
+        let batch = self.batch(id).await?;
+        let next = batch.apply(&BatchEvent::Approve(Approval::Person {
+            actor: actor.to_owned(),
+            at: self.clock.now(),
+        }))?;
+        if next != batch {
+            self.store.update_batch(&next, batch.state).await?;
+        }
+        Ok(next)
+    }
+
+    /// Why the program may not pay now, and otherwise the account transfers
+    /// are sent from (the merchant's, as `Stripe-Account`).
+    async fn payout_source(
+        &self,
+        program: &Program,
+    ) -> Result<Result<AccountId, Blocked>, DomainError> {
+        if let Some(blocked) = program.payout_block() {
+            return Ok(Err(blocked));
+        }
+        Ok(match self.store.connection(&program.merchant_id).await? {
+            Some(c) if c.status.can_transfer() => Ok(c.account_id),
+            Some(c) => Err(Blocked::NotConnected(c.status.as_str().to_owned())),
+            None => Err(Blocked::NotConnected("not connected".to_owned())),
+        })
+    }
+
+    /// Executes an approved (or already executing) batch: claims items in
+    /// leases and sends each as its own transfer with its own key. A failure
+    /// touches only its own item. Only `pending` items and `submitting`
+    /// items whose lease expired are touched; posted and failed outcomes of
+    /// earlier runs never change. Safe to run on several workers at once
+    /// and to re-run after a crash.
+    ///
+    /// Ambiguous answers leave items `submitting` with a back-off lease; run
+    /// again later to re-send them with the same key. When every item has an
+    /// outcome the batch completes.
+    ///
+    /// # Errors
+    /// [`DomainError::Blocked`] when the batch is a draft or the program may
+    /// not pay (probation, archived, on hold, not connected).
+    pub async fn execute_batch(&self, id: BatchId) -> Result<ExecutionReport, DomainError> {
+        let batch = self.batch(id).await?;
+        let program = self.program(batch.program_id).await?;
+        let source = match self.payout_source(&program).await? {
+            Ok(source) => source,
+            Err(blocked) => return Err(blocked.into()),
+        };
+        let batch = match batch.state {
+            BatchState::Approved => {
+                let next = batch.apply(&BatchEvent::Start)?;
+                match self.store.update_batch(&next, batch.state).await {
+                    Ok(()) => next,
+                    // Another worker started it.
+                    Err(StoreError::Conflict { .. }) => self.batch(id).await?,
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            BatchState::Executing | BatchState::Completed | BatchState::CompletedWithFailures => {
+                batch
+            }
+            BatchState::Draft => {
+                return Err(Blocked::BatchState(batch.state.as_str().to_owned()).into());
+            }
+        };
+        let mut report = ExecutionReport::default();
+        'claiming: loop {
+            let now = self.clock.now();
+            let claimed = self
+                .store
+                .claim_items(
+                    id,
+                    &self.config.worker,
+                    now,
+                    now.saturating_add(self.config.retry.lease),
+                    self.config.claim_size,
+                )
+                .await?;
+            if claimed.is_empty() {
+                break;
+            }
+            for item in claimed {
+                let step = self.process_claimed(&batch, &source, item).await?;
+                report.processed = report.processed.saturating_add(1);
+                match step {
+                    Step::Posted { reconciled } => {
+                        report.posted = report.posted.saturating_add(1);
+                        if reconciled {
+                            report.reconciled = report.reconciled.saturating_add(1);
+                        }
+                    }
+                    Step::Failed(kind) => {
+                        report.failed = report.failed.saturating_add(1);
+                        if kind == FailureKind::AccountInactive {
+                            // Every other transfer from this account would fail
+                            // too: stop, leave the rest pending for the merchant.
+                            report.stopped = Some(Blocked::PayoutsPaused(
+                                HoldReason::MerchantAccountInactive.as_str().to_owned(),
+                            ));
+                            break 'claiming;
+                        }
+                    }
+                    Step::Ambiguous => report.ambiguous = report.ambiguous.saturating_add(1),
+                    Step::Skipped => {}
+                }
+            }
+        }
+        if report.stopped.is_some() {
+            self.release_claims(id).await?;
+        }
+        report.batch_state = Some(self.settle_batch(id).await?);
+        Ok(report)
+    }
+
+    /// Drops this worker's leases on still-pending items of the batch, so
+    /// that they are not stuck behind a lease after an early stop.
+    async fn release_claims(&self, batch: BatchId) -> Result<(), DomainError> {
+        let mut page = PageRequest::first(crate::ports::MAX_PAGE);
+        loop {
+            let Page { data, has_more } = self.store.items(batch, page).await?;
+            for item in &data {
+                let mine = item
+                    .lease
+                    .as_ref()
+                    .is_some_and(|l| l.worker == self.config.worker);
+                if item.state == ItemState::Pending && mine {
+                    let released = PayoutItem {
+                        lease: None,
+                        ..item.clone()
+                    };
+                    match self
+                        .store
+                        .transition_item(&released, &item.state, &[])
+                        .await
+                    {
+                        Ok(()) | Err(StoreError::Conflict { .. }) => {}
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+            }
+            match (has_more, data.last()) {
+                (true, Some(last)) => page.after = Some(last.id.as_uuid()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// One claimed item, from whatever open state it is in.
+    async fn process_claimed(
+        &self,
+        batch: &PayoutBatch,
+        source: &AccountId,
+        item: PayoutItem,
+    ) -> Result<Step, DomainError> {
+        let now = self.clock.now();
+        match &item.state {
+            ItemState::Pending => {
+                let Some(submitting) = self
+                    .commit(
+                        &item,
+                        &ItemEvent::Submit {
+                            attempt: 1,
+                            at: now,
+                        },
+                        &[],
+                    )
+                    .await?
+                else {
+                    return Ok(Step::Skipped);
+                };
+                self.send(batch, source, submitting).await
+            }
+            ItemState::Submitting { since, .. }
+                if self.config.retry.key_near_expiry(*since, now) =>
+            {
+                let Some(reconcile) = self.commit(&item, &ItemEvent::KeyNearExpiry, &[]).await?
+                else {
+                    return Ok(Step::Skipped);
+                };
+                self.reconcile(batch, source, reconcile).await
+            }
+            ItemState::Submitting { .. } => self.send(batch, source, item).await,
+            ItemState::ReconcileRequired { .. } => self.reconcile(batch, source, item).await,
+            ItemState::Posted { .. } | ItemState::Failed { .. } | ItemState::Reversed { .. } => {
+                Ok(Step::Skipped)
+            }
+        }
+    }
+
+    /// Applies `event` and writes it compare-and-set with `notifications`.
+    /// `None` when another worker changed the item first (its outcome stands).
+    async fn commit(
+        &self,
+        item: &PayoutItem,
+        event: &ItemEvent,
+        notifications: &[Notification],
+    ) -> Result<Option<PayoutItem>, DomainError> {
+        let mut next = item.apply(event)?;
+        if !next.state.is_open() {
+            next.lease = None;
+        }
+        match self
+            .store
+            .transition_item(&next, &item.state, notifications)
+            .await
+        {
+            Ok(()) => Ok(Some(next)),
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Sends the item's current attempt (it must be `submitting`) and records the outcome.
+    async fn send(
+        &self,
+        batch: &PayoutBatch,
+        source: &AccountId,
+        item: PayoutItem,
+    ) -> Result<Step, DomainError> {
+        let ItemState::Submitting { attempt, key, .. } = &item.state else {
+            return Ok(Step::Skipped);
+        };
+        let request = TransferRequest {
+            item_id: item.id,
+            batch_id: item.batch_id,
+            merchant_id: item.merchant_id.clone(),
+            attempt: *attempt,
+            key: key.clone(),
+            amount: item.amount,
+            destination: item.destination.clone(),
+            source_account: Some(source.clone()),
+            transfer_group: transfer_group(batch.id),
+        };
+        match self.gateway.create_transfer(&request).await {
+            Ok(transfer) => self.record_posted(&item, transfer.id, false).await,
+            Err(error) if error.kind.is_ambiguous() => self.back_off(&item).await,
+            Err(error) => self.record_failure(&item, error).await,
+        }
+    }
+
+    async fn record_posted(
+        &self,
+        item: &PayoutItem,
+        transfer_id: crate::ids::TransferId,
+        reconciled: bool,
+    ) -> Result<Step, DomainError> {
+        let notice = self.notification(
+            &item.merchant_id,
+            NotificationKind::PartnerPayoutSent,
+            Recipient::Partner(item.partner_id),
+            format!("payout_sent:{}", item.id),
+            serde_json::json!({
+                "item_id": item.id,
+                "batch_id": item.batch_id,
+                "transfer_id": transfer_id,
+                "amount_minor": item.amount.amount_minor(),
+                "currency": item.amount.currency(),
+            }),
+        );
+        let event = ItemEvent::Posted {
+            transfer_id,
+            at: self.clock.now(),
+        };
+        Ok(match self.commit(item, &event, &[notice]).await? {
+            Some(_) => Step::Posted { reconciled },
+            None => Step::Skipped,
+        })
+    }
+
+    /// Leaves the item `submitting` with a back-off lease: it is re-sent
+    /// with the same key once the lease expires.
+    async fn back_off(&self, item: &PayoutItem) -> Result<Step, DomainError> {
+        let now = self.clock.now();
+        let delay = self.config.retry.ambiguous_delay(item.resends);
+        let waiting = PayoutItem {
+            resends: item.resends.saturating_add(1),
+            lease: Some(Lease {
+                worker: self.config.worker.clone(),
+                until: now.saturating_add(delay),
+            }),
+            ..item.clone()
+        };
+        match self.store.transition_item(&waiting, &item.state, &[]).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(Step::Ambiguous),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Records a definitive failure and applies the ladder.
+    async fn record_failure(
+        &self,
+        item: &PayoutItem,
+        error: GatewayError,
+    ) -> Result<Step, DomainError> {
+        let now = self.clock.now();
+        let attempt = item.state.attempts();
+        let effect = self.config.retry.on_failure(error.kind, attempt, now);
+        let payload = serde_json::json!({
+            "item_id": item.id,
+            "batch_id": item.batch_id,
+            "attempt": attempt,
+            "code": error.code,
+            "amount_minor": item.amount.amount_minor(),
+            "currency": item.amount.currency(),
+        });
+        let key = |what: &str| format!("{what}:{}:{attempt}", item.id);
+        let merchant = Recipient::Merchant(item.merchant_id.clone());
+        let (retry_at, escalated, notices) = match effect {
+            FailureEffect::RetryLater { retry_at } => (
+                Some(retry_at),
+                false,
+                vec![self.notification(
+                    &item.merchant_id,
+                    NotificationKind::MerchantInsufficientBalanceRetry,
+                    merchant,
+                    key("insufficient_balance_retry"),
+                    payload,
+                )],
+            ),
+            FailureEffect::Escalate => (
+                None,
+                true,
+                vec![self.notification(
+                    &item.merchant_id,
+                    NotificationKind::MerchantInsufficientBalanceEscalated,
+                    merchant,
+                    key("insufficient_balance_escalated"),
+                    payload,
+                )],
+            ),
+            FailureEffect::PauseProgram => (
+                None,
+                false,
+                vec![self.notification(
+                    &item.merchant_id,
+                    NotificationKind::MerchantAccountInactive,
+                    merchant,
+                    key("account_inactive"),
+                    payload,
+                )],
+            ),
+            FailureEffect::NotifyPartner => (
+                None,
+                false,
+                vec![self.notification(
+                    &item.merchant_id,
+                    NotificationKind::PartnerPayoutDestinationCannotReceive,
+                    Recipient::Partner(item.partner_id),
+                    key("cannot_receive"),
+                    payload,
+                )],
+            ),
+            FailureEffect::Terminal => (None, false, Vec::new()),
+        };
+        let event = ItemEvent::Failed {
+            failure: Failure {
+                kind: error.kind,
+                code: error.code.clone(),
+                message: error.message.clone(),
+            },
+            retry_at,
+            escalated,
+        };
+        if self.commit(item, &event, &notices).await?.is_none() {
+            return Ok(Step::Skipped);
+        }
+        if effect == FailureEffect::PauseProgram {
+            self.hold_program(item.program_id, HoldReason::MerchantAccountInactive)
+                .await?;
+        }
+        Ok(Step::Failed(error.kind))
+    }
+
+    async fn hold_program(&self, id: ProgramId, reason: HoldReason) -> Result<(), DomainError> {
+        let program = self.program(id).await?;
+        let next = program.apply(ProgramEvent::Hold(reason))?;
+        if next != program {
+            match self
+                .store
+                .update_program(&next, &program.status, program.hold)
+                .await
+            {
+                Ok(()) | Err(StoreError::Conflict { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a `reconcile_required` item by looking its transfer up by
+    /// `transfer_group` and metadata: posted if found, otherwise a new
+    /// attempt with a new key.
+    async fn reconcile(
+        &self,
+        batch: &PayoutBatch,
+        source: &AccountId,
+        item: PayoutItem,
+    ) -> Result<Step, DomainError> {
+        let group = transfer_group(batch.id);
+        match self
+            .gateway
+            .find_transfer(Some(source), &group, item.id)
+            .await
+        {
+            Ok(Some(transfer)) => self.record_posted(&item, transfer.id, true).await,
+            Ok(None) => {
+                let attempt = item.state.attempts().saturating_add(1);
+                let event = ItemEvent::Submit {
+                    attempt,
+                    at: self.clock.now(),
+                };
+                match self.commit(&item, &event, &[]).await? {
+                    Some(next) => self.send(batch, source, next).await,
+                    None => Ok(Step::Skipped),
+                }
+            }
+            Err(_) => self.back_off(&item).await,
+        }
+    }
+
+    /// Every item has an outcome → the batch completes (with failures when
+    /// any failed). Returns the batch's state.
+    async fn settle_batch(&self, id: BatchId) -> Result<BatchState, DomainError> {
+        let batch = self.batch(id).await?;
+        let summary = self.batch_summary(id).await?;
+        if !summary.is_settled()
+            || !matches!(
+                batch.state,
+                BatchState::Executing | BatchState::CompletedWithFailures | BatchState::Completed
+            )
+        {
+            return Ok(batch.state);
+        }
+        let next = batch.apply(&BatchEvent::Finish {
+            failures: summary.failed_count > 0,
+        })?;
+        if next != batch {
+            match self.store.update_batch(&next, batch.state).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict { .. }) => return Ok(self.batch(id).await?.state),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(next.state)
+    }
+
+    /// The batch summary: counts and amounts of posted, failed and pending items.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`].
+    pub async fn batch_summary(&self, id: BatchId) -> Result<BatchSummary, DomainError> {
+        let batch = self.batch(id).await?;
+        let mut summary = BatchSummary::empty(batch.currency);
+        for total in self.store.item_totals(id).await? {
+            summary.add(&total)?;
+        }
+        Ok(summary)
+    }
+
+    /// Retries one failed item now: attempt n+1 with a new key. Only a
+    /// `failed` item can be retried, so a retry never pays twice.
+    ///
+    /// # Errors
+    /// [`DomainError::Transition`] when the item is not failed;
+    /// [`DomainError::Blocked`] when the program may not pay.
+    pub async fn retry_item(&self, id: PayoutItemId) -> Result<PayoutItem, DomainError> {
+        let item = self.item(id).await?;
+        if !matches!(item.state, ItemState::Failed { .. }) {
+            return Err(crate::error::TransitionError {
+                entity: "payout item",
+                from: item.state.as_str().to_owned(),
+                event: "retry".to_owned(),
+            }
+            .into());
+        }
+        let batch = self.batch(item.batch_id).await?;
+        let program = self.program(item.program_id).await?;
+        let source = self
+            .payout_source(&program)
+            .await?
+            .map_err(DomainError::Blocked)?;
+        self.retry_failed(&batch, &source, item).await?;
+        self.settle_batch(batch.id).await?;
+        self.item(id).await
+    }
+
+    async fn retry_failed(
+        &self,
+        batch: &PayoutBatch,
+        source: &AccountId,
+        item: PayoutItem,
+    ) -> Result<Step, DomainError> {
+        let attempt = item.state.attempts().saturating_add(1);
+        let leased = PayoutItem {
+            lease: Some(Lease {
+                worker: self.config.worker.clone(),
+                until: self.clock.now().saturating_add(self.config.retry.lease),
+            }),
+            ..item
+        };
+        let event = ItemEvent::Submit {
+            attempt,
+            at: self.clock.now(),
+        };
+        let Some(submitting) = self.commit(&leased, &event, &[]).await? else {
+            return Ok(Step::Skipped);
+        };
+        self.send(batch, source, submitting).await
+    }
+
+    /// The scheduler's ladder: retries every failed item whose `retry_at`
+    /// has come, where its program may pay.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn run_retry_ladder(&self, limit: u32) -> Result<SweepReport, DomainError> {
+        let mut report = SweepReport::default();
+        let due = self
+            .store
+            .items_due_for_retry(self.clock.now(), limit)
+            .await?;
+        let mut batches = Vec::new();
+        for item in due {
+            let program = self.program(item.program_id).await?;
+            let Ok(source) = self.payout_source(&program).await? else {
+                report.skipped = report.skipped.saturating_add(1);
+                continue;
+            };
+            let batch = self.batch(item.batch_id).await?;
+            report.retried = report.retried.saturating_add(1);
+            if let Step::Posted { .. } = self.retry_failed(&batch, &source, item).await? {
+                report.posted = report.posted.saturating_add(1);
+            }
+            if !batches.contains(&batch.id) {
+                batches.push(batch.id);
+            }
+        }
+        for id in batches {
+            self.settle_batch(id).await?;
+        }
+        Ok(report)
+    }
+
+    /// Refreshes the status of a batch's items from Stripe: items still in
+    /// flight are looked up (posted when found; nothing is re-sent), and
+    /// posted items pick up reversals.
+    ///
+    /// # Errors
+    /// [`DomainError::Gateway`] for a definitive Stripe error.
+    pub async fn refresh_batch(&self, id: BatchId) -> Result<BatchSummary, DomainError> {
+        let batch = self.batch(id).await?;
+        let program = self.program(batch.program_id).await?;
+        let source = self
+            .store
+            .connection(&program.merchant_id)
+            .await?
+            .map(|c| c.account_id);
+        let group = transfer_group(id);
+        for item in self.store.items_in_flight(id).await? {
+            if let Some(transfer) = self
+                .gateway
+                .find_transfer(source.as_ref(), &group, item.id)
+                .await?
+            {
+                self.record_posted(&item, transfer.id, true).await?;
+            }
+        }
+        let mut page = PageRequest::first(crate::ports::MAX_PAGE);
+        loop {
+            let Page { data, has_more } = self.store.items(id, page).await?;
+            for item in &data {
+                let transfer_id = match &item.state {
+                    ItemState::Posted { transfer_id, .. }
+                    | ItemState::Reversed { transfer_id, .. } => transfer_id,
+                    _ => continue,
+                };
+                let transfer = self
+                    .gateway
+                    .retrieve_transfer(source.as_ref(), transfer_id)
+                    .await?;
+                if transfer.amount_reversed.is_positive() {
+                    self.apply_reversal(item, None, transfer.amount_reversed)
+                        .await?;
+                }
+            }
+            match (has_more, data.last()) {
+                (true, Some(last)) => page.after = Some(last.id.as_uuid()),
+                _ => break,
+            }
+        }
+        self.settle_batch(id).await?;
+        self.batch_summary(id).await
+    }
+
+    /// Reverses a posted item's transfer, in full (`None`) or in part.
+    ///
+    /// # Errors
+    /// [`DomainError::Transition`] when the item is not posted;
+    /// [`DomainError::Validation`] for an amount above what remains.
+    pub async fn reverse_item(
+        &self,
+        id: PayoutItemId,
+        amount: Option<Money>,
+    ) -> Result<PayoutItem, DomainError> {
+        let item = self.item(id).await?;
+        let (transfer_id, already) = match &item.state {
+            ItemState::Posted { transfer_id, .. } => {
+                (transfer_id.clone(), Money::zero(item.amount.currency()))
+            }
+            ItemState::Reversed {
+                transfer_id,
+                amount_reversed,
+                ..
+            } => (transfer_id.clone(), *amount_reversed),
+            _ => {
+                return Err(crate::error::TransitionError {
+                    entity: "payout item",
+                    from: item.state.as_str().to_owned(),
+                    event: "reverse".to_owned(),
+                }
+                .into());
+            }
+        };
+        let remaining = item.amount.checked_sub(&already)?;
+        let requested = amount.unwrap_or(remaining);
+        if !requested.is_positive()
+            || requested.checked_cmp(&remaining)? == std::cmp::Ordering::Greater
+        {
+            return Err(DomainError::validation(
+                "amount",
+                format!("must be between 1 and {remaining}"),
+            ));
+        }
+        let total_after = already.checked_add(&requested)?;
+        let key = IdempotencyKey::parse(format!(
+            "payout-item-{id}-reversal-to-{}",
+            total_after.amount_minor()
+        ))?;
+        let program = self.program(item.program_id).await?;
+        let source = self
+            .store
+            .connection(&program.merchant_id)
+            .await?
+            .map(|c| c.account_id);
+        let reversal = self
+            .gateway
+            .reverse_transfer(source.as_ref(), &transfer_id, Some(requested), &key)
+            .await?;
+        self.apply_reversal(&item, Some(reversal.id), reversal.transfer_amount_reversed)
+            .await?;
+        self.item(id).await
+    }
+
+    /// Records `transfer.reversed` (or a refreshed transfer): the item's
+    /// cumulative reversed amount.
+    ///
+    /// # Errors
+    /// [`DomainError::Transition`] for an impossible total.
+    pub async fn record_transfer_reversal(
+        &self,
+        transfer: &crate::ids::TransferId,
+        total_reversed: Money,
+    ) -> Result<Option<PayoutItem>, DomainError> {
+        let Some(item) = self.store.item_by_transfer(transfer).await? else {
+            return Ok(None);
+        };
+        self.apply_reversal(&item, None, total_reversed).await?;
+        Ok(Some(self.item(item.id).await?))
+    }
+
+    async fn apply_reversal(
+        &self,
+        item: &PayoutItem,
+        reversal_id: Option<crate::ids::TransferReversalId>,
+        total: Money,
+    ) -> Result<(), DomainError> {
+        let event = ItemEvent::Reversed {
+            reversal_id,
+            total,
+            at: self.clock.now(),
+        };
+        let next = item.apply(&event)?;
+        if next != *item {
+            self.store.transition_item(&next, &item.state, &[]).await?;
+        }
+        Ok(())
+    }
+}

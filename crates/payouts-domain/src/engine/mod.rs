@@ -1,0 +1,147 @@
+//! The use cases, generic over the ports: connect, onboard, record a
+//! conversion, finalize, build a batch, approve, execute, retry an item,
+//! refresh status, handle deauthorization, sweep probation, and the reports.
+//!
+//! [`Payouts`] holds one adapter per port; the binary (or a test) picks the
+//! concrete types once.
+
+mod batches;
+mod connect;
+mod conversions;
+mod partners;
+mod reports;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::error::DomainError;
+use crate::ids::WorkerId;
+use crate::item::RetryPolicy;
+use crate::notification::{Notification, NotificationKind, Recipient};
+use crate::ports::{Clock, ConnectGateway, IdGenerator, PayoutGateway, PayoutStore};
+
+pub use batches::{ExecutionReport, SweepReport};
+pub use connect::{AccountSnapshot, ConnectStart, DeauthorizationOutcome};
+pub use conversions::RecordOutcome;
+pub use partners::NewPartner;
+pub use reports::{LedgerPeriod, LedgerReport};
+
+/// Engine settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// The retry ladder and timing rules.
+    pub retry: RetryPolicy,
+    /// This worker's name (leases carry it).
+    pub worker: WorkerId,
+    /// How many items a worker claims at a time.
+    pub claim_size: u32,
+}
+
+impl EngineConfig {
+    /// Defaults with the given worker name.
+    pub fn new(worker: WorkerId) -> Self {
+        EngineConfig {
+            retry: RetryPolicy::default(),
+            worker,
+            claim_size: 50,
+        }
+    }
+}
+
+/// The payout engine: every use case, over a store, a Stripe gateway, a
+/// clock and an id generator.
+#[derive(Debug)]
+pub struct Payouts<S, G, C, I> {
+    store: S,
+    gateway: G,
+    clock: C,
+    ids: I,
+    config: EngineConfig,
+}
+
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: PayoutStore,
+    G: PayoutGateway + ConnectGateway,
+    C: Clock,
+    I: IdGenerator,
+{
+    /// Wires an engine.
+    pub fn new(store: S, gateway: G, clock: C, ids: I, config: EngineConfig) -> Self {
+        Payouts {
+            store,
+            gateway,
+            clock,
+            ids,
+            config,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The gateway.
+    pub fn gateway(&self) -> &G {
+        &self.gateway
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// A notification with a fresh id, stamped now.
+    fn notification(
+        &self,
+        merchant_id: &crate::ids::MerchantId,
+        kind: NotificationKind,
+        recipient: Recipient,
+        dedupe_key: String,
+        payload: serde_json::Value,
+    ) -> Notification {
+        Notification {
+            id: self.ids.next_id(),
+            merchant_id: merchant_id.clone(),
+            kind,
+            recipient,
+            dedupe_key,
+            payload,
+            created_at: self.clock.now(),
+            delivered_at: None,
+        }
+    }
+}
+
+/// A UUID derived from `parts`, so that the same fact always gets the same
+/// id and a concurrent duplicate hits the store's unique key.
+pub(crate) fn derived_uuid(parts: &[&str]) -> Uuid {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+    // Mark it as a version-8 (custom) RFC 4122 UUID.
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// Maps a store's duplicate on a derived id to "already done".
+pub(crate) fn ignore_duplicate(
+    result: Result<(), crate::error::StoreError>,
+) -> Result<bool, DomainError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(crate::error::StoreError::Duplicate { .. }) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}

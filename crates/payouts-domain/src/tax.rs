@@ -1,0 +1,76 @@
+//! The yearly 1099 tally (seed 000): Stripe files 1099-NEC for US partners
+//! paid $600 or more in a calendar year; the platform shows who is over.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::ids::PartnerId;
+use crate::item::{ItemState, PayoutItem};
+use crate::money::{Currency, Money};
+
+/// The 1099-NEC threshold: $600.00.
+pub const US_1099_THRESHOLD: Money = Money::new(60_000, Currency::USD);
+
+/// A partner's payouts in one calendar year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxSummary {
+    /// The partner.
+    pub partner_id: PartnerId,
+    /// The calendar year (UTC).
+    pub year: i32,
+    /// Net paid per currency: posted transfers minus reversals.
+    pub totals: Vec<Money>,
+    /// Number of posted items counted.
+    pub payout_count: u64,
+    /// True for a US partner whose USD total is at or over $600.
+    pub form_1099_required: bool,
+}
+
+/// Tallies the items paid to a partner in `year`. Only posted or reversed
+/// items count, net of reversals; the $600 flag looks at USD only.
+///
+/// # Errors
+/// [`DomainError::Money`] on overflow.
+pub fn tally(
+    partner_id: PartnerId,
+    year: i32,
+    country: &str,
+    items: &[PayoutItem],
+) -> Result<TaxSummary, DomainError> {
+    let mut totals: Vec<Money> = Vec::new();
+    let mut payout_count: u64 = 0;
+    for item in items {
+        let (posted_at, reversed) = match &item.state {
+            ItemState::Posted { at, .. } => (*at, Money::zero(item.amount.currency())),
+            ItemState::Reversed {
+                posted_at,
+                amount_reversed,
+                ..
+            } => (*posted_at, *amount_reversed),
+            ItemState::Pending
+            | ItemState::Submitting { .. }
+            | ItemState::ReconcileRequired { .. }
+            | ItemState::Failed { .. } => continue,
+        };
+        if item.partner_id != partner_id || posted_at.year() != year {
+            continue;
+        }
+        let net = item.amount.checked_sub(&reversed)?;
+        payout_count = payout_count.saturating_add(1);
+        match totals.iter_mut().find(|t| t.currency() == net.currency()) {
+            Some(total) => *total = total.checked_add(&net)?,
+            None => totals.push(net),
+        }
+    }
+    totals.sort_by_key(Money::currency);
+    let usd = totals.iter().find(|t| t.currency() == Currency::USD);
+    let form_1099_required = country == "US"
+        && usd.is_some_and(|t| t.amount_minor() >= US_1099_THRESHOLD.amount_minor());
+    Ok(TaxSummary {
+        partner_id,
+        year,
+        totals,
+        payout_count,
+        form_1099_required,
+    })
+}
