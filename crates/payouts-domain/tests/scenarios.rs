@@ -1,3 +1,9 @@
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "test support code: a failed setup step should stop the test with its message"
+)]
+
 //! The seeds' stories, end to end, against the in-memory adapters.
 //! Every scenario checks the ledger invariant after each step.
 

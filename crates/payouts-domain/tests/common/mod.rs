@@ -1,7 +1,6 @@
 //! A small world for scenario tests: one connected merchant, one program,
 //! partners onboarded through the in-memory Stripe, and helpers that check
 //! the ledger invariant after every step.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 
