@@ -23,6 +23,7 @@ pub mod commission;
 pub mod connection;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod fees;
 pub mod ids;
 pub mod item;
