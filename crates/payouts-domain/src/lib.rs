@@ -37,6 +37,8 @@ pub mod ports;
 pub mod program;
 pub mod system;
 pub mod tax;
+#[cfg(feature = "testing")]
+pub mod testkit;
 
 pub use error::{Blocked, DomainError, StoreError, TransitionError};
 pub use money::{Currency, Money, MoneyError, Percent, Rounding};

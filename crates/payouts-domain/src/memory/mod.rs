@@ -63,6 +63,16 @@ pub struct SequentialIds {
     next: Arc<AtomicU64>,
 }
 
+impl SequentialIds {
+    /// A generator whose first id is `offset + 1`, so that several
+    /// generators can share one store without clashing.
+    pub fn starting_at(offset: u64) -> Self {
+        SequentialIds {
+            next: Arc::new(AtomicU64::new(offset)),
+        }
+    }
+}
+
 impl IdGenerator for SequentialIds {
     fn next_uuid(&self) -> Uuid {
         let n = self.next.fetch_add(1, Ordering::Relaxed).saturating_add(1);

@@ -1,0 +1,105 @@
+//! Reusable test suites (feature `testing`): the store **contract** (port by
+//! port) and the end-to-end **scenarios**, written once and run against any
+//! store: the in-memory one here, SQLite and PostgreSQL in `payouts-store`.
+//!
+//! Each case is an `async fn` that takes a fresh, empty store. Instantiate
+//! every case as its own `#[test]` with the macros:
+//!
+//! ```text
+//! payouts_domain::store_contract_tests!(block_on, async { Some(InMemoryStore::new()) });
+//! payouts_domain::scenario_tests!(block_on, async { Some(InMemoryStore::new()) });
+//! ```
+//!
+//! The first argument runs a future to completion on the caller's runtime;
+//! the second is a future that makes a fresh store, or `None` to skip (a
+//! factory that skips says why on its own).
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic,
+    reason = "test suites: a failed step must stop the test with its message"
+)]
+
+pub mod contract;
+pub mod fixtures;
+pub mod scenarios;
+
+/// Instantiates every store contract case as a `#[test]`.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($run:path, $factory:expr) => {
+        $crate::__testkit_cases!(
+            $run,
+            $factory,
+            contract,
+            connections_compare_and_set,
+            oauth_states_are_single_use,
+            programs_compare_and_set,
+            memberships_are_unique_per_program,
+            coupons_are_unique_per_merchant_ignoring_case,
+            bank_payouts_upsert,
+            conversions_are_unique_per_merchant_and_atomic,
+            commissions_compare_and_set,
+            finalize_is_set_based,
+            commissions_list_with_filters_and_pages,
+            partner_balances_aggregate_finalized_unpaid_rows,
+            insert_batch_links_commissions_and_checks_sums,
+            batches_compare_and_set,
+            claims_hold_leases,
+            item_transitions_are_compare_and_set_with_their_outbox,
+            item_queries,
+            ledger_rows_follow_item_states,
+            outbox_deduplicates_and_delivers,
+            settings_round_trip,
+            values_round_trip_exactly,
+        );
+    };
+}
+
+/// Instantiates every end-to-end scenario as a `#[test]`.
+#[macro_export]
+macro_rules! scenario_tests {
+    ($run:path, $factory:expr) => {
+        $crate::__testkit_cases!(
+            $run,
+            $factory,
+            scenarios,
+            batch_with_partial_failures_then_retry_only_the_failed_item,
+            a_timeout_after_commit_is_resolved_by_resending_the_same_key,
+            a_key_past_retention_is_resolved_through_reconciliation,
+            revocation_starts_probation_and_the_window_archives,
+            reauthorising_within_the_window_clears_probation,
+            the_insufficient_balance_ladder_retries_daily_then_escalates,
+            account_inactive_pauses_the_program_until_the_merchant_acts,
+            nets_below_the_minimum_carry_over_to_the_next_batch,
+            a_clawback_after_finalization_nets_against_later_payouts,
+            refunds_before_finalization_reduce_or_void_the_commission,
+            conversions_are_idempotent_and_coupons_beat_links,
+            one_time_and_recurring_rules,
+            policy_decides_approval,
+            oauth_state_is_single_use_and_lives_ten_minutes,
+            a_crashed_workers_lease_is_taken_over_only_after_it_expires,
+            coupon_codes_sync_to_stripe_promotion_codes,
+            reversals_and_the_tax_tally,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __testkit_cases {
+    ($run:path, $factory:expr, $suite:ident, $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $run(async {
+                    if let Some(store) = $factory.await {
+                        $crate::testkit::$suite::$case(store).await;
+                    }
+                })
+            }
+        )+
+    };
+}

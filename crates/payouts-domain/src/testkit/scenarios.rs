@@ -1,0 +1,1222 @@
+//! The seeds' stories, end to end, against any store. Each scenario takes a
+//! fresh store, builds a world (a connected merchant with a program, the
+//! in-memory Stripe, a manual clock) and checks the ledger invariant after
+//! every step.
+
+use std::sync::Arc;
+
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use crate as payouts_domain;
+use crate::batch::{BatchState, CarryReason, PayoutBatch};
+use crate::commission::{CommissionKind, CommissionState, ConversionInput};
+use crate::connection::{CallbackError, CallbackOutcome, ConnectionStatus};
+use crate::engine::{EngineConfig, NewPartner, Payouts, RecordOutcome};
+use crate::error::{Blocked, DomainError};
+use crate::ids::{AccountId, CouponCode, ExternalId, MerchantId, ReferralKey, WorkerId};
+use crate::item::{ItemState, PayoutItem, idempotency_key};
+use crate::memory::{InMemoryStripe, ManualClock, RecordingNotifier, SequentialIds};
+use crate::notification::NotificationKind;
+use crate::partner::Membership;
+use crate::period::Period;
+use crate::ports::{Clock, CommissionFilter, FailureKind, GatewayError, PageRequest, PayoutStore};
+use crate::program::{
+    CommissionAmount, CommissionRule, CouponSyncMode, HoldReason, PayoutPolicy, Program,
+    ProgramSettings, ProgramStatus,
+};
+use crate::{Currency, Money, Percent, Rounding};
+
+/// The engine scenarios run: any store, the in-memory Stripe.
+pub type Engine<S> = Payouts<S, InMemoryStripe, ManualClock, SequentialIds>;
+
+/// When every world starts.
+pub const START: OffsetDateTime = datetime!(2026-01-05 09:00 UTC);
+
+fn usd(minor: i64) -> Money {
+    Money::new(minor, Currency::USD)
+}
+
+/// The settings every scenario program starts from: USD, 20 % half-even,
+/// one-time, 14 holding days, a $50 minimum.
+pub fn settings(policy: PayoutPolicy) -> ProgramSettings {
+    ProgramSettings {
+        name: "Acme partners".into(),
+        currency: Currency::USD,
+        commission_rule: CommissionRule {
+            amount: CommissionAmount::Percent {
+                percent: Percent::new(rust_decimal::Decimal::from(20)).unwrap(),
+                rounding: Rounding::HalfEven,
+            },
+            recurring_months: None,
+        },
+        holding_days: 14,
+        minimum_payout: usd(5_000),
+        payout_policy: policy,
+        coupon_sync: CouponSyncMode::Manual,
+    }
+}
+
+/// A connected merchant with one program, on a given store.
+#[derive(Debug)]
+pub struct World<S> {
+    /// The engine.
+    pub engine: Engine<S>,
+    /// Its clock.
+    pub clock: ManualClock,
+    /// The merchant.
+    pub merchant: MerchantId,
+    /// The merchant's Stripe account.
+    pub merchant_account: AccountId,
+    /// The program.
+    pub program: Program,
+}
+
+impl<S: PayoutStore + Clone> World<S> {
+    /// `merchant_123`, connected by OAuth, with one program under `policy`.
+    pub async fn new(store: S, policy: PayoutPolicy) -> World<S> {
+        World::tagged(store, policy, 0).await
+    }
+
+    /// A world whose merchant, account and ids are distinct for each `tag`,
+    /// so several worlds can share one store.
+    pub async fn tagged(store: S, policy: PayoutPolicy, tag: u32) -> World<S> {
+        let clock = ManualClock::at(START);
+        let engine = Payouts::new(
+            store,
+            InMemoryStripe::new(Arc::new(clock.clone())),
+            clock.clone(),
+            SequentialIds::starting_at(u64::from(tag) << 32),
+            EngineConfig::new(WorkerId::parse("worker-a").unwrap()),
+        );
+        let merchant = MerchantId::parse(if tag == 0 {
+            "merchant_123".to_owned()
+        } else {
+            format!("merchant_{tag}")
+        })
+        .unwrap();
+        let merchant_account = AccountId::parse(format!("acct_merchant{tag}")).unwrap();
+        let start = engine.start_connect(&merchant).await.unwrap();
+        let code = engine.gateway().issue_oauth_code(&merchant_account);
+        let outcome = engine
+            .complete_connect(start.state.token.as_str(), Some(&code), None)
+            .await
+            .unwrap();
+        assert_eq!(outcome.query(), "stripe=connected");
+        let program = engine
+            .create_program(&merchant, settings(policy))
+            .await
+            .unwrap();
+        World {
+            engine,
+            clock,
+            merchant,
+            merchant_account,
+            program,
+        }
+    }
+
+    /// A partner with a completed Express onboarding.
+    pub async fn partner(&self, key: &str) -> Membership {
+        let m = self.enroll(key).await;
+        self.engine
+            .onboarding_link(m.id, "https://r", "https://f")
+            .await
+            .unwrap();
+        let account = self
+            .engine
+            .membership(m.id)
+            .await
+            .unwrap()
+            .account_id
+            .unwrap();
+        self.engine.gateway().complete_onboarding(&account);
+        self.engine.refresh_onboarding(m.id).await.unwrap()
+    }
+
+    /// A partner that has not onboarded.
+    pub async fn enroll(&self, key: &str) -> Membership {
+        self.engine
+            .enroll_partner(
+                self.program.id,
+                NewPartner {
+                    partner_id: None,
+                    email: format!("{key}@example.com"),
+                    country: "US".into(),
+                    referral_key: ReferralKey::parse(key).unwrap(),
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    /// A sale through a referral link, now.
+    pub async fn sale(&self, key: &str, external: &str, amount_minor: i64) -> RecordOutcome {
+        self.engine
+            .record_conversion(
+                self.program.id,
+                ConversionInput {
+                    external_id: ExternalId::parse(external).unwrap(),
+                    amount: usd(amount_minor),
+                    occurred_at: self.clock.now(),
+                    coupon_code: None,
+                    referral_key: Some(ReferralKey::parse(key).unwrap()),
+                    customer_ref: None,
+                    payment_ref: None,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Moves the clock.
+    pub fn advance_days(&self, days: i64) {
+        self.clock.advance(Duration::days(days));
+    }
+
+    /// Finalizes `period` and builds its batch, checking the ledger.
+    pub async fn close(&self, period: &str) -> PayoutBatch {
+        let period = Period::parse(period).unwrap();
+        self.engine
+            .finalize_period(self.program.id, period)
+            .await
+            .unwrap();
+        self.assert_ledger().await;
+        let batch = self
+            .engine
+            .build_batch(self.program.id, period)
+            .await
+            .unwrap();
+        self.assert_ledger().await;
+        batch
+    }
+
+    /// The ledger invariant holds.
+    pub async fn assert_ledger(&self) {
+        let report = self.engine.check_ledger(self.program.id).await.unwrap();
+        assert!(report.balanced(), "ledger out of balance: {report:#?}");
+    }
+
+    /// The batch's items, first page.
+    pub async fn items(&self, batch: crate::ids::BatchId) -> Vec<PayoutItem> {
+        self.engine
+            .store()
+            .items(batch, PageRequest::first(100))
+            .await
+            .unwrap()
+            .data
+    }
+
+    /// Each paid item has exactly one transfer, for exactly its amount, and
+    /// unpaid items have none.
+    pub async fn assert_no_double_pay(&self, batch: &PayoutBatch) {
+        for item in self.items(batch.id).await {
+            let transfers = self.engine.gateway().transfers_for_item(item.id);
+            if item.state.is_paid() {
+                assert_eq!(
+                    transfers.len(),
+                    1,
+                    "item {} paid {} times",
+                    item.id,
+                    transfers.len()
+                );
+                assert_eq!(transfers[0].transfer.amount, item.amount);
+            } else {
+                assert!(
+                    transfers.is_empty(),
+                    "unpaid item {} has a transfer",
+                    item.id
+                );
+            }
+        }
+    }
+}
+
+/// Three partners earn in January; the clock moves to February 2.
+async fn january<S: PayoutStore + Clone>(w: &World<S>) {
+    for key in ["alice", "bob", "carol"] {
+        w.partner(key).await;
+    }
+    w.sale("alice", "order-a1", 50_000).await; // $100 commission
+    w.sale("alice", "order-a2", 25_000).await; // $50
+    w.sale("bob", "order-b1", 40_000).await; // $80
+    w.sale("carol", "order-c1", 60_000).await; // $120
+    w.clock.set(datetime!(2026-02-02 08:00 UTC));
+}
+
+/// Scenario: batch with partial failures then retry only the failed item.
+pub async fn batch_with_partial_failures_then_retry_only_the_failed_item<S: PayoutStore + Clone>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    assert_eq!(
+        batch.state,
+        BatchState::Approved,
+        "auto_all approves by itself"
+    );
+    assert_eq!(batch.item_count, 3);
+    assert_eq!(batch.total, usd(35_000));
+    assert_eq!(batch.manifest_hash.len(), 64);
+
+    // The first item sent fails: its partner's account cannot receive.
+    w.engine.gateway().fail_next(
+        1,
+        GatewayError::new(FailureKind::CannotReceive, Some("account_invalid"), "no"),
+    );
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!((report.posted, report.failed), (2, 1));
+    assert_eq!(report.batch_state, Some(BatchState::CompletedWithFailures));
+    w.assert_ledger().await;
+    let summary = w.engine.batch_summary(batch.id).await.unwrap();
+    assert_eq!(
+        (
+            summary.posted_count,
+            summary.failed_count,
+            summary.pending_count
+        ),
+        (2, 1, 0)
+    );
+    assert_eq!(
+        summary
+            .posted_amount
+            .checked_add(&summary.failed_amount)
+            .unwrap(),
+        batch.total
+    );
+
+    // The partner was told; running the batch again changes nothing.
+    let notes = w
+        .engine
+        .store()
+        .notifications_of(&w.merchant)
+        .await
+        .unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.kind == NotificationKind::PartnerPayoutDestinationCannotReceive)
+    );
+    let calls_before = w.engine.gateway().transfer_calls();
+    let again = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(again.processed, 0);
+    assert_eq!(w.engine.gateway().transfer_calls(), calls_before);
+
+    // Retrying touches only the failed item, with attempt 2 and a new key.
+    let failed = w
+        .items(batch.id)
+        .await
+        .into_iter()
+        .find(|i| matches!(i.state, ItemState::Failed { .. }))
+        .unwrap();
+    let retried = w.engine.retry_item(failed.id).await.unwrap();
+    assert!(matches!(
+        retried.state,
+        ItemState::Posted { attempt: 2, .. }
+    ));
+    assert!(
+        w.engine
+            .gateway()
+            .transfer_by_key(&idempotency_key(failed.id, 2))
+            .is_some()
+    );
+    // A posted item cannot be retried.
+    assert!(matches!(
+        w.engine.retry_item(failed.id).await,
+        Err(DomainError::Transition(_))
+    ));
+    assert_eq!(
+        w.engine.batch(batch.id).await.unwrap().state,
+        BatchState::Completed
+    );
+    w.assert_no_double_pay(&batch).await;
+    w.assert_ledger().await;
+    assert_eq!(w.engine.gateway().ledger().len(), 3);
+}
+
+/// Scenario: a timeout after commit is resolved by resending the same key.
+pub async fn a_timeout_after_commit_is_resolved_by_resending_the_same_key<
+    S: PayoutStore + Clone,
+>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    w.engine.gateway().commit_then_timeout_next(1);
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!((report.posted, report.ambiguous), (2, 1));
+    assert_eq!(report.batch_state, Some(BatchState::Executing));
+    let stuck = w
+        .items(batch.id)
+        .await
+        .into_iter()
+        .find(|i| matches!(i.state, ItemState::Submitting { .. }))
+        .unwrap();
+    // Stripe has the transfer even though we never heard back.
+    assert_eq!(w.engine.gateway().transfers_for_item(stuck.id).len(), 1);
+    w.assert_ledger().await;
+
+    // Nothing is re-sent while the back-off lease holds.
+    let early = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(early.processed, 0);
+    w.clock.advance(Duration::minutes(1));
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.posted, 1);
+    assert_eq!(report.batch_state, Some(BatchState::Completed));
+    let posted = w.engine.item(stuck.id).await.unwrap();
+    assert!(matches!(posted.state, ItemState::Posted { attempt: 1, .. }));
+    w.assert_no_double_pay(&batch).await;
+    w.assert_ledger().await;
+}
+
+/// Scenario: a key past retention is resolved through reconciliation.
+pub async fn a_key_past_retention_is_resolved_through_reconciliation<S: PayoutStore + Clone>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    // One transfer commits but the answer is lost; another is never made.
+    w.engine.gateway().commit_then_timeout_next(1);
+    w.engine.gateway().fail_next(
+        1,
+        GatewayError::new(FailureKind::Ambiguous, Some("api_error"), "500"),
+    );
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.ambiguous, 2);
+    // A day passes: Stripe has forgotten the keys, so re-sending them could pay twice.
+    w.clock.advance(Duration::hours(25));
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(
+        report.reconciled, 1,
+        "the committed one is found, not re-sent"
+    );
+    assert_eq!(report.batch_state, Some(BatchState::Completed));
+    let items = w.items(batch.id).await;
+    let attempts: Vec<u32> = items.iter().map(|i| i.state.attempts()).collect();
+    assert!(
+        attempts.contains(&2),
+        "the lost one starts attempt 2 with a new key: {attempts:?}"
+    );
+    w.assert_no_double_pay(&batch).await;
+    assert_eq!(w.engine.gateway().ledger().len(), 3);
+    w.assert_ledger().await;
+}
+
+/// Scenario: revocation starts probation and the window archives.
+pub async fn revocation_starts_probation_and_the_window_archives<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    let revoked_at = w.clock.now();
+    let out = (w
+        .engine
+        .handle_deauthorization(&w.merchant_account, revoked_at))
+    .await
+    .unwrap();
+    assert_eq!(out.programs_on_probation, 1);
+    // Three partners notified, plus the merchant.
+    assert_eq!(out.notifications, 4);
+    let conn = w.engine.connection(&w.merchant).await.unwrap().unwrap();
+    assert_eq!(conn.status, ConnectionStatus::Revoked);
+    let program = w.engine.program(w.program.id).await.unwrap();
+    assert_eq!(
+        program.status,
+        ProgramStatus::Probation {
+            until: revoked_at + Duration::days(7)
+        }
+    );
+
+    // A replayed webhook notifies nobody twice.
+    let replay = (w
+        .engine
+        .handle_deauthorization(&w.merchant_account, revoked_at + Duration::hours(1)))
+    .await
+    .unwrap();
+    assert_eq!(replay.notifications, 0);
+    let notes = w
+        .engine
+        .store()
+        .notifications_of(&w.merchant)
+        .await
+        .unwrap();
+    let partner_notes = notes
+        .iter()
+        .filter(|n| n.kind == NotificationKind::PartnerMerchantOauthRevoked)
+        .count();
+    assert_eq!(partner_notes, 3);
+
+    // Automatic payouts pause: the batch is not approved by policy, and nothing executes.
+    let batch = w.close("2026-01").await;
+    assert_eq!(batch.state, BatchState::Draft);
+    w.engine
+        .approve_batch(batch.id, "ops@platform")
+        .await
+        .unwrap();
+    let err = w.engine.execute_batch(batch.id).await.unwrap_err();
+    assert!(matches!(
+        err,
+        DomainError::Blocked(Blocked::ProgramOnProbation { .. })
+    ));
+    assert!(w.engine.gateway().ledger().is_empty());
+
+    // The sweep before the window does nothing; after it, the program is archived.
+    w.advance_days(6);
+    assert_eq!(w.engine.sweep_probation().await.unwrap(), 0);
+    w.advance_days(2);
+    assert_eq!(w.engine.sweep_probation().await.unwrap(), 1);
+    assert_eq!(
+        w.engine.program(w.program.id).await.unwrap().status,
+        ProgramStatus::Archived
+    );
+    assert!(matches!(
+        w.engine.execute_batch(batch.id).await,
+        Err(DomainError::Blocked(Blocked::ProgramArchived))
+    ));
+
+    // Re-authorising after the window reconnects but does not revive the program.
+    let start = w.engine.start_connect(&w.merchant).await.unwrap();
+    let code = w.engine.gateway().issue_oauth_code(&w.merchant_account);
+    let outcome = (w
+        .engine
+        .complete_connect(start.state.token.as_str(), Some(&code), None))
+    .await
+    .unwrap();
+    assert!(matches!(
+        outcome,
+        CallbackOutcome::Connected {
+            probation_cleared: 0,
+            ..
+        }
+    ));
+    assert_eq!(
+        w.engine.program(w.program.id).await.unwrap().status,
+        ProgramStatus::Archived
+    );
+    w.assert_ledger().await;
+}
+
+/// Scenario: reauthorising within the window clears probation and payouts resume.
+pub async fn reauthorising_within_the_window_clears_probation<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    (w.engine
+        .handle_deauthorization(&w.merchant_account, w.clock.now()))
+    .await
+    .unwrap();
+    let batch = w.close("2026-01").await;
+    assert_eq!(batch.state, BatchState::Draft);
+    w.advance_days(3);
+    let start = w.engine.start_connect(&w.merchant).await.unwrap();
+    let code = w.engine.gateway().issue_oauth_code(&w.merchant_account);
+    let outcome = (w
+        .engine
+        .complete_connect(start.state.token.as_str(), Some(&code), None))
+    .await
+    .unwrap();
+    assert!(matches!(
+        outcome,
+        CallbackOutcome::Connected {
+            probation_cleared: 1,
+            ..
+        }
+    ));
+    assert_eq!(
+        w.engine.program(w.program.id).await.unwrap().status,
+        ProgramStatus::Active
+    );
+    assert_eq!(
+        w.engine
+            .connection(&w.merchant)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ConnectionStatus::Connected
+    );
+    // The pending batch pays on the next cycle.
+    w.engine.approve_batch(batch.id, "ops").await.unwrap();
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.posted, 3);
+    w.assert_no_double_pay(&batch).await;
+    w.assert_ledger().await;
+}
+
+/// Scenario: the insufficient balance ladder retries daily then escalates.
+pub async fn the_insufficient_balance_ladder_retries_daily_then_escalates<
+    S: PayoutStore + Clone,
+>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    w.partner("alice").await;
+    w.sale("alice", "o1", 50_000).await;
+    w.clock.set(time::macros::datetime!(2026-02-02 08:00 UTC));
+    let batch = w.close("2026-01").await;
+    w.engine
+        .gateway()
+        .set_balance(Some(&w.merchant_account), usd(1_000));
+
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.failed, 1);
+    let item = w.items(batch.id).await.remove(0);
+    let first_retry = match &item.state {
+        ItemState::Failed {
+            failure,
+            retry_at: Some(at),
+            escalated: false,
+            ..
+        } => {
+            assert_eq!(failure.kind, FailureKind::InsufficientBalance);
+            *at
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(first_retry, w.clock.now() + Duration::hours(24));
+    w.assert_ledger().await;
+
+    // Not before its time.
+    w.clock.advance(Duration::hours(23));
+    assert_eq!(w.engine.run_retry_ladder(100).await.unwrap().retried, 0);
+    // Attempt 2 at +24 h, attempt 3 a day later: both short.
+    w.clock.advance(Duration::hours(1));
+    assert_eq!(w.engine.run_retry_ladder(100).await.unwrap().retried, 1);
+    w.clock.advance(Duration::hours(24));
+    assert_eq!(w.engine.run_retry_ladder(100).await.unwrap().retried, 1);
+    let item = w.engine.item(item.id).await.unwrap();
+    assert!(matches!(
+        item.state,
+        ItemState::Failed {
+            attempt: 3,
+            retry_at: None,
+            escalated: true,
+            ..
+        }
+    ));
+    let notes = w
+        .engine
+        .store()
+        .notifications_of(&w.merchant)
+        .await
+        .unwrap();
+    let kinds: Vec<_> = notes.iter().map(|n| n.kind).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == NotificationKind::MerchantInsufficientBalanceRetry)
+            .count(),
+        2
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == NotificationKind::MerchantInsufficientBalanceEscalated)
+            .count(),
+        1
+    );
+
+    // Escalated: the ladder stops; the merchant tops up and an operator retries.
+    w.clock.advance(Duration::days(3));
+    assert_eq!(w.engine.run_retry_ladder(100).await.unwrap().retried, 0);
+    w.engine
+        .gateway()
+        .set_balance(Some(&w.merchant_account), usd(1_000_000));
+    let item = w.engine.retry_item(item.id).await.unwrap();
+    assert!(matches!(item.state, ItemState::Posted { attempt: 4, .. }));
+    assert_eq!(
+        w.engine
+            .gateway()
+            .balance(Some(&w.merchant_account), payouts_domain::Currency::USD),
+        Some(usd(990_000))
+    );
+    w.assert_no_double_pay(&batch).await;
+    w.assert_ledger().await;
+
+    // Outbox dispatch delivers each notification once.
+    let notifier = RecordingNotifier::default();
+    let sent = w
+        .engine
+        .dispatch_notifications(&notifier, 100)
+        .await
+        .unwrap();
+    assert_eq!(usize::try_from(sent).unwrap(), notifier.delivered().len());
+    assert_eq!(
+        w.engine
+            .dispatch_notifications(&notifier, 100)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// Scenario: account inactive pauses the program until the merchant acts.
+pub async fn account_inactive_pauses_the_program_until_the_merchant_acts<S: PayoutStore + Clone>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    w.engine.gateway().fail_next(
+        1,
+        GatewayError::new(
+            FailureKind::AccountInactive,
+            Some("account_inactive"),
+            "review",
+        ),
+    );
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.failed, 1);
+    assert!(
+        report.stopped.is_some(),
+        "the run stops: every transfer would fail"
+    );
+    let program = w.engine.program(w.program.id).await.unwrap();
+    assert_eq!(program.hold, Some(HoldReason::MerchantAccountInactive));
+    assert!(matches!(
+        w.engine.execute_batch(batch.id).await,
+        Err(DomainError::Blocked(Blocked::PayoutsPaused(_)))
+    ));
+    w.assert_ledger().await;
+
+    // Stripe says the account is healthy again: the hold lifts and the failed item is scheduled.
+    (w.engine
+        .apply_account_update(&payouts_domain::engine::AccountSnapshot {
+            account_id: w.merchant_account.clone(),
+            details_submitted: true,
+            charges_enabled: true,
+            payouts_enabled: true,
+            transfers: payouts_domain::partner::CapabilityStatus::Active,
+            disabled_reason: None,
+            past_due: false,
+        }))
+    .await
+    .unwrap();
+    assert_eq!(w.engine.program(w.program.id).await.unwrap().hold, None);
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.posted, 2, "the pending items run");
+    assert_eq!(
+        w.engine.run_retry_ladder(10).await.unwrap().posted,
+        1,
+        "the failed one is retried"
+    );
+    assert_eq!(
+        w.engine.batch(batch.id).await.unwrap().state,
+        BatchState::Completed
+    );
+    w.assert_no_double_pay(&batch).await;
+    w.assert_ledger().await;
+}
+
+/// Scenario: nets below the minimum carry over to the next batch.
+pub async fn nets_below_the_minimum_carry_over_to_the_next_batch<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    w.partner("alice").await;
+    w.partner("bob").await;
+    w.sale("alice", "a1", 10_000).await; // $20 < $50 minimum
+    w.sale("bob", "b1", 50_000).await; // $100
+    let dave = w.enroll("dave").await; // never onboards
+    w.sale("dave", "d1", 50_000).await;
+    w.clock.set(time::macros::datetime!(2026-02-02 08:00 UTC));
+    let jan = w.close("2026-01").await;
+    assert_eq!(jan.item_count, 1);
+    let reasons: Vec<_> = jan
+        .carried
+        .iter()
+        .map(|c| (c.partner_id, c.reason, c.amount))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|(_, r, a)| *r == CarryReason::BelowMinimum && *a == usd(2_000))
+    );
+    assert!(reasons.contains(&(dave.partner_id, CarryReason::CannotReceive, usd(10_000))));
+    w.engine.execute_batch(jan.id).await.unwrap();
+    w.assert_ledger().await;
+
+    // February: Alice earns $40 more; with the carried $20 she crosses the minimum.
+    w.sale("alice", "a2", 20_000).await;
+    w.clock.set(time::macros::datetime!(2026-03-02 08:00 UTC));
+    let feb = w.close("2026-02").await;
+    let alice_item = w
+        .items(feb.id)
+        .await
+        .into_iter()
+        .find(|i| i.amount == usd(6_000));
+    let alice_item = alice_item.expect("alice is paid $60 in February");
+    assert_eq!(alice_item.commission_count, 2);
+    let ids = w
+        .engine
+        .store()
+        .item_commission_ids(alice_item.id)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2, "the January commission rides along");
+    w.engine.execute_batch(feb.id).await.unwrap();
+    w.assert_no_double_pay(&feb).await;
+    w.assert_ledger().await;
+    // A batch per period: building February again is a duplicate.
+    assert!(matches!(
+        (w.engine
+            .build_batch(w.program.id, Period::parse("2026-02").unwrap()))
+        .await,
+        Err(DomainError::Duplicate { .. })
+    ));
+}
+
+/// Scenario: a clawback after finalization nets against later payouts.
+pub async fn a_clawback_after_finalization_nets_against_later_payouts<S: PayoutStore + Clone>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    w.partner("alice").await;
+    w.sale("alice", "big", 100_000).await; // $200
+    w.clock.set(time::macros::datetime!(2026-02-02 08:00 UTC));
+    let jan = w.close("2026-01").await;
+    w.engine.execute_batch(jan.id).await.unwrap();
+    assert_eq!(w.engine.gateway().ledger()[0].transfer.amount, usd(20_000));
+
+    // Refund half after finalization: the finalized row stays, a -$100 adjustment appears.
+    let changed =
+        (w.engine
+            .record_refund(&w.merchant, &ExternalId::parse("big").unwrap(), usd(50_000)))
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].amount, usd(-10_000));
+    assert!(matches!(changed[0].kind, CommissionKind::Adjustment { .. }));
+    assert!(matches!(
+        changed[0].state,
+        CommissionState::Finalized { .. }
+    ));
+    // A replayed refund event changes nothing.
+    assert!(
+        (w.engine
+            .record_refund(&w.merchant, &ExternalId::parse("big").unwrap(), usd(50_000)))
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    w.assert_ledger().await;
+
+    // February: $50 earned, -$100 owed: a negative net carries and is never transferred.
+    w.sale("alice", "small", 25_000).await;
+    w.clock.set(time::macros::datetime!(2026-03-02 08:00 UTC));
+    let feb = w.close("2026-02").await;
+    assert_eq!(feb.item_count, 0);
+    assert_eq!(feb.carried[0].reason, CarryReason::NegativeBalance);
+    assert_eq!(feb.carried[0].amount, usd(-5_000));
+    w.engine.execute_batch(feb.id).await.unwrap();
+    assert_eq!(
+        w.engine.batch(feb.id).await.unwrap().state,
+        BatchState::Completed
+    );
+    assert_eq!(w.engine.gateway().ledger().len(), 1);
+    w.assert_ledger().await;
+
+    // March: $200 more; the debt nets out and $150 is paid.
+    w.sale("alice", "march", 100_000).await;
+    w.clock.set(time::macros::datetime!(2026-04-02 08:00 UTC));
+    let mar = w.close("2026-03").await;
+    assert_eq!(mar.total, usd(15_000));
+    w.engine.execute_batch(mar.id).await.unwrap();
+    w.assert_no_double_pay(&mar).await;
+    w.assert_ledger().await;
+}
+
+/// Scenario: refunds before finalization reduce or void the commission.
+pub async fn refunds_before_finalization_reduce_or_void_the_commission<S: PayoutStore + Clone>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::Manual).await;
+    w.partner("alice").await;
+    w.sale("alice", "o1", 10_000).await; // $20
+    w.sale("alice", "o2", 10_000).await;
+    let merchant = w.merchant.clone();
+    let o1 = ExternalId::parse("o1").unwrap();
+    let changed = w
+        .engine
+        .record_refund(&merchant, &o1, usd(2_500))
+        .await
+        .unwrap();
+    assert_eq!(changed[0].amount, usd(1_500));
+    assert_eq!(changed[0].state, CommissionState::Pending);
+    let changed = w
+        .engine
+        .record_refund(&merchant, &o1, usd(10_000))
+        .await
+        .unwrap();
+    assert!(matches!(changed[0].state, CommissionState::Voided { .. }));
+    let changed = (w
+        .engine
+        .cancel_conversion(&merchant, &ExternalId::parse("o2").unwrap()))
+    .await
+    .unwrap();
+    assert!(matches!(changed[0].state, CommissionState::Voided { .. }));
+    // Refunds above the sale are refused and change nothing.
+    assert!(matches!(
+        w.engine.record_refund(&merchant, &o1, usd(10_001)).await,
+        Err(DomainError::Validation { .. })
+    ));
+    w.clock.set(time::macros::datetime!(2026-02-02 08:00 UTC));
+    let batch = w.close("2026-01").await;
+    assert_eq!(batch.item_count, 0);
+    assert!(batch.carried.is_empty());
+}
+
+/// Scenario: conversions are idempotent and coupons beat links.
+pub async fn conversions_are_idempotent_and_coupons_beat_links<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::Manual).await;
+    let alice = w.partner("alice").await;
+    let bob = w.partner("bob").await;
+    let code = CouponCode::parse("Alice20").unwrap();
+    w.engine.assign_coupon(alice.id, code, None).await.unwrap();
+    // Unique per merchant, whatever the case.
+    assert!(matches!(
+        (w.engine
+            .assign_coupon(bob.id, CouponCode::parse("ALICE20").unwrap(), None))
+        .await,
+        Err(DomainError::Duplicate { .. })
+    ));
+    let input = |ext: &str, coupon: Option<&str>, key: Option<&str>| ConversionInput {
+        external_id: ExternalId::parse(ext).unwrap(),
+        amount: usd(10_000),
+        occurred_at: START,
+        coupon_code: coupon.map(|c| CouponCode::parse(c).unwrap()),
+        referral_key: key.map(|k| ReferralKey::parse(k).unwrap()),
+        customer_ref: None,
+        payment_ref: None,
+    };
+    let both = (w
+        .engine
+        .record_conversion(w.program.id, input("o1", Some("alice20"), Some("bob"))))
+    .await
+    .unwrap();
+    let RecordOutcome::Recorded {
+        conversion,
+        commission,
+    } = both
+    else {
+        panic!("new")
+    };
+    assert_eq!(
+        conversion.partner_id, alice.partner_id,
+        "the coupon decides"
+    );
+    assert_eq!(commission.unwrap().amount, usd(2_000));
+    let again = (w
+        .engine
+        .record_conversion(w.program.id, input("o1", Some("alice20"), Some("bob"))))
+    .await
+    .unwrap();
+    assert!(matches!(again, RecordOutcome::Duplicate { .. }));
+    let by_link = (w
+        .engine
+        .record_conversion(w.program.id, input("o2", Some("nobody"), Some("bob"))))
+    .await
+    .unwrap();
+    assert!(
+        matches!(by_link, RecordOutcome::Recorded { conversion, .. } if conversion.partner_id == bob.partner_id)
+    );
+    assert!(matches!(
+        (w.engine
+            .record_conversion(w.program.id, input("o3", None, Some("nobody"))))
+        .await,
+        Err(DomainError::Validation { .. })
+    ));
+    let listed = w
+        .engine
+        .store()
+        .list_commissions(
+            &CommissionFilter {
+                partner_id: Some(alice.partner_id),
+                ..CommissionFilter::default()
+            },
+            PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.data.len(), 1);
+}
+
+/// Scenario: one time and recurring rules.
+pub async fn one_time_and_recurring_rules<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::Manual).await;
+    w.partner("alice").await;
+    let sale = async |ext: &str, customer: &str| {
+        w.engine
+            .record_conversion(
+                w.program.id,
+                ConversionInput {
+                    external_id: ExternalId::parse(ext).unwrap(),
+                    amount: usd(10_000),
+                    occurred_at: w.clock.now(),
+                    coupon_code: None,
+                    referral_key: Some(ReferralKey::parse("alice").unwrap()),
+                    customer_ref: Some(customer.into()),
+                    payment_ref: None,
+                },
+            )
+            .await
+            .unwrap()
+    };
+    assert!(matches!(
+        sale("s1", "cust-1").await,
+        RecordOutcome::Recorded {
+            commission: Some(_),
+            ..
+        }
+    ));
+    assert!(
+        matches!(
+            sale("s2", "cust-1").await,
+            RecordOutcome::Recorded {
+                commission: None,
+                ..
+            }
+        ),
+        "one-time"
+    );
+    let mut settings = w.program.settings();
+    settings.commission_rule.recurring_months = Some(2);
+    w.engine
+        .update_program(w.program.id, settings)
+        .await
+        .unwrap();
+    w.advance_days(30);
+    assert!(matches!(
+        sale("s3", "cust-1").await,
+        RecordOutcome::Recorded {
+            commission: Some(_),
+            ..
+        }
+    ));
+    w.advance_days(40);
+    assert!(
+        matches!(
+            sale("s4", "cust-1").await,
+            RecordOutcome::Recorded {
+                commission: None,
+                ..
+            }
+        ),
+        "past 2 months"
+    );
+}
+
+/// Scenario: policy decides approval.
+pub async fn policy_decides_approval<S: PayoutStore + Clone>(store: S) {
+    let capped = World::tagged(
+        store.clone(),
+        PayoutPolicy::AutoUnderCap { cap: usd(30_000) },
+        1,
+    )
+    .await;
+    january(&capped).await;
+    let over = capped.close("2026-01").await;
+    assert_eq!(over.state, BatchState::Draft, "$350 is over the $300 cap");
+
+    let capped = World::tagged(
+        store.clone(),
+        PayoutPolicy::AutoUnderCap { cap: usd(35_000) },
+        2,
+    )
+    .await;
+    january(&capped).await;
+    assert_eq!(
+        capped.close("2026-01").await.state,
+        BatchState::Approved,
+        "at the cap approves"
+    );
+
+    let manual = World::tagged(store, PayoutPolicy::Manual, 3).await;
+    january(&manual).await;
+    let batch = manual.close("2026-01").await;
+    assert_eq!(batch.state, BatchState::Draft);
+    assert!(matches!(
+        manual.engine.execute_batch(batch.id).await,
+        Err(DomainError::Blocked(Blocked::BatchState(_)))
+    ));
+    let approved = manual.engine.approve_batch(batch.id, "ops").await.unwrap();
+    assert_eq!(approved.state, BatchState::Approved);
+
+    // A cap in another currency is a validation error.
+    let mut settings = manual.program.settings();
+    settings.payout_policy = PayoutPolicy::AutoUnderCap {
+        cap: payouts_domain::Money::new(100, payouts_domain::Currency::EUR),
+    };
+    assert!(matches!(
+        manual
+            .engine
+            .update_program(manual.program.id, settings)
+            .await,
+        Err(DomainError::Validation { .. })
+    ));
+}
+
+/// Scenario: oauth state is single use and lives ten minutes.
+pub async fn oauth_state_is_single_use_and_lives_ten_minutes<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::Manual).await;
+    let account = w.merchant_account.clone();
+    let start = w.engine.start_connect(&w.merchant).await.unwrap();
+    assert!(start.authorize_url.contains(start.state.token.as_str()));
+    assert!(start.authorize_url.contains("scope=read_write"));
+    let code = w.engine.gateway().issue_oauth_code(&account);
+    let token = start.state.token.as_str().to_owned();
+    let ok = w
+        .engine
+        .complete_connect(&token, Some(&code), None)
+        .await
+        .unwrap();
+    assert_eq!(ok.query(), "stripe=connected");
+    let reused = w
+        .engine
+        .complete_connect(&token, Some(&code), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        reused,
+        CallbackOutcome::Error {
+            reason: CallbackError::StateReused
+        }
+    );
+
+    let late = w.engine.start_connect(&w.merchant).await.unwrap();
+    w.clock.advance(Duration::minutes(10));
+    let expired = (w
+        .engine
+        .complete_connect(late.state.token.as_str(), Some("ac_x"), None))
+    .await
+    .unwrap();
+    assert_eq!(expired.query(), "stripe=error&reason=state_expired");
+
+    let unknown = (w
+        .engine
+        .complete_connect("not-a-token-we-issued", Some("ac_x"), None))
+    .await
+    .unwrap();
+    assert_eq!(unknown.query(), "stripe=error&reason=state_unknown");
+
+    let denied_start = w.engine.start_connect(&w.merchant).await.unwrap();
+    let denied = w
+        .engine
+        .complete_connect(
+            denied_start.state.token.as_str(),
+            None,
+            Some("access_denied"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(denied.query(), "stripe=error&reason=access_denied");
+
+    let bad_code = w.engine.start_connect(&w.merchant).await.unwrap();
+    let bad = (w
+        .engine
+        .complete_connect(bad_code.state.token.as_str(), Some("ac_forged"), None))
+    .await
+    .unwrap();
+    assert_eq!(bad.query(), "stripe=error&reason=access_denied");
+}
+
+/// Scenario: a crashed workers lease is taken over only after it expires.
+pub async fn a_crashed_workers_lease_is_taken_over_only_after_it_expires<S: PayoutStore + Clone>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    let now = w.clock.now();
+    // Worker B claims everything and dies before sending.
+    let b = payouts_domain::ids::WorkerId::parse("worker-b").unwrap();
+    let claimed =
+        (w.engine
+            .store()
+            .claim_items(batch.id, &b, now, now + Duration::seconds(60), 10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.processed, 0, "live leases are respected");
+    w.clock.advance(Duration::seconds(61));
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.posted, 3);
+    w.assert_no_double_pay(&batch).await;
+    w.assert_ledger().await;
+}
+
+/// Scenario: coupon codes sync to stripe promotion codes.
+pub async fn coupon_codes_sync_to_stripe_promotion_codes<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::Manual).await;
+    let alice = w.partner("alice").await;
+    let mut settings = w.program.settings();
+    settings.coupon_sync = CouponSyncMode::Stripe;
+    w.engine
+        .update_program(w.program.id, settings)
+        .await
+        .unwrap();
+    let code = CouponCode::parse("SARAH20").unwrap();
+    assert!(matches!(
+        w.engine.assign_coupon(alice.id, code.clone(), None).await,
+        Err(DomainError::Validation { .. })
+    ));
+    let coupon = (w
+        .engine
+        .assign_coupon(alice.id, code.clone(), Some("coupon_20off")))
+    .await
+    .unwrap();
+    let promo = coupon.promotion_code_id.clone().unwrap();
+    assert_eq!(
+        w.engine.gateway().promotion_codes(),
+        vec![(promo.clone(), code.clone(), true)]
+    );
+    let off = w
+        .engine
+        .deactivate_coupon(&w.merchant, &code)
+        .await
+        .unwrap();
+    assert!(!off.active);
+    assert_eq!(
+        w.engine.gateway().promotion_codes(),
+        vec![(promo, code, false)]
+    );
+}
+
+/// Scenario: reversals and the tax tally.
+pub async fn reversals_and_the_tax_tally<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    let alice = w.partner("alice").await;
+    w.sale("alice", "big", 400_000).await; // $800
+    w.clock.set(time::macros::datetime!(2026-02-02 08:00 UTC));
+    let jan = w.close("2026-01").await;
+    w.engine.execute_batch(jan.id).await.unwrap();
+    let tax = w.engine.tax_summary(alice.partner_id, 2026).await.unwrap();
+    assert_eq!(tax.totals, vec![usd(80_000)]);
+    assert!(tax.form_1099_required, "US partner over $600");
+
+    let item = w.items(jan.id).await.remove(0);
+    let reversed = w
+        .engine
+        .reverse_item(item.id, Some(usd(30_000)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(reversed.state, ItemState::Reversed { amount_reversed, .. } if amount_reversed == usd(30_000))
+    );
+    assert!(matches!(
+        w.engine.reverse_item(item.id, Some(usd(60_000))).await,
+        Err(DomainError::Validation { .. })
+    ));
+    let tax = w.engine.tax_summary(alice.partner_id, 2026).await.unwrap();
+    assert_eq!(tax.totals, vec![usd(50_000)]);
+    assert!(!tax.form_1099_required);
+    let summary = w.engine.refresh_batch(jan.id).await.unwrap();
+    assert_eq!((summary.posted_count, summary.reversed_count), (1, 1));
+    assert_eq!(summary.reversed_amount, usd(30_000));
+    let history = (w
+        .engine
+        .partner_history(alice.partner_id, PageRequest::first(10)))
+    .await
+    .unwrap();
+    assert_eq!(history.data.len(), 1);
+    w.assert_ledger().await;
+}
