@@ -341,6 +341,22 @@ impl RateWindow {
     }
 }
 
+/// A `/v1` request the spec validator refused (a 400 such as
+/// `parameter_unknown`): what clients assert never happens to them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ValidationFailure {
+    /// `GET`, `POST` or `DELETE`.
+    pub method: String,
+    /// The request path, e.g. `/v1/transfers`.
+    pub path: String,
+    /// Stripe's error code, when it sends one (`parameter_unknown`, …).
+    pub code: Option<String>,
+    /// The offending parameter in bracket notation.
+    pub param: Option<String>,
+    /// The error message sent back.
+    pub message: String,
+}
+
 /// Balance snapshot returned by the control API.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BalanceSnapshot {

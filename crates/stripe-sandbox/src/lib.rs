@@ -52,7 +52,7 @@ mod state;
 pub use control::{
     ActiveFault, BalanceSnapshot, CreateDispute, FaultKind, FaultSpec, Latency, Ledger,
     LedgerEntry, LedgerFilter, OAuthCodeGrant, RateLimit, SandboxError, SendWebhook, SetBalance,
-    WebhookData,
+    ValidationFailure, WebhookData,
 };
 pub use error::{ApiError, ErrorType};
 pub use server::{Sandbox, SandboxConfig, SandboxHandle};

@@ -24,7 +24,7 @@ use crate::api::{self, Ctx, PendingEvent};
 use crate::control::{
     ActiveFault, BalanceSnapshot, CreateDispute, FaultKind, FaultSpec, Latency, Ledger,
     LedgerEntry, LedgerFilter, OAuthCodeGrant, RateLimit, RateWindow, SandboxError, SendWebhook,
-    SetBalance,
+    SetBalance, ValidationFailure,
 };
 use crate::error::ApiError;
 use crate::ids::{new_id, random_below};
@@ -106,6 +106,7 @@ struct Shared {
     clock_offset_secs: i64,
     webhook: Option<(String, String)>,
     deliveries: Vec<WebhookDelivery>,
+    validation_failures: Vec<ValidationFailure>,
 }
 
 impl Shared {
@@ -125,6 +126,7 @@ impl Shared {
             clock_offset_secs: 0,
             webhook: None,
             deliveries: Vec::new(),
+            validation_failures: Vec::new(),
         }
     }
 
@@ -359,6 +361,13 @@ impl SandboxHandle {
     #[must_use]
     pub fn deliveries(&self) -> Vec<WebhookDelivery> {
         self.inner.lock().deliveries.clone()
+    }
+
+    /// Every `/v1` request refused by spec validation since start (or the
+    /// last reset), oldest first.
+    #[must_use]
+    pub fn validation_failures(&self) -> Vec<ValidationFailure> {
+        self.inner.lock().validation_failures.clone()
     }
 
     /// Transfers with idempotency keys and item ids.
@@ -818,6 +827,13 @@ fn control_routes(cfg: &mut web::ServiceConfig) {
                 web::get().to(|d: Data| async move { control_ok(&d.lock().deliveries) }),
             )
             .route(
+                "/validation_failures",
+                web::get().to(|d: Data| async move {
+                    let failures = d.lock().validation_failures.clone();
+                    control_ok(&json!({"count": failures.len(), "failures": failures}))
+                }),
+            )
+            .route(
                 "/ledger",
                 web::get().to(|d: Data, q: web::Query<LedgerFilter>| async move {
                     control_ok(&ledger(&d, &q))
@@ -1074,9 +1090,23 @@ fn prepare(inner: &Inner, req: &HttpRequest, body: &[u8]) -> Result<Target, ApiE
         .spec
         .match_route(method, path)
         .ok_or_else(|| unrecognized(method_str, path))?;
-    let params = match method {
-        HttpMethod::Get => inner.spec.validate_query(&route.op, req.query_string())?,
-        HttpMethod::Post | HttpMethod::Delete => inner.spec.validate_body(&route.op, body)?,
+    let validated = match method {
+        HttpMethod::Get => inner.spec.validate_query(&route.op, req.query_string()),
+        HttpMethod::Post | HttpMethod::Delete => inner.spec.validate_body(&route.op, body),
+    };
+    let params = match validated {
+        Ok(params) => params,
+        Err(e) => {
+            // Kept so that clients' tests can assert they never sent an invalid request.
+            inner.lock().validation_failures.push(ValidationFailure {
+                method: method_str.to_owned(),
+                path: path.to_owned(),
+                code: e.code.map(str::to_owned),
+                param: e.param.clone(),
+                message: e.message.clone(),
+            });
+            return Err(e.into());
+        }
     };
     let scope = match header(req, "Stripe-Account") {
         None => inner.platform_id.clone(),

@@ -241,3 +241,50 @@ async fn promotion_codes_accept_old_and_new_coupon_forms() {
     assert_eq!(by_code.json["data"][0]["id"], new.id().as_str());
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn validation_failures_are_logged_for_clients_to_assert_on() {
+    let sb = TestSandbox::start().await;
+    let dest = sb.onboarded_account().await;
+    sb.fund(None, 1_000);
+    sb.transfer(&dest, "100").await.ok();
+    assert!(sb.handle.validation_failures().is_empty());
+
+    let r = sb
+        .post(
+            "/v1/transfers",
+            &[
+                ("amount", "100"),
+                ("currency", "usd"),
+                ("destination", &dest),
+                ("colour", "red"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = sb.get("/v1/transfers?limit=many").await;
+    assert_eq!(r.status, 400);
+    // A Stripe-level refusal after validation is not a validation failure.
+    let r = sb.transfer("acct_nope", "100").await;
+    assert_eq!(r.status, 400);
+
+    let failures = sb.handle.validation_failures();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert_eq!(failures[0].method, "POST");
+    assert_eq!(failures[0].path, "/v1/transfers");
+    assert_eq!(failures[0].code.as_deref(), Some("parameter_unknown"));
+    assert_eq!(failures[0].param.as_deref(), Some("colour"));
+    assert_eq!(failures[1].method, "GET");
+    assert_eq!(
+        failures[1].code.as_deref(),
+        Some("parameter_invalid_integer")
+    );
+
+    let r = sb.control_get("/validation_failures").await.ok();
+    assert_eq!(r.json["count"], 2);
+    assert_eq!(r.json["failures"][0]["param"], "colour");
+
+    sb.control("/reset", serde_json::json!({})).await.ok();
+    assert!(sb.handle.validation_failures().is_empty());
+    sb.stop().await;
+}

@@ -1,0 +1,340 @@
+use payouts_domain::ids::{AccountId, IdempotencyKey, MembershipId, StateToken};
+use payouts_domain::partner::CapabilityStatus;
+use payouts_domain::ports::{ConnectGateway, ExpressAccountRequest, FailureKind, LinkKind};
+use payouts_stripe::{
+    AccountStatus, AccountType, BusinessProfile, BusinessType, CreateAccountRequest,
+    PayoutInterval, PayoutSchedule, RequestedCapabilities, Weekday,
+};
+
+use crate::helpers::{CLIENT_ID, key, start, start_with};
+
+#[tokio::test]
+async fn create_and_retrieve_accounts_of_every_type() {
+    let env = start().await;
+    let express = env
+        .gw
+        .create_account(&CreateAccountRequest {
+            account_type: AccountType::Express,
+            country: Some("US".to_owned()),
+            email: Some("owner@restaurant.com".to_owned()),
+            business_type: Some(BusinessType::Company),
+            business_profile: Some(BusinessProfile {
+                name: Some("Downtown Grill".to_owned()),
+                mcc: Some("5812".to_owned()),
+                url: Some("https://downtowngrill.com".to_owned()),
+                ..BusinessProfile::default()
+            }),
+            capabilities: RequestedCapabilities {
+                card_payments: true,
+                transfers: true,
+            },
+            metadata: [("merchant_id".to_owned(), "merchant_123".to_owned())]
+                .into_iter()
+                .collect(),
+            idempotency_key: Some(key("account")),
+        })
+        .await
+        .unwrap();
+    assert_eq!(express.account_type.as_deref(), Some("express"));
+    assert_eq!(express.status, AccountStatus::Pending);
+    assert!(!express.charges_enabled && !express.payouts_enabled && !express.details_submitted);
+    assert_eq!(
+        express.capabilities["transfers"],
+        CapabilityStatus::Inactive
+    );
+    assert_eq!(
+        express.capabilities["card_payments"],
+        CapabilityStatus::Inactive
+    );
+    assert!(!express.requirements.currently_due.is_empty());
+    assert!(
+        !express
+            .requirements
+            .currently_due
+            .iter()
+            .any(|f| f == "business_profile.mcc"),
+        "supplied fields are not due"
+    );
+    assert_eq!(
+        express.business_profile.name.as_deref(),
+        Some("Downtown Grill")
+    );
+    assert_eq!(express.metadata["merchant_id"], "merchant_123");
+    assert_eq!(express.email.as_deref(), Some("owner@restaurant.com"));
+
+    env.sb
+        .complete_onboarding(express.account_id.as_str())
+        .unwrap();
+    let active = env.gw.retrieve_account(&express.account_id).await.unwrap();
+    assert_eq!(active.status, AccountStatus::Active);
+    assert!(active.charges_enabled && active.payouts_enabled && active.details_submitted);
+    assert_eq!(active.capabilities["transfers"], CapabilityStatus::Active);
+    assert!(active.requirements.past_due.is_empty());
+    assert_eq!(active.requirements.disabled_reason, None);
+    assert!(active.payout_schedule.is_some());
+    let state = env.gw.account_state(&express.account_id).await.unwrap();
+    assert!(state.can_receive_transfers());
+
+    for account_type in [AccountType::Standard, AccountType::Custom] {
+        let a = env
+            .gw
+            .create_account(&CreateAccountRequest {
+                account_type,
+                country: Some("US".to_owned()),
+                email: Some("x@example.com".to_owned()),
+                business_type: Some(BusinessType::Individual),
+                business_profile: None,
+                capabilities: RequestedCapabilities {
+                    card_payments: account_type == AccountType::Custom,
+                    transfers: account_type == AccountType::Custom,
+                },
+                metadata: Default::default(),
+                idempotency_key: None,
+            })
+            .await
+            .unwrap();
+        let expected = match account_type {
+            AccountType::Standard => "standard",
+            AccountType::Custom => "custom",
+            AccountType::Express => "express",
+        };
+        assert_eq!(a.account_type.as_deref(), Some(expected));
+        assert_eq!(a.status, AccountStatus::Pending);
+    }
+
+    let missing = AccountId::parse("acct_missing").unwrap();
+    let err = env.gw.retrieve_account(&missing).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::NotFound);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn express_accounts_for_partners_are_idempotent() {
+    let env = start().await;
+    let membership = MembershipId::from_uuid(uuid::Uuid::new_v4());
+    let req = ExpressAccountRequest {
+        membership_id: membership,
+        email: "sarah@example.com".to_owned(),
+        country: "US".to_owned(),
+        key: IdempotencyKey::parse(format!("membership-{membership}-express-account")).unwrap(),
+    };
+    let a = env.gw.create_express_account(&req).await.unwrap();
+    let b = env.gw.create_express_account(&req).await.unwrap();
+    assert_eq!(a, b);
+    let view = env.gw.retrieve_account(&a).await.unwrap();
+    assert_eq!(view.metadata["membership_id"], membership.to_string());
+    assert_eq!(view.capabilities["transfers"], CapabilityStatus::Inactive);
+    let state = env.gw.account_state(&a).await.unwrap();
+    assert!(!state.can_receive_transfers());
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn onboarding_update_and_login_links() {
+    let env = start().await;
+    let account = env.express_account().await;
+    let onboarding = env
+        .gw
+        .account_link(
+            &account,
+            LinkKind::Onboarding,
+            "https://app.example.com/settings/payments",
+            "https://app.example.com/settings/payments/refresh",
+        )
+        .await
+        .unwrap();
+    assert!(onboarding.url.starts_with("http"));
+    let expires = onboarding.expires_at.unwrap();
+    let now = time::OffsetDateTime::from_unix_timestamp(env.sb.now()).unwrap();
+    assert_eq!((expires - now).whole_seconds(), 300);
+
+    env.sb.complete_onboarding(account.as_str()).unwrap();
+    // As on Stripe, update links are for Custom accounts only.
+    let err = env
+        .gw
+        .account_link(
+            &account,
+            LinkKind::Update,
+            "https://app.example.com/r",
+            "https://app.example.com/f",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::InvalidRequest);
+    let custom = env
+        .gw
+        .create_account(&CreateAccountRequest {
+            account_type: AccountType::Custom,
+            country: Some("US".to_owned()),
+            email: None,
+            business_type: None,
+            business_profile: None,
+            capabilities: RequestedCapabilities {
+                card_payments: true,
+                transfers: true,
+            },
+            metadata: Default::default(),
+            idempotency_key: None,
+        })
+        .await
+        .unwrap();
+    let update = env
+        .gw
+        .account_link(
+            &custom.account_id,
+            LinkKind::Update,
+            "https://app.example.com/r",
+            "https://app.example.com/f",
+        )
+        .await
+        .unwrap();
+    assert_ne!(update.url, onboarding.url);
+
+    let login = env.gw.login_link(&account).await.unwrap();
+    assert!(login.url.starts_with("http"));
+
+    // Login links exist for Express accounts only.
+    let standard = env
+        .gw
+        .create_account(&CreateAccountRequest {
+            account_type: AccountType::Standard,
+            country: Some("US".to_owned()),
+            email: None,
+            business_type: None,
+            business_profile: None,
+            capabilities: RequestedCapabilities::default(),
+            metadata: Default::default(),
+            idempotency_key: None,
+        })
+        .await
+        .unwrap();
+    let err = env.gw.login_link(&standard.account_id).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::InvalidRequest);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn payout_schedule_read_and_update() {
+    let env = start().await;
+    let account = env.onboarded_account().await;
+    let before = env.gw.payout_schedule(&account).await.unwrap();
+    assert_ne!(before.interval, PayoutInterval::Unknown);
+
+    let weekly = PayoutSchedule {
+        interval: PayoutInterval::Weekly,
+        delay_days: Some(2),
+        weekly_anchor: Some(Weekday::Friday),
+        monthly_anchor: None,
+    };
+    let saved = env
+        .gw
+        .update_payout_schedule(&account, &weekly, None)
+        .await
+        .unwrap();
+    assert_eq!(saved, weekly);
+    assert_eq!(env.gw.payout_schedule(&account).await.unwrap(), weekly);
+
+    let monthly = PayoutSchedule {
+        interval: PayoutInterval::Monthly,
+        delay_days: Some(7),
+        weekly_anchor: None,
+        monthly_anchor: Some(15),
+    };
+    let saved = env
+        .gw
+        .update_payout_schedule(&account, &monthly, Some(&key("schedule")))
+        .await
+        .unwrap();
+    assert_eq!(saved.interval, PayoutInterval::Monthly);
+    assert_eq!(saved.monthly_anchor, Some(15));
+    assert_eq!(saved.delay_days, Some(7));
+
+    let odd = PayoutSchedule {
+        interval: PayoutInterval::Unknown,
+        ..monthly
+    };
+    let err = env
+        .gw
+        .update_payout_schedule(&account, &odd, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::InvalidRequest);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn oauth_authorize_url_shape() {
+    let env = start_with(|c| {
+        c.connect_base = "https://connect.stripe.com".to_owned();
+        c.redirect_uri = Some("https://app.example.com/stripe/callback?x=1".to_owned());
+    })
+    .await;
+    let state = StateToken::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let url = env.gw.authorize_url(&state);
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    assert_eq!(parsed.host_str(), Some("connect.stripe.com"));
+    assert_eq!(parsed.path(), "/oauth/authorize");
+    let q: std::collections::HashMap<_, _> = parsed.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["scope"], "read_write");
+    assert_eq!(q["state"], state.as_str());
+    assert_eq!(
+        q["redirect_uri"],
+        "https://app.example.com/stripe/callback?x=1"
+    );
+    assert!(url.starts_with(
+        "https://connect.stripe.com/oauth/authorize?response_type=code&client_id=ca_payouts_test&scope=read_write&state=0123"
+    ));
+
+    let plain = env.gateway_with(|_| {});
+    let url = plain.authorize_url(&state);
+    assert!(!url.contains("redirect_uri"));
+    assert!(url.starts_with(&format!("{}/oauth/authorize?", env.sb.base_url())));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn oauth_code_exchange_and_deauthorization() {
+    let env = start().await;
+    // A code for a new standard account, connected at exchange.
+    let grant = env.sb.create_oauth_code(None).unwrap();
+    let connected = env.gw.exchange_code(&grant.code).await.unwrap();
+    assert_eq!(connected.scope, "read_write");
+    assert!(!connected.livemode);
+    let view = env
+        .gw
+        .retrieve_account(&connected.account_id)
+        .await
+        .unwrap();
+    assert_eq!(view.account_type.as_deref(), Some("standard"));
+
+    // A used code, and an unknown one.
+    let err = env.gw.exchange_code(&grant.code).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::InvalidRequest);
+    assert_eq!(err.code.as_deref(), Some("invalid_grant"));
+    let err = env.gw.exchange_code("ac_unknown").await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::InvalidRequest);
+
+    // A code for an existing account.
+    let existing = env.onboarded_account().await;
+    let grant = env.sb.create_oauth_code(Some(existing.as_str())).unwrap();
+    assert_eq!(
+        env.gw.exchange_code(&grant.code).await.unwrap().account_id,
+        existing
+    );
+
+    env.gw.deauthorize(&connected.account_id).await.unwrap();
+    // Acting as a revoked account is refused; a second revocation too.
+    env.fund(None, 1_000);
+    let err = env
+        .gw
+        .account_balance(&connected.account_id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::CannotReceive);
+    assert_eq!(err.code.as_deref(), Some("account_invalid"));
+    let err = env.gw.deauthorize(&connected.account_id).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::InvalidRequest);
+    env.finish().await;
+}

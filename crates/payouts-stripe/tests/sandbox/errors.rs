@@ -1,0 +1,358 @@
+use std::time::{Duration, Instant};
+
+use payouts_domain::ids::{AccountId, TransferId};
+use payouts_domain::ports::{FailureKind, PayoutGateway};
+use stripe_sandbox::{ErrorType, FaultSpec, Latency, LedgerFilter, RateLimit};
+
+use crate::helpers::{start, start_with, transfer_request, usd};
+
+fn by_key(env: &crate::helpers::Env, key: &str) -> usize {
+    env.sb
+        .ledger(&LedgerFilter {
+            idempotency_key: Some(key.to_owned()),
+            item_id: None,
+        })
+        .count
+}
+
+#[tokio::test]
+async fn insufficient_balance_real_and_injected() {
+    let env = start().await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 100);
+    let err = env
+        .gw
+        .create_transfer(&transfer_request(&dest, 500))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::InsufficientBalance);
+    assert_eq!(err.code.as_deref(), Some("balance_insufficient"));
+
+    env.fund(None, 10_000);
+    env.sb.add_fault(FaultSpec::fail(
+        "/v1/transfers",
+        1,
+        402,
+        ErrorType::InvalidRequestError,
+        "balance_insufficient",
+    ));
+    let err = env
+        .gw
+        .create_transfer(&transfer_request(&dest, 500))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::InsufficientBalance);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn account_inactive_and_destinations_that_cannot_receive() {
+    let env = start().await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 10_000);
+    env.sb.add_fault(FaultSpec::fail(
+        "/v1/transfers",
+        1,
+        400,
+        ErrorType::InvalidRequestError,
+        "account_inactive",
+    ));
+    let err = env
+        .gw
+        .create_transfer(&transfer_request(&dest, 100))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::AccountInactive);
+
+    // Transfers capability requested but not active.
+    let not_onboarded = env.express_account().await;
+    let err = env
+        .gw
+        .create_transfer(&transfer_request(&not_onboarded, 100))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::CannotReceive);
+    assert_eq!(
+        err.code.as_deref(),
+        Some("insufficient_capabilities_for_transfer")
+    );
+
+    let unknown = AccountId::parse("acct_doesnotexist").unwrap();
+    let err = env
+        .gw
+        .create_transfer(&transfer_request(&unknown, 100))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::CannotReceive);
+    assert_eq!(err.code.as_deref(), Some("resource_missing"));
+
+    let missing = TransferId::parse("tr_nope").unwrap();
+    let err = env.gw.retrieve_transfer(None, &missing).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::NotFound);
+    assert_eq!(env.sb.ledger(&LedgerFilter::default()).count, 0);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn injected_429s_are_retried_with_the_same_key() {
+    let env = start().await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 10_000);
+    env.sb.add_fault(FaultSpec::fail(
+        "/v1/transfers",
+        2,
+        429,
+        ErrorType::InvalidRequestError,
+        "rate_limit",
+    ));
+    let req = transfer_request(&dest, 700);
+    let t = env.gw.create_transfer(&req).await.unwrap();
+    assert_eq!(t.amount, usd(700));
+    assert!(env.sb.faults().is_empty(), "both 429s were consumed");
+    assert_eq!(by_key(&env, req.key.as_str()), 1);
+
+    // Without retries the 429 is returned, classified.
+    let once = env.gateway_with(|c| c.max_attempts = 1);
+    env.sb.add_fault(FaultSpec::fail(
+        "/v1/transfers",
+        1,
+        429,
+        ErrorType::InvalidRequestError,
+        "rate_limit",
+    ));
+    let err = once
+        .create_transfer(&transfer_request(&dest, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::RateLimited);
+    assert!(err.kind.is_ambiguous());
+
+    env.sb.add_fault(FaultSpec::fail(
+        "/v1/transfers",
+        1,
+        400,
+        ErrorType::InvalidRequestError,
+        "lock_timeout",
+    ));
+    let err = once
+        .create_transfer(&transfer_request(&dest, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, FailureKind::RateLimited);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_429_burst_from_the_sandbox_and_client_side_pacing() {
+    let env = start_with(|c| c.max_attempts = 1).await;
+    env.sb.set_rate_limit(RateLimit {
+        per_second: Some(4),
+    });
+    let calls = (0..10).map(|_| env.gw.platform_balance());
+    let results = futures::future::join_all(calls).await;
+    let limited: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(limited.len() >= 4, "a burst of 10 over 4/s must hit 429s");
+    for e in &limited {
+        assert_eq!(e.kind, FailureKind::RateLimited);
+        assert_eq!(e.code.as_deref(), Some("rate_limit"));
+    }
+
+    // Paced at 2/s by the adapter's own bucket (a burst of 2, then one
+    // call per 500 ms), the sandbox's fixed one-second windows of 4 are
+    // never exceeded, whatever their phase.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let paced = env.gateway_with(|c| {
+        c.max_attempts = 1;
+        c.ops_per_second = Some(2);
+    });
+    let started = Instant::now();
+    for _ in 0..6 {
+        paced.platform_balance().await.unwrap();
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_up_to_the_cap_then_ambiguous() {
+    let env = start().await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 10_000);
+    env.sb.add_fault(
+        FaultSpec::fail("/v1/transfers", 5, 500, ErrorType::ApiError, "").with_method("POST"),
+    );
+    let req = transfer_request(&dest, 100);
+    let err = env.gw.create_transfer(&req).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::Ambiguous);
+    assert!(err.message.contains("HTTP 500"));
+    // Exactly three attempts were made.
+    assert_eq!(env.sb.faults()[0].remaining, 2);
+    assert_eq!(by_key(&env, req.key.as_str()), 0);
+
+    // The domain re-sends later with the same key; the rest of the 500s
+    // are used up and the third attempt of that call goes through.
+    let t = env.gw.create_transfer(&req).await.unwrap();
+    assert_eq!(by_key(&env, req.key.as_str()), 1);
+    assert_eq!(t.amount, usd(100));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn commit_then_drop_is_retried_into_a_replay_not_a_duplicate() {
+    let env = start().await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 10_000);
+    env.sb
+        .add_fault(FaultSpec::commit_then_drop("/v1/transfers", 1).with_method("POST"));
+    let req = transfer_request(&dest, 900);
+    let t = env.gw.create_transfer(&req).await.unwrap();
+    assert_eq!(by_key(&env, req.key.as_str()), 1);
+    assert_eq!(
+        env.sb.ledger(&LedgerFilter::default()).counts_by_item_id[&req.item_id.to_string()],
+        1
+    );
+    assert_eq!(env.sb.balance(None, "usd").available, 9_100);
+
+    // With no retries the drop is ambiguous; re-sending the same key
+    // later finds the committed transfer.
+    let once = env.gateway_with(|c| c.max_attempts = 1);
+    env.sb
+        .add_fault(FaultSpec::commit_then_drop("/v1/transfers", 1).with_method("POST"));
+    let req2 = transfer_request(&dest, 50);
+    let err = once.create_transfer(&req2).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::Ambiguous);
+    assert_eq!(
+        by_key(&env, req2.key.as_str()),
+        1,
+        "committed before the drop"
+    );
+    let replayed = once.create_transfer(&req2).await.unwrap();
+    assert_eq!(by_key(&env, req2.key.as_str()), 1);
+    assert_ne!(replayed.id, t.id);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn connection_reset_is_retried_and_executes_once() {
+    let env = start().await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 10_000);
+    env.sb
+        .add_fault(FaultSpec::reset("/v1/transfers", 2).with_method("POST"));
+    let req = transfer_request(&dest, 10);
+    env.gw.create_transfer(&req).await.unwrap();
+    assert_eq!(by_key(&env, req.key.as_str()), 1);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn key_in_use_is_retried_until_the_first_request_finishes() {
+    let env = start().await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 10_000);
+    env.sb.set_latency(Latency {
+        fixed_ms: 300,
+        jitter_ms: 0,
+    });
+    let patient = env.gateway_with(|c| {
+        c.max_attempts = 6;
+        c.backoff_base = Duration::from_millis(150);
+        c.backoff_max = Duration::from_millis(300);
+    });
+    let req = transfer_request(&dest, 333);
+    let (a, b) = tokio::join!(patient.create_transfer(&req), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        patient.create_transfer(&req).await
+    });
+    assert_eq!(a.unwrap().id, b.unwrap().id);
+    assert_eq!(by_key(&env, req.key.as_str()), 1);
+
+    // Without retries the conflict surfaces as ambiguous.
+    let once = env.gateway_with(|c| c.max_attempts = 1);
+    let req = transfer_request(&dest, 1);
+    let (a, b) = tokio::join!(once.create_transfer(&req), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        once.create_transfer(&req).await
+    });
+    assert!(a.is_ok());
+    let err = b.unwrap_err();
+    assert_eq!(err.kind, FailureKind::Ambiguous);
+    assert_eq!(err.code.as_deref(), Some("idempotency_key_in_use"));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_key_reused_with_other_parameters_is_an_idempotency_mismatch() {
+    let env = start().await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 10_000);
+    let req = transfer_request(&dest, 100);
+    env.gw.create_transfer(&req).await.unwrap();
+    let mut other = req.clone();
+    other.amount = usd(101);
+    let err = env.gw.create_transfer(&other).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::IdempotencyMismatch);
+    assert_eq!(err.code.as_deref(), Some("idempotency_error"));
+    assert!(!err.kind.is_ambiguous());
+    assert_eq!(by_key(&env, req.key.as_str()), 1);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn timeouts_and_refused_connections_are_ambiguous() {
+    let env = start().await;
+    env.sb.set_latency(Latency {
+        fixed_ms: 1_500,
+        jitter_ms: 0,
+    });
+    let impatient = env.gateway_with(|c| {
+        c.max_attempts = 1;
+        c.request_timeout = Duration::from_millis(300);
+    });
+    let err = impatient.platform_balance().await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::Ambiguous);
+    assert!(err.message.contains("timeout"), "{}", err.message);
+
+    // Nothing listens on port 9 of loopback.
+    let nowhere = env.gateway_with(|c| {
+        c.api_base = "http://127.0.0.1:9".to_owned();
+        c.max_attempts = 2;
+    });
+    let err = nowhere.platform_balance().await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::Ambiguous);
+    assert!(err.message.contains("connection"), "{}", err.message);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn stripe_should_retry_false_stops_the_retries() {
+    let env = start().await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 10_000);
+    // The sandbox answers this 400 with `Stripe-Should-Retry: false`;
+    // `lock_timeout` alone would be retried, the header wins.
+    env.sb.add_fault(FaultSpec::fail(
+        "/v1/transfers",
+        2,
+        400,
+        ErrorType::InvalidRequestError,
+        "lock_timeout",
+    ));
+    let req = transfer_request(&dest, 100);
+    let err = env.gw.create_transfer(&req).await.unwrap_err();
+    assert_eq!(err.kind, FailureKind::RateLimited);
+    assert_eq!(env.sb.faults()[0].remaining, 1, "one attempt only");
+
+    // A 429 carries `Stripe-Should-Retry: true` and is retried.
+    env.sb.clear_faults();
+    env.sb.add_fault(FaultSpec::fail(
+        "/v1/transfers",
+        1,
+        429,
+        ErrorType::InvalidRequestError,
+        "rate_limit",
+    ));
+    env.gw.create_transfer(&req).await.unwrap();
+    assert_eq!(by_key(&env, req.key.as_str()), 1);
+    env.finish().await;
+}
