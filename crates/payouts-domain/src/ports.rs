@@ -287,7 +287,7 @@ pub trait PartnerStore: Send + Sync {
         partner: PartnerId,
     ) -> Result<Vec<Membership>, StoreError>;
 
-    /// Replaces a membership's account and onboarding fields.
+    /// Replaces a membership's account and onboarding fields (nothing else).
     ///
     /// # Errors
     /// [`StoreError::NotFound`].
@@ -309,7 +309,7 @@ pub trait PartnerStore: Send + Sync {
         code: &CouponCode,
     ) -> Result<Option<Coupon>, StoreError>;
 
-    /// Replaces a coupon's promotion-code id and active flag.
+    /// Replaces a coupon's promotion-code id and active flag (nothing else).
     ///
     /// # Errors
     /// [`StoreError::NotFound`].
@@ -377,8 +377,8 @@ pub trait ConversionStore: Send + Sync {
         customer_ref: &str,
     ) -> Result<Option<OffsetDateTime>, StoreError>;
 
-    /// Records a new cumulative refund / cancellation, if the stored values
-    /// are still `expected_refunded` and `expected_cancelled`.
+    /// Records a new cumulative refund and cancellation flag (nothing else),
+    /// if the stored values are still `expected_refunded` and `expected_cancelled`.
     ///
     /// # Errors
     /// [`StoreError::Conflict`], [`StoreError::NotFound`].
@@ -540,7 +540,9 @@ pub trait BatchStore: Send + Sync {
     /// at or before `batch.as_of`) of each itemized membership to its item.
     ///
     /// # Errors
-    /// [`StoreError::Duplicate`] when the program already has a batch for the period.
+    /// [`StoreError::Duplicate`] when the program already has a batch for the
+    /// period; [`StoreError::Conflict`] when an item's amount differs from
+    /// the sum of the commissions it would link (nothing is written).
     async fn insert_batch(
         &self,
         batch: &PayoutBatch,
@@ -592,9 +594,10 @@ pub trait BatchStore: Send + Sync {
     ) -> Result<Page<PayoutItem>, StoreError>;
 
     /// Claims up to `limit` items of the batch for `worker` until
-    /// `lease_until`: items that are `pending`, or `submitting` /
-    /// `reconcile_required` with no lease or an expired one (`until <= now`).
-    /// Each claimed item is held by one worker at a time.
+    /// `lease_until`: open items (`pending`, `submitting`,
+    /// `reconcile_required`) with no lease or an expired one
+    /// (`until <= now`), whatever their state. Each claimed item is held by
+    /// one worker at a time.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
@@ -691,7 +694,7 @@ pub trait BatchStore: Send + Sync {
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// Enqueues notifications; those whose dedupe key exists are skipped.
-    /// Returns how many were new.
+    /// Returns how many were new. Each notification has a fresh id.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].

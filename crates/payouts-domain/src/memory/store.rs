@@ -392,7 +392,8 @@ impl PartnerStore for InMemoryStore {
             .memberships
             .get_mut(&membership.id)
             .ok_or_else(|| not_found("membership", membership.id))?;
-        *stored = membership.clone();
+        stored.account_id = membership.account_id.clone();
+        stored.onboarding = membership.onboarding;
         Ok(())
     }
 
@@ -426,7 +427,8 @@ impl PartnerStore for InMemoryStore {
             .coupons
             .get_mut(&(coupon.merchant_id.clone(), coupon.code.normalized()))
             .ok_or_else(|| not_found("coupon code", &coupon.code))?;
-        *stored = coupon.clone();
+        stored.promotion_code_id = coupon.promotion_code_id.clone();
+        stored.active = coupon.active;
         Ok(())
     }
 
@@ -539,7 +541,8 @@ impl ConversionStore for InMemoryStore {
                 &format!("refunded {}", stored.refunded),
             ));
         }
-        *stored = next.clone();
+        stored.refunded = next.refunded;
+        stored.cancelled = next.cancelled;
         Ok(())
     }
 

@@ -1,0 +1,554 @@
+//! SeaORM entities: one module per table, rows exactly as stored.
+//!
+//! Storage formats (the same on SQLite and PostgreSQL):
+//! * ids are UUIDs (`uuid` on PostgreSQL, 16-byte `BLOB` on SQLite: both
+//!   order bytewise, like `Uuid`'s `Ord`, so keyset pages agree);
+//! * money is `*_minor BIGINT` plus a 3-letter `currency` per row;
+//! * instants are `*_ns BIGINT`, nanoseconds since the Unix epoch in UTC:
+//!   integer comparisons (`hold_until_ns <= now`) are exact on both backends;
+//! * periods are `INTEGER` `yyyymm` (`202601`), which orders like `Period`;
+//! * states are their wire names as `TEXT`;
+//! * value objects never filtered on (rules, policies, carry-overs, payloads,
+//!   the fee schedule) are JSON `TEXT` of the domain type, whose decimals
+//!   serialize as strings, so rates stay exact.
+
+/// `merchant_connections`.
+pub mod merchant_connection {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "merchant_connections")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub merchant_id: String,
+        /// Unique.
+        pub account_id: String,
+        /// Wire name.
+        pub status: String,
+        /// Instant.
+        pub granted_at_ns: i64,
+        /// OAuth scope.
+        pub scope: String,
+        /// Instant.
+        pub revoked_at_ns: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `oauth_states`.
+pub mod oauth_state {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_states")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token: String,
+        /// Who started the flow.
+        pub merchant_id: String,
+        /// Instant.
+        pub issued_at_ns: i64,
+        /// Instant, once used.
+        pub used_at_ns: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `programs`.
+pub mod program {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "programs")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Tenant.
+        pub merchant_id: String,
+        /// Display name.
+        pub name: String,
+        /// ISO 4217.
+        pub currency: String,
+        /// JSON of `CommissionRule`.
+        pub commission_rule: String,
+        /// Days.
+        pub holding_days: i32,
+        /// In `currency`.
+        pub minimum_payout_minor: i64,
+        /// JSON of `PayoutPolicy`.
+        pub payout_policy: String,
+        /// Wire name.
+        pub coupon_sync: String,
+        /// `active`, `probation` or `archived`.
+        pub status: String,
+        /// Set while on probation.
+        pub probation_until_ns: Option<i64>,
+        /// Wire name of the hold, if any.
+        pub hold: Option<String>,
+        /// Instant.
+        pub created_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `memberships`.
+pub mod membership {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "memberships")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Unique with `program_id`.
+        pub partner_id: Uuid,
+        /// The program.
+        pub program_id: Uuid,
+        /// Tenant.
+        pub merchant_id: String,
+        /// Contact.
+        pub email: String,
+        /// ISO 3166-1 alpha-2.
+        pub country: String,
+        /// Express account.
+        pub account_id: Option<String>,
+        /// Onboarding flag.
+        pub details_submitted: bool,
+        /// Onboarding flag.
+        pub payouts_enabled: bool,
+        /// Wire name of the `transfers` capability.
+        pub transfers_capability: String,
+        /// Unique with `program_id`.
+        pub referral_key: String,
+        /// `active` or `removed`.
+        pub status: String,
+        /// Instant.
+        pub joined_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `coupons`.
+pub mod coupon {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "coupons")]
+    pub struct Model {
+        /// Primary key, with `code_normalized`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub merchant_id: String,
+        /// The upper-case code: the case-insensitive unique key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code_normalized: String,
+        /// As written.
+        pub code: String,
+        /// The program.
+        pub program_id: Uuid,
+        /// The membership.
+        pub membership_id: Uuid,
+        /// Stripe promotion code.
+        pub promotion_code_id: Option<String>,
+        /// Attributes while true.
+        pub active: bool,
+        /// Instant.
+        pub created_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `bank_payouts`.
+pub mod bank_payout {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bank_payouts")]
+    pub struct Model {
+        /// Primary key (`po_…`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub payout_id: String,
+        /// The partner's account.
+        pub account_id: String,
+        /// ISO 4217.
+        pub currency: String,
+        /// In `currency`.
+        pub amount_minor: i64,
+        /// Stripe's status.
+        pub status: String,
+        /// Stripe's failure code.
+        pub failure_code: Option<String>,
+        /// Instant.
+        pub arrival_date_ns: Option<i64>,
+        /// Instant.
+        pub updated_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `conversions`.
+pub mod conversion {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "conversions")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Tenant; unique with `external_id`.
+        pub merchant_id: String,
+        /// The program.
+        pub program_id: Uuid,
+        /// The membership.
+        pub membership_id: Uuid,
+        /// The partner.
+        pub partner_id: Uuid,
+        /// The merchant's id.
+        pub external_id: String,
+        /// ISO 4217 of every amount in the row.
+        pub currency: String,
+        /// Sale amount.
+        pub amount_minor: i64,
+        /// Cumulative refund.
+        pub refunded_minor: i64,
+        /// Cancelled.
+        pub cancelled: bool,
+        /// Instant.
+        pub occurred_at_ns: i64,
+        /// `coupon` or `referral`.
+        pub attributed_via: String,
+        /// The code or the referral key.
+        pub attributed_key: String,
+        /// Merchant's customer id.
+        pub customer_ref: Option<String>,
+        /// Stripe payment reference.
+        pub payment_ref: Option<String>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `commissions`.
+pub mod commission {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "commissions")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Tenant.
+        pub merchant_id: String,
+        /// The program.
+        pub program_id: Uuid,
+        /// The membership.
+        pub membership_id: Uuid,
+        /// The partner.
+        pub partner_id: Uuid,
+        /// The conversion.
+        pub conversion_id: Uuid,
+        /// `earned` or `adjustment`.
+        pub kind: String,
+        /// For an adjustment: the commission it corrects.
+        pub corrects_id: Option<Uuid>,
+        /// For an adjustment: why.
+        pub change_reason: Option<String>,
+        /// ISO 4217 of every amount in the row.
+        pub currency: String,
+        /// What it pays now.
+        pub amount_minor: i64,
+        /// What it paid when earned.
+        pub original_amount_minor: i64,
+        /// `pending`, `finalized` or `voided`.
+        pub state: String,
+        /// When finalized or voided.
+        pub state_at_ns: Option<i64>,
+        /// Why voided.
+        pub void_reason: Option<String>,
+        /// `yyyymm`.
+        pub period: i32,
+        /// Instant.
+        pub created_at_ns: i64,
+        /// Instant.
+        pub hold_until_ns: i64,
+        /// The item that pays it.
+        pub payout_item_id: Option<Uuid>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `batches`.
+pub mod batch {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "batches")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Tenant.
+        pub merchant_id: String,
+        /// Unique with `period`.
+        pub program_id: Uuid,
+        /// `yyyymm`.
+        pub period: i32,
+        /// ISO 4217 of every amount in the row.
+        pub currency: String,
+        /// Wire name.
+        pub state: String,
+        /// Sum of the items.
+        pub total_minor: i64,
+        /// Sum of the fees.
+        pub fee_total_minor: i64,
+        /// Number of items.
+        pub item_count: i64,
+        /// JSON of `Vec<CarryOver>`.
+        pub carried: String,
+        /// SHA-256 hex.
+        pub manifest_hash: String,
+        /// Instant.
+        pub as_of_ns: i64,
+        /// JSON of `Approval`.
+        pub approval: Option<String>,
+        /// Instant.
+        pub created_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `payout_items`.
+pub mod payout_item {
+    use sea_orm::entity::prelude::*;
+
+    /// A row. `state_detail` is the source of truth for the state; the
+    /// columns beside it are projections for queries.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "payout_items")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The batch.
+        pub batch_id: Uuid,
+        /// Tenant.
+        pub merchant_id: String,
+        /// The program.
+        pub program_id: Uuid,
+        /// Unique with `batch_id`.
+        pub membership_id: Uuid,
+        /// The partner.
+        pub partner_id: Uuid,
+        /// `acct_…`.
+        pub destination: String,
+        /// ISO 4217 of every amount in the row.
+        pub currency: String,
+        /// Net transferred.
+        pub amount_minor: i64,
+        /// Platform fee.
+        pub fee_minor: i64,
+        /// Commission rows paid.
+        pub commission_count: i64,
+        /// Wire name.
+        pub state: String,
+        /// Attempts made.
+        pub attempt: i64,
+        /// Canonical JSON of `ItemState` (UTC instants).
+        pub state_detail: String,
+        /// Failed: when the ladder retries.
+        pub retry_at_ns: Option<i64>,
+        /// Failed: the failure kind's wire name.
+        pub failure_kind: Option<String>,
+        /// Posted or reversed: the transfer.
+        pub transfer_id: Option<String>,
+        /// Reversed: total reversed.
+        pub amount_reversed_minor: Option<i64>,
+        /// Lease holder.
+        pub lease_worker: Option<String>,
+        /// Lease end.
+        pub lease_until_ns: Option<i64>,
+        /// Ambiguous re-sends.
+        pub resends: i64,
+        /// Instant.
+        pub created_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `notifications` (the outbox).
+pub mod notification {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifications")]
+    pub struct Model {
+        /// Insertion order ("oldest first").
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        /// Unique.
+        pub id: Uuid,
+        /// Tenant.
+        pub merchant_id: String,
+        /// Wire name.
+        pub kind: String,
+        /// JSON of `Recipient`.
+        pub recipient: String,
+        /// Unique.
+        pub dedupe_key: String,
+        /// JSON.
+        pub payload: String,
+        /// Instant.
+        pub created_at_ns: i64,
+        /// Instant.
+        pub delivered_at_ns: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `settings`: platform configuration documents by key.
+pub mod setting {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "settings")]
+    pub struct Model {
+        /// Primary key (`fee_schedule`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        /// JSON.
+        pub value: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `webhook_events`: processed Stripe event ids.
+pub mod webhook_event {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_events")]
+    pub struct Model {
+        /// Primary key (`evt_…`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: String,
+        /// Instant.
+        pub received_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `api_idempotency`: the HTTP layer's `Idempotency-Key` records.
+pub mod api_idempotency {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "api_idempotency")]
+    pub struct Model {
+        /// Primary key, with `idempotency_key`: the merchant (or other scope).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub merchant_scope: String,
+        /// Primary key, with `merchant_scope`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub idempotency_key: String,
+        /// Hash of the request the key was first used with.
+        pub request_hash: String,
+        /// `in_progress` or `completed`.
+        pub status: String,
+        /// The HTTP status of the stored response.
+        pub response_status: Option<i32>,
+        /// The stored response body.
+        pub response_body: Option<String>,
+        /// Instant.
+        pub created_at_ns: i64,
+        /// Instant.
+        pub completed_at_ns: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,468 @@
+//! `BatchStore`: batches, items, leases, and item outcomes with their outbox.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use payouts_domain::batch::{BatchState, PayoutBatch};
+use payouts_domain::ids::{
+    BatchId, CommissionId, PartnerId, PayoutItemId, ProgramId, TransferId, WorkerId,
+};
+use payouts_domain::item::{ItemState, PayoutItem};
+use payouts_domain::notification::Notification;
+use payouts_domain::ports::{BatchStore, FailureKind, Page, PageRequest, StateTotal};
+use payouts_domain::{Money, StoreError};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::outbox::enqueue_on;
+use super::{col, count, decode_all, execute, page, probe_limit, rows};
+use crate::codec::{
+    active, batch_row, check_state_currency, currency, item_row, period_code, state_columns, ts,
+    ts_bound,
+};
+use crate::entity::{batch, commission, payout_item};
+use crate::error::{DbResultExt, conflict, not_found};
+use crate::sql::Sql;
+use crate::{INSERT_CHUNK, SeaOrmStore};
+
+/// Item states a worker may claim (when not leased).
+const OPEN_STATES: [&str; 3] = ["pending", "submitting", "reconcile_required"];
+
+#[async_trait]
+impl BatchStore for SeaOrmStore {
+    async fn insert_batch(&self, b: &PayoutBatch, items: &[PayoutItem]) -> Result<(), StoreError> {
+        let batch_model = active::<batch::ActiveModel, _>(batch_row(b)?);
+        let item_models = items
+            .iter()
+            .map(|i| item_row(i).map(active::<payout_item::ActiveModel, _>))
+            .collect::<Result<Vec<_>, _>>()?;
+        let backend = self.db_backend();
+        let txn = self.begin_write().await?;
+        batch::Entity::insert(batch_model)
+            .exec_without_returning(&txn)
+            .await
+            .or_duplicate("batch", || format!("{} {}", b.program_id, b.period))?;
+        let mut chunks = item_models.into_iter().peekable();
+        while chunks.peek().is_some() {
+            let chunk: Vec<_> = chunks.by_ref().take(INSERT_CHUNK).collect();
+            payout_item::Entity::insert_many(chunk)
+                .exec_without_returning(&txn)
+                .await
+                .or_duplicate("payout item", || format!("in batch {}", b.id))?;
+        }
+        if backend == DbBackend::Postgres {
+            // The items were just written: without fresh statistics the
+            // planner guesses a handful of rows and may join the (large)
+            // commissions table against a sequential scan of them. ANALYZE
+            // sees this transaction's rows; it only waits for another
+            // ANALYZE of the table (say, a concurrent batch build).
+            execute(&txn, {
+                let mut analyze = Sql::new(backend);
+                analyze.push("ANALYZE payout_items");
+                analyze
+            })
+            .await?;
+        }
+        // Link every eligible commission of each itemized membership, set-based.
+        let mut link = Sql::new(backend);
+        link.push(
+            "UPDATE commissions AS c SET payout_item_id = i.id FROM payout_items AS i \
+             WHERE i.batch_id = ",
+        )
+        .bind(b.id.as_uuid())
+        .push(" AND c.membership_id = i.membership_id AND c.program_id = ")
+        .bind(b.program_id.as_uuid())
+        .push(" AND c.payout_item_id IS NULL AND c.state = 'finalized' AND c.period <= ")
+        .bind(period_code(b.period))
+        .push(" AND c.state_at_ns <= ")
+        .bind(ts_bound(b.as_of));
+        execute(&txn, link).await?;
+        // Every item must equal the sum of what it now pays, in its currency.
+        // Linked rows are found through the item's membership (indexed and
+        // never updated); linking only ever pairs rows of the same membership.
+        let mut check = Sql::new(backend);
+        check
+            .push(
+                "SELECT i.id AS id, i.amount_minor AS amount, i.currency AS currency, \
+                 CAST(COALESCE(SUM(c.amount_minor), 0) AS BIGINT) AS linked \
+                 FROM payout_items i LEFT JOIN commissions c \
+                 ON c.membership_id = i.membership_id AND c.payout_item_id = i.id \
+                 WHERE i.batch_id = ",
+            )
+            .bind(b.id.as_uuid())
+            .push(
+                " GROUP BY i.id, i.amount_minor, i.currency \
+                 HAVING COALESCE(SUM(c.amount_minor), 0) <> i.amount_minor \
+                 OR MIN(c.currency) <> i.currency OR MAX(c.currency) <> i.currency \
+                 ORDER BY i.id LIMIT 1",
+            );
+        if let Some(row) = rows(&txn, check).await?.first() {
+            let item = col::<Uuid>(row, "id")?;
+            let cur = currency(&col::<String>(row, "currency")?)?;
+            let expected = Money::new(col::<i64>(row, "amount")?, cur);
+            let linked = col::<i64>(row, "linked")?;
+            txn.rollback().await.or_unavailable()?;
+            return Err(conflict(
+                "batch",
+                b.id,
+                &format!("item {item} to pay {expected}"),
+                &format!("{linked} minor units of finalized unpaid commissions"),
+            ));
+        }
+        txn.commit().await.or_unavailable()
+    }
+
+    async fn batch(&self, id: BatchId) -> Result<Option<PayoutBatch>, StoreError> {
+        batch::Entity::find_by_id(id.as_uuid())
+            .one(self.db())
+            .await
+            .or_unavailable()?
+            .map(PayoutBatch::try_from)
+            .transpose()
+    }
+
+    async fn batches_of(&self, program: ProgramId) -> Result<Vec<PayoutBatch>, StoreError> {
+        decode_all(
+            batch::Entity::find()
+                .filter(batch::Column::ProgramId.eq(program.as_uuid()))
+                .order_by_desc(batch::Column::Period)
+                .all(self.db())
+                .await
+                .or_unavailable()?,
+        )
+    }
+
+    async fn batches_in_state(&self, state: BatchState) -> Result<Vec<PayoutBatch>, StoreError> {
+        decode_all(
+            batch::Entity::find()
+                .filter(batch::Column::State.eq(state.as_str()))
+                .order_by_asc(batch::Column::Id)
+                .all(self.db())
+                .await
+                .or_unavailable()?,
+        )
+    }
+
+    async fn update_batch(
+        &self,
+        next: &PayoutBatch,
+        expected: BatchState,
+    ) -> Result<(), StoreError> {
+        let changed = batch::Entity::update_many()
+            .set(active::<batch::ActiveModel, _>(batch_row(next)?))
+            .filter(batch::Column::Id.eq(next.id.as_uuid()))
+            .filter(batch::Column::State.eq(expected.as_str()))
+            .exec(self.db())
+            .await
+            .or_duplicate("batch", || format!("{} {}", next.program_id, next.period))?
+            .rows_affected;
+        if changed == 1 {
+            return Ok(());
+        }
+        match self.batch(next.id).await? {
+            None => Err(not_found("batch", next.id)),
+            Some(found) => Err(conflict(
+                "batch",
+                next.id,
+                expected.as_str(),
+                found.state.as_str(),
+            )),
+        }
+    }
+
+    async fn item(&self, id: PayoutItemId) -> Result<Option<PayoutItem>, StoreError> {
+        payout_item::Entity::find_by_id(id.as_uuid())
+            .one(self.db())
+            .await
+            .or_unavailable()?
+            .map(PayoutItem::try_from)
+            .transpose()
+    }
+
+    async fn items(
+        &self,
+        batch: BatchId,
+        request: PageRequest,
+    ) -> Result<Page<PayoutItem>, StoreError> {
+        let mut query =
+            payout_item::Entity::find().filter(payout_item::Column::BatchId.eq(batch.as_uuid()));
+        if let Some(after) = request.after {
+            query = query.filter(payout_item::Column::Id.gt(after));
+        }
+        let models = query
+            .order_by_asc(payout_item::Column::Id)
+            .limit(probe_limit(request.limit()))
+            .all(self.db())
+            .await
+            .or_unavailable()?;
+        Ok(page(decode_all(models)?, request.limit()))
+    }
+
+    async fn claim_items(
+        &self,
+        batch: BatchId,
+        worker: &WorkerId,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<PayoutItem>, StoreError> {
+        let backend = self.db_backend();
+        let mut q = Sql::new(backend);
+        q.push("UPDATE payout_items SET lease_worker = ")
+            .bind(worker.as_str())
+            .push(", lease_until_ns = ")
+            .bind(ts(lease_until)?)
+            .push(" WHERE id IN (SELECT id FROM payout_items WHERE batch_id = ")
+            .bind(batch.as_uuid())
+            .push(" AND state IN ")
+            .bind_list(OPEN_STATES)
+            .push(" AND (lease_until_ns IS NULL OR lease_until_ns <= ")
+            .bind(ts_bound(now))
+            .push(") ORDER BY id LIMIT ")
+            .bind(i64::from(limit));
+        if backend == DbBackend::Postgres {
+            // Concurrent claimers skip each other's rows instead of waiting;
+            // a row whose lease was taken meanwhile fails the re-check.
+            q.push(" FOR UPDATE SKIP LOCKED");
+        }
+        q.push(") RETURNING *");
+        // On SQLite the claim runs in a `BEGIN IMMEDIATE` transaction: one
+        // writer at a time, the others wait on `busy_timeout`.
+        let txn = self.begin_write().await?;
+        let models = payout_item::Entity::find()
+            .from_raw_sql(q.build())
+            .all(&txn)
+            .await
+            .or_unavailable()?;
+        txn.commit().await.or_unavailable()?;
+        let mut claimed: Vec<PayoutItem> = decode_all(models)?;
+        claimed.sort_by_key(|i| i.id);
+        Ok(claimed)
+    }
+
+    async fn transition_item(
+        &self,
+        next: &PayoutItem,
+        expected: &ItemState,
+        notifications: &[Notification],
+    ) -> Result<(), StoreError> {
+        check_state_currency(&next.state, next.amount.currency())?;
+        let to = state_columns(&next.state)?;
+        let from = state_columns(expected)?;
+        let lease_until = next.lease.as_ref().map(|l| ts(l.until)).transpose()?;
+        let txn = self.begin_write().await?;
+        let changed = payout_item::Entity::update_many()
+            .col_expr(payout_item::Column::State, Expr::value(to.state))
+            .col_expr(payout_item::Column::Attempt, Expr::value(to.attempt))
+            .col_expr(payout_item::Column::StateDetail, Expr::value(to.detail))
+            .col_expr(payout_item::Column::RetryAtNs, Expr::value(to.retry_at_ns))
+            .col_expr(
+                payout_item::Column::FailureKind,
+                Expr::value(to.failure_kind),
+            )
+            .col_expr(payout_item::Column::TransferId, Expr::value(to.transfer_id))
+            .col_expr(
+                payout_item::Column::AmountReversedMinor,
+                Expr::value(to.amount_reversed_minor),
+            )
+            .col_expr(
+                payout_item::Column::LeaseWorker,
+                Expr::value(next.lease.as_ref().map(|l| l.worker.to_string())),
+            )
+            .col_expr(payout_item::Column::LeaseUntilNs, Expr::value(lease_until))
+            .col_expr(
+                payout_item::Column::Resends,
+                Expr::value(i64::from(next.resends)),
+            )
+            .filter(payout_item::Column::Id.eq(next.id.as_uuid()))
+            .filter(payout_item::Column::State.eq(from.state))
+            .filter(payout_item::Column::Attempt.eq(from.attempt))
+            .filter(payout_item::Column::StateDetail.eq(from.detail))
+            .exec(&txn)
+            .await
+            .or_unavailable()?
+            .rows_affected;
+        if changed != 1 {
+            let found = payout_item::Entity::find_by_id(next.id.as_uuid())
+                .one(&txn)
+                .await
+                .or_unavailable()?;
+            txn.rollback().await.or_unavailable()?;
+            return Err(match found {
+                None => not_found("payout item", next.id),
+                Some(row) => conflict("payout item", next.id, expected.as_str(), &row.state),
+            });
+        }
+        enqueue_on(&txn, notifications).await?;
+        txn.commit().await.or_unavailable()
+    }
+
+    async fn items_due_for_retry(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<PayoutItem>, StoreError> {
+        decode_all(
+            payout_item::Entity::find()
+                .filter(payout_item::Column::State.eq("failed"))
+                .filter(payout_item::Column::RetryAtNs.lte(ts_bound(now)))
+                .order_by_asc(payout_item::Column::RetryAtNs)
+                .order_by_asc(payout_item::Column::Id)
+                .limit(u64::from(limit))
+                .all(self.db())
+                .await
+                .or_unavailable()?,
+        )
+    }
+
+    async fn items_waiting_for_merchant(
+        &self,
+        program: ProgramId,
+    ) -> Result<Vec<PayoutItem>, StoreError> {
+        decode_all(
+            payout_item::Entity::find()
+                .filter(payout_item::Column::ProgramId.eq(program.as_uuid()))
+                .filter(payout_item::Column::State.eq("failed"))
+                .filter(payout_item::Column::FailureKind.eq(FailureKind::AccountInactive.as_str()))
+                .filter(payout_item::Column::RetryAtNs.is_null())
+                .order_by_asc(payout_item::Column::Id)
+                .all(self.db())
+                .await
+                .or_unavailable()?,
+        )
+    }
+
+    async fn items_in_flight(&self, batch: BatchId) -> Result<Vec<PayoutItem>, StoreError> {
+        decode_all(
+            payout_item::Entity::find()
+                .filter(payout_item::Column::BatchId.eq(batch.as_uuid()))
+                .filter(payout_item::Column::State.is_in(["submitting", "reconcile_required"]))
+                .order_by_asc(payout_item::Column::Id)
+                .all(self.db())
+                .await
+                .or_unavailable()?,
+        )
+    }
+
+    async fn item_by_transfer(
+        &self,
+        transfer: &TransferId,
+    ) -> Result<Option<PayoutItem>, StoreError> {
+        payout_item::Entity::find()
+            .filter(payout_item::Column::TransferId.eq(transfer.as_str()))
+            .filter(payout_item::Column::State.is_in(["posted", "reversed"]))
+            .order_by_asc(payout_item::Column::Id)
+            .one(self.db())
+            .await
+            .or_unavailable()?
+            .map(PayoutItem::try_from)
+            .transpose()
+    }
+
+    async fn item_totals(&self, batch: BatchId) -> Result<Vec<StateTotal>, StoreError> {
+        self.state_totals("batch_id", batch.as_uuid()).await
+    }
+
+    async fn program_item_totals(&self, program: ProgramId) -> Result<Vec<StateTotal>, StoreError> {
+        self.state_totals("program_id", program.as_uuid()).await
+    }
+
+    async fn items_of_partner(
+        &self,
+        partner: PartnerId,
+        request: PageRequest,
+    ) -> Result<Page<PayoutItem>, StoreError> {
+        let mut query = payout_item::Entity::find()
+            .filter(payout_item::Column::PartnerId.eq(partner.as_uuid()));
+        if let Some(after) = request.after {
+            query = query.filter(payout_item::Column::Id.gt(after));
+        }
+        let models = query
+            .order_by_asc(payout_item::Column::Id)
+            .limit(probe_limit(request.limit()))
+            .all(self.db())
+            .await
+            .or_unavailable()?;
+        Ok(page(decode_all(models)?, request.limit()))
+    }
+
+    async fn item_commission_ids(
+        &self,
+        item: PayoutItemId,
+    ) -> Result<Vec<CommissionId>, StoreError> {
+        let ids: Vec<Uuid> = commission::Entity::find()
+            .select_only()
+            .column(commission::Column::Id)
+            .filter(commission::Column::PayoutItemId.eq(item.as_uuid()))
+            .filter(linked_through_membership(item))
+            .order_by_asc(commission::Column::Id)
+            .into_tuple()
+            .all(self.db())
+            .await
+            .or_unavailable()?;
+        Ok(ids.into_iter().map(CommissionId::from_uuid).collect())
+    }
+}
+
+/// `membership_id IN (the item's membership)`: lets a lookup by item use
+/// the membership index (there is deliberately none on `payout_item_id`).
+pub(crate) fn linked_through_membership(item: PayoutItemId) -> sea_orm::Condition {
+    sea_orm::Condition::all().add(
+        commission::Column::MembershipId.in_subquery(
+            sea_orm::sea_query::Query::select()
+                .column(payout_item::Column::MembershipId)
+                .from(payout_item::Entity)
+                .and_where(payout_item::Column::Id.eq(item.as_uuid()))
+                .to_owned(),
+        ),
+    )
+}
+
+impl SeaOrmStore {
+    /// Items per state where `column` (a fixed column name) equals `id`.
+    async fn state_totals(&self, column: &str, id: Uuid) -> Result<Vec<StateTotal>, StoreError> {
+        let mut q = Sql::new(self.db_backend());
+        q.push(
+            "SELECT state, currency, COUNT(*) AS n, CAST(SUM(amount_minor) AS BIGINT) AS amount, \
+             CAST(COALESCE(SUM(amount_reversed_minor), 0) AS BIGINT) AS reversed \
+             FROM payout_items WHERE ",
+        )
+        .push(column)
+        .push(" = ")
+        .bind(id)
+        .push(" GROUP BY state, currency");
+        let mut totals: BTreeMap<String, StateTotal> = BTreeMap::new();
+        for row in rows(self.db(), q).await? {
+            let state = col::<String>(&row, "state")?;
+            let cur = currency(&col::<String>(&row, "currency")?)?;
+            let n = count(col::<i64>(&row, "n")?, "item count")?;
+            let amount = Money::new(col::<i64>(&row, "amount")?, cur);
+            let reversed = Money::new(col::<i64>(&row, "reversed")?, cur);
+            match totals.get_mut(&state) {
+                Some(total) => {
+                    let sum = |a: &Money, b: &Money| {
+                        a.checked_add(b)
+                            .map_err(|e| StoreError::Unavailable(format!("aggregate: {e}")))
+                    };
+                    total.count = total.count.saturating_add(n);
+                    total.amount = sum(&total.amount, &amount)?;
+                    total.reversed = sum(&total.reversed, &reversed)?;
+                }
+                None => {
+                    totals.insert(
+                        state.clone(),
+                        StateTotal {
+                            state,
+                            count: n,
+                            amount,
+                            reversed,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(totals.into_values().collect())
+    }
+}
