@@ -2,6 +2,7 @@
 //! over Stripe's REST API.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -57,6 +58,38 @@ impl std::fmt::Debug for StripeGateway {
 }
 
 impl StripeGateway {
+    /// Pages through the transfers of `transfer_group` (100 at a time),
+    /// handing each to `visit` until it breaks or the list ends.
+    pub(crate) async fn scan_group(
+        &self,
+        source_account: Option<&AccountId>,
+        transfer_group: &str,
+        mut visit: impl FnMut(&wire::Transfer) -> Result<ControlFlow<()>, GatewayError> + Send,
+    ) -> Result<(), GatewayError> {
+        let mut after: Option<String> = None;
+        loop {
+            let mut list = ListTransfer::new()
+                .transfer_group(transfer_group)
+                .limit(100);
+            if let Some(after) = &after {
+                list = list.starting_after(after.as_str());
+            }
+            let page: wire::List<wire::Transfer> = self
+                .transport
+                .send(&list, Call::on(source_account), "transfer list")
+                .await?;
+            for t in &page.data {
+                if visit(t)?.is_break() {
+                    return Ok(());
+                }
+            }
+            match page.data.last() {
+                Some(last) if page.has_more => after = Some(last.id.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// Builds the gateway (and installs rustls' ring provider if none is).
     ///
     /// # Errors
@@ -244,30 +277,16 @@ impl PayoutGateway for StripeGateway {
         item: PayoutItemId,
     ) -> Result<Option<Transfer>, GatewayError> {
         let wanted = item.to_string();
-        let mut after: Option<String> = None;
-        loop {
-            let mut list = ListTransfer::new()
-                .transfer_group(transfer_group)
-                .limit(100);
-            if let Some(after) = &after {
-                list = list.starting_after(after.as_str());
+        let mut found = None;
+        self.scan_group(source_account, transfer_group, |t| {
+            if t.metadata.get("item_id") == Some(&wanted) {
+                found = Some(to_transfer(t)?);
+                return Ok(ControlFlow::Break(()));
             }
-            let page: wire::List<wire::Transfer> = self
-                .transport
-                .send(&list, Call::on(source_account), "transfer list")
-                .await?;
-            if let Some(found) = page
-                .data
-                .iter()
-                .find(|t| t.metadata.get("item_id") == Some(&wanted))
-            {
-                return to_transfer(found).map(Some);
-            }
-            match page.data.last() {
-                Some(last) if page.has_more => after = Some(last.id.clone()),
-                _ => return Ok(None),
-            }
-        }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
     }
 
     async fn retrieve_transfer(

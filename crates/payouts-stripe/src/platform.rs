@@ -23,7 +23,7 @@ use stripe_connect::account::{
     UpdateAccountSettingsPayoutsSchedule, UpdateAccountSettingsPayoutsScheduleDelayDays,
     UpdateAccountSettingsPayoutsScheduleInterval, UpdateAccountSettingsPayoutsScheduleWeeklyAnchor,
 };
-use stripe_connect::transfer::{CreateTransfer, ListTransfer, RetrieveTransfer};
+use stripe_connect::transfer::{CreateTransfer, RetrieveTransfer};
 use stripe_core::balance::RetrieveForMyAccountBalance;
 use stripe_core::dispute::{ListDispute, UpdateDispute, UpdateDisputeEvidence};
 use stripe_core::payment_intent::{
@@ -1404,26 +1404,12 @@ impl StripeGateway {
         transfer_group: &str,
     ) -> Result<Vec<TransferView>, GatewayError> {
         let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut list = ListTransfer::new()
-                .transfer_group(transfer_group)
-                .limit(100);
-            if let Some(after) = &after {
-                list = list.starting_after(after.as_str());
-            }
-            let page: wire::List<wire::Transfer> = self
-                .transport
-                .send(&list, Call::on(source_account), "transfer list")
-                .await?;
-            for t in &page.data {
-                out.push(TransferView::from_wire(t)?);
-            }
-            match page.data.last() {
-                Some(last) if page.has_more => after = Some(last.id.clone()),
-                _ => return Ok(out),
-            }
-        }
+        self.scan_group(source_account, transfer_group, |t| {
+            out.push(TransferView::from_wire(t)?);
+            Ok(std::ops::ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(out)
     }
 
     /// Reverses a transfer in full or in part.

@@ -186,18 +186,8 @@ impl BatchStore for SeaOrmStore {
         batch: BatchId,
         request: PageRequest,
     ) -> Result<Page<PayoutItem>, StoreError> {
-        let mut query =
-            payout_item::Entity::find().filter(payout_item::Column::BatchId.eq(batch.as_uuid()));
-        if let Some(after) = request.after {
-            query = query.filter(payout_item::Column::Id.gt(after));
-        }
-        let models = query
-            .order_by_asc(payout_item::Column::Id)
-            .limit(probe_limit(request.limit()))
-            .all(self.db())
+        self.item_page(payout_item::Column::BatchId.eq(batch.as_uuid()), request)
             .await
-            .or_unavailable()?;
-        Ok(page(decode_all(models)?, request.limit()))
     }
 
     async fn claim_items(
@@ -374,18 +364,11 @@ impl BatchStore for SeaOrmStore {
         partner: PartnerId,
         request: PageRequest,
     ) -> Result<Page<PayoutItem>, StoreError> {
-        let mut query = payout_item::Entity::find()
-            .filter(payout_item::Column::PartnerId.eq(partner.as_uuid()));
-        if let Some(after) = request.after {
-            query = query.filter(payout_item::Column::Id.gt(after));
-        }
-        let models = query
-            .order_by_asc(payout_item::Column::Id)
-            .limit(probe_limit(request.limit()))
-            .all(self.db())
-            .await
-            .or_unavailable()?;
-        Ok(page(decode_all(models)?, request.limit()))
+        self.item_page(
+            payout_item::Column::PartnerId.eq(partner.as_uuid()),
+            request,
+        )
+        .await
     }
 
     async fn item_commission_ids(
@@ -464,5 +447,26 @@ impl SeaOrmStore {
             }
         }
         Ok(totals.into_values().collect())
+    }
+}
+
+impl SeaOrmStore {
+    /// A keyset page of items matching `filter`, ordered by id.
+    async fn item_page(
+        &self,
+        filter: sea_orm::sea_query::SimpleExpr,
+        request: PageRequest,
+    ) -> Result<Page<PayoutItem>, StoreError> {
+        let mut query = payout_item::Entity::find().filter(filter);
+        if let Some(after) = request.after {
+            query = query.filter(payout_item::Column::Id.gt(after));
+        }
+        let models = query
+            .order_by_asc(payout_item::Column::Id)
+            .limit(probe_limit(request.limit()))
+            .all(self.db())
+            .await
+            .or_unavailable()?;
+        Ok(page(decode_all(models)?, request.limit()))
     }
 }
