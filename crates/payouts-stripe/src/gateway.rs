@@ -58,6 +58,21 @@ impl std::fmt::Debug for StripeGateway {
 }
 
 impl StripeGateway {
+    /// Retrieves one transfer as Stripe sends it.
+    pub(crate) async fn fetch_transfer(
+        &self,
+        source_account: Option<&AccountId>,
+        id: &TransferId,
+    ) -> Result<wire::Transfer, GatewayError> {
+        self.transport
+            .send(
+                &RetrieveTransfer::new(id.as_str()),
+                Call::on(source_account),
+                "transfer",
+            )
+            .await
+    }
+
     /// Pages through the transfers of `transfer_group` (100 at a time),
     /// handing each to `visit` until it breaks or the list ends.
     pub(crate) async fn scan_group(
@@ -294,15 +309,7 @@ impl PayoutGateway for StripeGateway {
         source_account: Option<&AccountId>,
         id: &TransferId,
     ) -> Result<Transfer, GatewayError> {
-        let transfer: wire::Transfer = self
-            .transport
-            .send(
-                &RetrieveTransfer::new(id.as_str()),
-                Call::on(source_account),
-                "transfer",
-            )
-            .await?;
-        to_transfer(&transfer)
+        to_transfer(&self.fetch_transfer(source_account, id).await?)
     }
 
     async fn reverse_transfer(

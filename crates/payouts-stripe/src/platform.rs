@@ -23,7 +23,7 @@ use stripe_connect::account::{
     UpdateAccountSettingsPayoutsSchedule, UpdateAccountSettingsPayoutsScheduleDelayDays,
     UpdateAccountSettingsPayoutsScheduleInterval, UpdateAccountSettingsPayoutsScheduleWeeklyAnchor,
 };
-use stripe_connect::transfer::{CreateTransfer, RetrieveTransfer};
+use stripe_connect::transfer::CreateTransfer;
 use stripe_core::balance::RetrieveForMyAccountBalance;
 use stripe_core::dispute::{ListDispute, UpdateDispute, UpdateDisputeEvidence};
 use stripe_core::payment_intent::{
@@ -1383,15 +1383,7 @@ impl StripeGateway {
         source_account: Option<&AccountId>,
         id: &TransferId,
     ) -> Result<TransferView, GatewayError> {
-        let t: wire::Transfer = self
-            .transport
-            .send(
-                &RetrieveTransfer::new(id.as_str()),
-                Call::on(source_account),
-                "transfer",
-            )
-            .await?;
-        TransferView::from_wire(&t)
+        TransferView::from_wire(&self.fetch_transfer(source_account, id).await?)
     }
 
     /// Every transfer of a `transfer_group`, following Stripe's pages.
