@@ -81,6 +81,18 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }
 
+impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
+    fn now(&self) -> OffsetDateTime {
+        (**self).now()
+    }
+}
+
+impl<T: Clock + ?Sized> Clock for &T {
+    fn now(&self) -> OffsetDateTime {
+        (**self).now()
+    }
+}
+
 /// Makes new ids.
 pub trait IdGenerator: Send + Sync {
     /// A fresh UUID; unique, and unpredictable in production.
