@@ -164,6 +164,11 @@ impl StripeGateway {
         self.transport.limiter()
     }
 
+    /// Stripe HTTP attempts by outcome, for metrics.
+    pub fn call_stats(&self) -> &crate::transport::CallStats {
+        self.transport.stats()
+    }
+
     /// Attempts per call, as configured.
     pub fn max_attempts(&self) -> u32 {
         self.transport.retry_policy().max_attempts

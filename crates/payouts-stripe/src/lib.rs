@@ -43,7 +43,7 @@ pub use platform::{
 };
 pub use rate_limit::RateLimiter;
 pub use secrecy::SecretString;
-pub use transport::stripe_version;
+pub use transport::{CallStats, stripe_version};
 pub use webhook::{
     EventParseError, SignatureError, WebhookError, WebhookVerifier, parse_event, sign,
 };

@@ -80,6 +80,46 @@ impl<'a> Call<'a> {
     }
 }
 
+/// Counts of Stripe HTTP attempts by outcome, for metrics: `ok` or the
+/// failure kind of the attempt (`rate_limited`, `ambiguous`, …). Each
+/// attempt counts, retries included.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    counts: [std::sync::atomic::AtomicU64; CallStats::OUTCOMES.len()],
+}
+
+impl CallStats {
+    /// Every outcome label, in a stable order.
+    pub const OUTCOMES: [&'static str; 9] = [
+        "ok",
+        "insufficient_balance",
+        "account_inactive",
+        "cannot_receive",
+        "rate_limited",
+        "ambiguous",
+        "idempotency_mismatch",
+        "invalid_request",
+        "not_found",
+    ];
+
+    fn record(&self, outcome: &str) {
+        if let Some(i) = Self::OUTCOMES.iter().position(|o| *o == outcome)
+            && let Some(c) = self.counts.get(i)
+        {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// `(outcome, count)` for every outcome.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        Self::OUTCOMES
+            .iter()
+            .zip(self.counts.iter())
+            .map(|(o, c)| (*o, c.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
+    }
+}
+
 /// The HTTP side of the gateway.
 pub(crate) struct Transport {
     http: reqwest::Client,
@@ -87,6 +127,7 @@ pub(crate) struct Transport {
     secret: SecretString,
     limiter: RateLimiter,
     retry: RetryPolicy,
+    stats: CallStats,
 }
 
 impl std::fmt::Debug for Transport {
@@ -118,7 +159,12 @@ impl Transport {
             secret,
             limiter: RateLimiter::new(ops_per_second),
             retry,
+            stats: CallStats::default(),
         }
+    }
+
+    pub(crate) fn stats(&self) -> &CallStats {
+        &self.stats
     }
 
     pub(crate) fn limiter(&self) -> &RateLimiter {
@@ -184,6 +230,7 @@ impl Transport {
                     match response.bytes().await {
                         Err(e) => (transport_error(&e), None),
                         Ok(body) if (200..300).contains(&status) => {
+                            self.stats.record("ok");
                             return Ok(body.to_vec());
                         }
                         Ok(body) => {
@@ -196,6 +243,7 @@ impl Transport {
                     }
                 }
             };
+            self.stats.record(error.kind.as_str());
             let retry = should_retry(retry_header, error.kind)
                 // A write without a key must never be sent twice.
                 && (matches!(method, reqwest::Method::GET) || call.key.is_some());
