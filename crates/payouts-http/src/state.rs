@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use payouts_domain::Payouts;
+use payouts_domain::engine::Payouts;
 use payouts_domain::ports::Clock;
 use payouts_domain::system::RandomIds;
 use payouts_store::SeaOrmStore;
@@ -37,7 +37,7 @@ impl Default for HttpSettings {
 }
 
 /// The shared state: cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// The engine.
     pub engine: Arc<Engine>,
@@ -45,6 +45,17 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", self.engine.store())
+            .field("stripe", self.engine.gateway())
+            .field("config", self.engine.config())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
@@ -65,5 +76,24 @@ impl AppState {
     /// The Stripe adapter.
     pub fn stripe(&self) -> &StripeGateway {
         self.engine.gateway()
+    }
+}
+
+impl AppState {
+    /// Payout items by state across every batch, for `/metrics`.
+    ///
+    /// # Errors
+    /// The store's error, as an API error.
+    pub async fn item_state_counts(&self) -> Result<Vec<(String, u64)>, crate::error::ApiError> {
+        use payouts_domain::ports::BatchStore as _;
+        let totals = self
+            .store()
+            .item_state_counts()
+            .await
+            .map_err(payouts_domain::DomainError::from)?;
+        Ok(totals
+            .into_iter()
+            .map(|t| (t.state.to_owned(), t.count))
+            .collect())
     }
 }

@@ -1,0 +1,287 @@
+//! The scheduler inside `payouts serve`: periodic jobs on tokio tasks, each
+//! guarded by a lease in the database so that, with several instances, one
+//! runs a job at a time. Jobs are also safe if two did run at once (item
+//! claims and compare-and-set transitions are what protect money); the
+//! lease only avoids wasted work.
+//!
+//! | job | every | what |
+//! |---|---|---|
+//! | `finalize` | 5 min | finalizes each active program's commissions whose holding period ended |
+//! | `auto_payouts` | 1 min | builds last month's batch for programs with an automatic policy; executes policy-approved batches; resumes batches left executing (a crash, a restart) |
+//! | `retry_ladder` | 1 min | retries `insufficient_balance` failures when due (24 h), escalating after |
+//! | `reconcile` | 1 min | resumes executing batches: ambiguous items are re-sent with the same key, and after 24 h reconciled by `transfer_group` |
+//! | `probation` | 5 min | archives programs whose 7-day probation ended |
+//! | `refresh` | 15 min | refreshes completed batches' transfers (reversals) |
+//! | `outbox` | 10 s | dispatches notifications |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use payouts_domain::batch::{Approval, BatchState};
+use payouts_domain::ids::WorkerId;
+use payouts_domain::period::Period;
+use payouts_domain::ports::{BatchStore as _, Clock, LeaseStore as _, Notifier, ProgramStore as _};
+use payouts_domain::program::{PayoutPolicy, ProgramStatus};
+use payouts_http::Engine;
+use tokio::task::JoinHandle;
+use tokio::sync::watch;
+
+/// Scheduler timing.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// How often each job runs (one tick).
+    pub finalize_every: Duration,
+    /// Automatic payouts.
+    pub payouts_every: Duration,
+    /// The retry ladder.
+    pub ladder_every: Duration,
+    /// Reconciling executing batches.
+    pub reconcile_every: Duration,
+    /// The probation sweep.
+    pub probation_every: Duration,
+    /// Payout status refresh.
+    pub refresh_every: Duration,
+    /// Outbox dispatch.
+    pub outbox_every: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            finalize_every: Duration::from_secs(300),
+            payouts_every: Duration::from_secs(60),
+            ladder_every: Duration::from_secs(60),
+            reconcile_every: Duration::from_secs(60),
+            probation_every: Duration::from_secs(300),
+            refresh_every: Duration::from_secs(900),
+            outbox_every: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// Every job every `every` (tests and the crash drills).
+    pub fn uniform(every: Duration) -> Self {
+        SchedulerConfig {
+            finalize_every: every,
+            payouts_every: every,
+            ladder_every: every,
+            reconcile_every: every,
+            probation_every: every,
+            refresh_every: every,
+            outbox_every: every,
+        }
+    }
+}
+
+/// The running scheduler; dropping it does not stop it, call [`Scheduler::stop`].
+#[derive(Debug)]
+pub struct Scheduler {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Scheduler {
+    /// Starts every job.
+    pub fn start(
+        engine: Arc<Engine>,
+        notifier: Arc<dyn Notifier>,
+        config: &SchedulerConfig,
+    ) -> Scheduler {
+        let (stop, rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut spawn = |name: &'static str, every: Duration, job: Job| {
+            let engine = Arc::clone(&engine);
+            let notifier = Arc::clone(&notifier);
+            let rx = rx.clone();
+            tasks.push(tokio::spawn(run_job(name, every, engine, notifier, job, rx)));
+        };
+        spawn("finalize", config.finalize_every, Job::Finalize);
+        spawn("auto_payouts", config.payouts_every, Job::AutoPayouts);
+        spawn("retry_ladder", config.ladder_every, Job::Ladder);
+        spawn("reconcile", config.reconcile_every, Job::Reconcile);
+        spawn("probation", config.probation_every, Job::Probation);
+        spawn("refresh", config.refresh_every, Job::Refresh);
+        spawn("outbox", config.outbox_every, Job::Outbox);
+        Scheduler { stop, tasks }
+    }
+
+    /// Stops every job after its current run.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Finalize,
+    AutoPayouts,
+    Ladder,
+    Reconcile,
+    Probation,
+    Refresh,
+    Outbox,
+}
+
+async fn run_job(
+    name: &'static str,
+    every: Duration,
+    engine: Arc<Engine>,
+    notifier: Arc<dyn Notifier>,
+    job: Job,
+    mut stop: watch::Receiver<bool>,
+) {
+    let worker: WorkerId = engine.config().worker.clone();
+    // The lease outlives two ticks, so a live holder keeps it and a dead
+    // one's lapses.
+    let ttl = time::Duration::try_from(every.saturating_mul(2)).unwrap_or(time::Duration::MINUTE);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let now = engine.clock().now();
+        match engine
+            .store()
+            .try_acquire_lease(name, &worker, now, ttl)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(job = name, error = %e, "could not take the scheduler lease");
+                continue;
+            }
+        }
+        if let Err(e) = run_once(&engine, notifier.as_ref(), job).await {
+            tracing::warn!(job = name, error = %e, "scheduled job failed; it runs again next tick");
+        }
+    }
+}
+
+/// One run of a job.
+///
+/// # Errors
+/// The first domain error; the job runs again on its next tick.
+async fn run_once(
+    engine: &Engine,
+    notifier: &dyn Notifier,
+    job: Job,
+) -> Result<(), payouts_domain::DomainError> {
+    match job {
+        Job::Finalize => {
+            let now = engine.clock().now();
+            let period = Period::containing(now);
+            for program in engine.store().active_programs().await? {
+                let n = engine.finalize_period(program.id, period).await?;
+                if n > 0 {
+                    tracing::info!(program = %program.id, period = %period, finalized = n, "commissions finalized");
+                }
+            }
+        }
+        Job::AutoPayouts => auto_payouts(engine).await?,
+        Job::Ladder => {
+            let report = engine.run_retry_ladder(500).await?;
+            if report.retried > 0 {
+                tracing::info!(retried = report.retried, posted = report.posted, "retry ladder");
+            }
+        }
+        Job::Reconcile => {
+            for batch in engine.store().batches_in_state(BatchState::Executing).await? {
+                match engine.execute_batch(batch.id).await {
+                    Ok(report) if report.processed > 0 => tracing::info!(
+                        batch = %batch.id,
+                        posted = report.posted,
+                        failed = report.failed,
+                        ambiguous = report.ambiguous,
+                        reconciled = report.reconciled,
+                        "batch resumed"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(batch = %batch.id, error = %e, "batch could not resume"),
+                }
+            }
+        }
+        Job::Probation => {
+            let archived = engine.sweep_probation().await?;
+            if archived > 0 {
+                tracing::info!(archived, "programs archived after probation");
+            }
+        }
+        Job::Refresh => {
+            for state in [BatchState::Completed, BatchState::CompletedWithFailures] {
+                for batch in engine.store().batches_in_state(state).await? {
+                    if let Err(e) = engine.refresh_batch(batch.id).await {
+                        tracing::warn!(batch = %batch.id, error = %e, "refresh failed");
+                    }
+                }
+            }
+        }
+        Job::Outbox => {
+            let sent = engine.dispatch_notifications(&NotifierRef(notifier), 200).await?;
+            if sent > 0 {
+                tracing::debug!(sent, "notifications dispatched");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Automatic payouts, per each program's policy: last month's batch is
+/// built for programs whose policy is not `manual` (the policy approves it
+/// or leaves it for review), and policy-approved batches are executed.
+/// Programs in probation, archived or on hold are skipped: the engine
+/// refuses to pay for them.
+async fn auto_payouts(engine: &Engine) -> Result<(), payouts_domain::DomainError> {
+    let now = engine.clock().now();
+    let period = Period::containing(now).previous();
+    for program in engine.store().active_programs().await? {
+        if matches!(program.payout_policy, PayoutPolicy::Manual)
+            || program.status != ProgramStatus::Active
+            || program.hold.is_some()
+        {
+            continue;
+        }
+        let batches = engine.store().batches_of(program.id).await?;
+        if batches.iter().any(|b| b.period == period) {
+            continue;
+        }
+        match engine.build_batch(program.id, period).await {
+            Ok(batch) => tracing::info!(program = %program.id, batch = %batch.id, period = %period,
+                state = batch.state.as_str(), items = batch.item_count, "automatic batch built"),
+            Err(e) => tracing::warn!(program = %program.id, error = %e, "automatic batch not built"),
+        }
+    }
+    for batch in engine.store().batches_in_state(BatchState::Approved).await? {
+        if !matches!(batch.approval, Some(Approval::Policy { .. })) {
+            continue;
+        }
+        match engine.execute_batch(batch.id).await {
+            Ok(report) => tracing::info!(batch = %batch.id, posted = report.posted, failed = report.failed,
+                ambiguous = report.ambiguous, "automatic batch executed"),
+            Err(e) => tracing::warn!(batch = %batch.id, error = %e, "automatic batch not executed"),
+        }
+    }
+    Ok(())
+}
+
+/// `&dyn Notifier` as a sized `Notifier`.
+struct NotifierRef<'a>(&'a dyn Notifier);
+
+#[async_trait::async_trait]
+impl Notifier for NotifierRef<'_> {
+    async fn deliver(
+        &self,
+        notification: &payouts_domain::notification::Notification,
+    ) -> Result<(), payouts_domain::ports::NotifyError> {
+        self.0.deliver(notification).await
+    }
+}

@@ -1,0 +1,70 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations.
+//! Each operation's description names the roles allowed to call it.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{batches, ops, platform, programs, webhooks};
+
+/// The API document served at `/openapi.json`.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Payouts",
+        description = "Partner and affiliate commissions paid through Stripe Connect, and the platform API of a Connect marketplace. \
+Authenticate with `Authorization: Bearer <JWT>` (HS256; claims `sub`, `roles[]`, `merchant_id`, optional `partner_id`). \
+Errors have Stripe's shape `{\"error\":{\"type\",\"code\",\"message\",\"param\"}}`. Every POST accepts `Idempotency-Key`. \
+Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`."
+    ),
+    paths(
+        ops::healthz, ops::readyz, ops::metrics,
+        webhooks::stripe_webhook,
+        platform::create_account, platform::get_account, platform::onboarding_link, platform::dashboard_link,
+        platform::create_payment, platform::capture_payment, platform::refund_payment,
+        platform::create_transfer, platform::reverse_transfer,
+        platform::get_payout_schedule, platform::put_payout_schedule, platform::list_payouts,
+        platform::get_fees, platform::put_fees, platform::platform_balance, platform::account_balance,
+        platform::list_disputes, platform::dispute_evidence,
+        programs::create_program, programs::list_programs, programs::get_program, programs::update_program,
+        programs::connect_authorize, programs::connect_callback, programs::connection_card,
+        programs::enroll_partner, programs::list_partners, programs::get_partner,
+        programs::partner_onboarding_link, programs::partner_dashboard_link, programs::refresh_partner,
+        programs::assign_coupon, programs::deactivate_coupon,
+        programs::record_conversion, programs::list_commissions, programs::finalize_period,
+        batches::create_batch, batches::list_batches, batches::get_batch, batches::manifest,
+        batches::approve_batch, batches::execute_batch, batches::list_items, batches::retry_item,
+        batches::refresh_batch, batches::partner_payouts, batches::partner_tax,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "platform", description = "Seed 002's Stripe Connect platform API"),
+        (name = "programs", description = "Partner programs and payout policy"),
+        (name = "connect", description = "The merchant's Stripe Connect OAuth"),
+        (name = "partners", description = "Partners, onboarding, payout history, tax"),
+        (name = "coupons", description = "Coupon codes (Stripe promotion codes)"),
+        (name = "conversions", description = "Conversions"),
+        (name = "commissions", description = "Commissions"),
+        (name = "periods", description = "Period finalization"),
+        (name = "batches", description = "Payout batches"),
+        (name = "webhooks", description = "Stripe webhooks"),
+        (name = "ops", description = "Health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

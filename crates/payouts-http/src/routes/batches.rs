@@ -1,0 +1,566 @@
+//! Payout batches (seed 004): build for review, the manifest (JSON or CSV),
+//! approval, background execution, items and their outcomes, retries,
+//! status refresh; a partner's payout history and yearly tax summary.
+
+use std::fmt::Write as _;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use payouts_domain::batch::{BatchState, BatchSummary, PayoutBatch};
+use payouts_domain::ids::{BatchId, PartnerId, PayoutItemId};
+use payouts_domain::item::{ItemState, PayoutItem};
+use payouts_domain::period::Period;
+use payouts_domain::ports::{BatchStore as _, PageRequest, PartnerStore as _};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::paging::{List, ListQuery};
+use crate::routes::programs::{parse_uuid, scoped_program};
+use crate::routes::{HISTORY_ROLES, PROGRAM_ROLES, STAFF_ROLES};
+use crate::state::AppState;
+
+/// Registers the batch routes (relative to `/api/v1`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_batch)
+        .service(list_batches)
+        .service(get_batch)
+        .service(manifest)
+        .service(approve_batch)
+        .service(execute_batch)
+        .service(list_items)
+        .service(retry_item)
+        .service(refresh_batch)
+        .service(partner_payouts)
+        .service(partner_tax);
+}
+
+async fn scoped_batch(
+    state: &AppState,
+    principal: &Principal,
+    raw: &str,
+) -> Result<PayoutBatch, ApiError> {
+    let batch = state.engine.batch(parse_uuid::<BatchId>(raw, "batch_id")?).await?;
+    principal.scope(&batch.merchant_id, "batch")?;
+    Ok(batch)
+}
+
+/// A batch with its summary counts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchView {
+    /// The batch: state, period, totals, manifest hash, approval, carry-overs.
+    #[schema(value_type = Object)]
+    pub batch: PayoutBatch,
+    /// Posted, failed, pending and reversed counts and amounts.
+    #[schema(value_type = Object)]
+    pub summary: BatchSummary,
+}
+
+async fn batch_view(state: &AppState, batch: PayoutBatch) -> Result<BatchView, ApiError> {
+    let summary = state.engine.batch_summary(batch.id).await?;
+    Ok(BatchView { batch, summary })
+}
+
+/// Batch creation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBatchBody {
+    /// The period, `YYYY-MM`: finalized commissions of it and earlier periods are paid.
+    pub period: String,
+}
+
+/// Builds a batch for review from the program's finalized, unpaid
+/// commissions up to the period: one item per partner, balances below the
+/// minimum or of partners who cannot receive are carried over. The
+/// program's policy may approve it at once.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/batches", tag = "batches",
+    params(("program_id" = String, Path)), request_body = CreateBatchBody, security(("bearer" = [])),
+    responses((status = 201, body = BatchView), (status = 400), (status = 404), (status = 409)))]
+#[post("/programs/{program_id}/batches")]
+pub async fn create_batch(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CreateBatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
+    let period = Period::parse(&body.period)?;
+    let batch = state.engine.build_batch(program.id, period).await?;
+    Ok(HttpResponse::Created().json(batch_view(&state, batch).await?))
+}
+
+/// A program's batches.
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/batches", tag = "batches",
+    params(("program_id" = String, Path), ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "{data, has_more} of batches", body = Object), (status = 404)))]
+#[get("/programs/{program_id}/batches")]
+pub async fn list_batches(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<List<PayoutBatch>>, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
+    let page = query.page()?;
+    let mut batches = state
+        .store()
+        .batches_of(program.id)
+        .await
+        .map_err(payouts_domain::DomainError::from)?;
+    batches.sort_by_key(|b| b.id.to_string());
+    Ok(web::Json(crate::routes::programs::page_in_memory(
+        batches,
+        &page,
+        |b| b.id.to_string(),
+    )))
+}
+
+/// A batch with summary counts (posted, failed, pending, reversed).
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/batches/{batch_id}", tag = "batches",
+    params(("batch_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = BatchView), (status = 404)))]
+#[get("/batches/{batch_id}")]
+pub async fn get_batch(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<BatchView>, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let batch = scoped_batch(&state, &principal, &path).await?;
+    Ok(web::Json(batch_view(&state, batch).await?))
+}
+
+/// One manifest line.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ManifestRow {
+    /// The item.
+    pub item_id: String,
+    /// The partner.
+    pub partner_id: String,
+    /// Their membership.
+    pub membership_id: String,
+    /// Their Express account.
+    pub destination: String,
+    /// Minor units.
+    pub amount: i64,
+    /// Currency.
+    pub currency: String,
+    /// The platform fee recorded for the item, minor units.
+    pub fee: i64,
+    /// Commissions paid by the item.
+    pub commission_count: u32,
+    /// The item's state.
+    pub state: String,
+    /// The Stripe transfer, once posted.
+    pub transfer_id: Option<String>,
+    /// The transfer in the Stripe dashboard.
+    pub transfer_url: Option<String>,
+}
+
+/// The manifest to review.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ManifestView {
+    /// The batch.
+    pub batch_id: String,
+    /// The period.
+    pub period: String,
+    /// SHA-256 over every line and carry-over, as approved.
+    pub manifest_hash: String,
+    /// Total, minor units.
+    pub total: i64,
+    /// Currency.
+    pub currency: String,
+    /// Item count.
+    pub item_count: u32,
+    /// One row per item.
+    pub lines: Vec<ManifestRow>,
+    /// Balances carried to a later batch, with the reason.
+    #[schema(value_type = Vec<Object>)]
+    pub carried: Vec<payouts_domain::batch::CarryOver>,
+}
+
+fn transfer_of(item: &PayoutItem) -> Option<String> {
+    match &item.state {
+        ItemState::Posted { transfer_id, .. } | ItemState::Reversed { transfer_id, .. } => {
+            Some(transfer_id.to_string())
+        }
+        ItemState::Pending
+        | ItemState::Submitting { .. }
+        | ItemState::ReconcileRequired { .. }
+        | ItemState::Failed { .. } => None,
+    }
+}
+
+async fn all_items(state: &AppState, batch: BatchId) -> Result<Vec<PayoutItem>, ApiError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = state
+            .store()
+            .items(batch, PageRequest { limit: 100, after })
+            .await
+            .map_err(payouts_domain::DomainError::from)?;
+        after = page.data.last().map(|i| i.id.as_uuid());
+        let more = page.has_more;
+        out.extend(page.data);
+        if !more || after.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+/// The manifest: every item with amount, fee, destination, state and its
+/// Stripe transfer (linked to the Stripe dashboard), plus carry-overs. With
+/// `Accept: text/csv`, the lines as CSV.
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/batches/{batch_id}/manifest", tag = "batches",
+    params(("batch_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ManifestView, content_type = "application/json"),
+        (status = 200, description = "CSV with a header row", content_type = "text/csv"), (status = 404)))]
+#[get("/batches/{batch_id}/manifest")]
+pub async fn manifest(
+    req: HttpRequest,
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let batch = scoped_batch(&state, &principal, &path).await?;
+    let items = all_items(&state, batch.id).await?;
+    let dashboard = state.settings.stripe_dashboard_url.trim_end_matches('/');
+    let lines: Vec<ManifestRow> = items
+        .iter()
+        .map(|i| {
+            let transfer_id = transfer_of(i);
+            ManifestRow {
+                item_id: i.id.to_string(),
+                partner_id: i.partner_id.to_string(),
+                membership_id: i.membership_id.to_string(),
+                destination: i.destination.to_string(),
+                amount: i.amount.amount_minor(),
+                currency: i.amount.currency().code().to_owned(),
+                fee: i.fee.amount_minor(),
+                commission_count: i.commission_count,
+                state: i.state.as_str().to_owned(),
+                transfer_url: transfer_id
+                    .as_ref()
+                    .map(|t| format!("{dashboard}/connect/transfers/{t}")),
+                transfer_id,
+            }
+        })
+        .collect();
+    let wants_csv = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    if wants_csv {
+        let mut csv = String::from(
+            "item_id,partner_id,membership_id,destination,amount,currency,fee,commission_count,state,transfer_id,transfer_url\n",
+        );
+        for l in &lines {
+            let _ = writeln!(
+                csv,
+                "{},{},{},{},{},{},{},{},{},{},{}",
+                l.item_id,
+                l.partner_id,
+                l.membership_id,
+                csv_field(&l.destination),
+                l.amount,
+                l.currency,
+                l.fee,
+                l.commission_count,
+                l.state,
+                l.transfer_id.as_deref().unwrap_or(""),
+                l.transfer_url.as_deref().map(csv_field).unwrap_or_default(),
+            );
+        }
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"batch-{}.csv\"", batch.id),
+            ))
+            .body(csv));
+    }
+    Ok(HttpResponse::Ok().json(ManifestView {
+        batch_id: batch.id.to_string(),
+        period: batch.period.to_string(),
+        manifest_hash: batch.manifest_hash.clone(),
+        total: batch.total.amount_minor(),
+        currency: batch.currency.code().to_owned(),
+        item_count: batch.item_count,
+        lines,
+        carried: batch.carried,
+    }))
+}
+
+/// Approves a draft batch (by a person; the approver is the token's `sub`).
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/batches/{batch_id}/approve", tag = "batches",
+    params(("batch_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = BatchView), (status = 404), (status = 409, description = "not a draft")))]
+#[post("/batches/{batch_id}/approve")]
+pub async fn approve_batch(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<BatchView>, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let batch = scoped_batch(&state, &principal, &path).await?;
+    let approved = state
+        .engine
+        .approve_batch(batch.id, &principal.subject)
+        .await?;
+    Ok(web::Json(batch_view(&state, approved).await?))
+}
+
+/// Execution accepted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecutionAccepted {
+    /// The batch.
+    pub batch_id: String,
+    /// `executing`.
+    pub status: &'static str,
+}
+
+/// Executes an approved batch in the background and answers 202 at once:
+/// each item is its own Stripe transfer with its own idempotency key and
+/// its own outcome. Poll `GET /batches/{id}`. Repeating it is harmless: a
+/// batch already executing is resumed, never paid twice.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/batches/{batch_id}/execute", tag = "batches",
+    params(("batch_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 202, body = ExecutionAccepted), (status = 404), (status = 409, description = "not approved")))]
+#[post("/batches/{batch_id}/execute")]
+pub async fn execute_batch(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let batch = scoped_batch(&state, &principal, &path).await?;
+    match batch.state {
+        BatchState::Approved | BatchState::Executing => {}
+        other => {
+            return Err(ApiError::InvalidState(format!(
+                "batch {} is {}; only an approved batch can be executed",
+                batch.id,
+                other.as_str()
+            )));
+        }
+    }
+    let engine = std::sync::Arc::clone(&state.engine);
+    let id = batch.id;
+    actix_web::rt::spawn(async move {
+        match engine.execute_batch(id).await {
+            Ok(report) => tracing::info!(
+                batch = %id,
+                processed = report.processed,
+                posted = report.posted,
+                failed = report.failed,
+                ambiguous = report.ambiguous,
+                "batch execution finished"
+            ),
+            Err(e) => tracing::warn!(batch = %id, error = %e, "batch execution stopped"),
+        }
+    });
+    Ok(HttpResponse::Accepted().json(ExecutionAccepted {
+        batch_id: id.to_string(),
+        status: "executing",
+    }))
+}
+
+/// A batch's items with their outcomes (state, transfer, failure).
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/batches/{batch_id}/items", tag = "batches",
+    params(("batch_id" = String, Path), ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "{data, has_more} of items", body = Object), (status = 404)))]
+#[get("/batches/{batch_id}/items")]
+pub async fn list_items(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<List<PayoutItem>>, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let batch = scoped_batch(&state, &principal, &path).await?;
+    let page = state
+        .store()
+        .items(batch.id, query.page()?)
+        .await
+        .map_err(payouts_domain::DomainError::from)?;
+    Ok(web::Json(List::from_page(page, |i| i)))
+}
+
+/// Retries a failed item now, with a new attempt (and so a new idempotency
+/// key); the previous attempt is known to have created nothing.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/items/{item_id}/retry", tag = "batches",
+    params(("item_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "the item", body = Object), (status = 404), (status = 409, description = "not failed")))]
+#[post("/items/{item_id}/retry")]
+pub async fn retry_item(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<PayoutItem>, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let item = state
+        .engine
+        .item(parse_uuid::<PayoutItemId>(&path, "item_id")?)
+        .await?;
+    principal.scope(&item.merchant_id, "payout item")?;
+    Ok(web::Json(state.engine.retry_item(item.id).await?))
+}
+
+/// Refreshes the batch's status from Stripe: in-flight items are
+/// reconciled, reversals noticed; returns the new summary.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/batches/{batch_id}/refresh", tag = "batches",
+    params(("batch_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = BatchView), (status = 404)))]
+#[post("/batches/{batch_id}/refresh")]
+pub async fn refresh_batch(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<BatchView>, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let batch = scoped_batch(&state, &principal, &path).await?;
+    state.engine.refresh_batch(batch.id).await?;
+    let batch = state.engine.batch(batch.id).await?;
+    Ok(web::Json(batch_view(&state, batch).await?))
+}
+
+/// Checks that the caller may read the partner's data: platform roles;
+/// staff of a merchant the partner belongs to; the partner themselves.
+async fn scope_partner(
+    state: &AppState,
+    principal: &Principal,
+    partner: PartnerId,
+) -> Result<(), ApiError> {
+    if principal.is_platform() {
+        return Ok(());
+    }
+    let memberships = state
+        .store()
+        .memberships_of_partner(partner)
+        .await
+        .map_err(payouts_domain::DomainError::from)?;
+    let in_merchant = memberships
+        .iter()
+        .any(|m| m.merchant_id == principal.merchant_id);
+    if !in_merchant {
+        return Err(ApiError::NotFound("partner".to_owned()));
+    }
+    principal.scope_partner(&principal.merchant_id, partner)
+}
+
+/// A partner's payout history: their items, newest last, across batches.
+/// Merchant staff and partners see the caller's merchant's items only.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles, and `partner` (their own only).
+#[utoipa::path(get, path = "/api/v1/partners/{partner_id}/payouts", tag = "partners",
+    params(("partner_id" = String, Path), ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "{data, has_more} of items", body = Object), (status = 404)))]
+#[get("/partners/{partner_id}/payouts")]
+pub async fn partner_payouts(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<List<PayoutItem>>, ApiError> {
+    principal.require(HISTORY_ROLES)?;
+    let partner = parse_uuid::<PartnerId>(&path, "partner_id")?;
+    scope_partner(&state, &principal, partner).await?;
+    let page = state.engine.partner_history(partner, query.page()?).await?;
+    let platform = principal.is_platform();
+    let mine = |i: &PayoutItem| platform || i.merchant_id == principal.merchant_id;
+    Ok(web::Json(List {
+        has_more: page.has_more,
+        data: page.data.into_iter().filter(mine).collect(),
+    }))
+}
+
+/// A partner's tax summary for a calendar year: totals paid per currency,
+/// payout count, and whether the US $600 1099-NEC threshold is reached
+/// (seed 000: Stripe files the 1099-NEC).
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles, and `partner` (their own only).
+#[utoipa::path(get, path = "/api/v1/partners/{partner_id}/tax/{year}", tag = "partners",
+    params(("partner_id" = String, Path), ("year" = i32, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400), (status = 404)))]
+#[get("/partners/{partner_id}/tax/{year}")]
+pub async fn partner_tax(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i32)>,
+) -> Result<web::Json<payouts_domain::tax::TaxSummary>, ApiError> {
+    principal.require(HISTORY_ROLES)?;
+    let (raw, year) = path.into_inner();
+    if !(2000..=9999).contains(&year) {
+        return Err(ApiError::validation("year", "year must be a four-digit calendar year"));
+    }
+    let partner = parse_uuid::<PartnerId>(&raw, "partner_id")?;
+    scope_partner(&state, &principal, partner).await?;
+    if principal.is_platform() {
+        return Ok(web::Json(state.engine.tax_summary(partner, year).await?));
+    }
+    // A merchant's staff (or the partner through a merchant's token) see
+    // what that merchant paid them, never another merchant's payouts.
+    let memberships = state
+        .store()
+        .memberships_of_partner(partner)
+        .await
+        .map_err(payouts_domain::DomainError::from)?;
+    let country = memberships
+        .iter()
+        .find(|m| m.merchant_id == principal.merchant_id)
+        .map(|m| m.country.clone())
+        .unwrap_or_default();
+    let mut items = Vec::new();
+    let mut after = None;
+    loop {
+        let page = state
+            .engine
+            .partner_history(partner, PageRequest { limit: 100, after })
+            .await?;
+        after = page.data.last().map(|i| i.id.as_uuid());
+        let more = page.has_more;
+        items.extend(
+            page.data
+                .into_iter()
+                .filter(|i| i.merchant_id == principal.merchant_id),
+        );
+        if !more || after.is_none() {
+            break;
+        }
+    }
+    Ok(web::Json(payouts_domain::tax::tally(
+        partner, year, &country, &items,
+    )?))
+}

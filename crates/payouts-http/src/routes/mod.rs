@@ -1,0 +1,129 @@
+//! Every route. Each handler authenticates ([`Principal`]), checks its roles
+//! (documented in its OpenAPI entry), scopes the tenant, calls one use case
+//! and maps the result; errors are [`ApiError`]s.
+
+pub mod batches;
+pub mod ops;
+pub mod platform;
+pub mod programs;
+pub mod webhooks;
+
+use actix_web::{HttpRequest, web};
+use payouts_domain::ids::IdempotencyKey;
+use sha2::{Digest, Sha256};
+
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+
+/// Roles that see every merchant.
+pub const PLATFORM_ROLES: &[Role] = &[Role::PlatformAdmin, Role::SystemAdmin, Role::SuperAdmin];
+
+/// Every merchant-staff and platform role (everyone but `partner`).
+pub const STAFF_ROLES: &[Role] = &[
+    Role::PosStaff,
+    Role::PaymentAdmin,
+    Role::TenantAdmin,
+    Role::PlatformAdmin,
+    Role::SystemAdmin,
+    Role::SuperAdmin,
+    Role::IntegrationAdmin,
+    Role::Manager,
+];
+
+/// Who may take payments (seed 002): point-of-sale staff and up.
+pub const PAYMENT_ROLES: &[Role] = STAFF_ROLES;
+
+/// Who may move money out (transfers, reversals, refunds, payout schedules,
+/// dispute evidence) and onboard accounts.
+pub const MONEY_ROLES: &[Role] = &[
+    Role::PaymentAdmin,
+    Role::TenantAdmin,
+    Role::PlatformAdmin,
+    Role::SystemAdmin,
+    Role::SuperAdmin,
+    Role::IntegrationAdmin,
+];
+
+/// Who runs a partner program: settings, Connect, partners, coupons,
+/// periods and batches.
+pub const PROGRAM_ROLES: &[Role] = &[
+    Role::TenantAdmin,
+    Role::PaymentAdmin,
+    Role::PlatformAdmin,
+    Role::SystemAdmin,
+    Role::SuperAdmin,
+    Role::IntegrationAdmin,
+    Role::Manager,
+];
+
+/// Who reads a partner's history: program staff, and the partner.
+pub const HISTORY_ROLES: &[Role] = &[
+    Role::TenantAdmin,
+    Role::PaymentAdmin,
+    Role::PlatformAdmin,
+    Role::SystemAdmin,
+    Role::SuperAdmin,
+    Role::IntegrationAdmin,
+    Role::Manager,
+    Role::Partner,
+];
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    ops::configure(cfg);
+    webhooks::configure(cfg);
+    cfg.service(web::scope("/api/v1/integrations/stripe-connect").configure(platform::configure));
+    cfg.service(
+        web::scope("/api/v1")
+            .configure(programs::configure)
+            .configure(batches::configure),
+    );
+}
+
+/// The 404 for unknown routes, in the API's error shape.
+pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("route {} {}", req.method(), req.path())))
+}
+
+/// The Stripe idempotency key for a write made on behalf of an HTTP request
+/// carrying `Idempotency-Key`: derived from the caller and the key, so a
+/// client retry after a lost response reaches Stripe with the same key and
+/// can never create a second object. `None` without the header (the
+/// adapter then makes a fresh key per call, and retries inside the call
+/// still reuse it).
+///
+/// # Errors
+/// Never in practice: the derived key is hex.
+pub fn stripe_key(
+    req: &HttpRequest,
+    principal: &Principal,
+    purpose: &str,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(header) = req
+        .headers()
+        .get(crate::idempotency::HEADER)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(None);
+    };
+    let mut h = Sha256::new();
+    for part in [
+        principal.merchant_id.as_str(),
+        principal.subject.as_str(),
+        req.path(),
+        purpose,
+        header.trim(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    let key = format!("http-{purpose}-{}", hex::encode(h.finalize()));
+    Ok(Some(IdempotencyKey::parse(key)?))
+}
+
+/// The wire name of a unit enum variant (its serde string), if it is one.
+pub fn wire_name<T: serde::Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+}

@@ -1,0 +1,995 @@
+//! The partner-program API (seeds 000 and 004), under `/api/v1`: programs
+//! and their payout policy, the merchant's Connect OAuth and connection
+//! card, partners and their onboarding, coupon codes, conversions,
+//! commissions and period finalization.
+//!
+//! Program settings and the connection card use seed 000's camelCase names
+//! (`autoPayoutPolicy`, `autoPayoutCapUsd`, `couponSyncMode`,
+//! `stripeAccountId`, …); the other resources are the domain's objects in
+//! snake_case.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use payouts_domain::commission::{Commission, Conversion, ConversionInput};
+use payouts_domain::connection::MerchantConnection;
+use payouts_domain::engine::{NewPartner, RecordOutcome};
+use payouts_domain::ids::{
+    CouponCode, ExternalId, MembershipId, MerchantId, PartnerId, PayoutItemId, ProgramId,
+    ReferralKey,
+};
+use payouts_domain::money::{Currency, Money, Percent, Rounding};
+use payouts_domain::partner::{Coupon, Membership};
+use payouts_domain::period::Period;
+use payouts_domain::ports::{Clock, CommissionFilter, CommissionStore as _, Page, PartnerStore as _, ProgramStore as _};
+use payouts_domain::program::{
+    CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramSettings,
+    ProgramStatus,
+};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::paging::{List, ListQuery};
+use crate::routes::{PROGRAM_ROLES, STAFF_ROLES};
+use crate::state::AppState;
+
+/// Registers the program routes (relative to `/api/v1`).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_program)
+        .service(list_programs)
+        .service(get_program)
+        .service(update_program)
+        .service(connect_authorize)
+        .service(connect_callback)
+        .service(connection_card)
+        .service(enroll_partner)
+        .service(list_partners)
+        .service(get_partner)
+        .service(partner_onboarding_link)
+        .service(partner_dashboard_link)
+        .service(refresh_partner)
+        .service(assign_coupon)
+        .service(deactivate_coupon)
+        .service(record_conversion)
+        .service(list_commissions)
+        .service(finalize_period);
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+pub(crate) fn parse_uuid<T: From<uuid::Uuid>>(raw: &str, param: &str) -> Result<T, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(T::from)
+        .map_err(|_| ApiError::validation(param, format!("{param} must be an id (UUID)")))
+}
+
+/// The program, if the caller's merchant owns it (404 otherwise).
+pub(crate) async fn scoped_program(
+    state: &AppState,
+    principal: &Principal,
+    id: ProgramId,
+) -> Result<Program, ApiError> {
+    let program = state.engine.program(id).await?;
+    principal.scope(&program.merchant_id, "program")?;
+    Ok(program)
+}
+
+/// The membership, if the caller's merchant owns it (404 otherwise).
+pub(crate) async fn scoped_membership(
+    state: &AppState,
+    principal: &Principal,
+    id: MembershipId,
+) -> Result<Membership, ApiError> {
+    let membership = state.engine.membership(id).await?;
+    principal.scope(&membership.merchant_id, "partner")?;
+    Ok(membership)
+}
+
+// ---------------------------------------------------------------- programs
+
+/// How a commission is computed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CommissionDto {
+    /// A percentage of the sale, e.g. `"20"` or `"12.5"`.
+    Percent {
+        /// Percent of the sale amount (a decimal string or number).
+        #[schema(value_type = String)]
+        percent: Decimal,
+        /// `half_even` (default), `half_up`, `down` or `up`.
+        #[serde(default)]
+        #[schema(value_type = Option<String>)]
+        rounding: Option<Rounding>,
+    },
+    /// A fixed amount per conversion, in minor units of the program currency.
+    Fixed {
+        /// Minor units.
+        amount: i64,
+    },
+}
+
+/// A program's settings (seed 000's names). On update, every field is
+/// given again (a full replacement of the settings).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProgramBody {
+    /// Display name.
+    pub name: String,
+    /// ISO currency of commissions and payouts, e.g. `USD`.
+    pub currency: String,
+    /// The commission rule.
+    pub commission: CommissionDto,
+    /// Months a customer keeps earning (recurring); none for every sale.
+    pub recurring_months: Option<u16>,
+    /// Days a commission is held before it can be finalized (refund window).
+    pub holding_days: u16,
+    /// The smallest payout, in minor units; smaller balances carry over.
+    #[serde(default)]
+    pub minimum_payout: i64,
+    /// `manual`, `auto_under_cap` or `auto_all`.
+    pub auto_payout_policy: String,
+    /// The cap in US dollars for `auto_under_cap` (e.g. `1000` or `"999.50"`).
+    #[schema(value_type = Option<String>)]
+    pub auto_payout_cap_usd: Option<Decimal>,
+    /// `stripe` (promotion codes are created in Stripe), `webhook` or `manual`.
+    pub coupon_sync_mode: String,
+}
+
+/// A program (seed 000's names).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgramView {
+    /// Its id.
+    pub id: String,
+    /// The merchant.
+    pub merchant_id: String,
+    /// Name.
+    pub name: String,
+    /// Currency.
+    pub currency: String,
+    /// The commission rule.
+    pub commission: CommissionDto,
+    /// Recurring months.
+    pub recurring_months: Option<u16>,
+    /// Holding days.
+    pub holding_days: u16,
+    /// Minimum payout, minor units.
+    pub minimum_payout: i64,
+    /// `manual`, `auto_under_cap` or `auto_all`.
+    pub auto_payout_policy: String,
+    /// The cap in dollars, for `auto_under_cap`.
+    #[schema(value_type = Option<String>)]
+    pub auto_payout_cap_usd: Option<Decimal>,
+    /// Coupon sync mode.
+    pub coupon_sync_mode: String,
+    /// `active`, `probation` or `archived`.
+    pub status: String,
+    /// End of the probation window, when in probation.
+    pub merchant_probation_until: Option<String>,
+    /// Why automatic payouts are held, if they are.
+    pub payouts_held: Option<String>,
+    /// Created.
+    pub created_at: String,
+}
+
+fn sync_mode(raw: &str) -> Result<CouponSyncMode, ApiError> {
+    match raw {
+        "stripe" => Ok(CouponSyncMode::Stripe),
+        "webhook" => Ok(CouponSyncMode::Webhook),
+        "manual" => Ok(CouponSyncMode::Manual),
+        other => Err(ApiError::validation(
+            "couponSyncMode",
+            format!("`{other}` is not stripe, webhook or manual"),
+        )),
+    }
+}
+
+fn sync_mode_str(m: CouponSyncMode) -> &'static str {
+    match m {
+        CouponSyncMode::Stripe => "stripe",
+        CouponSyncMode::Webhook => "webhook",
+        CouponSyncMode::Manual => "manual",
+    }
+}
+
+impl ProgramBody {
+    fn settings(&self) -> Result<ProgramSettings, ApiError> {
+        let currency = Currency::parse(&self.currency.to_uppercase())
+            .map_err(|e| ApiError::validation("currency", e.to_string()))?;
+        let amount = match &self.commission {
+            CommissionDto::Percent { percent, rounding } => CommissionAmount::Percent {
+                percent: Percent::new(*percent)
+                    .map_err(|e| ApiError::validation("commission.percent", e.to_string()))?,
+                rounding: rounding.unwrap_or_default(),
+            },
+            CommissionDto::Fixed { amount } => CommissionAmount::Fixed {
+                amount: Money::new(*amount, currency),
+            },
+        };
+        let payout_policy = match (self.auto_payout_policy.as_str(), self.auto_payout_cap_usd) {
+            ("manual", _) => PayoutPolicy::Manual,
+            ("auto_all", _) => PayoutPolicy::AutoAll,
+            ("auto_under_cap", Some(cap)) => PayoutPolicy::AutoUnderCap {
+                cap: Money::from_major(cap, Currency::USD)
+                    .map_err(|e| ApiError::validation("autoPayoutCapUsd", e.to_string()))?,
+            },
+            ("auto_under_cap", None) => {
+                return Err(ApiError::validation(
+                    "autoPayoutCapUsd",
+                    "auto_under_cap needs autoPayoutCapUsd",
+                ));
+            }
+            (other, _) => {
+                return Err(ApiError::validation(
+                    "autoPayoutPolicy",
+                    format!("`{other}` is not manual, auto_under_cap or auto_all"),
+                ));
+            }
+        };
+        Ok(ProgramSettings {
+            name: self.name.clone(),
+            currency,
+            commission_rule: CommissionRule {
+                amount,
+                recurring_months: self.recurring_months,
+            },
+            holding_days: self.holding_days,
+            minimum_payout: Money::new(self.minimum_payout, currency),
+            payout_policy,
+            coupon_sync: sync_mode(&self.coupon_sync_mode)?,
+        })
+    }
+}
+
+fn program_view(p: &Program) -> ProgramView {
+    let commission = match p.commission_rule.amount {
+        CommissionAmount::Percent { percent, rounding } => CommissionDto::Percent {
+            percent: percent.value(),
+            rounding: Some(rounding),
+        },
+        CommissionAmount::Fixed { amount } => CommissionDto::Fixed {
+            amount: amount.amount_minor(),
+        },
+    };
+    let cap = match p.payout_policy {
+        PayoutPolicy::AutoUnderCap { cap } => Some(cap.to_major()),
+        PayoutPolicy::Manual | PayoutPolicy::AutoAll => None,
+    };
+    let (status, until) = match &p.status {
+        ProgramStatus::Active => ("active", None),
+        ProgramStatus::Probation { until } => ("probation", Some(rfc3339(*until))),
+        ProgramStatus::Archived => ("archived", None),
+    };
+    ProgramView {
+        id: p.id.to_string(),
+        merchant_id: p.merchant_id.to_string(),
+        name: p.name.clone(),
+        currency: p.currency.code().to_owned(),
+        commission,
+        recurring_months: p.commission_rule.recurring_months,
+        holding_days: p.holding_days,
+        minimum_payout: p.minimum_payout.amount_minor(),
+        auto_payout_policy: p.payout_policy.as_str().to_owned(),
+        auto_payout_cap_usd: cap,
+        coupon_sync_mode: sync_mode_str(p.coupon_sync).to_owned(),
+        status: status.to_owned(),
+        merchant_probation_until: until,
+        payouts_held: p.hold.map(|h| {
+            super::wire_name(&h).unwrap_or_else(|| "held".to_owned())
+        }),
+        created_at: rfc3339(p.created_at),
+    }
+}
+
+/// Query for a merchant (platform callers may name any).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MerchantQuery {
+    /// The merchant; default: the caller's.
+    pub merchant_id: Option<String>,
+}
+
+fn merchant_for(principal: &Principal, query: Option<&str>) -> Result<MerchantId, ApiError> {
+    let merchant = match query {
+        Some(m) => MerchantId::parse(m.to_owned())?,
+        None => principal.merchant_id.clone(),
+    };
+    principal.scope(&merchant, "merchant")?;
+    Ok(merchant)
+}
+
+/// Creates a partner program for the caller's merchant (platform callers
+/// may pass `?merchant_id=`).
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/programs", tag = "programs", params(MerchantQuery),
+    request_body = ProgramBody, security(("bearer" = [])),
+    responses((status = 201, body = ProgramView), (status = 400)))]
+#[post("/programs")]
+pub async fn create_program(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<MerchantQuery>,
+    body: web::Json<ProgramBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let merchant = merchant_for(&principal, query.merchant_id.as_deref())?;
+    let program = state
+        .engine
+        .create_program(&merchant, body.settings()?)
+        .await?;
+    Ok(HttpResponse::Created().json(program_view(&program)))
+}
+
+/// The merchant's programs.
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/programs", tag = "programs", params(MerchantQuery),
+    security(("bearer" = [])), responses((status = 200, body = List<ProgramView>)))]
+#[get("/programs")]
+pub async fn list_programs(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<MerchantQuery>,
+) -> Result<web::Json<List<ProgramView>>, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let merchant = merchant_for(&principal, query.merchant_id.as_deref())?;
+    let programs = state
+        .store()
+        .programs_of(&merchant)
+        .await
+        .map_err(payouts_domain::DomainError::from)?;
+    Ok(web::Json(List {
+        data: programs.iter().map(program_view).collect(),
+        has_more: false,
+    }))
+}
+
+/// A program.
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}", tag = "programs",
+    params(("program_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ProgramView), (status = 404)))]
+#[get("/programs/{program_id}")]
+pub async fn get_program(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<ProgramView>, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
+    Ok(web::Json(program_view(&program)))
+}
+
+/// Replaces a program's settings, e.g. its payout policy.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(put, path = "/api/v1/programs/{program_id}", tag = "programs",
+    params(("program_id" = String, Path)), request_body = ProgramBody, security(("bearer" = [])),
+    responses((status = 200, body = ProgramView), (status = 400), (status = 404)))]
+#[put("/programs/{program_id}")]
+pub async fn update_program(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ProgramBody>,
+) -> Result<web::Json<ProgramView>, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
+    let updated = state
+        .engine
+        .update_program(program.id, body.settings()?)
+        .await?;
+    Ok(web::Json(program_view(&updated)))
+}
+
+// ---------------------------------------------------------------- Connect OAuth
+
+/// Where to send the merchant to authorise.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizeView {
+    /// Stripe's authorize URL, with `state`.
+    pub authorize_url: String,
+    /// The single-use state token (10 minutes).
+    pub state: String,
+    /// When the state expires.
+    pub expires_at: String,
+}
+
+/// Starts Connect OAuth (Standard, `read_write`): answers 302 to Stripe's
+/// authorize URL with a fresh single-use `state` valid for 10 minutes.
+/// With `Accept: application/json` it answers 200 with the URL instead,
+/// for dashboards that navigate themselves.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(get, path = "/api/v1/stripe-connect/authorize", tag = "connect",
+    security(("bearer" = [])),
+    responses((status = 302, description = "to connect.stripe.com/oauth/authorize"), (status = 200, body = AuthorizeView)))]
+#[get("/stripe-connect/authorize")]
+pub async fn connect_authorize(
+    req: HttpRequest,
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let start = state.engine.start_connect(&principal.merchant_id).await?;
+    let wants_json = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if wants_json {
+        return Ok(HttpResponse::Ok().json(AuthorizeView {
+            authorize_url: start.authorize_url,
+            state: start.state.token.to_string(),
+            expires_at: rfc3339(start.state.expires_at()),
+        }));
+    }
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, start.authorize_url))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// Stripe's redirect back.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackQuery {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The state token from authorize.
+    pub state: Option<String>,
+    /// Set when the merchant declined, e.g. `access_denied`.
+    pub error: Option<String>,
+    /// Stripe's description of the error.
+    pub error_description: Option<String>,
+}
+
+/// Stripe's OAuth redirect. No auth: the single-use `state` authenticates
+/// it. Answers 302 to the dashboard with `?stripe=connected` or
+/// `?stripe=error&reason=state_expired|state_unknown|state_reused|access_denied|exchange_failed`.
+/// Re-authorising within a probation window clears the probation.
+#[utoipa::path(get, path = "/api/v1/stripe-connect/callback", tag = "connect", params(CallbackQuery),
+    responses((status = 302, description = "to the dashboard with ?stripe=connected or ?stripe=error&reason=…")))]
+#[get("/stripe-connect/callback")]
+pub async fn connect_callback(
+    state: web::Data<AppState>,
+    query: web::Query<CallbackQuery>,
+) -> HttpResponse {
+    let q = query.into_inner();
+    let outcome = state
+        .engine
+        .complete_connect(
+            q.state.as_deref().unwrap_or(""),
+            q.code.as_deref(),
+            q.error.as_deref(),
+        )
+        .await;
+    let query = match outcome {
+        Ok(outcome) => outcome.query(),
+        Err(e) => {
+            tracing::warn!(error = %e, "Connect OAuth callback failed");
+            "stripe=error&reason=exchange_failed".to_owned()
+        }
+    };
+    let base = &state.settings.dashboard_url;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, format!("{base}{sep}{query}")))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// The merchant's connection card (seed 000's four fields).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionCard {
+    /// The merchant.
+    pub merchant_id: String,
+    /// `acct_…`, what transfers are made from; none before the first connect.
+    pub stripe_account_id: Option<String>,
+    /// `connected`, `restricted`, `revoked`, `disabled` or `pending`; `not_connected` before the first connect.
+    pub stripe_account_status: String,
+    /// When access was granted (RFC 3339).
+    pub stripe_oauth_granted_at: Option<String>,
+    /// `read_write`.
+    pub stripe_oauth_scope: Option<String>,
+    /// When access was revoked, if it was.
+    pub stripe_oauth_revoked_at: Option<String>,
+}
+
+fn card(merchant: &MerchantId, c: Option<&MerchantConnection>) -> ConnectionCard {
+    ConnectionCard {
+        merchant_id: merchant.to_string(),
+        stripe_account_id: c.map(|c| c.account_id.to_string()),
+        stripe_account_status: c.map_or_else(
+            || "not_connected".to_owned(),
+            |c| {
+                super::wire_name(&c.status).unwrap_or_else(|| "unknown".to_owned())
+            },
+        ),
+        stripe_oauth_granted_at: c.map(|c| rfc3339(c.granted_at)),
+        stripe_oauth_scope: c.map(|c| c.scope.clone()),
+        stripe_oauth_revoked_at: c.and_then(|c| c.revoked_at.map(rfc3339)),
+    }
+}
+
+/// The connection card: account id, status, scope and date connected.
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/stripe-connect", tag = "connect", params(MerchantQuery),
+    security(("bearer" = [])), responses((status = 200, body = ConnectionCard)))]
+#[get("/stripe-connect")]
+pub async fn connection_card(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<MerchantQuery>,
+) -> Result<web::Json<ConnectionCard>, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let merchant = merchant_for(&principal, query.merchant_id.as_deref())?;
+    let connection = state.engine.connection(&merchant).await?;
+    Ok(web::Json(card(&merchant, connection.as_ref())))
+}
+
+// ---------------------------------------------------------------- partners
+
+/// Enrolment body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollBody {
+    /// Contact e-mail.
+    pub email: String,
+    /// ISO country (two letters).
+    pub country: String,
+    /// The key of their referral link (letters, digits, `-`, `_`), unique in the program.
+    pub referral_key: String,
+    /// An existing partner joining another program.
+    pub partner_id: Option<String>,
+}
+
+/// Enrols a partner in a program; their Express account is created when
+/// onboarding starts.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/partners", tag = "partners",
+    params(("program_id" = String, Path)), request_body = EnrollBody, security(("bearer" = [])),
+    responses((status = 201, description = "the membership", body = Object), (status = 400), (status = 404), (status = 409)))]
+#[post("/programs/{program_id}/partners")]
+pub async fn enroll_partner(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<EnrollBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
+    let body = body.into_inner();
+    let partner_id = body
+        .partner_id
+        .as_deref()
+        .map(|p| parse_uuid::<PartnerId>(p, "partner_id"))
+        .transpose()?;
+    let membership = state
+        .engine
+        .enroll_partner(
+            program.id,
+            NewPartner {
+                partner_id,
+                email: body.email,
+                country: body.country,
+                referral_key: ReferralKey::parse(body.referral_key)?,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(membership))
+}
+
+/// A program's partners.
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/partners", tag = "partners",
+    params(("program_id" = String, Path), ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "{data, has_more} of memberships", body = Object), (status = 404)))]
+#[get("/programs/{program_id}/partners")]
+pub async fn list_partners(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<List<Membership>>, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
+    let page = query.page()?;
+    let mut all = state
+        .store()
+        .memberships_of(program.id)
+        .await
+        .map_err(payouts_domain::DomainError::from)?;
+    all.sort_by_key(|m| m.id.to_string());
+    Ok(web::Json(page_in_memory(all, &page, |m| m.id.to_string())))
+}
+
+/// Pages a sorted list by id.
+pub(crate) fn page_in_memory<T>(
+    sorted: Vec<T>,
+    page: &payouts_domain::ports::PageRequest,
+    id: impl Fn(&T) -> String,
+) -> List<T> {
+    let after = page.after.map(|a| a.to_string());
+    let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
+    let mut rest: Vec<T> = sorted
+        .into_iter()
+        .filter(|t| after.as_ref().is_none_or(|a| id(t) > *a))
+        .collect();
+    let has_more = rest.len() > limit;
+    rest.truncate(limit);
+    List {
+        data: rest,
+        has_more,
+    }
+}
+
+/// A partner's membership: onboarding state, account, referral key.
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/partners/{membership_id}", tag = "partners",
+    params(("membership_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 404)))]
+#[get("/partners/{membership_id}")]
+pub async fn get_partner(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<Membership>, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let m = scoped_membership(&state, &principal, parse_uuid(&path, "membership_id")?).await?;
+    Ok(web::Json(m))
+}
+
+/// Onboarding-link body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerLinkBody {
+    /// Where Stripe returns the partner.
+    pub return_url: Option<String>,
+    /// Where an expired link sends them.
+    pub refresh_url: Option<String>,
+}
+
+/// A hosted link for a partner.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerLink {
+    /// The URL.
+    pub url: String,
+    /// Expiry.
+    pub expires_at: Option<String>,
+}
+
+/// An Express onboarding link for the partner (creating their Express
+/// account on first use).
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/partners/{membership_id}/onboarding-link", tag = "partners",
+    params(("membership_id" = String, Path)), request_body = PartnerLinkBody, security(("bearer" = [])),
+    responses((status = 200, body = PartnerLink), (status = 404)))]
+#[post("/partners/{membership_id}/onboarding-link")]
+pub async fn partner_onboarding_link(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: crate::extract::OptionalJson<PartnerLinkBody>,
+) -> Result<web::Json<PartnerLink>, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let m = scoped_membership(&state, &principal, parse_uuid(&path, "membership_id")?).await?;
+    let body = body.or_else(|| PartnerLinkBody {
+        return_url: None,
+        refresh_url: None,
+    });
+    let return_url = body
+        .return_url
+        .unwrap_or_else(|| state.settings.dashboard_url.clone());
+    let refresh_url = body.refresh_url.unwrap_or_else(|| return_url.clone());
+    let link = state
+        .engine
+        .onboarding_link(m.id, &return_url, &refresh_url)
+        .await?;
+    Ok(web::Json(PartnerLink {
+        url: link.url,
+        expires_at: link.expires_at.map(rfc3339),
+    }))
+}
+
+/// A login link to the partner's Express dashboard.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/partners/{membership_id}/dashboard-link", tag = "partners",
+    params(("membership_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = PartnerLink), (status = 400), (status = 404)))]
+#[post("/partners/{membership_id}/dashboard-link")]
+pub async fn partner_dashboard_link(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<PartnerLink>, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let m = scoped_membership(&state, &principal, parse_uuid(&path, "membership_id")?).await?;
+    let link = state.engine.dashboard_link(m.id).await?;
+    Ok(web::Json(PartnerLink {
+        url: link.url,
+        expires_at: link.expires_at.map(rfc3339),
+    }))
+}
+
+/// Re-reads the partner's Express account from Stripe (details submitted,
+/// payouts enabled, transfers capability).
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/partners/{membership_id}/refresh", tag = "partners",
+    params(("membership_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 404)))]
+#[post("/partners/{membership_id}/refresh")]
+pub async fn refresh_partner(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<Membership>, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let m = scoped_membership(&state, &principal, parse_uuid(&path, "membership_id")?).await?;
+    Ok(web::Json(state.engine.refresh_onboarding(m.id).await?))
+}
+
+// ---------------------------------------------------------------- coupons
+
+/// Coupon assignment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponBody {
+    /// The code customers type, e.g. `SARAH20`.
+    pub code: String,
+    /// The merchant's Stripe coupon the promotion code applies (sync mode `stripe`).
+    pub stripe_coupon: Option<String>,
+}
+
+/// Assigns a coupon code to a partner. In sync mode `stripe` this creates
+/// the matching Stripe Promotion Code on the merchant's account.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/partners/{membership_id}/coupons", tag = "coupons",
+    params(("membership_id" = String, Path)), request_body = CouponBody, security(("bearer" = [])),
+    responses((status = 201, body = Object), (status = 400), (status = 404), (status = 409)))]
+#[post("/partners/{membership_id}/coupons")]
+pub async fn assign_coupon(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CouponBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let m = scoped_membership(&state, &principal, parse_uuid(&path, "membership_id")?).await?;
+    let body = body.into_inner();
+    let coupon: Coupon = state
+        .engine
+        .assign_coupon(m.id, CouponCode::parse(body.code)?, body.stripe_coupon.as_deref())
+        .await?;
+    Ok(HttpResponse::Created().json(coupon))
+}
+
+/// Deactivates a coupon code (and its Stripe promotion code).
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/coupons/{code}/deactivate", tag = "coupons",
+    params(("code" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 404)))]
+#[post("/coupons/{code}/deactivate")]
+pub async fn deactivate_coupon(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<Coupon>, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let code = CouponCode::parse(path.into_inner())?;
+    let coupon = state
+        .engine
+        .deactivate_coupon(&principal.merchant_id, &code)
+        .await?;
+    Ok(web::Json(coupon))
+}
+
+// ---------------------------------------------------------------- conversions
+
+/// A conversion (a sale).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionBody {
+    /// The merchant's id for the sale; a repeat is recognised and changes nothing.
+    pub external_id: String,
+    /// The sale amount in minor units.
+    pub amount: i64,
+    /// ISO currency (the program's).
+    pub currency: String,
+    /// When it happened (RFC 3339); default now.
+    pub occurred_at: Option<String>,
+    /// A coupon code the customer used.
+    pub coupon_code: Option<String>,
+    /// The referral key from the customer's link.
+    pub referral_key: Option<String>,
+    /// The merchant's stable customer id (one-time and recurring rules).
+    pub customer_ref: Option<String>,
+    /// A Stripe payment reference (`pi_…`, `ch_…`, `in_…`), so refunds find it.
+    pub payment_ref: Option<String>,
+}
+
+/// The result of recording a conversion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversionResult {
+    /// `recorded` (201) or `duplicate` (200).
+    pub outcome: &'static str,
+    /// The conversion.
+    #[schema(value_type = Object)]
+    pub conversion: Conversion,
+    /// The commission it earned, if any.
+    #[schema(value_type = Option<Object>)]
+    pub commission: Option<Commission>,
+}
+
+/// Records a conversion, attributed by coupon code or referral key (a code
+/// beats a link). Idempotent by `external_id`: a repeat answers 200 with the
+/// first conversion.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/conversions", tag = "conversions",
+    params(("program_id" = String, Path)), request_body = ConversionBody, security(("bearer" = [])),
+    responses((status = 201, body = ConversionResult), (status = 200, body = ConversionResult), (status = 400), (status = 404)))]
+#[post("/programs/{program_id}/conversions")]
+pub async fn record_conversion(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ConversionBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
+    let b = body.into_inner();
+    let currency = Currency::parse(&b.currency.to_uppercase())
+        .map_err(|e| ApiError::validation("currency", e.to_string()))?;
+    let occurred_at = match b.occurred_at.as_deref() {
+        Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| ApiError::validation("occurred_at", "must be an RFC 3339 timestamp"))?,
+        None => state.engine.clock().now(),
+    };
+    let input = ConversionInput {
+        external_id: ExternalId::parse(b.external_id)?,
+        amount: Money::new(b.amount, currency),
+        occurred_at,
+        coupon_code: b.coupon_code.map(CouponCode::parse).transpose()?,
+        referral_key: b.referral_key.map(ReferralKey::parse).transpose()?,
+        customer_ref: b.customer_ref,
+        payment_ref: b.payment_ref,
+    };
+    match state.engine.record_conversion(program.id, input).await? {
+        RecordOutcome::Recorded {
+            conversion,
+            commission,
+        } => Ok(HttpResponse::Created().json(ConversionResult {
+            outcome: "recorded",
+            conversion,
+            commission,
+        })),
+        RecordOutcome::Duplicate { conversion } => Ok(HttpResponse::Ok().json(ConversionResult {
+            outcome: "duplicate",
+            conversion,
+            commission: None,
+        })),
+    }
+}
+
+// ---------------------------------------------------------------- commissions
+
+/// Commission filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CommissionQuery {
+    /// Only this program's.
+    pub program_id: Option<String>,
+    /// Only this partner's.
+    pub partner_id: Option<String>,
+    /// `pending`, `finalized` or `voided`.
+    pub state: Option<String>,
+    /// `YYYY-MM`.
+    pub period: Option<String>,
+    /// Only those paid by this item.
+    pub payout_item_id: Option<String>,
+    /// Merchant (platform callers; default the caller's).
+    pub merchant_id: Option<String>,
+    /// Page size, 1 to 100.
+    pub limit: Option<u32>,
+    /// The last commission id of the previous page.
+    pub starting_after: Option<String>,
+}
+
+/// Commissions, newest rules first by id, with filters.
+///
+/// Roles: every staff role.
+#[utoipa::path(get, path = "/api/v1/commissions", tag = "commissions", params(CommissionQuery),
+    security(("bearer" = [])), responses((status = 200, description = "{data, has_more}", body = Object), (status = 400)))]
+#[get("/commissions")]
+pub async fn list_commissions(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<CommissionQuery>,
+) -> Result<web::Json<List<Commission>>, ApiError> {
+    principal.require(STAFF_ROLES)?;
+    let q = query.into_inner();
+    let merchant = merchant_for(&principal, q.merchant_id.as_deref())?;
+    if let Some(s) = q.state.as_deref()
+        && !["pending", "finalized", "voided"].contains(&s)
+    {
+        return Err(ApiError::validation("state", "must be pending, finalized or voided"));
+    }
+    let filter = CommissionFilter {
+        merchant_id: Some(merchant),
+        program_id: q.program_id.as_deref().map(|p| parse_uuid(p, "program_id")).transpose()?,
+        partner_id: q.partner_id.as_deref().map(|p| parse_uuid(p, "partner_id")).transpose()?,
+        state: q.state,
+        period: q.period.as_deref().map(Period::parse).transpose()?,
+        payout_item_id: q
+            .payout_item_id
+            .as_deref()
+            .map(|p| parse_uuid::<PayoutItemId>(p, "payout_item_id"))
+            .transpose()?,
+    };
+    let page = ListQuery {
+        limit: q.limit,
+        starting_after: q.starting_after,
+    }
+    .page()?;
+    let result: Page<Commission> = state
+        .store()
+        .list_commissions(&filter, page)
+        .await
+        .map_err(payouts_domain::DomainError::from)?;
+    Ok(web::Json(List::from_page(result, |c| c)))
+}
+
+// ---------------------------------------------------------------- periods
+
+/// The result of finalizing a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FinalizeResult {
+    /// The period.
+    pub period: String,
+    /// Commissions finalized by this call (0 when already done).
+    pub finalized: u64,
+}
+
+/// Finalizes the program's commissions of a period (`YYYY-MM`) whose
+/// holding period has passed. Finalized commissions are immutable; later
+/// changes become signed adjustments. Repeating it is harmless.
+///
+/// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/periods/{period}/finalize", tag = "periods",
+    params(("program_id" = String, Path), ("period" = String, Path, description = "YYYY-MM")), security(("bearer" = [])),
+    responses((status = 200, body = FinalizeResult), (status = 400), (status = 404)))]
+#[post("/programs/{program_id}/periods/{period}/finalize")]
+pub async fn finalize_period(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<FinalizeResult>, ApiError> {
+    principal.require(PROGRAM_ROLES)?;
+    let (program_raw, period_raw) = path.into_inner();
+    let program = scoped_program(&state, &principal, parse_uuid(&program_raw, "program_id")?).await?;
+    let period = Period::parse(&period_raw)?;
+    let finalized = state.engine.finalize_period(program.id, period).await?;
+    Ok(web::Json(FinalizeResult {
+        period: period.to_string(),
+        finalized,
+    }))
+}

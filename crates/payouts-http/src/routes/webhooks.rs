@@ -1,0 +1,85 @@
+//! `POST /webhooks/stripe`: the raw body, verified with the configured
+//! signing secrets (rotation: several are tried), parsed into a domain
+//! event and handed to the engine, which processes each event id once.
+//!
+//! Stripe retries anything but 2xx, so: a bad signature is 400 (never
+//! retried into success), a verified event the rules do not use is 200, and
+//! a failure while acting is 503 so that Stripe delivers it again.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use payouts_domain::engine::EventOutcome;
+use payouts_domain::ports::Clock;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Registers the webhook route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(stripe_webhook);
+}
+
+/// The acknowledgement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Received {
+    /// Always true.
+    pub received: bool,
+    /// The event id.
+    pub id: String,
+    /// The event type.
+    pub event_type: String,
+    /// `applied`, `duplicate` or `ignored`.
+    pub outcome: String,
+    /// What was done or why nothing was.
+    pub detail: String,
+}
+
+/// Stripe webhook intake. No bearer token: the `Stripe-Signature` header
+/// (HMAC-SHA256 over the raw body, 5-minute tolerance) authenticates it.
+/// Events: `account.application.deauthorized` (probation),
+/// `account.updated` (onboarding or connection status),
+/// `checkout.session.completed` / `invoice.paid` with a promotion code (a
+/// conversion), `charge.refunded` (commission adjustment),
+/// `transfer.reversed` (item reversed), `payout.paid` / `payout.failed`
+/// (payout history), `charge.dispute.*` (dispute records). Others are
+/// acknowledged and ignored. A repeated event id is processed once.
+#[utoipa::path(post, path = "/webhooks/stripe", tag = "webhooks",
+    request_body(content = Object, description = "Stripe's event JSON, byte for byte"),
+    params(("Stripe-Signature" = String, Header, description = "t=…,v1=…")),
+    responses((status = 200, body = Received), (status = 400, description = "bad signature or payload"),
+        (status = 503, description = "processing failed; Stripe will retry")))]
+#[post("/webhooks/stripe")]
+pub async fn stripe_webhook(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let signature = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let now = state.engine.clock().now();
+    let event = state
+        .stripe()
+        .webhooks()
+        .verify_and_parse(signature, &body, now)
+        .map_err(|e| ApiError::validation("Stripe-Signature", e.to_string()))?;
+    let outcome = state.engine.handle_event(&event).await.map_err(|e| {
+        tracing::warn!(event = %event.id, event_type = %event.event_type, error = %e, "webhook processing failed; Stripe will retry");
+        ApiError::Unavailable(format!("could not process {}: {e}", event.id))
+    })?;
+    let (outcome, detail) = match outcome {
+        EventOutcome::Applied { action } => ("applied", action.to_owned()),
+        EventOutcome::Duplicate => ("duplicate", "already processed".to_owned()),
+        EventOutcome::Ignored { reason } => ("ignored", reason),
+    };
+    tracing::info!(event = %event.id, event_type = %event.event_type, outcome, "webhook");
+    Ok(HttpResponse::Ok().json(Received {
+        received: true,
+        id: event.id.to_string(),
+        event_type: event.event_type.clone(),
+        outcome: outcome.to_owned(),
+        detail,
+    }))
+}

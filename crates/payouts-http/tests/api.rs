@@ -1,0 +1,635 @@
+//! The HTTP surface over a real server on a loopback port: SQLite in
+//! memory, the in-process Stripe sandbox over HTTP, real JWTs.
+
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use payouts_domain::engine::{EngineConfig, Payouts};
+use payouts_domain::ids::{MerchantId, PartnerId, WorkerId};
+use payouts_domain::ports::Clock;
+use payouts_domain::system::{RandomIds, SystemClock};
+use payouts_http::auth::claims;
+use payouts_http::{AppState, HttpSettings, JwtSecret, Role};
+use payouts_store::SeaOrmStore;
+use payouts_stripe::{SecretString, StripeConfig, StripeGateway};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use stripe_sandbox::{Sandbox, SandboxConfig, SandboxHandle, Spec};
+
+const SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+fn spec() -> Arc<Spec> {
+    static SPEC: OnceLock<Arc<Spec>> = OnceLock::new();
+    Arc::clone(SPEC.get_or_init(|| Arc::new(Spec::load(&Spec::default_path().unwrap()).unwrap())))
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    jwt: JwtSecret,
+    sb: SandboxHandle,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let sb = Sandbox::start(SandboxConfig::default().with_spec(spec()))
+            .await
+            .unwrap();
+        let mut config = StripeConfig::new(SecretString::from("sk_test_api"), "ca_api");
+        config.api_base = sb.base_url();
+        config.connect_base = sb.base_url();
+        config.ops_per_second = Some(10_000);
+        config.backoff_base = Duration::from_millis(5);
+        config.backoff_max = Duration::from_millis(20);
+        config.webhook_secrets = vec![SecretString::from("whsec_api")];
+        let gateway = StripeGateway::new(config).unwrap();
+        let store = SeaOrmStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let engine = Payouts::new(
+            store,
+            gateway,
+            clock,
+            RandomIds,
+            EngineConfig::new(WorkerId::parse("api-test").unwrap()),
+        );
+        let state = AppState::new(
+            Arc::new(engine),
+            HttpSettings {
+                dashboard_url: "http://dash.test/settings".to_owned(),
+                stripe_dashboard_url: "https://dashboard.stripe.com/test".to_owned(),
+            },
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = payouts_http::server(listener, state, JwtSecret::new(SECRET).unwrap(), 1)
+            .unwrap();
+        let handle = server.handle();
+        tokio::spawn(server);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Api {
+            base,
+            http,
+            jwt: JwtSecret::new(SECRET).unwrap(),
+            sb,
+            handle,
+        }
+    }
+
+    fn token(&self, roles: &[Role], merchant: &str, partner: Option<PartnerId>) -> String {
+        let c = claims(
+            "tester",
+            roles.to_vec(),
+            &MerchantId::parse(merchant.to_owned()).unwrap(),
+            partner,
+            time::OffsetDateTime::now_utc(),
+            time::Duration::hours(1),
+        );
+        self.jwt.mint(&c).unwrap()
+    }
+
+    fn admin(&self, merchant: &str) -> String {
+        self.token(&[Role::TenantAdmin], merchant, None)
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, Some(token), None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    async fn stop(self) {
+        let failures = self.sb.validation_failures();
+        assert!(failures.is_empty(), "requests Stripe's spec refuses: {failures:#?}");
+        self.handle.stop(true).await;
+        self.sb.stop().await;
+    }
+}
+
+fn program_body() -> Value {
+    json!({
+        "name": "Spring",
+        "currency": "USD",
+        "commission": {"type": "percent", "percent": "20"},
+        "holdingDays": 0,
+        "minimumPayout": 100,
+        "autoPayoutPolicy": "auto_under_cap",
+        "autoPayoutCapUsd": 1000,
+        "couponSyncMode": "manual"
+    })
+}
+
+#[tokio::test]
+async fn ops_routes_and_the_openapi_document_list_every_route() {
+    let api = Api::start().await;
+    let (s, body) = api
+        .call(reqwest::Method::GET, "/healthz", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    let (s, body) = api.call(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["database"], "sqlite");
+
+    let (s, doc) = api
+        .call(reqwest::Method::GET, "/openapi.json", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let p = "/api/v1/integrations/stripe-connect";
+    let required = [
+        ("post", format!("{p}/accounts")),
+        ("get", format!("{p}/accounts/{{account_id}}")),
+        ("post", format!("{p}/accounts/{{account_id}}/onboarding-link")),
+        ("post", format!("{p}/accounts/{{account_id}}/dashboard-link")),
+        ("post", format!("{p}/payments")),
+        ("post", format!("{p}/payments/{{payment_intent_id}}/capture")),
+        ("post", format!("{p}/payments/{{payment_intent_id}}/refund")),
+        ("post", format!("{p}/transfers")),
+        ("post", format!("{p}/transfers/{{transfer_id}}/reverse")),
+        ("get", format!("{p}/accounts/{{account_id}}/payouts/schedule")),
+        ("put", format!("{p}/accounts/{{account_id}}/payouts/schedule")),
+        ("get", format!("{p}/accounts/{{account_id}}/payouts")),
+        ("get", format!("{p}/fees")),
+        ("put", format!("{p}/fees")),
+        ("get", format!("{p}/balance")),
+        ("get", format!("{p}/accounts/{{account_id}}/balance")),
+        ("get", format!("{p}/disputes")),
+        ("post", format!("{p}/disputes/{{dispute_id}}/evidence")),
+        ("post", "/api/v1/programs".to_owned()),
+        ("put", "/api/v1/programs/{program_id}".to_owned()),
+        ("get", "/api/v1/stripe-connect/authorize".to_owned()),
+        ("get", "/api/v1/stripe-connect/callback".to_owned()),
+        ("get", "/api/v1/stripe-connect".to_owned()),
+        ("post", "/api/v1/programs/{program_id}/partners".to_owned()),
+        ("post", "/api/v1/partners/{membership_id}/onboarding-link".to_owned()),
+        ("post", "/api/v1/partners/{membership_id}/coupons".to_owned()),
+        ("post", "/api/v1/programs/{program_id}/conversions".to_owned()),
+        ("get", "/api/v1/commissions".to_owned()),
+        ("post", "/api/v1/programs/{program_id}/periods/{period}/finalize".to_owned()),
+        ("post", "/api/v1/programs/{program_id}/batches".to_owned()),
+        ("get", "/api/v1/batches/{batch_id}".to_owned()),
+        ("get", "/api/v1/batches/{batch_id}/manifest".to_owned()),
+        ("post", "/api/v1/batches/{batch_id}/approve".to_owned()),
+        ("post", "/api/v1/batches/{batch_id}/execute".to_owned()),
+        ("get", "/api/v1/batches/{batch_id}/items".to_owned()),
+        ("post", "/api/v1/items/{item_id}/retry".to_owned()),
+        ("post", "/api/v1/batches/{batch_id}/refresh".to_owned()),
+        ("get", "/api/v1/partners/{partner_id}/payouts".to_owned()),
+        ("get", "/api/v1/partners/{partner_id}/tax/{year}".to_owned()),
+        ("post", "/webhooks/stripe".to_owned()),
+        ("get", "/healthz".to_owned()),
+        ("get", "/readyz".to_owned()),
+        ("get", "/metrics".to_owned()),
+    ];
+    for (method, path) in &required {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "openapi.json lacks {method} {path}");
+        if path.starts_with("/api/") && path != "/api/v1/stripe-connect/callback" {
+            let text = op["description"].as_str().unwrap_or_default().to_owned()
+                + op["summary"].as_str().unwrap_or_default();
+            assert!(text.contains("Roles:"), "{method} {path} does not name its roles");
+        }
+    }
+    let (s, _) = api.call(reqwest::Method::GET, "/docs/", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Requests so far are counted by route pattern.
+    let res = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(text.contains(
+        "payouts_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
+    ), "{text}");
+    assert!(text.contains("payouts_stripe_calls_total{outcome=\"ok\"}"));
+    assert!(text.contains("# TYPE payouts_batch_items gauge"));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn auth_answers_401_403_and_another_merchants_ids_404() {
+    let api = Api::start().await;
+    let (s, body) = api
+        .call(reqwest::Method::GET, "/api/v1/programs", None, None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    let forged = JwtSecret::new("another-secret-another-secret-another-s")
+        .unwrap()
+        .mint(&claims(
+            "x",
+            vec![Role::SuperAdmin],
+            &MerchantId::parse("m_a".to_owned()).unwrap(),
+            None,
+            time::OffsetDateTime::now_utc(),
+            time::Duration::hours(1),
+        ))
+        .unwrap();
+    let (s, _) = api.get("/api/v1/programs", &forged).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    let expired = api
+        .jwt
+        .mint(&claims(
+            "x",
+            vec![Role::TenantAdmin],
+            &MerchantId::parse("m_a".to_owned()).unwrap(),
+            None,
+            time::OffsetDateTime::now_utc() - time::Duration::hours(3),
+            time::Duration::hours(1),
+        ))
+        .unwrap();
+    let (s, _) = api.get("/api/v1/programs", &expired).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // A partner may not create programs; pos_staff may not change fees.
+    let partner = api.token(&[Role::Partner], "m_a", Some(PartnerId::from(uuid::Uuid::new_v4())));
+    let (s, body) = api.post("/api/v1/programs", &partner, program_body()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "forbidden");
+    let pos = api.token(&[Role::PosStaff], "m_a", None);
+    let (s, _) = api
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/integrations/stripe-connect/fees",
+            Some(&pos),
+            Some(json!({"default_fee_percent": 2.9, "default_fee_fixed": 30})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Merchant A's program is invisible to merchant B.
+    let (s, program) = api
+        .post("/api/v1/programs", &api.admin("m_a"), program_body())
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{program}");
+    let id = program["id"].as_str().unwrap();
+    let (s, body) = api.get(&format!("/api/v1/programs/{id}"), &api.admin("m_b")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    let (s, _) = api
+        .post(
+            &format!("/api/v1/programs/{id}/batches"),
+            &api.admin("m_b"),
+            json!({"period": "2026-10"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A platform role sees it.
+    let platform = api.token(&[Role::PlatformAdmin], "ops", None);
+    let (s, _) = api.get(&format!("/api/v1/programs/{id}"), &platform).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Another merchant's connected account is 404 too.
+    let (s, acct) = api
+        .post(
+            "/api/v1/integrations/stripe-connect/accounts",
+            &api.admin("m_a"),
+            json!({"account_type": "express", "country": "US", "email": "owner@a.test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{acct}");
+    let account = acct["account_id"].as_str().unwrap();
+    assert!(acct["onboarding_url"].as_str().unwrap().starts_with("http"));
+    let (s, body) = api
+        .get(
+            &format!("/api/v1/integrations/stripe-connect/accounts/{account}"),
+            &api.admin("m_b"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "account_not_found");
+    let (s, view) = api
+        .get(
+            &format!("/api/v1/integrations/stripe-connect/accounts/{account}"),
+            &api.admin("m_a"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{view}");
+    assert_eq!(view["merchant_id"], "m_a");
+    assert_eq!(view["status"], "pending");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_changes_nothing() {
+    let api = Api::start().await;
+    let t = api.admin("m_a");
+    let res = api
+        .http
+        .post(format!("{}/api/v1/programs", api.base))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json");
+
+    let res = api
+        .http
+        .post(format!("{}/api/v1/programs", api.base))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 200 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let mut bad = program_body();
+    bad["autoPayoutPolicy"] = json!("sometimes");
+    let (s, body) = api.post("/api/v1/programs", &t, bad).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "validation_error");
+    assert_eq!(body["error"]["param"], "autoPayoutPolicy");
+
+    let (s, body) = api.get("/api/v1/programs/not-a-uuid", &t).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, body) = api.get("/api/v1/commissions?limit=101", &t).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["param"], "limit");
+    let (s, body) = api.get("/api/v1/nowhere", &t).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+
+    // Refunding with a malformed optional body is refused, not ignored.
+    let res = api
+        .http
+        .post(format!(
+            "{}/api/v1/integrations/stripe-connect/payments/pi_123/refund",
+            api.base
+        ))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body("{\"amount\": \"lots\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    // Nothing was created by any of that.
+    let (s, list) = api.get("/api/v1/programs", &t).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["data"].as_array().unwrap().len(), 0);
+    assert_eq!(list["has_more"], false);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_and_refuse_a_different_body() {
+    let api = Api::start().await;
+    let t = api.admin("m_a");
+    let send = |body: Value, key: &'static str| {
+        api.http
+            .post(format!("{}/api/v1/programs", api.base))
+            .bearer_auth(&t)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send(program_body(), "k-1").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = send(program_body(), "k-1").await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first, again);
+
+    let mut other = program_body();
+    other["name"] = json!("Autumn");
+    let conflict = send(other, "k-1").await.unwrap();
+    assert_eq!(conflict.status(), StatusCode::CONFLICT);
+    let body: Value = conflict.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "idempotency_conflict");
+
+    let (_, list) = api.get("/api/v1/programs", &t).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "one program, not two");
+
+    // The same key from another merchant is another key.
+    let res = api
+        .http
+        .post(format!("{}/api/v1/programs", api.base))
+        .bearer_auth(api.admin("m_b"))
+        .header("Idempotency-Key", "k-1")
+        .json(&program_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(res.headers().get("idempotent-replayed").is_none());
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn platform_payments_transfers_fees_and_balances() {
+    let api = Api::start().await;
+    let t = api.token(&[Role::PaymentAdmin], "m_a", None);
+    let (s, acct) = api
+        .post(
+            "/api/v1/integrations/stripe-connect/accounts",
+            &t,
+            json!({"merchant_id": "m_a", "account_type": "express", "country": "US",
+                   "email": "owner@a.test", "business_profile": {"name": "Downtown Grill", "mcc": "5812"},
+                   "capabilities": {"card_payments": true, "transfers": true}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{acct}");
+    let account = acct["account_id"].as_str().unwrap().to_owned();
+    let (s, body) = api
+        .post(
+            "/api/v1/integrations/stripe-connect/accounts",
+            &t,
+            json!({"account_type": "galactic"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_account_type");
+    // Someone else's merchant id is refused for a merchant role.
+    let (s, _) = api
+        .post(
+            "/api/v1/integrations/stripe-connect/accounts",
+            &t,
+            json!({"merchant_id": "m_b"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The dashboard link needs a finished onboarding.
+    let (s, body) = api
+        .post(
+            &format!("/api/v1/integrations/stripe-connect/accounts/{account}/dashboard-link"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "account_not_onboarded");
+    api.sb.complete_onboarding(&account).unwrap();
+    let (s, link) = api
+        .post(
+            &format!("/api/v1/integrations/stripe-connect/accounts/{account}/dashboard-link"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{link}");
+    assert!(link["url"].as_str().unwrap().starts_with("http"));
+
+    // Fees: a platform admin sets them; a payment without a fee gets the schedule's.
+    let platform = api.token(&[Role::PlatformAdmin], "ops", None);
+    let (s, fees) = api
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/integrations/stripe-connect/fees",
+            Some(&platform),
+            Some(json!({
+                "default_fee_percent": 2.9, "default_fee_fixed": 30,
+                "fee_tiers": [],
+                "per_merchant_overrides": [{"merchant_id": "m_a", "fee_percent": 2.0, "fee_fixed": 20, "reason": "Enterprise"}]
+            })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{fees}");
+    let (s, mine) = api.get("/api/v1/integrations/stripe-connect/fees", &t).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(mine["per_merchant_overrides"].as_array().unwrap().len(), 1);
+
+    let (s, pi) = api
+        .post(
+            "/api/v1/integrations/stripe-connect/payments",
+            &t,
+            json!({"account_id": account, "amount": 2500, "currency": "usd", "order_id": "ord_1",
+                   "payment_method_types": ["card"], "capture_method": "manual",
+                   "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{pi}");
+    // 2.0% of 2500 = 50, + 20 fixed = 70 (the merchant's override).
+    assert_eq!(pi["application_fee"], 70);
+    assert_eq!(pi["destination_amount"], 2430);
+    let pi_id = pi["payment_intent_id"].as_str().unwrap().to_owned();
+    let (s, captured) = api
+        .post(
+            &format!("/api/v1/integrations/stripe-connect/payments/{pi_id}/capture"),
+            &t,
+            json!({"amount_to_capture": 2500}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{captured}");
+    assert_eq!(captured["status"], "succeeded");
+    let (s, refund) = api
+        .post(
+            &format!("/api/v1/integrations/stripe-connect/payments/{pi_id}/refund"),
+            &t,
+            json!({"amount": 500, "reason": "customer_request", "refund_application_fee": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{refund}");
+    assert_eq!(refund["amount"], 500);
+    assert_eq!(refund["status"], "succeeded");
+
+    // Transfers need a platform balance.
+    api.sb
+        .set_balance(stripe_sandbox::SetBalance {
+            account: None,
+            currency: "usd".to_owned(),
+            available: 100_000,
+            pending: 0,
+        })
+        .unwrap();
+    let (s, tr) = api
+        .post(
+            "/api/v1/integrations/stripe-connect/transfers",
+            &t,
+            json!({"account_id": account, "amount": 10000, "currency": "usd", "description": "Weekly tip payout"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{tr}");
+    let tr_id = tr["transfer_id"].as_str().unwrap().to_owned();
+    let (s, rev) = api
+        .post(
+            &format!("/api/v1/integrations/stripe-connect/transfers/{tr_id}/reverse"),
+            &t,
+            json!({"amount": 5000, "description": "Partial reversal"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rev}");
+    assert_eq!(rev["amount_reversed"], 5000);
+    assert_eq!(rev["reversed"], false);
+
+    let (s, bal) = api
+        .get(&format!("/api/v1/integrations/stripe-connect/accounts/{account}/balance"), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{bal}");
+    assert!(bal["available"].is_array());
+    let (s, _) = api.get("/api/v1/integrations/stripe-connect/balance", &t).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "the platform balance is for platform roles");
+    let (s, _) = api.get("/api/v1/integrations/stripe-connect/balance", &platform).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let (s, sched) = api
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/integrations/stripe-connect/accounts/{account}/payouts/schedule"),
+            Some(&t),
+            Some(json!({"interval": "weekly", "weekly_anchor": "friday", "delay_days": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{sched}");
+    assert_eq!(sched["interval"], "weekly");
+    assert_eq!(sched["anchor_day"], "friday");
+    let (s, sched) = api
+        .get(&format!("/api/v1/integrations/stripe-connect/accounts/{account}/payouts/schedule"), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(sched["delay_days"], 2);
+    let (s, payouts) = api
+        .get(&format!("/api/v1/integrations/stripe-connect/accounts/{account}/payouts?limit=10"), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{payouts}");
+    assert!(payouts["data"].is_array());
+    let (s, disputes) = api
+        .get(&format!("/api/v1/integrations/stripe-connect/disputes?account_id={account}"), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{disputes}");
+    api.stop().await;
+}
