@@ -1,7 +1,8 @@
 //! Stripe webhook events, in domain terms. The Stripe adapter verifies and
-//! parses raw events into [`InboundEvent`]; the service maps each kind to
-//! its use case. An event type the rules do not use is
-//! [`EventKind::Ignored`]: acknowledged, never an error.
+//! parses raw events into [`InboundEvent`];
+//! [`Payouts::handle_event`](crate::engine::Payouts::handle_event) claims
+//! each event id once and maps its kind to a use case. An event type the
+//! rules do not use is [`EventKind::Ignored`]: acknowledged, never an error.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

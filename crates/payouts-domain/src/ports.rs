@@ -15,6 +15,7 @@ use crate::batch::{BatchState, PartnerBalance, PayoutBatch};
 use crate::commission::{Commission, CommissionState, Conversion};
 use crate::connection::{ConnectionStatus, MerchantConnection, OAuthState};
 use crate::error::StoreError;
+use crate::events::DisputeRecord;
 use crate::fees::FeeSchedule;
 use crate::ids::{
     AccountId, BatchId, CommissionId, ConversionId, CouponCode, EventId, ExternalId,
@@ -319,6 +320,16 @@ pub trait PartnerStore: Send + Sync {
         &self,
         merchant: &MerchantId,
         code: &CouponCode,
+    ) -> Result<Option<Coupon>, StoreError>;
+
+    /// The coupon synced to this Stripe Promotion Code, if any (for
+    /// `checkout.session.completed`, `invoice.paid` and `promotion_code.updated`).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn coupon_by_promotion_code(
+        &self,
+        promotion_code: &PromotionCodeId,
     ) -> Result<Option<Coupon>, StoreError>;
 
     /// Replaces a coupon's promotion-code id and active flag (nothing else).
@@ -682,6 +693,15 @@ pub trait BatchStore: Send + Sync {
     /// [`StoreError::Unavailable`].
     async fn program_item_totals(&self, program: ProgramId) -> Result<Vec<StateTotal>, StoreError>;
 
+    /// Counts and sums of every item, across batches and programs, per
+    /// state and currency (for metrics): one row per pair that has items,
+    /// ordered by state then currency. Amounts in different currencies are
+    /// never added together, so a state may appear once per currency.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn item_state_counts(&self) -> Result<Vec<StateTotal>, StoreError>;
+
     /// A page of a partner's items, by id.
     ///
     /// # Errors
@@ -758,6 +778,81 @@ pub trait SettingsStore: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`].
     async fn record_event(&self, id: &EventId, at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Removes a recorded event id, so that the next delivery of the event
+    /// is processed again (used when acting on a claimed event failed).
+    /// Returns `true` when the id was recorded.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn forget_event(&self, id: &EventId) -> Result<bool, StoreError>;
+}
+
+/// A dispute as last reported, with the account it happened on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDispute {
+    /// The connected account the event came from (`None`: the platform's own).
+    pub account_id: Option<AccountId>,
+    /// The dispute, as of `updated_at`.
+    pub dispute: DisputeRecord,
+    /// The `created` instant of the event that reported this version.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Disputes reported by `charge.dispute.*` events.
+#[async_trait]
+pub trait DisputeStore: Send + Sync {
+    /// Inserts the dispute, or replaces the stored one with the same id
+    /// unless the stored version is newer (`updated_at > at`): events may
+    /// arrive out of order, and a late one must not undo a newer status.
+    /// Returns `true` when written, `false` when a newer version was kept.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn upsert_dispute(
+        &self,
+        account: Option<&AccountId>,
+        dispute: &DisputeRecord,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Up to `limit` disputes, most recently updated first (ties by id).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn disputes(&self, limit: u32) -> Result<Vec<StoredDispute>, StoreError>;
+}
+
+/// Named leases, so that several service instances can run one scheduler
+/// (or any other singleton job) without running it twice at once.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`, in
+    /// one atomic compare-and-set: it succeeds when no lease exists, when
+    /// the lease has expired (`until <= now`), or when `holder` already
+    /// holds it (a renewal, which moves `until`). Returns `false`, writing
+    /// nothing, while another holder's lease is live.
+    ///
+    /// A holder that stops renewing loses the lease once it expires, so
+    /// work done under it should take less than `ttl` between renewals.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], also when `now + ttl` cannot be stored.
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &WorkerId,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Releases the lease `name` if `holder` holds it (expired or not), so
+    /// another instance can take it at once. Returns `true` when released.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn release_lease(&self, name: &str, holder: &WorkerId) -> Result<bool, StoreError>;
 }
 
 /// Everything a payout engine stores; implemented for any type that
@@ -771,6 +866,8 @@ pub trait PayoutStore:
     + BatchStore
     + OutboxStore
     + SettingsStore
+    + DisputeStore
+    + LeaseStore
 {
 }
 
@@ -783,6 +880,8 @@ impl<T> PayoutStore for T where
         + BatchStore
         + OutboxStore
         + SettingsStore
+        + DisputeStore
+        + LeaseStore
 {
 }
 

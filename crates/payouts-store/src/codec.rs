@@ -6,16 +6,17 @@ use payouts_domain::commission::{
     AttributedBy, ChangeReason, Commission, CommissionKind, CommissionState, Conversion,
 };
 use payouts_domain::connection::{ConnectionStatus, MerchantConnection, OAuthState};
+use payouts_domain::events::DisputeRecord;
 use payouts_domain::ids::{
-    AccountId, BatchId, CommissionId, ConversionId, CouponCode, ExternalId, MembershipId,
-    MerchantId, NotificationId, PartnerId, PayoutItemId, ProgramId, PromotionCodeId, ReferralKey,
-    StateToken, StripePayoutId, WorkerId,
+    AccountId, BatchId, CommissionId, ConversionId, CouponCode, DisputeId, ExternalId,
+    MembershipId, MerchantId, NotificationId, PartnerId, PaymentIntentId, PayoutItemId, ProgramId,
+    PromotionCodeId, ReferralKey, StateToken, StripePayoutId, WorkerId,
 };
 use payouts_domain::item::{ItemState, Lease, PayoutItem};
 use payouts_domain::notification::Notification;
 use payouts_domain::partner::{CapabilityStatus, Coupon, Membership, OnboardingState};
 use payouts_domain::period::Period;
-use payouts_domain::ports::BankPayout;
+use payouts_domain::ports::{BankPayout, StoredDispute};
 use payouts_domain::program::{Program, ProgramStatus};
 use payouts_domain::{Currency, Money, StoreError};
 use sea_orm::{ActiveModelTrait, IntoActiveModel};
@@ -364,6 +365,48 @@ pub(crate) fn bank_payout_row(p: &BankPayout) -> Result<entity::bank_payout::Mod
         failure_code: p.failure_code.clone(),
         arrival_date_ns: ts_opt(p.arrival_date)?,
         updated_at_ns: ts(p.updated_at)?,
+    })
+}
+
+impl TryFrom<entity::dispute::Model> for StoredDispute {
+    type Error = StoreError;
+    fn try_from(m: entity::dispute::Model) -> Result<Self, StoreError> {
+        Ok(StoredDispute {
+            account_id: m
+                .account_id
+                .map(|a| parse("account id", AccountId::parse(a)))
+                .transpose()?,
+            dispute: DisputeRecord {
+                dispute_id: parse("dispute id", DisputeId::parse(m.dispute_id))?,
+                payment_intent: m
+                    .payment_intent
+                    .map(|p| parse("payment intent id", PaymentIntentId::parse(p)))
+                    .transpose()?,
+                amount: Money::new(m.amount_minor, currency(&m.currency)?),
+                reason: m.reason,
+                status: m.status,
+                evidence_due_by: from_ts_opt(m.evidence_due_by_ns)?,
+            },
+            updated_at: from_ts(m.updated_at_ns)?,
+        })
+    }
+}
+
+pub(crate) fn dispute_row(
+    account: Option<&AccountId>,
+    d: &DisputeRecord,
+    at: OffsetDateTime,
+) -> Result<entity::dispute::Model, StoreError> {
+    Ok(entity::dispute::Model {
+        dispute_id: d.dispute_id.to_string(),
+        account_id: account.map(ToString::to_string),
+        payment_intent: d.payment_intent.as_ref().map(ToString::to_string),
+        currency: d.amount.currency().code().to_owned(),
+        amount_minor: d.amount.amount_minor(),
+        reason: d.reason.clone(),
+        status: d.status.clone(),
+        evidence_due_by_ns: ts_opt(d.evidence_due_by)?,
+        updated_at_ns: ts(at)?,
     })
 }
 

@@ -552,3 +552,63 @@ pub mod api_idempotency {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `leases`: named leases (one scheduler across service instances).
+pub mod lease {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leases")]
+    pub struct Model {
+        /// Primary key: the lease's name (`scheduler`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        /// The worker holding it.
+        pub holder: String,
+        /// Instant: free again at and after it.
+        pub until_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `disputes`: the latest reported version of each dispute.
+pub mod dispute {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "disputes")]
+    pub struct Model {
+        /// Primary key (`dp_…`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub dispute_id: String,
+        /// The connected account the event came from.
+        pub account_id: Option<String>,
+        /// The disputed payment (`pi_…`).
+        pub payment_intent: Option<String>,
+        /// ISO 4217.
+        pub currency: String,
+        /// In `currency`.
+        pub amount_minor: i64,
+        /// Stripe's reason.
+        pub reason: String,
+        /// Stripe's status.
+        pub status: String,
+        /// Instant.
+        pub evidence_due_by_ns: Option<i64>,
+        /// Instant: the `created` of the event that reported this version.
+        pub updated_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

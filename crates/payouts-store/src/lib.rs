@@ -3,11 +3,12 @@
 //! The SeaORM storage adapter of `payouts-domain`: [`SeaOrmStore`]
 //! implements every store port (`ConnectionStore`, `ProgramStore`,
 //! `PartnerStore`, `ConversionStore`, `CommissionStore`, `BatchStore`,
-//! `OutboxStore`, `SettingsStore`) on SQLite (the embedded default) and on
-//! PostgreSQL, chosen by the URL. It holds the entities ([`entity`]), the
-//! migrations ([`migration`]), the row/domain conversions, the HTTP layer's
-//! `Idempotency-Key` records ([`idempotency`]) and, with the `testing`
-//! feature, helpers that give each test a fresh database ([`testing`]).
+//! `OutboxStore`, `SettingsStore`, `DisputeStore`, `LeaseStore`) on SQLite
+//! (the embedded default) and on PostgreSQL, chosen by the URL. It holds
+//! the entities ([`entity`]), the migrations ([`migration`]), the
+//! row/domain conversions, the HTTP layer's `Idempotency-Key` records
+//! ([`idempotency`]) and, with the `testing` feature, helpers that give
+//! each test a fresh database ([`testing`]).
 //!
 //! It must not depend on actix, on any Stripe crate, or on the other
 //! adapters: only on the domain, SeaORM (with sqlx) and serde.

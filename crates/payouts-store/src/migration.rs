@@ -22,7 +22,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(EventsLeasesDisputes)]
     }
 }
 
@@ -298,6 +298,69 @@ impl MigrationTrait for Initial {
         for table in TABLES {
             db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
                 .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Scheduler leases, disputes, and the lookup of coupons by Stripe
+/// Promotion Code (webhook events).
+#[derive(Debug)]
+struct EventsLeasesDisputes;
+
+impl MigrationName for EventsLeasesDisputes {
+    fn name(&self) -> &str {
+        "m20260301_000002_events_leases_disputes"
+    }
+}
+
+/// `leases` holds one row per named lease; taking one is a single
+/// `INSERT … ON CONFLICT (name) DO UPDATE … WHERE` (see `LeaseStore`).
+/// `disputes` keeps the latest reported version of each dispute.
+const EVENTS_LEASES_DISPUTES: &str = r"
+CREATE TABLE leases (
+    name     TEXT PRIMARY KEY,
+    holder   TEXT NOT NULL,
+    until_ns BIGINT NOT NULL
+);
+CREATE TABLE disputes (
+    dispute_id         TEXT PRIMARY KEY,
+    account_id         TEXT NULL,
+    payment_intent     TEXT NULL,
+    currency           TEXT NOT NULL,
+    amount_minor       BIGINT NOT NULL,
+    reason             TEXT NOT NULL,
+    status             TEXT NOT NULL,
+    evidence_due_by_ns BIGINT NULL,
+    updated_at_ns      BIGINT NOT NULL
+);
+CREATE INDEX disputes_by_update ON disputes (updated_at_ns);
+CREATE INDEX coupons_by_promotion_code ON coupons (promotion_code_id) WHERE promotion_code_id IS NOT NULL
+";
+
+#[async_trait::async_trait]
+impl MigrationTrait for EventsLeasesDisputes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        // Portable DDL: the same text on both backends.
+        for statement in EVENTS_LEASES_DISPUTES
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            db.execute_unprepared(statement).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for statement in [
+            "DROP INDEX IF EXISTS coupons_by_promotion_code",
+            "DROP TABLE IF EXISTS disputes",
+            "DROP TABLE IF EXISTS leases",
+        ] {
+            db.execute_unprepared(statement).await?;
         }
         Ok(())
     }

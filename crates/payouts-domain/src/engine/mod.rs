@@ -1,6 +1,7 @@
 //! The use cases, generic over the ports: connect, onboard, record a
 //! conversion, finalize, build a batch, approve, execute, retry an item,
-//! refresh status, handle deauthorization, sweep probation, and the reports.
+//! refresh status, handle deauthorization, sweep probation, handle a Stripe
+//! webhook event, and the reports.
 //!
 //! [`Payouts`] holds one adapter per port; the binary (or a test) picks the
 //! concrete types once.
@@ -8,6 +9,7 @@
 mod batches;
 mod connect;
 mod conversions;
+mod events;
 mod partners;
 mod reports;
 
@@ -24,6 +26,7 @@ use crate::ports::{Clock, ConnectGateway, IdGenerator, PayoutGateway, PayoutStor
 pub use batches::{ExecutionReport, SweepReport};
 pub use connect::{AccountSnapshot, ConnectStart, DeauthorizationOutcome};
 pub use conversions::RecordOutcome;
+pub use events::EventOutcome;
 pub use partners::NewPartner;
 pub use reports::{LedgerPeriod, LedgerReport};
 

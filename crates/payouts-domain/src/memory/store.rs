@@ -13,11 +13,12 @@ use crate::batch::{BatchState, PartnerBalance, PayoutBatch};
 use crate::commission::{Commission, CommissionState, Conversion};
 use crate::connection::{ConnectionStatus, MerchantConnection, OAuthState};
 use crate::error::StoreError;
+use crate::events::DisputeRecord;
 use crate::fees::FeeSchedule;
 use crate::ids::{
-    AccountId, BatchId, CommissionId, ConversionId, CouponCode, EventId, ExternalId, MembershipId,
-    MerchantId, NotificationId, PartnerId, PayoutItemId, ProgramId, ReferralKey, StateToken,
-    StripePayoutId, TransferId, WorkerId,
+    AccountId, BatchId, CommissionId, ConversionId, CouponCode, DisputeId, EventId, ExternalId,
+    MembershipId, MerchantId, NotificationId, PartnerId, PayoutItemId, ProgramId, PromotionCodeId,
+    ReferralKey, StateToken, StripePayoutId, TransferId, WorkerId,
 };
 use crate::item::{ItemState, Lease, PayoutItem};
 use crate::money::{Currency, Money};
@@ -26,8 +27,8 @@ use crate::partner::{Coupon, Membership};
 use crate::period::Period;
 use crate::ports::{
     BankPayout, BatchStore, CommissionFilter, CommissionStore, ConnectionStore, ConversionStore,
-    FailureKind, LedgerRow, OutboxStore, Page, PageRequest, PartnerStore, ProgramStore,
-    SettingsStore, StateTotal,
+    DisputeStore, FailureKind, LeaseStore, LedgerRow, OutboxStore, Page, PageRequest, PartnerStore,
+    ProgramStore, SettingsStore, StateTotal, StoredDispute,
 };
 use crate::program::{HoldReason, Program, ProgramStatus};
 
@@ -47,6 +48,9 @@ struct State {
     notification_keys: HashSet<String>,
     fee_schedule: Option<FeeSchedule>,
     events: HashSet<EventId>,
+    disputes: HashMap<DisputeId, StoredDispute>,
+    /// Lease name to holder and expiry.
+    leases: HashMap<String, Lease>,
 }
 
 impl State {
@@ -147,6 +151,31 @@ fn state_totals<'a>(
             amount: Money::zero(currency),
             reversed: Money::zero(currency),
         });
+        entry.count = entry.count.saturating_add(1);
+        add(&mut entry.amount, &item.amount)?;
+        if let Some(reversed) = item.amount_reversed() {
+            add(&mut entry.reversed, &reversed)?;
+        }
+    }
+    Ok(totals.into_values().collect())
+}
+
+/// Like [`state_totals`], but one row per state and currency.
+fn state_currency_totals<'a>(
+    items: impl Iterator<Item = &'a PayoutItem>,
+) -> Result<Vec<StateTotal>, StoreError> {
+    let mut totals: BTreeMap<(&'static str, Currency), StateTotal> = BTreeMap::new();
+    for item in items {
+        let name = item.state.as_str();
+        let currency = item.amount.currency();
+        let entry = totals
+            .entry((name, currency))
+            .or_insert_with(|| StateTotal {
+                state: name.to_owned(),
+                count: 0,
+                amount: Money::zero(currency),
+                reversed: Money::zero(currency),
+            });
         entry.count = entry.count.saturating_add(1);
         add(&mut entry.amount, &item.amount)?;
         if let Some(reversed) = item.amount_reversed() {
@@ -418,6 +447,17 @@ impl PartnerStore for InMemoryStore {
         Ok(lock(&self.state)
             .coupons
             .get(&(merchant.clone(), code.normalized()))
+            .cloned())
+    }
+
+    async fn coupon_by_promotion_code(
+        &self,
+        promotion_code: &PromotionCodeId,
+    ) -> Result<Option<Coupon>, StoreError> {
+        Ok(lock(&self.state)
+            .coupons
+            .values()
+            .find(|c| c.promotion_code_id.as_ref() == Some(promotion_code))
             .cloned())
     }
 
@@ -995,6 +1035,11 @@ impl BatchStore for InMemoryStore {
         state_totals(state.items.values().filter(|i| i.program_id == program))
     }
 
+    async fn item_state_counts(&self) -> Result<Vec<StateTotal>, StoreError> {
+        let state = lock(&self.state);
+        state_currency_totals(state.items.values())
+    }
+
     async fn items_of_partner(
         &self,
         partner: PartnerId,
@@ -1076,5 +1121,86 @@ impl SettingsStore for InMemoryStore {
 
     async fn record_event(&self, id: &EventId, _at: OffsetDateTime) -> Result<bool, StoreError> {
         Ok(lock(&self.state).events.insert(id.clone()))
+    }
+
+    async fn forget_event(&self, id: &EventId) -> Result<bool, StoreError> {
+        Ok(lock(&self.state).events.remove(id))
+    }
+}
+
+#[async_trait]
+impl DisputeStore for InMemoryStore {
+    async fn upsert_dispute(
+        &self,
+        account: Option<&AccountId>,
+        dispute: &DisputeRecord,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        if let Some(stored) = state.disputes.get(&dispute.dispute_id)
+            && stored.updated_at > at
+        {
+            return Ok(false);
+        }
+        state.disputes.insert(
+            dispute.dispute_id.clone(),
+            StoredDispute {
+                account_id: account.cloned(),
+                dispute: dispute.clone(),
+                updated_at: at,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn disputes(&self, limit: u32) -> Result<Vec<StoredDispute>, StoreError> {
+        let mut disputes: Vec<StoredDispute> =
+            lock(&self.state).disputes.values().cloned().collect();
+        disputes.sort_by(|a, b| {
+            b.updated_at
+                .cmp(&a.updated_at)
+                .then_with(|| a.dispute.dispute_id.cmp(&b.dispute.dispute_id))
+        });
+        disputes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(disputes)
+    }
+}
+
+#[async_trait]
+impl LeaseStore for InMemoryStore {
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &WorkerId,
+        now: OffsetDateTime,
+        ttl: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let until = now
+            .checked_add(ttl)
+            .ok_or_else(|| StoreError::Unavailable(format!("lease {name}: now + ttl overflows")))?;
+        let mut state = lock(&self.state);
+        let free = state
+            .leases
+            .get(name)
+            .is_none_or(|l| l.until <= now || l.worker == *holder);
+        if free {
+            state.leases.insert(
+                name.to_owned(),
+                Lease {
+                    worker: holder.clone(),
+                    until,
+                },
+            );
+        }
+        Ok(free)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &WorkerId) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        if state.leases.get(name).is_some_and(|l| l.worker == *holder) {
+            state.leases.remove(name);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

@@ -9,16 +9,18 @@ use crate::batch::BatchState;
 use crate::commission::{CommissionState, Conversion};
 use crate::connection::ConnectionStatus;
 use crate::error::StoreError;
+use crate::events::DisputeRecord;
 use crate::fees::{FeeRate, FeeSchedule, FeeTier, MerchantOverride};
 use crate::ids::{
-    CouponCode, EventId, ExternalId, PromotionCodeId, StripePayoutId, TransferId, WorkerId,
+    CouponCode, DisputeId, EventId, ExternalId, PaymentIntentId, PromotionCodeId, StripePayoutId,
+    TransferId, WorkerId,
 };
 use crate::item::{Failure, ItemEvent, ItemState, Lease, PayoutItem};
 use crate::money::{Currency, Money, Percent, Rounding};
 use crate::partner::Coupon;
 use crate::period::Period;
 use crate::ports::{
-    BankPayout, CommissionFilter, FailureKind, PageRequest, PayoutStore, StateTotal,
+    BankPayout, CommissionFilter, FailureKind, PageRequest, PayoutStore, StateTotal, StoredDispute,
 };
 use crate::program::{HoldReason, ProgramStatus};
 
@@ -1130,5 +1132,276 @@ pub async fn values_round_trip_exactly<S: PayoutStore>(s: S) {
     assert_eq!(
         s.conversion(conversion_with_cancel.id).await.unwrap(),
         Some(conversion_with_cancel)
+    );
+}
+
+/// A coupon is found by its Stripe Promotion Code, across merchants; a
+/// changed promotion-code id is found under the new id only.
+pub async fn coupons_are_found_by_promotion_code<S: PayoutStore>(s: S) {
+    let p = program(1, merchant(1));
+    s.insert_program(&p).await.unwrap();
+    let m = membership(10, &p, "sarah");
+    s.insert_membership(&m).await.unwrap();
+    let promo = |id: &str| PromotionCodeId::parse(id).unwrap();
+    let synced = Coupon {
+        code: CouponCode::parse("Sarah20").unwrap(),
+        merchant_id: merchant(1),
+        program_id: p.id,
+        membership_id: m.id,
+        promotion_code_id: Some(promo("promo_1")),
+        active: true,
+        created_at: T0,
+    };
+    let manual = Coupon {
+        code: CouponCode::parse("SARAH-MANUAL").unwrap(),
+        promotion_code_id: None,
+        ..synced.clone()
+    };
+    let elsewhere = Coupon {
+        merchant_id: merchant(2),
+        promotion_code_id: Some(promo("promo_2")),
+        ..synced.clone()
+    };
+    for c in [&synced, &manual, &elsewhere] {
+        s.insert_coupon(c).await.unwrap();
+    }
+    assert_eq!(
+        s.coupon_by_promotion_code(&promo("promo_1")).await.unwrap(),
+        Some(synced.clone())
+    );
+    assert_eq!(
+        s.coupon_by_promotion_code(&promo("promo_2")).await.unwrap(),
+        Some(elsewhere)
+    );
+    assert_eq!(
+        s.coupon_by_promotion_code(&promo("promo_9")).await.unwrap(),
+        None
+    );
+    let moved = Coupon {
+        promotion_code_id: Some(promo("promo_3")),
+        active: false,
+        ..synced
+    };
+    s.update_coupon(&moved).await.unwrap();
+    assert_eq!(
+        s.coupon_by_promotion_code(&promo("promo_1")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.coupon_by_promotion_code(&promo("promo_3")).await.unwrap(),
+        Some(moved)
+    );
+}
+
+/// A forgotten event id is recorded again as new; forgetting touches only
+/// that id.
+pub async fn forgotten_events_are_recorded_again<S: PayoutStore>(s: S) {
+    let e = EventId::parse("evt_1").unwrap();
+    let other = EventId::parse("evt_2").unwrap();
+    assert!(!s.forget_event(&e).await.unwrap(), "never recorded");
+    assert!(s.record_event(&e, T0).await.unwrap());
+    assert!(s.record_event(&other, T0).await.unwrap());
+    assert!(!s.record_event(&e, T0).await.unwrap());
+    assert!(s.forget_event(&e).await.unwrap());
+    assert!(!s.forget_event(&e).await.unwrap(), "already forgotten");
+    assert!(
+        s.record_event(&e, T0 + Duration::seconds(1)).await.unwrap(),
+        "a redelivery is new again"
+    );
+    assert!(!s.record_event(&e, T0).await.unwrap());
+    assert!(!s.record_event(&other, T0).await.unwrap(), "untouched");
+}
+
+/// Disputes are upserted by id (one row per dispute, its latest version); a
+/// late, older version does not overwrite a newer one; lists are newest first.
+pub async fn disputes_upsert_by_id_and_keep_the_newest<S: PayoutStore>(s: S) {
+    let record = |status: &str| DisputeRecord {
+        dispute_id: DisputeId::parse("dp_1").unwrap(),
+        payment_intent: Some(PaymentIntentId::parse("pi_1").unwrap()),
+        amount: usd(5_000),
+        reason: "fraudulent".into(),
+        status: status.into(),
+        evidence_due_by: Some(T0 + Duration::days(7) + Duration::milliseconds(250)),
+    };
+    assert!(s.disputes(10).await.unwrap().is_empty());
+    let later = T0 + Duration::hours(1);
+    assert!(
+        s.upsert_dispute(Some(&account(1)), &record("needs_response"), T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.upsert_dispute(Some(&account(1)), &record("under_review"), later)
+            .await
+            .unwrap()
+    );
+    let newest = StoredDispute {
+        account_id: Some(account(1)),
+        dispute: record("under_review"),
+        updated_at: later,
+    };
+    assert_eq!(s.disputes(10).await.unwrap(), vec![newest.clone()]);
+    assert!(
+        !s.upsert_dispute(
+            Some(&account(1)),
+            &record("needs_response"),
+            T0 + Duration::minutes(30)
+        )
+        .await
+        .unwrap(),
+        "an older version is not applied"
+    );
+    assert!(
+        s.upsert_dispute(Some(&account(1)), &record("under_review"), later)
+            .await
+            .unwrap(),
+        "a replay of the same version is harmless"
+    );
+    assert_eq!(s.disputes(10).await.unwrap(), vec![newest.clone()]);
+
+    let platform = DisputeRecord {
+        dispute_id: DisputeId::parse("dp_2").unwrap(),
+        payment_intent: None,
+        amount: Money::new(1_234, Currency::KWD),
+        reason: "product_not_received".into(),
+        status: "won".into(),
+        evidence_due_by: None,
+    };
+    let latest = T0 + Duration::hours(2);
+    assert!(s.upsert_dispute(None, &platform, latest).await.unwrap());
+    let listed = s.disputes(10).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![
+            StoredDispute {
+                account_id: None,
+                dispute: platform,
+                updated_at: latest,
+            },
+            newest,
+        ]
+    );
+    assert_eq!(s.disputes(1).await.unwrap(), listed[..1].to_vec());
+}
+
+/// A named lease is a compare-and-set: free, expired (`until <= now`) or
+/// already held by the caller (a renewal moves `until`); released only by
+/// its holder.
+pub async fn leases_are_compare_and_set<S: PayoutStore>(s: S) {
+    let (a, b) = (
+        WorkerId::parse("instance-a").unwrap(),
+        WorkerId::parse("instance-b").unwrap(),
+    );
+    let ttl = Duration::seconds(30);
+    let at = |secs: i64| T0 + Duration::seconds(secs);
+    assert!(!s.release_lease("scheduler", &a).await.unwrap(), "no lease");
+    assert!(
+        s.try_acquire_lease("scheduler", &a, at(0), ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.try_acquire_lease("scheduler", &b, at(10), ttl)
+            .await
+            .unwrap(),
+        "another holder's live lease"
+    );
+    assert!(
+        s.try_acquire_lease("reports", &b, at(10), ttl)
+            .await
+            .unwrap(),
+        "names are independent"
+    );
+    // Renewed at 20 s: held until 50 s instead of 30 s.
+    assert!(
+        s.try_acquire_lease("scheduler", &a, at(20), ttl)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.try_acquire_lease("scheduler", &b, at(40), ttl)
+            .await
+            .unwrap(),
+        "the renewal moved the expiry"
+    );
+    assert!(
+        !s.try_acquire_lease("scheduler", &b, at(50) - Duration::nanoseconds(1), ttl)
+            .await
+            .unwrap(),
+        "live to the nanosecond"
+    );
+    assert!(
+        s.try_acquire_lease("scheduler", &b, at(50), ttl)
+            .await
+            .unwrap(),
+        "expired at `until`: taken over"
+    );
+    assert!(
+        !s.try_acquire_lease("scheduler", &a, at(51), ttl)
+            .await
+            .unwrap(),
+        "the old holder lost it"
+    );
+    assert!(
+        !s.release_lease("scheduler", &a).await.unwrap(),
+        "only the holder releases"
+    );
+    assert!(s.release_lease("scheduler", &b).await.unwrap());
+    assert!(!s.release_lease("scheduler", &b).await.unwrap());
+    assert!(
+        s.try_acquire_lease("scheduler", &a, at(52), ttl)
+            .await
+            .unwrap(),
+        "a released lease is free at once"
+    );
+    assert!(
+        !s.try_acquire_lease("reports", &a, at(39), ttl)
+            .await
+            .unwrap(),
+        "the other name is still held"
+    );
+}
+
+/// Item counts per state and currency span every batch and program.
+pub async fn item_state_counts_span_batches_and_currencies<S: PayoutStore>(s: S) {
+    assert!(s.item_state_counts().await.unwrap().is_empty());
+    let (_, items) = seed_items(&s, 3).await;
+    let submitting = items[0]
+        .apply(&ItemEvent::Submit { attempt: 1, at: T0 })
+        .unwrap();
+    s.transition_item(&submitting, &items[0].state, &[])
+        .await
+        .unwrap();
+
+    let eur = |minor| Money::new(minor, Currency::EUR);
+    let mut q = program(2, merchant(2));
+    q.currency = Currency::EUR;
+    q.minimum_payout = eur(5_000);
+    s.insert_program(&q).await.unwrap();
+    let m = membership(300, &q, "euro");
+    s.insert_membership(&m).await.unwrap();
+    put_finalized(&s, &finalized(600, &m, eur(700), "2026-01", T0)).await;
+    let bq = batch(60, &q, "2026-01", eur(700), 1);
+    let euro_item = PayoutItem {
+        fee: eur(30),
+        ..item(800, &bq, &m, eur(700), 1)
+    };
+    s.insert_batch(&bq, std::slice::from_ref(&euro_item))
+        .await
+        .unwrap();
+
+    let total = |state: &str, count, amount: Money| StateTotal {
+        state: state.into(),
+        count,
+        amount,
+        reversed: Money::zero(amount.currency()),
+    };
+    assert_eq!(
+        s.item_state_counts().await.unwrap(),
+        vec![
+            total("pending", 1, eur(700)),
+            total("pending", 2, usd(2_000)),
+            total("submitting", 1, usd(1_000)),
+        ]
     );
 }

@@ -1,6 +1,7 @@
 //! Reusable test suites (feature `testing`): the store **contract** (port by
-//! port) and the end-to-end **scenarios**, written once and run against any
-//! store: the in-memory one here, SQLite and PostgreSQL in `payouts-store`.
+//! port) and the end-to-end **scenarios** (with the webhook **events**
+//! stories), written once and run against any store: the in-memory one
+//! here, SQLite and PostgreSQL in `payouts-store`.
 //!
 //! Each case is an `async fn` that takes a fresh, empty store. Instantiate
 //! every case as its own `#[test]` with the macros:
@@ -23,6 +24,7 @@
 )]
 
 pub mod contract;
+pub mod events;
 pub mod fixtures;
 pub mod scenarios;
 
@@ -54,11 +56,16 @@ macro_rules! store_contract_tests {
             outbox_deduplicates_and_delivers,
             settings_round_trip,
             values_round_trip_exactly,
+            coupons_are_found_by_promotion_code,
+            forgotten_events_are_recorded_again,
+            disputes_upsert_by_id_and_keep_the_newest,
+            leases_are_compare_and_set,
+            item_state_counts_span_batches_and_currencies,
         );
     };
 }
 
-/// Instantiates every end-to-end scenario as a `#[test]`.
+/// Instantiates every end-to-end scenario (and webhook event story) as a `#[test]`.
 #[macro_export]
 macro_rules! scenario_tests {
     ($run:path, $factory:expr) => {
@@ -83,6 +90,14 @@ macro_rules! scenario_tests {
             a_crashed_workers_lease_is_taken_over_only_after_it_expires,
             coupon_codes_sync_to_stripe_promotion_codes,
             reversals_and_the_tax_tally,
+        );
+        $crate::__testkit_cases!(
+            $run,
+            $factory,
+            events,
+            sales_refunds_and_codes_arrive_as_events_and_act_once,
+            account_payout_dispute_and_transfer_events,
+            a_failed_event_is_released_for_redelivery,
         );
     };
 }

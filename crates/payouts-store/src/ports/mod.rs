@@ -4,6 +4,8 @@ mod batches;
 mod commissions;
 mod connections;
 mod conversions;
+mod disputes;
+mod leases;
 mod outbox;
 mod partners;
 mod programs;

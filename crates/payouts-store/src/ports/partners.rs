@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use payouts_domain::StoreError;
 use payouts_domain::ids::{
-    AccountId, CouponCode, MembershipId, MerchantId, PartnerId, ProgramId, ReferralKey,
+    AccountId, CouponCode, MembershipId, MerchantId, PartnerId, ProgramId, PromotionCodeId,
+    ReferralKey,
 };
 use payouts_domain::partner::{Coupon, Membership};
 use payouts_domain::ports::{BankPayout, PartnerStore};
@@ -148,6 +149,21 @@ impl PartnerStore for SeaOrmStore {
         code: &CouponCode,
     ) -> Result<Option<Coupon>, StoreError> {
         coupon::Entity::find_by_id((merchant.to_string(), code.normalized()))
+            .one(self.db())
+            .await
+            .or_unavailable()?
+            .map(Coupon::try_from)
+            .transpose()
+    }
+
+    async fn coupon_by_promotion_code(
+        &self,
+        promotion_code: &PromotionCodeId,
+    ) -> Result<Option<Coupon>, StoreError> {
+        coupon::Entity::find()
+            .filter(coupon::Column::PromotionCodeId.eq(promotion_code.as_str()))
+            .order_by_asc(coupon::Column::MerchantId)
+            .order_by_asc(coupon::Column::CodeNormalized)
             .one(self.db())
             .await
             .or_unavailable()?

@@ -6,7 +6,7 @@ use payouts_domain::fees::FeeSchedule;
 use payouts_domain::ids::EventId;
 use payouts_domain::ports::SettingsStore;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue, EntityTrait};
+use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter};
 use time::OffsetDateTime;
 
 use crate::SeaOrmStore;
@@ -60,5 +60,15 @@ impl SettingsStore for SeaOrmStore {
         .await
         .or_unavailable()?;
         Ok(written == 1)
+    }
+
+    async fn forget_event(&self, id: &EventId) -> Result<bool, StoreError> {
+        let removed = webhook_event::Entity::delete_many()
+            .filter(webhook_event::Column::EventId.eq(id.as_str()))
+            .exec(self.db())
+            .await
+            .or_unavailable()?
+            .rows_affected;
+        Ok(removed == 1)
     }
 }

@@ -9,8 +9,8 @@ use payouts_domain::ids::WorkerId;
 use payouts_domain::item::PayoutItem;
 use payouts_domain::period::Period;
 use payouts_domain::ports::{
-    BatchStore, CommissionFilter, CommissionStore, ConversionStore, PageRequest, PartnerStore,
-    ProgramStore,
+    BatchStore, CommissionFilter, CommissionStore, ConversionStore, LeaseStore, PageRequest,
+    PartnerStore, ProgramStore,
 };
 use payouts_domain::testkit::fixtures::{
     T0, batch, commission, conversion, finalized, item, membership, merchant, program, usd,
@@ -31,6 +31,7 @@ macro_rules! adapter_cases {
             a_batch_whose_sums_differ_writes_nothing,
             a_batch_links_only_eligible_commissions,
             one_batch_per_program_and_period_under_a_race,
+            one_lease_holder_under_a_race,
             instants_compare_to_the_nanosecond,
             idempotency_keys_are_claimed_once,
             compare_and_set_tells_missing_from_changed,
@@ -313,6 +314,46 @@ pub async fn one_batch_per_program_and_period_under_a_race(store: SeaOrmStore) {
             .any(|r| matches!(r, Err(StoreError::Duplicate { .. })))
     );
     assert_eq!(store.batches_of(p.id).await.unwrap().len(), 1);
+}
+
+/// Instances racing for one lease: exactly one wins, first on the insert,
+/// then on the take-over of the expired lease; while it is live, only the
+/// holder's renewal succeeds.
+pub async fn one_lease_holder_under_a_race(store: SeaOrmStore) {
+    let ttl = Duration::seconds(30);
+    let race = |now: time::OffsetDateTime| {
+        let tasks: Vec<_> = (0..8)
+            .map(|n| {
+                let s = store.clone();
+                tokio::spawn(async move {
+                    let me = WorkerId::parse(format!("instance-{n}")).unwrap();
+                    let won = s
+                        .try_acquire_lease("scheduler", &me, now, ttl)
+                        .await
+                        .unwrap();
+                    won.then_some(me)
+                })
+            })
+            .collect();
+        async move {
+            let mut winners = Vec::new();
+            for task in tasks {
+                winners.extend(task.await.unwrap());
+            }
+            winners
+        }
+    };
+    let first = race(T0).await;
+    assert_eq!(first.len(), 1, "winners of the insert: {first:?}");
+    // While live, only the holder (one of the racers) renews it, to 59 s.
+    let renewal = T0 + Duration::seconds(29);
+    assert_eq!(race(renewal).await, first, "only the holder renews");
+    let second = race(renewal + ttl).await;
+    assert_eq!(second.len(), 1, "winners of the take-over: {second:?}");
+    assert!(
+        store.release_lease("scheduler", &second[0]).await.unwrap(),
+        "the winner holds it"
+    );
 }
 
 pub async fn instants_compare_to_the_nanosecond(store: SeaOrmStore) {
