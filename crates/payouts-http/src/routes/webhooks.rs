@@ -7,6 +7,7 @@
 //! a failure while acting is 503 so that Stripe delivers it again.
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use payouts_domain::DomainError;
 use payouts_domain::engine::EventOutcome;
 use payouts_domain::ports::Clock;
 use serde::Serialize;
@@ -29,7 +30,7 @@ pub struct Received {
     pub id: String,
     /// The event type.
     pub event_type: String,
-    /// `applied`, `duplicate` or `ignored`.
+    /// `applied`, `duplicate`, `ignored` or `rejected` (refused by the rules; not retried).
     pub outcome: String,
     /// What was done or why nothing was.
     pub detail: String,
@@ -65,14 +66,29 @@ pub async fn stripe_webhook(
         .webhooks()
         .verify_and_parse(signature, &body, now)
         .map_err(|e| ApiError::validation("Stripe-Signature", e.to_string()))?;
-    let outcome = state.engine.handle_event(&event).await.map_err(|e| {
-        tracing::warn!(event = %event.id, event_type = %event.event_type, error = %e, "webhook processing failed; Stripe will retry");
-        ApiError::Unavailable(format!("could not process {}: {e}", event.id))
-    })?;
-    let (outcome, detail) = match outcome {
-        EventOutcome::Applied { action } => ("applied", action.to_owned()),
-        EventOutcome::Duplicate => ("duplicate", "already processed".to_owned()),
-        EventOutcome::Ignored { reason } => ("ignored", reason),
+    let (outcome, detail) = match state.engine.handle_event(&event).await {
+        Ok(EventOutcome::Applied { action }) => ("applied", action.to_owned()),
+        Ok(EventOutcome::Duplicate) => ("duplicate", "already processed".to_owned()),
+        Ok(EventOutcome::Ignored { reason }) => ("ignored", reason),
+        // The rules refuse it (an inactive coupon, a refund above the
+        // sale, an archived program): retrying cannot change that, so it
+        // is acknowledged, and logged for a person.
+        Err(
+            e @ (DomainError::Validation { .. }
+            | DomainError::NotFound { .. }
+            | DomainError::Duplicate { .. }
+            | DomainError::Transition(_)
+            | DomainError::Blocked(_)
+            | DomainError::Money(_)),
+        ) => {
+            tracing::warn!(event = %event.id, event_type = %event.event_type, error = %e, "webhook refused by the rules");
+            ("rejected", e.to_string())
+        }
+        // A store or Stripe outage, or a concurrent change: Stripe retries.
+        Err(e @ (DomainError::Unavailable(_) | DomainError::Conflict { .. } | DomainError::Gateway(_))) => {
+            tracing::warn!(event = %event.id, event_type = %event.event_type, error = %e, "webhook processing failed; Stripe will retry");
+            return Err(ApiError::Unavailable(format!("could not process {}: {e}", event.id)));
+        }
     };
     tracing::info!(event = %event.id, event_type = %event.event_type, outcome, "webhook");
     Ok(HttpResponse::Ok().json(Received {
