@@ -16,6 +16,8 @@ pub mod batch;
 pub mod cli;
 pub mod demo;
 pub mod migrate;
+pub mod notify;
+pub mod scheduler;
 pub mod serve;
 pub mod settings;
 pub mod token;
@@ -38,4 +40,10 @@ pub fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Installs rustls' `ring` provider for every HTTPS client in the process
+/// (reqwest is built without a default one). Idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

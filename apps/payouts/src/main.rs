@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     // Bad arguments end here with clap's message and exit code 2.
     let cli = payouts::Cli::parse();
     payouts::init_tracing();
+    payouts::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

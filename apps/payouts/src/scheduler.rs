@@ -23,8 +23,8 @@ use payouts_domain::period::Period;
 use payouts_domain::ports::{BatchStore as _, Clock, LeaseStore as _, Notifier, ProgramStore as _};
 use payouts_domain::program::{PayoutPolicy, ProgramStatus};
 use payouts_http::Engine;
-use tokio::task::JoinHandle;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Scheduler timing.
 #[derive(Debug, Clone)]
@@ -94,7 +94,9 @@ impl Scheduler {
             let engine = Arc::clone(&engine);
             let notifier = Arc::clone(&notifier);
             let rx = rx.clone();
-            tasks.push(tokio::spawn(run_job(name, every, engine, notifier, job, rx)));
+            tasks.push(tokio::spawn(run_job(
+                name, every, engine, notifier, job, rx,
+            )));
         };
         spawn("finalize", config.finalize_every, Job::Finalize);
         spawn("auto_payouts", config.payouts_every, Job::AutoPayouts);
@@ -191,11 +193,19 @@ async fn run_once(
         Job::Ladder => {
             let report = engine.run_retry_ladder(500).await?;
             if report.retried > 0 {
-                tracing::info!(retried = report.retried, posted = report.posted, "retry ladder");
+                tracing::info!(
+                    retried = report.retried,
+                    posted = report.posted,
+                    "retry ladder"
+                );
             }
         }
         Job::Reconcile => {
-            for batch in engine.store().batches_in_state(BatchState::Executing).await? {
+            for batch in engine
+                .store()
+                .batches_in_state(BatchState::Executing)
+                .await?
+            {
                 match engine.execute_batch(batch.id).await {
                     Ok(report) if report.processed > 0 => tracing::info!(
                         batch = %batch.id,
@@ -206,7 +216,9 @@ async fn run_once(
                         "batch resumed"
                     ),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(batch = %batch.id, error = %e, "batch could not resume"),
+                    Err(e) => {
+                        tracing::warn!(batch = %batch.id, error = %e, "batch could not resume")
+                    }
                 }
             }
         }
@@ -226,7 +238,9 @@ async fn run_once(
             }
         }
         Job::Outbox => {
-            let sent = engine.dispatch_notifications(&NotifierRef(notifier), 200).await?;
+            let sent = engine
+                .dispatch_notifications(&NotifierRef(notifier), 200)
+                .await?;
             if sent > 0 {
                 tracing::debug!(sent, "notifications dispatched");
             }
@@ -257,16 +271,24 @@ async fn auto_payouts(engine: &Engine) -> Result<(), payouts_domain::DomainError
         match engine.build_batch(program.id, period).await {
             Ok(batch) => tracing::info!(program = %program.id, batch = %batch.id, period = %period,
                 state = batch.state.as_str(), items = batch.item_count, "automatic batch built"),
-            Err(e) => tracing::warn!(program = %program.id, error = %e, "automatic batch not built"),
+            Err(e) => {
+                tracing::warn!(program = %program.id, error = %e, "automatic batch not built")
+            }
         }
     }
-    for batch in engine.store().batches_in_state(BatchState::Approved).await? {
+    for batch in engine
+        .store()
+        .batches_in_state(BatchState::Approved)
+        .await?
+    {
         if !matches!(batch.approval, Some(Approval::Policy { .. })) {
             continue;
         }
         match engine.execute_batch(batch.id).await {
-            Ok(report) => tracing::info!(batch = %batch.id, posted = report.posted, failed = report.failed,
-                ambiguous = report.ambiguous, "automatic batch executed"),
+            Ok(report) => {
+                tracing::info!(batch = %batch.id, posted = report.posted, failed = report.failed,
+                ambiguous = report.ambiguous, "automatic batch executed")
+            }
             Err(e) => tracing::warn!(batch = %batch.id, error = %e, "automatic batch not executed"),
         }
     }

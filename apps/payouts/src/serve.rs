@@ -1,33 +1,196 @@
-//! `payouts serve`.
+//! `payouts serve`: the HTTP service and, unless turned off, the scheduler.
 //!
-//! ============================================================
-//! PLACEHOLDER, to be finished with `payouts-http`: start
-//! `payouts_http::server(listener, AppState::new(engine, HttpSettings {
-//! dashboard_url, stripe_dashboard_url }), jwt)` on `settings.server.bind`,
-//! call `Wired::route_sandbox_webhooks` with the webhook route's URL, decide
-//! the JWT secret (PAYOUTS_JWT_SECRET, or a logged dev secret when none),
-//! and start the scheduler when `settings.server.scheduler` (not before the
-//! store's lease work lands). Until then it wires the engine and waits.
-//! ============================================================
+//! - Binds `--bind`/`PAYOUTS_BIND` (default 127.0.0.1:8080; port 0 picks a
+//!   free port) and logs `listening on http://ADDR`.
+//! - Without `PAYOUTS_JWT_SECRET` it generates a dev secret for this run,
+//!   warns, and prints a ready `super_admin` token for merchant `demo`.
+//! - With the in-process sandbox, the sandbox's webhooks are delivered to
+//!   this service's `/webhooks/stripe`, signed with the secret it verifies.
+//! - Ctrl-C or SIGTERM stops it gracefully.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use payouts_domain::ids::MerchantId;
+use payouts_http::auth::claims;
+use payouts_http::{AppState, HttpSettings, JwtSecret, Role};
+use secrecy::ExposeSecret;
 
 use crate::cli::CliError;
+use crate::notify::OutboxNotifier;
+use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::settings::Settings;
-use crate::wire::wire;
+use crate::wire::{StripeMode, wire};
 
-/// Wires the engine and, for now, only waits for Ctrl-C.
+/// The merchant the printed dev token is for.
+pub const DEV_MERCHANT: &str = "demo";
+
+/// A running service: its address, engine and handles. Embedders and
+/// tests start one with [`start`] and end it with [`Running::stop`].
+pub struct Running {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// The wiring (engine, store, in-process sandbox).
+    pub wired: crate::wire::Wired,
+    handle: actix_web::dev::ServerHandle,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    scheduler: Option<Scheduler>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addr", &self.addr)
+            .field("wired", &self.wired)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server gracefully, then the scheduler and the sandbox.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.server.await;
+        if let Some(s) = self.scheduler {
+            s.stop().await;
+        }
+        self.wired.shutdown().await;
+    }
+}
+
+/// Starts the service (and the scheduler, unless turned off) with the given
+/// JWT secret, and returns once it listens.
 ///
 /// # Errors
-/// [`CliError::Wire`] when the database or Stripe cannot be set up.
-pub async fn serve(settings: Settings) -> Result<(), CliError> {
-    let wired = wire(&settings).await?;
-    tracing::warn!(
-        bind = %settings.server.bind,
-        stripe = %wired.stripe_mode,
-        "the HTTP service is not implemented yet: the engine is wired and nothing listens; \
-         press Ctrl-C to stop"
+/// [`CliError`] when the database, Stripe, the notifier or the address
+/// cannot be set up.
+pub async fn start(settings: &Settings, jwt: JwtSecret) -> Result<Running, CliError> {
+    let notifier = OutboxNotifier::new(
+        settings.server.notify_webhooks.as_deref(),
+        settings.server.notify_secret.clone(),
+    )
+    .map_err(|reason| CliError::Config(format!("PAYOUTS_NOTIFY_WEBHOOKS: {reason}")))?;
+    let wired = wire(settings).await?;
+    let listener = TcpListener::bind(settings.server.bind)
+        .map_err(|e| CliError::Config(format!("cannot listen on {}: {e}", settings.server.bind)))?;
+    let addr = listener.local_addr()?;
+    let test_mode = !matches!(
+        wired.stripe_mode,
+        StripeMode::Stripe {
+            test_mode: false,
+            ..
+        }
     );
-    tokio::signal::ctrl_c().await?;
+    let state = AppState::new(
+        Arc::clone(&wired.engine),
+        HttpSettings {
+            dashboard_url: settings.server.dashboard_url.clone(),
+            stripe_dashboard_url: if test_mode {
+                "https://dashboard.stripe.com/test".to_owned()
+            } else {
+                "https://dashboard.stripe.com".to_owned()
+            },
+        },
+    );
+    let workers = settings
+        .server
+        .http_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let server = payouts_http::server(listener, state, jwt, workers)?;
+    let handle = server.handle();
+    let server = tokio::spawn(server);
+    wired.route_sandbox_webhooks(&format!("http://{addr}/webhooks/stripe"));
+    let scheduler = settings.server.scheduler.then(|| {
+        let config = settings
+            .server
+            .scheduler_tick_ms
+            .map_or_else(SchedulerConfig::default, |ms| {
+                SchedulerConfig::uniform(Duration::from_millis(ms.max(10)))
+            });
+        tracing::info!(worker = %wired.engine.config().worker, "scheduler started");
+        Scheduler::start(Arc::clone(&wired.engine), Arc::new(notifier), &config)
+    });
+    tracing::info!(%addr, stripe = %wired.stripe_mode, "listening on http://{addr}");
+    Ok(Running {
+        addr,
+        wired,
+        handle,
+        server,
+        scheduler,
+    })
+}
+
+/// Runs the service until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// [`CliError`] when the database, Stripe, the JWT secret or the address
+/// cannot be set up.
+pub async fn serve(settings: Settings) -> Result<(), CliError> {
+    let jwt = match &settings.server.jwt_secret {
+        Some(secret) => JwtSecret::new(secret.expose_secret().as_bytes().to_vec())
+            .map_err(|e| CliError::Config(format!("PAYOUTS_JWT_SECRET: {e}")))?,
+        None => dev_secret()?,
+    };
+    let running = start(&settings, jwt).await?;
+    println!("listening on {}", running.base_url());
+    shutdown_signal().await;
     tracing::info!("stopping");
-    wired.shutdown().await;
+    running.stop().await;
     Ok(())
+}
+
+/// A random secret for this run, with a warning and a ready admin token.
+fn dev_secret() -> Result<JwtSecret, CliError> {
+    let raw = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let jwt = JwtSecret::new(raw.into_bytes()).map_err(CliError::Config)?;
+    let merchant =
+        MerchantId::parse(DEV_MERCHANT.to_owned()).map_err(|e| CliError::Config(e.to_string()))?;
+    let token = jwt
+        .mint(&claims(
+            "dev-admin",
+            vec![Role::SuperAdmin],
+            &merchant,
+            None,
+            time::OffsetDateTime::now_utc(),
+            time::Duration::hours(12),
+        ))
+        .map_err(CliError::Config)?;
+    tracing::warn!(
+        "PAYOUTS_JWT_SECRET is not set: using a random secret for this run only; \
+         tokens stop working when the service restarts. Set it in production."
+    );
+    println!("dev admin token (super_admin, merchant `{DEV_MERCHANT}`, 12 h):\n{token}");
+    Ok(jwt)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -135,9 +135,39 @@ pub struct ServerSettings {
         help_heading = "Server"
     )]
     pub scheduler: bool,
+    /// How often each scheduler job runs, in milliseconds; by default each
+    /// job has its own period (10 s to 15 min, see the scheduler docs).
+    #[arg(
+        long = "scheduler-tick-ms",
+        env = "PAYOUTS_SCHEDULER_TICK_MS",
+        value_name = "MS",
+        help_heading = "Server"
+    )]
+    pub scheduler_tick_ms: Option<u64>,
+    /// Actix worker threads (default: the number of CPUs).
+    #[arg(
+        long,
+        env = "PAYOUTS_HTTP_WORKERS",
+        value_name = "N",
+        help_heading = "Server"
+    )]
+    pub http_workers: Option<usize>,
+    /// Where outbox notifications are POSTed as signed webhooks:
+    /// `merchant_id=URL` pairs separated by commas, `*=URL` for every other
+    /// merchant. Without it notifications are only logged.
+    #[arg(
+        long = "notify-webhooks",
+        env = "PAYOUTS_NOTIFY_WEBHOOKS",
+        value_name = "MAP",
+        help_heading = "Server"
+    )]
+    pub notify_webhooks: Option<String>,
     /// `PAYOUTS_JWT_SECRET` (environment only).
     #[arg(skip)]
     pub jwt_secret: Option<SecretString>,
+    /// `PAYOUTS_NOTIFY_SECRET` (environment only): signs notification webhooks.
+    #[arg(skip)]
+    pub notify_secret: Option<SecretString>,
 }
 
 impl Default for ServerSettings {
@@ -146,7 +176,11 @@ impl Default for ServerSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             dashboard_url: DEFAULT_DASHBOARD_URL.to_owned(),
             scheduler: true,
+            scheduler_tick_ms: None,
+            http_workers: None,
+            notify_webhooks: None,
             jwt_secret: None,
+            notify_secret: None,
         }
     }
 }
@@ -189,12 +223,14 @@ impl Settings {
     }
 
     /// Fills the secrets from `var` (pass `|k| std::env::var(k).ok()`):
-    /// `STRIPE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRET` and `PAYOUTS_JWT_SECRET`.
+    /// `STRIPE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRET`, `PAYOUTS_JWT_SECRET` and
+    /// `PAYOUTS_NOTIFY_SECRET`.
     /// Blank values count as unset.
     #[must_use]
     pub fn with_secrets(mut self, var: impl Fn(&str) -> Option<String>) -> Self {
         self.stripe = self.stripe.with_secrets(&var);
         self.server.jwt_secret = secret_var(&var, "PAYOUTS_JWT_SECRET");
+        self.server.notify_secret = secret_var(&var, "PAYOUTS_NOTIFY_SECRET");
         self
     }
 

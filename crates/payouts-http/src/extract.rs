@@ -29,7 +29,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             let body = bytes.await.map_err(|e| {
-                if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+                if e.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
                     ApiError::PayloadTooLarge
                 } else {
                     ApiError::InvalidJson(format!("could not read the body: {e}"))
@@ -38,9 +40,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(OptionalJson(None));
             }
-            serde_json::from_slice(&body).map(|v| OptionalJson(Some(v))).map_err(|e| {
-                ApiError::InvalidJson(format!("the body is not valid JSON for this route: {e}"))
-            })
+            serde_json::from_slice(&body)
+                .map(|v| OptionalJson(Some(v)))
+                .map_err(|e| {
+                    ApiError::InvalidJson(format!("the body is not valid JSON for this route: {e}"))
+                })
         })
     }
 }

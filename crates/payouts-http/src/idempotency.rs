@@ -81,7 +81,10 @@ pub async fn middleware(
     let store = state.store();
     let now = state.engine.clock().now();
     match store.begin_idempotent(&scope, &key, &hash, now).await {
-        Err(e) => Ok(refuse(req, ApiError::from(payouts_domain::DomainError::from(e)))),
+        Err(e) => Ok(refuse(
+            req,
+            ApiError::from(payouts_domain::DomainError::from(e)),
+        )),
         Ok(IdempotencyBegin::Existing(record)) => {
             if record.request_hash != hash {
                 return Ok(refuse(
@@ -181,7 +184,8 @@ async fn read_body(req: &mut ServiceRequest) -> Result<Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     use futures_util::StreamExt as _;
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("could not read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::InvalidJson(format!("could not read the body: {e}")))?;
         if body.len().saturating_add(chunk.len()) > MAX_BODY {
             return Err(ApiError::PayloadTooLarge);
         }

@@ -78,7 +78,9 @@ impl Metrics {
             (inner.requests.clone(), inner.latency.clone())
         };
         let mut out = String::new();
-        out.push_str("# HELP payouts_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str(
+            "# HELP payouts_http_requests_total HTTP requests by method, route and status.\n",
+        );
         out.push_str("# TYPE payouts_http_requests_total counter\n");
         for ((method, route, status), count) in &requests {
             let _ = writeln!(
@@ -156,7 +158,10 @@ mod tests {
         m.observe_request("GET", "/healthz", 200, Duration::from_micros(500));
         m.observe_request("GET", "/healthz", 200, Duration::from_millis(30));
         m.observe_request("POST", "/x/{id}", 404, Duration::from_millis(2));
-        let text = m.render(&[("ok", 3), ("rate_limited", 1)], &[("posted".to_owned(), 7)]);
+        let text = m.render(
+            &[("ok", 3), ("rate_limited", 1)],
+            &[("posted".to_owned(), 7)],
+        );
         assert!(text.contains(
             "payouts_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
         ));

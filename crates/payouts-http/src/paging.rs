@@ -50,7 +50,10 @@ impl ListQuery {
             .as_deref()
             .map(|s| {
                 Uuid::parse_str(s).map_err(|_| {
-                    ApiError::validation("starting_after", "starting_after must be an id from a previous page")
+                    ApiError::validation(
+                        "starting_after",
+                        "starting_after must be an id from a previous page",
+                    )
                 })
             })
             .transpose()?;

@@ -64,8 +64,8 @@ impl Api {
         );
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = payouts_http::server(listener, state, JwtSecret::new(SECRET).unwrap(), 1)
-            .unwrap();
+        let server =
+            payouts_http::server(listener, state, JwtSecret::new(SECRET).unwrap(), 1).unwrap();
         let handle = server.handle();
         tokio::spawn(server);
         let http = reqwest::Client::builder()
@@ -115,11 +115,15 @@ impl Api {
         let res = req.send().await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, path, Some(token), None).await
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
 
     async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
@@ -129,7 +133,10 @@ impl Api {
 
     async fn stop(self) {
         let failures = self.sb.validation_failures();
-        assert!(failures.is_empty(), "requests Stripe's spec refuses: {failures:#?}");
+        assert!(
+            failures.is_empty(),
+            "requests Stripe's spec refuses: {failures:#?}"
+        );
         self.handle.stop(true).await;
         self.sb.stop().await;
     }
@@ -151,9 +158,7 @@ fn program_body() -> Value {
 #[tokio::test]
 async fn ops_routes_and_the_openapi_document_list_every_route() {
     let api = Api::start().await;
-    let (s, body) = api
-        .call(reqwest::Method::GET, "/healthz", None, None)
-        .await;
+    let (s, body) = api.call(reqwest::Method::GET, "/healthz", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body["status"], "ok");
     let (s, body) = api.call(reqwest::Method::GET, "/readyz", None, None).await;
@@ -169,15 +174,30 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
     let required = [
         ("post", format!("{p}/accounts")),
         ("get", format!("{p}/accounts/{{account_id}}")),
-        ("post", format!("{p}/accounts/{{account_id}}/onboarding-link")),
-        ("post", format!("{p}/accounts/{{account_id}}/dashboard-link")),
+        (
+            "post",
+            format!("{p}/accounts/{{account_id}}/onboarding-link"),
+        ),
+        (
+            "post",
+            format!("{p}/accounts/{{account_id}}/dashboard-link"),
+        ),
         ("post", format!("{p}/payments")),
-        ("post", format!("{p}/payments/{{payment_intent_id}}/capture")),
+        (
+            "post",
+            format!("{p}/payments/{{payment_intent_id}}/capture"),
+        ),
         ("post", format!("{p}/payments/{{payment_intent_id}}/refund")),
         ("post", format!("{p}/transfers")),
         ("post", format!("{p}/transfers/{{transfer_id}}/reverse")),
-        ("get", format!("{p}/accounts/{{account_id}}/payouts/schedule")),
-        ("put", format!("{p}/accounts/{{account_id}}/payouts/schedule")),
+        (
+            "get",
+            format!("{p}/accounts/{{account_id}}/payouts/schedule"),
+        ),
+        (
+            "put",
+            format!("{p}/accounts/{{account_id}}/payouts/schedule"),
+        ),
         ("get", format!("{p}/accounts/{{account_id}}/payouts")),
         ("get", format!("{p}/fees")),
         ("put", format!("{p}/fees")),
@@ -191,11 +211,23 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
         ("get", "/api/v1/stripe-connect/callback".to_owned()),
         ("get", "/api/v1/stripe-connect".to_owned()),
         ("post", "/api/v1/programs/{program_id}/partners".to_owned()),
-        ("post", "/api/v1/partners/{membership_id}/onboarding-link".to_owned()),
-        ("post", "/api/v1/partners/{membership_id}/coupons".to_owned()),
-        ("post", "/api/v1/programs/{program_id}/conversions".to_owned()),
+        (
+            "post",
+            "/api/v1/partners/{membership_id}/onboarding-link".to_owned(),
+        ),
+        (
+            "post",
+            "/api/v1/partners/{membership_id}/coupons".to_owned(),
+        ),
+        (
+            "post",
+            "/api/v1/programs/{program_id}/conversions".to_owned(),
+        ),
         ("get", "/api/v1/commissions".to_owned()),
-        ("post", "/api/v1/programs/{program_id}/periods/{period}/finalize".to_owned()),
+        (
+            "post",
+            "/api/v1/programs/{program_id}/periods/{period}/finalize".to_owned(),
+        ),
         ("post", "/api/v1/programs/{program_id}/batches".to_owned()),
         ("get", "/api/v1/batches/{batch_id}".to_owned()),
         ("get", "/api/v1/batches/{batch_id}/manifest".to_owned()),
@@ -217,7 +249,10 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
         if path.starts_with("/api/") && path != "/api/v1/stripe-connect/callback" {
             let text = op["description"].as_str().unwrap_or_default().to_owned()
                 + op["summary"].as_str().unwrap_or_default();
-            assert!(text.contains("Roles:"), "{method} {path} does not name its roles");
+            assert!(
+                text.contains("Roles:"),
+                "{method} {path} does not name its roles"
+            );
         }
     }
     let (s, _) = api.call(reqwest::Method::GET, "/docs/", None, None).await;
@@ -232,9 +267,12 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
-    assert!(text.contains(
-        "payouts_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
-    ), "{text}");
+    assert!(
+        text.contains(
+            "payouts_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
     assert!(text.contains("payouts_stripe_calls_total{outcome=\"ok\"}"));
     assert!(text.contains("# TYPE payouts_batch_items gauge"));
     api.stop().await;
@@ -278,7 +316,11 @@ async fn auth_answers_401_403_and_another_merchants_ids_404() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     // A partner may not create programs; pos_staff may not change fees.
-    let partner = api.token(&[Role::Partner], "m_a", Some(PartnerId::from(uuid::Uuid::new_v4())));
+    let partner = api.token(
+        &[Role::Partner],
+        "m_a",
+        Some(PartnerId::from(uuid::Uuid::new_v4())),
+    );
     let (s, body) = api.post("/api/v1/programs", &partner, program_body()).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(body["error"]["code"], "forbidden");
@@ -299,7 +341,9 @@ async fn auth_answers_401_403_and_another_merchants_ids_404() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{program}");
     let id = program["id"].as_str().unwrap();
-    let (s, body) = api.get(&format!("/api/v1/programs/{id}"), &api.admin("m_b")).await;
+    let (s, body) = api
+        .get(&format!("/api/v1/programs/{id}"), &api.admin("m_b"))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
     let (s, _) = api
@@ -442,7 +486,11 @@ async fn idempotency_keys_replay_and_refuse_a_different_body() {
     assert_eq!(body["error"]["code"], "idempotency_conflict");
 
     let (_, list) = api.get("/api/v1/programs", &t).await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 1, "one program, not two");
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "one program, not two"
+    );
 
     // The same key from another merchant is another key.
     let res = api
@@ -529,7 +577,9 @@ async fn platform_payments_transfers_fees_and_balances() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{fees}");
-    let (s, mine) = api.get("/api/v1/integrations/stripe-connect/fees", &t).await;
+    let (s, mine) = api
+        .get("/api/v1/integrations/stripe-connect/fees", &t)
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(mine["per_merchant_overrides"].as_array().unwrap().len(), 1);
 
@@ -597,13 +647,24 @@ async fn platform_payments_transfers_fees_and_balances() {
     assert_eq!(rev["reversed"], false);
 
     let (s, bal) = api
-        .get(&format!("/api/v1/integrations/stripe-connect/accounts/{account}/balance"), &t)
+        .get(
+            &format!("/api/v1/integrations/stripe-connect/accounts/{account}/balance"),
+            &t,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{bal}");
     assert!(bal["available"].is_array());
-    let (s, _) = api.get("/api/v1/integrations/stripe-connect/balance", &t).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "the platform balance is for platform roles");
-    let (s, _) = api.get("/api/v1/integrations/stripe-connect/balance", &platform).await;
+    let (s, _) = api
+        .get("/api/v1/integrations/stripe-connect/balance", &t)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "the platform balance is for platform roles"
+    );
+    let (s, _) = api
+        .get("/api/v1/integrations/stripe-connect/balance", &platform)
+        .await;
     assert_eq!(s, StatusCode::OK);
 
     let (s, sched) = api
@@ -618,17 +679,26 @@ async fn platform_payments_transfers_fees_and_balances() {
     assert_eq!(sched["interval"], "weekly");
     assert_eq!(sched["anchor_day"], "friday");
     let (s, sched) = api
-        .get(&format!("/api/v1/integrations/stripe-connect/accounts/{account}/payouts/schedule"), &t)
+        .get(
+            &format!("/api/v1/integrations/stripe-connect/accounts/{account}/payouts/schedule"),
+            &t,
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(sched["delay_days"], 2);
     let (s, payouts) = api
-        .get(&format!("/api/v1/integrations/stripe-connect/accounts/{account}/payouts?limit=10"), &t)
+        .get(
+            &format!("/api/v1/integrations/stripe-connect/accounts/{account}/payouts?limit=10"),
+            &t,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{payouts}");
     assert!(payouts["data"].is_array());
     let (s, disputes) = api
-        .get(&format!("/api/v1/integrations/stripe-connect/disputes?account_id={account}"), &t)
+        .get(
+            &format!("/api/v1/integrations/stripe-connect/disputes?account_id={account}"),
+            &t,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{disputes}");
     api.stop().await;

@@ -41,7 +41,10 @@ async fn scoped_batch(
     principal: &Principal,
     raw: &str,
 ) -> Result<PayoutBatch, ApiError> {
-    let batch = state.engine.batch(parse_uuid::<BatchId>(raw, "batch_id")?).await?;
+    let batch = state
+        .engine
+        .batch(parse_uuid::<BatchId>(raw, "batch_id")?)
+        .await?;
     principal.scope(&batch.merchant_id, "batch")?;
     Ok(batch)
 }
@@ -523,7 +526,10 @@ pub async fn partner_tax(
     principal.require(HISTORY_ROLES)?;
     let (raw, year) = path.into_inner();
     if !(2000..=9999).contains(&year) {
-        return Err(ApiError::validation("year", "year must be a four-digit calendar year"));
+        return Err(ApiError::validation(
+            "year",
+            "year must be a four-digit calendar year",
+        ));
     }
     let partner = parse_uuid::<PartnerId>(&raw, "partner_id")?;
     scope_partner(&state, &principal, partner).await?;

@@ -82,7 +82,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The 404 for unknown routes, in the API's error shape.
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("route {} {}", req.method(), req.path())))
+    Err(ApiError::NotFound(format!(
+        "route {} {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 /// The Stripe idempotency key for a write made on behalf of an HTTP request

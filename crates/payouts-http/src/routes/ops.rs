@@ -12,11 +12,14 @@ use crate::state::AppState;
 
 /// Registers the operational routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz).service(readyz).service(metrics).service(
-        // The UI's assets are compiled into the binary (the `vendored`
-        // feature): nothing is fetched from a CDN or at build time.
-        SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()),
-    );
+    cfg.service(healthz)
+        .service(readyz)
+        .service(metrics)
+        .service(
+            // The UI's assets are compiled into the binary (the `vendored`
+            // feature): nothing is fetched from a CDN or at build time.
+            SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()),
+        );
     cfg.route(
         "/docs",
         web::get().to(|| async {

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use payouts_domain::fees::{FeeRate, FeeSchedule, FeeTier, MerchantOverride};
-use payouts_domain::ids::{AccountId, DisputeId, IdempotencyKey, MerchantId, PaymentIntentId, TransferId};
+use payouts_domain::ids::{
+    AccountId, DisputeId, IdempotencyKey, MerchantId, PaymentIntentId, TransferId,
+};
 use payouts_domain::money::{Currency, Money, Percent};
 use payouts_domain::period::Period;
 use payouts_domain::ports::{Clock, HostedLink, LinkKind};
@@ -61,7 +63,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 // ---------------------------------------------------------------- helpers
 
 fn account_id(raw: &str) -> Result<AccountId, ApiError> {
-    AccountId::parse(raw.to_owned()).map_err(|_| ApiError::validation("account_id", "not a Stripe account id (acct_…)"))
+    AccountId::parse(raw.to_owned())
+        .map_err(|_| ApiError::validation("account_id", "not a Stripe account id (acct_…)"))
 }
 
 fn rfc3339(at: OffsetDateTime) -> String {
@@ -90,7 +93,10 @@ fn positive(amount: i64, field: &str) -> Result<i64, ApiError> {
     if amount > 0 {
         Ok(amount)
     } else {
-        Err(ApiError::validation(field, format!("{field} must be a positive integer in minor units")))
+        Err(ApiError::validation(
+            field,
+            format!("{field} must be a positive integer in minor units"),
+        ))
     }
 }
 
@@ -112,11 +118,17 @@ pub(crate) async fn owned_account(
     }
 }
 
-async fn may_see(state: &AppState, principal: &Principal, view: &AccountView) -> Result<bool, ApiError> {
+async fn may_see(
+    state: &AppState,
+    principal: &Principal,
+    view: &AccountView,
+) -> Result<bool, ApiError> {
     if principal.is_platform() {
         return Ok(true);
     }
-    if view.metadata.get(MERCHANT_METADATA).map(String::as_str) == Some(principal.merchant_id.as_str()) {
+    if view.metadata.get(MERCHANT_METADATA).map(String::as_str)
+        == Some(principal.merchant_id.as_str())
+    {
         return Ok(true);
     }
     let connection = state.engine.connection(&principal.merchant_id).await?;
@@ -182,7 +194,9 @@ fn parse_account_type(raw: Option<&str>) -> Result<AccountType, ApiError> {
         other => Err(ApiError::Stripe {
             status: 400,
             code: "invalid_account_type",
-            message: format!("account type `{other}` is not supported; use express, standard or custom"),
+            message: format!(
+                "account type `{other}` is not supported; use express, standard or custom"
+            ),
         }),
     }
 }
@@ -252,8 +266,18 @@ pub async fn create_account(
         .return_url
         .clone()
         .unwrap_or_else(|| state.settings.dashboard_url.clone());
-    let refresh_url = body.refresh_url.clone().unwrap_or_else(|| return_url.clone());
-    let link = account_link(&state, &view.account_id, LinkKind::Onboarding, &return_url, &refresh_url).await?;
+    let refresh_url = body
+        .refresh_url
+        .clone()
+        .unwrap_or_else(|| return_url.clone());
+    let link = account_link(
+        &state,
+        &view.account_id,
+        LinkKind::Onboarding,
+        &return_url,
+        &refresh_url,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(CreatedAccount {
         account_id: view.account_id.to_string(),
         merchant_id: merchant.to_string(),
@@ -541,7 +565,10 @@ pub async fn create_payment(
     if let Some(types) = &body.payment_method_types
         && types.iter().any(|t| t != "card")
     {
-        return Err(ApiError::validation("payment_method_types", "only `card` is supported"));
+        return Err(ApiError::validation(
+            "payment_method_types",
+            "only `card` is supported",
+        ));
     }
     let view = owned_account(&state, &principal, &account).await?;
     let merchant = match merchant_of(&view) {
@@ -867,7 +894,10 @@ pub async fn reverse_transfer(
         metadata: BTreeMap::new(),
         idempotency_key: stripe_key(&req, &principal, "reversal")?,
     };
-    let r = state.stripe().reverse_platform_transfer(&id, &request).await?;
+    let r = state
+        .stripe()
+        .reverse_platform_transfer(&id, &request)
+        .await?;
     Ok(web::Json(ReversalResult {
         reversal_id: r.reversal_id.to_string(),
         transfer_id: r.transfer_id.to_string(),
@@ -972,15 +1002,24 @@ pub async fn put_payout_schedule(
         .weekly_anchor
         .as_deref()
         .map(|w| {
-            serde_json::from_value::<Weekday>(serde_json::Value::from(w))
-                .map_err(|_| ApiError::validation("weekly_anchor", "must be a weekday name, e.g. friday"))
+            serde_json::from_value::<Weekday>(serde_json::Value::from(w)).map_err(|_| {
+                ApiError::validation("weekly_anchor", "must be a weekday name, e.g. friday")
+            })
         })
         .transpose()?;
     if interval == PayoutInterval::Weekly && weekly_anchor.is_none() {
-        return Err(ApiError::validation("weekly_anchor", "a weekly schedule needs weekly_anchor"));
+        return Err(ApiError::validation(
+            "weekly_anchor",
+            "a weekly schedule needs weekly_anchor",
+        ));
     }
-    if interval == PayoutInterval::Monthly && !body.monthly_anchor.is_some_and(|d| (1..=31).contains(&d)) {
-        return Err(ApiError::validation("monthly_anchor", "a monthly schedule needs monthly_anchor 1–31"));
+    if interval == PayoutInterval::Monthly
+        && !body.monthly_anchor.is_some_and(|d| (1..=31).contains(&d))
+    {
+        return Err(ApiError::validation(
+            "monthly_anchor",
+            "a monthly schedule needs monthly_anchor 1–31",
+        ));
     }
     let account = account_id(&path)?;
     owned_account(&state, &principal, &account).await?;
@@ -1184,7 +1223,11 @@ pub async fn put_fees(
         });
     }
     let schedule = FeeSchedule {
-        default: rate(body.default_fee_percent, body.default_fee_fixed, "default_fee_percent")?,
+        default: rate(
+            body.default_fee_percent,
+            body.default_fee_fixed,
+            "default_fee_percent",
+        )?,
         tiers,
         overrides,
         rounding: current.rounding,
@@ -1242,7 +1285,9 @@ pub async fn platform_balance(
     state: web::Data<AppState>,
 ) -> Result<web::Json<BalanceDto>, ApiError> {
     principal.require(PLATFORM_ROLES)?;
-    Ok(web::Json(balance_dto(&state.stripe().platform_balance().await?)))
+    Ok(web::Json(balance_dto(
+        &state.stripe().platform_balance().await?,
+    )))
 }
 
 /// A connected account's balance.
@@ -1260,7 +1305,9 @@ pub async fn account_balance(
     principal.require(STAFF_ROLES)?;
     let account = account_id(&path)?;
     owned_account(&state, &principal, &account).await?;
-    Ok(web::Json(balance_dto(&state.stripe().account_balance(&account).await?)))
+    Ok(web::Json(balance_dto(
+        &state.stripe().account_balance(&account).await?,
+    )))
 }
 
 // ---------------------------------------------------------------- disputes
@@ -1355,7 +1402,10 @@ pub async fn list_disputes(
             }
         },
     };
-    let page = state.stripe().list_disputes(account.as_ref(), &params).await?;
+    let page = state
+        .stripe()
+        .list_disputes(account.as_ref(), &params)
+        .await?;
     Ok(web::Json(List::from_page(page, dispute_dto)))
 }
 
@@ -1406,7 +1456,13 @@ pub async fn dispute_evidence(
     let key: Option<IdempotencyKey> = stripe_key(&req, &principal, "evidence")?;
     let d = state
         .stripe()
-        .update_dispute_evidence(account.as_ref(), &id, &body.evidence, body.submit, key.as_ref())
+        .update_dispute_evidence(
+            account.as_ref(),
+            &id,
+            &body.evidence,
+            body.submit,
+            key.as_ref(),
+        )
         .await?;
     Ok(web::Json(dispute_dto(d)))
 }

@@ -20,7 +20,9 @@ use payouts_domain::ids::{
 use payouts_domain::money::{Currency, Money, Percent, Rounding};
 use payouts_domain::partner::{Coupon, Membership};
 use payouts_domain::period::Period;
-use payouts_domain::ports::{Clock, CommissionFilter, CommissionStore as _, Page, PartnerStore as _, ProgramStore as _};
+use payouts_domain::ports::{
+    Clock, CommissionFilter, CommissionStore as _, Page, PartnerStore as _, ProgramStore as _,
+};
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramSettings,
     ProgramStatus,
@@ -258,7 +260,7 @@ fn program_view(p: &Program) -> ProgramView {
         },
     };
     let cap = match p.payout_policy {
-        PayoutPolicy::AutoUnderCap { cap } => Some(cap.to_major()),
+        PayoutPolicy::AutoUnderCap { cap } => Some(cap.to_major().normalize()),
         PayoutPolicy::Manual | PayoutPolicy::AutoAll => None,
     };
     let (status, until) = match &p.status {
@@ -280,9 +282,9 @@ fn program_view(p: &Program) -> ProgramView {
         coupon_sync_mode: sync_mode_str(p.coupon_sync).to_owned(),
         status: status.to_owned(),
         merchant_probation_until: until,
-        payouts_held: p.hold.map(|h| {
-            super::wire_name(&h).unwrap_or_else(|| "held".to_owned())
-        }),
+        payouts_held: p
+            .hold
+            .map(|h| super::wire_name(&h).unwrap_or_else(|| "held".to_owned())),
         created_at: rfc3339(p.created_at),
     }
 }
@@ -511,9 +513,7 @@ fn card(merchant: &MerchantId, c: Option<&MerchantConnection>) -> ConnectionCard
         stripe_account_id: c.map(|c| c.account_id.to_string()),
         stripe_account_status: c.map_or_else(
             || "not_connected".to_owned(),
-            |c| {
-                super::wire_name(&c.status).unwrap_or_else(|| "unknown".to_owned())
-            },
+            |c| super::wire_name(&c.status).unwrap_or_else(|| "unknown".to_owned()),
         ),
         stripe_oauth_granted_at: c.map(|c| rfc3339(c.granted_at)),
         stripe_oauth_scope: c.map(|c| c.scope.clone()),
@@ -776,7 +776,11 @@ pub async fn assign_coupon(
     let body = body.into_inner();
     let coupon: Coupon = state
         .engine
-        .assign_coupon(m.id, CouponCode::parse(body.code)?, body.stripe_coupon.as_deref())
+        .assign_coupon(
+            m.id,
+            CouponCode::parse(body.code)?,
+            body.stripe_coupon.as_deref(),
+        )
         .await?;
     Ok(HttpResponse::Created().json(coupon))
 }
@@ -931,12 +935,23 @@ pub async fn list_commissions(
     if let Some(s) = q.state.as_deref()
         && !["pending", "finalized", "voided"].contains(&s)
     {
-        return Err(ApiError::validation("state", "must be pending, finalized or voided"));
+        return Err(ApiError::validation(
+            "state",
+            "must be pending, finalized or voided",
+        ));
     }
     let filter = CommissionFilter {
         merchant_id: Some(merchant),
-        program_id: q.program_id.as_deref().map(|p| parse_uuid(p, "program_id")).transpose()?,
-        partner_id: q.partner_id.as_deref().map(|p| parse_uuid(p, "partner_id")).transpose()?,
+        program_id: q
+            .program_id
+            .as_deref()
+            .map(|p| parse_uuid(p, "program_id"))
+            .transpose()?,
+        partner_id: q
+            .partner_id
+            .as_deref()
+            .map(|p| parse_uuid(p, "partner_id"))
+            .transpose()?,
         state: q.state,
         period: q.period.as_deref().map(Period::parse).transpose()?,
         payout_item_id: q
@@ -985,7 +1000,8 @@ pub async fn finalize_period(
 ) -> Result<web::Json<FinalizeResult>, ApiError> {
     principal.require(PROGRAM_ROLES)?;
     let (program_raw, period_raw) = path.into_inner();
-    let program = scoped_program(&state, &principal, parse_uuid(&program_raw, "program_id")?).await?;
+    let program =
+        scoped_program(&state, &principal, parse_uuid(&program_raw, "program_id")?).await?;
     let period = Period::parse(&period_raw)?;
     let finalized = state.engine.finalize_period(program.id, period).await?;
     Ok(web::Json(FinalizeResult {

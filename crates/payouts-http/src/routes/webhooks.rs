@@ -85,9 +85,16 @@ pub async fn stripe_webhook(
             ("rejected", e.to_string())
         }
         // A store or Stripe outage, or a concurrent change: Stripe retries.
-        Err(e @ (DomainError::Unavailable(_) | DomainError::Conflict { .. } | DomainError::Gateway(_))) => {
+        Err(
+            e @ (DomainError::Unavailable(_)
+            | DomainError::Conflict { .. }
+            | DomainError::Gateway(_)),
+        ) => {
             tracing::warn!(event = %event.id, event_type = %event.event_type, error = %e, "webhook processing failed; Stripe will retry");
-            return Err(ApiError::Unavailable(format!("could not process {}: {e}", event.id)));
+            return Err(ApiError::Unavailable(format!(
+                "could not process {}: {e}",
+                event.id
+            )));
         }
     };
     tracing::info!(event = %event.id, event_type = %event.event_type, outcome, "webhook");
