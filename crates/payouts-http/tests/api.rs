@@ -1,6 +1,13 @@
 //! The HTTP surface over a real server on a loopback port: SQLite in
 //! memory, the in-process Stripe sandbox over HTTP, real JWTs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "tests: a failed setup should stop the test loudly"
+)]
+
 use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

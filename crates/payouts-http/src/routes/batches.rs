@@ -423,7 +423,8 @@ pub async fn list_items(
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
 #[utoipa::path(post, path = "/api/v1/items/{item_id}/retry", tag = "batches",
     params(("item_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "the item", body = Object), (status = 404), (status = 409, description = "not failed")))]
+    responses((status = 200, description = "the item", body = Object), (status = 404),
+        (status = 409, description = "invalid_state (not failed) or payout_in_progress (its transfer is in flight)")))]
 #[post("/items/{item_id}/retry")]
 pub async fn retry_item(
     principal: Principal,
@@ -436,6 +437,19 @@ pub async fn retry_item(
         .item(parse_uuid::<PayoutItemId>(&path, "item_id")?)
         .await?;
     principal.scope(&item.merchant_id, "payout item")?;
+    if matches!(
+        item.state,
+        ItemState::Submitting { .. } | ItemState::ReconcileRequired { .. }
+    ) {
+        return Err(ApiError::Stripe {
+            status: 409,
+            code: "payout_in_progress",
+            message: format!(
+                "item {} is being paid; its outcome is not known yet",
+                item.id
+            ),
+        });
+    }
     Ok(web::Json(state.engine.retry_item(item.id).await?))
 }
 
