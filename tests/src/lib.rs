@@ -11,6 +11,8 @@
     reason = "test support: a failed setup should stop the test loudly"
 )]
 
+pub mod reliability;
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
