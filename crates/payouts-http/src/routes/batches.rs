@@ -203,22 +203,39 @@ fn transfer_of(item: &PayoutItem) -> Option<String> {
     }
 }
 
-async fn all_items(state: &AppState, batch: BatchId) -> Result<Vec<PayoutItem>, ApiError> {
+/// Every page of a keyset-paged list, in order.
+async fn collect_pages<T, F, Fut>(
+    mut fetch: F,
+    id: impl Fn(&T) -> uuid::Uuid,
+) -> Result<Vec<T>, ApiError>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<payouts_domain::ports::Page<T>, ApiError>>,
+{
     let mut out = Vec::new();
     let mut after = None;
     loop {
-        let page = state
-            .store()
-            .items(batch, PageRequest { limit: 100, after })
-            .await
-            .map_err(payouts_domain::DomainError::from)?;
-        after = page.data.last().map(|i| i.id.as_uuid());
-        let more = page.has_more;
+        let page = fetch(PageRequest { limit: 100, after }).await?;
+        after = page.data.last().map(&id);
         out.extend(page.data);
-        if !more || after.is_none() {
+        if !page.has_more || after.is_none() {
             return Ok(out);
         }
     }
+}
+
+async fn all_items(state: &AppState, batch: BatchId) -> Result<Vec<PayoutItem>, ApiError> {
+    collect_pages(
+        |page| async move {
+            state
+                .store()
+                .items(batch, page)
+                .await
+                .map_err(|e| ApiError::from(payouts_domain::DomainError::from(e)))
+        },
+        |i: &PayoutItem| i.id.as_uuid(),
+    )
+    .await
 }
 
 fn csv_field(value: &str) -> String {
@@ -562,24 +579,15 @@ pub async fn partner_tax(
         .find(|m| m.merchant_id == principal.merchant_id)
         .map(|m| m.country.clone())
         .unwrap_or_default();
-    let mut items = Vec::new();
-    let mut after = None;
-    loop {
-        let page = state
-            .engine
-            .partner_history(partner, PageRequest { limit: 100, after })
-            .await?;
-        after = page.data.last().map(|i| i.id.as_uuid());
-        let more = page.has_more;
-        items.extend(
-            page.data
-                .into_iter()
-                .filter(|i| i.merchant_id == principal.merchant_id),
-        );
-        if !more || after.is_none() {
-            break;
-        }
-    }
+    let engine = &state.engine;
+    let items: Vec<PayoutItem> = collect_pages(
+        |page| async move { Ok(engine.partner_history(partner, page).await?) },
+        |i: &PayoutItem| i.id.as_uuid(),
+    )
+    .await?
+    .into_iter()
+    .filter(|i| i.merchant_id == principal.merchant_id)
+    .collect();
     Ok(web::Json(payouts_domain::tax::tally(
         partner, year, &country, &items,
     )?))
