@@ -9,7 +9,7 @@ use payouts_domain::commission::{Commission, CommissionKind, CommissionState};
 use payouts_domain::connection::{CallbackOutcome, MerchantConnection};
 use payouts_domain::engine::{EngineConfig, NewPartner, Payouts};
 use payouts_domain::ids::{
-    AccountId, CommissionId, ConversionId, MembershipId, MerchantId, PartnerId, ProgramId,
+    AccountId, BatchId, CommissionId, ConversionId, MembershipId, MerchantId, PartnerId, ProgramId,
     ReferralKey, WorkerId,
 };
 use payouts_domain::partner::{CapabilityStatus, Membership, MembershipStatus, OnboardingState};
@@ -92,6 +92,19 @@ impl Env {
             spec: None,
             next_db: 0,
         })
+    }
+
+    /// A migrated SQLite store and its URL.
+    pub async fn sqlite(&mut self) -> BenchResult<(SeaOrmStore, String)> {
+        self.next_db = self.next_db.saturating_add(1);
+        let url = format!(
+            "sqlite://{}/bench{}.sqlite?mode=rwc",
+            self.dir.path().display(),
+            self.next_db
+        );
+        let store = SeaOrmStore::connect(&url).await?;
+        store.migrate().await?;
+        Ok((store, url))
     }
 
     /// A migrated store on `backend`; `Ok(None)` when PostgreSQL is not
@@ -496,12 +509,17 @@ pub async fn exec_fixture(
 /// Runs `executors` concurrent `execute_batch` calls on the same batch (the
 /// engine claims items with leases, so they share the work) until every
 /// item has an outcome; returns (posted, failed, ambiguous).
-pub async fn execute(fx: &ExecFixture, executors: usize) -> BenchResult<(u64, u64, u64)> {
+pub async fn execute(
+    engine: &Arc<Engine>,
+    batch: BatchId,
+    executors: usize,
+) -> BenchResult<(u64, u64, u64)> {
     let mut tasks = Vec::with_capacity(executors);
     for _ in 0..executors.max(1) {
-        let engine = Arc::clone(&fx.engine);
-        let id = fx.batch.id;
-        tasks.push(tokio::spawn(async move { engine.execute_batch(id).await }));
+        let engine = Arc::clone(engine);
+        tasks.push(tokio::spawn(
+            async move { engine.execute_batch(batch).await },
+        ));
     }
     let (mut posted, mut failed, mut ambiguous) = (0_u64, 0_u64, 0_u64);
     for task in tasks {

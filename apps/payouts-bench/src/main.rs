@@ -92,9 +92,13 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> BenchResult<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(p5::CHILD) {
+        return p5::child(args.get(1..).unwrap_or_default()).await;
+    }
     let mut which: Vec<String> = Vec::new();
     let mut quick = false;
-    for arg in std::env::args().skip(1) {
+    for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
             "p1" | "p2" | "p3" | "p4" | "p5" => which.push(arg),

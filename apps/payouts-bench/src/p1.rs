@@ -107,7 +107,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
     };
     let limited_before = calls(&fx.engine, "rate_limited");
     let t = Instant::now();
-    let (posted, failed, ambiguous) = fixture::execute(&fx, EXECUTORS).await?;
+    let (posted, failed, ambiguous) = fixture::execute(&fx.engine, fx.batch.id, EXECUTORS).await?;
     let wall_s = t.elapsed().as_secs_f64();
     watcher.abort();
     let limited = calls(&fx.engine, "rate_limited") - limited_before;

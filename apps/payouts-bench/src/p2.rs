@@ -39,7 +39,8 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
             fx.setup_s
         );
         let t = Instant::now();
-        let (posted, failed, ambiguous) = fixture::execute(&fx, EXECUTORS).await?;
+        let (posted, failed, ambiguous) =
+            fixture::execute(&fx.engine, fx.batch.id, EXECUTORS).await?;
         let wall_s = t.elapsed().as_secs_f64();
         let ledger = sandbox.ledger(&LedgerFilter::default());
         if posted != u64::try_from(items)? || ledger.count != items {
