@@ -40,21 +40,6 @@ impl Sql {
         self
     }
 
-    /// Appends `(v1, v2, …)`.
-    pub(crate) fn bind_list<V: Into<Value>>(
-        &mut self,
-        values: impl IntoIterator<Item = V>,
-    ) -> &mut Self {
-        self.push("(");
-        for (i, v) in values.into_iter().enumerate() {
-            if i > 0 {
-                self.push(", ");
-            }
-            self.bind(v);
-        }
-        self.push(")")
-    }
-
     /// The finished statement.
     pub(crate) fn build(self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.text, self.values)

@@ -27,9 +27,6 @@ use crate::error::{DbResultExt, conflict, not_found};
 use crate::sql::Sql;
 use crate::{INSERT_CHUNK, SeaOrmStore};
 
-/// Item states a worker may claim (when not leased).
-const OPEN_STATES: [&str; 3] = ["pending", "submitting", "reconcile_required"];
-
 #[async_trait]
 impl BatchStore for SeaOrmStore {
     async fn insert_batch(&self, b: &PayoutBatch, items: &[PayoutItem]) -> Result<(), StoreError> {
@@ -206,8 +203,9 @@ impl BatchStore for SeaOrmStore {
             .bind(ts(lease_until)?)
             .push(" WHERE id IN (SELECT id FROM payout_items WHERE batch_id = ")
             .bind(batch.as_uuid())
-            .push(" AND state IN ")
-            .bind_list(OPEN_STATES)
+            // Literals, not parameters: the planner can then use the
+            // partial index `payout_items_open` (the states of `ItemState::is_open`).
+            .push(" AND state IN ('pending', 'submitting', 'reconcile_required')")
             .push(" AND (lease_until_ns IS NULL OR lease_until_ns <= ")
             .bind(ts_bound(now))
             .push(") ORDER BY id LIMIT ")

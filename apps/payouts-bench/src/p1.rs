@@ -1,0 +1,164 @@
+//! P1: 10,000 items through the engine against a sandbox answering in
+//! 300 ms and allowing 100 requests a second; the gateway paces itself at
+//! the same rate. Figure: the share of the rate limit achieved. Baseline: a
+//! naive sequential loop of async-stripe `CreateTransfer` requests sent with
+//! reqwest, measured on a subset and extrapolated.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stripe_client_core::{StripeMethod, StripeRequest};
+use stripe_connect::transfer::CreateTransfer;
+use stripe_sandbox::control::{Latency, RateLimit};
+use stripe_sandbox::{LedgerFilter, SetBalance};
+
+use crate::fixture::{self, Backend, Env, calls};
+use crate::{BenchResult, Figure, fail, note};
+
+const LATENCY_MS: u64 = 300;
+const RATE: u32 = 100;
+/// Concurrent `execute_batch` calls: rate × latency = 30 in flight are
+/// needed; more cover the database writes around each call.
+const EXECUTORS: usize = 64;
+const CLAIM_SIZE: u32 = 2;
+
+pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
+    let items = if quick { 500 } else { 10_000 };
+    let baseline_items: u32 = if quick { 10 } else { 150 };
+    let store = env
+        .store(Backend::Sqlite)
+        .await?
+        .ok_or_else(|| fail("no SQLite"))?;
+    let sandbox = env.sandbox(2).await?;
+    let fx = fixture::exec_fixture(store, &sandbox, RATE, CLAIM_SIZE, items).await?;
+    note!("p1: {items} items ready in {:.1} s", fx.setup_s);
+    sandbox.set_latency(Latency {
+        fixed_ms: LATENCY_MS,
+        jitter_ms: 0,
+    });
+    sandbox.set_rate_limit(RateLimit {
+        per_second: Some(RATE),
+    });
+
+    // Baseline first, with its own balance on top of the batch's.
+    let destination = fx
+        .destinations
+        .first()
+        .ok_or_else(|| fail("no destination"))?
+        .clone();
+    sandbox.set_balance(SetBalance {
+        account: Some(fx.merchant_account.as_str().to_owned()),
+        currency: "usd".to_owned(),
+        available: 1_000 * i64::from(baseline_items),
+        pending: 0,
+    })?;
+    let http = reqwest::Client::new();
+    let base = sandbox.base_url();
+    let t = Instant::now();
+    let mut baseline_ok = 0_u32;
+    for _ in 0..baseline_items {
+        let request = CreateTransfer::new(stripe_types::Currency::USD, destination.as_str())
+            .amount(1_000)
+            .build();
+        let method = match request.method {
+            StripeMethod::Post => reqwest::Method::POST,
+            StripeMethod::Get => reqwest::Method::GET,
+            StripeMethod::Delete => reqwest::Method::DELETE,
+        };
+        let response = http
+            .request(method, format!("{base}/v1{}", request.path))
+            .bearer_auth(fixture::SECRET_KEY)
+            .header("stripe-account", fx.merchant_account.as_str())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(request.body.unwrap_or_default())
+            .send()
+            .await?;
+        if response.status().is_success() {
+            baseline_ok += 1;
+        }
+        response.bytes().await?;
+    }
+    let baseline_s = t.elapsed().as_secs_f64();
+    let baseline_rate = f64::from(baseline_ok) / baseline_s;
+    note!("p1 baseline: {baseline_ok}/{baseline_items} transfers in {baseline_s:.1} s");
+    if baseline_ok != baseline_items {
+        return Err(fail("the baseline's transfers did not all succeed"));
+    }
+    sandbox.set_balance(SetBalance {
+        account: Some(fx.merchant_account.as_str().to_owned()),
+        currency: "usd".to_owned(),
+        available: fx.batch.total.amount_minor(),
+        pending: 0,
+    })?;
+    // Let the sandbox's one-second window and the client's burst refill.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // 429s after the first two seconds (the first burst) are counted apart.
+    let after_burst = Arc::new(AtomicU64::new(u64::MAX));
+    let watcher = {
+        let engine = Arc::clone(&fx.engine);
+        let after_burst = Arc::clone(&after_burst);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            after_burst.store(calls(&engine, "rate_limited"), Ordering::SeqCst);
+        })
+    };
+    let limited_before = calls(&fx.engine, "rate_limited");
+    let t = Instant::now();
+    let (posted, failed, ambiguous) = fixture::execute(&fx.engine, fx.batch.id, EXECUTORS).await?;
+    let wall_s = t.elapsed().as_secs_f64();
+    watcher.abort();
+    let limited = calls(&fx.engine, "rate_limited") - limited_before;
+    let at_2s = after_burst.load(Ordering::SeqCst);
+    let beyond_burst = if at_2s == u64::MAX {
+        0
+    } else {
+        calls(&fx.engine, "rate_limited") - at_2s
+    };
+    let ledger = sandbox.ledger(&LedgerFilter::default());
+    let n = u64::try_from(items)?;
+    if posted != n || ledger.count != items + usize::try_from(baseline_items)? {
+        return Err(fail(format!(
+            "posted {posted} (failed {failed}, ambiguous {ambiguous}), sandbox has {} transfers",
+            ledger.count
+        )));
+    }
+    let ideal_s = items as f64 / f64::from(RATE);
+    let achieved = items as f64 / wall_s;
+    let pct = 100.0 * ideal_s / wall_s;
+    let speedup = achieved / baseline_rate;
+    let baseline_full_s = items as f64 / baseline_rate;
+    sandbox.stop().await;
+    Ok(vec![
+        Figure {
+            id: "P1".into(),
+            figure: Some(pct),
+            unit: "% of the rate limit",
+            goal: ">= 95% of 100 ops/s and 0 429s beyond the first burst",
+            met: pct >= 95.0 && beyond_burst == 0,
+            extra: json!({
+                "items": items, "wall_s": crate::round3(wall_s), "ideal_s": ideal_s,
+                "items_per_s": crate::round3(achieved), "latency_ms": LATENCY_MS,
+                "rate_limit": RATE, "executors": EXECUTORS, "claim_size": CLAIM_SIZE,
+                "http_429_total": limited, "http_429_after_first_2s": beyond_burst,
+                "backend": "sqlite",
+            }),
+        },
+        Figure {
+            id: "P1-vs-baseline".into(),
+            figure: Some(speedup),
+            unit: "x faster than a sequential loop",
+            goal: ">= 30x",
+            met: speedup >= 30.0,
+            extra: json!({
+                "baseline_items": baseline_items,
+                "baseline_s": crate::round3(baseline_s),
+                "baseline_items_per_s": crate::round3(baseline_rate),
+                "baseline_extrapolated_s_for_all_items": crate::round3(baseline_full_s),
+                "extrapolated": true,
+            }),
+        },
+    ])
+}
