@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use payouts_domain::ports::StateTotal;
+
 /// Latency histogram bucket bounds, in seconds.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -68,8 +70,8 @@ impl Metrics {
     }
 
     /// Renders the HTTP metrics, then the given Stripe outcome counts and
-    /// item-state counts.
-    pub fn render(&self, stripe_calls: &[(&str, u64)], items_by_state: &[(String, u64)]) -> String {
+    /// item counts (one row per state and currency, as the store gives them).
+    pub fn render(&self, stripe_calls: &[(&str, u64)], items: &[StateTotal]) -> String {
         let (requests, latency) = {
             let inner = match self.inner.lock() {
                 Ok(guard) => guard,
@@ -127,13 +129,17 @@ impl Metrics {
                 escape(outcome)
             );
         }
-        out.push_str("# HELP payouts_batch_items Payout items by state, across every batch.\n");
+        out.push_str(
+            "# HELP payouts_batch_items Payout items by state and currency, across every batch.\n",
+        );
         out.push_str("# TYPE payouts_batch_items gauge\n");
-        for (state, count) in items_by_state {
+        for t in items {
             let _ = writeln!(
                 out,
-                "payouts_batch_items{{state=\"{}\"}} {count}",
-                escape(state)
+                "payouts_batch_items{{state=\"{}\",currency=\"{}\"}} {}",
+                escape(&t.state),
+                escape(t.amount.currency().code()),
+                t.count
             );
         }
         out
@@ -158,10 +164,17 @@ mod tests {
         m.observe_request("GET", "/healthz", 200, Duration::from_micros(500));
         m.observe_request("GET", "/healthz", 200, Duration::from_millis(30));
         m.observe_request("POST", "/x/{id}", 404, Duration::from_millis(2));
-        let text = m.render(
-            &[("ok", 3), ("rate_limited", 1)],
-            &[("posted".to_owned(), 7)],
-        );
+        let total = |count, minor, currency| StateTotal {
+            state: "posted".to_owned(),
+            count,
+            amount: payouts_domain::money::Money::new(minor, currency),
+            reversed: payouts_domain::money::Money::zero(currency),
+        };
+        let totals = [
+            total(7, 700, payouts_domain::money::Currency::USD),
+            total(2, 200, payouts_domain::money::Currency::EUR),
+        ];
+        let text = m.render(&[("ok", 3), ("rate_limited", 1)], &totals);
         assert!(text.contains(
             "payouts_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
         ));
@@ -178,7 +191,9 @@ mod tests {
             "payouts_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 2"
         ));
         assert!(text.contains("payouts_stripe_calls_total{outcome=\"rate_limited\"} 1"));
-        assert!(text.contains("payouts_batch_items{state=\"posted\"} 7"));
+        // One series per state and currency: never two series with the same labels.
+        assert!(text.contains("payouts_batch_items{state=\"posted\",currency=\"USD\"} 7"));
+        assert!(text.contains("payouts_batch_items{state=\"posted\",currency=\"EUR\"} 2"));
     }
 
     #[test]

@@ -80,20 +80,18 @@ impl AppState {
 }
 
 impl AppState {
-    /// Payout items by state across every batch, for `/metrics`.
+    /// Payout items by state and currency across every batch, for `/metrics`.
     ///
     /// # Errors
     /// The store's error, as an API error.
-    pub async fn item_state_counts(&self) -> Result<Vec<(String, u64)>, crate::error::ApiError> {
+    pub async fn item_state_counts(
+        &self,
+    ) -> Result<Vec<payouts_domain::ports::StateTotal>, crate::error::ApiError> {
         use payouts_domain::ports::BatchStore as _;
-        let totals = self
+        Ok(self
             .store()
             .item_state_counts()
             .await
-            .map_err(payouts_domain::DomainError::from)?;
-        Ok(totals
-            .into_iter()
-            .map(|t| (t.state.to_owned(), t.count))
-            .collect())
+            .map_err(payouts_domain::DomainError::from)?)
     }
 }

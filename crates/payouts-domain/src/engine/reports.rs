@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Payouts;
 use crate::batch::ManifestLine;
 use crate::error::DomainError;
-use crate::ids::{BatchId, PartnerId, ProgramId};
+use crate::ids::{BatchId, MerchantId, PartnerId, ProgramId};
 use crate::item::{LedgerBucket, PayoutItem, bucket_of};
 use crate::money::Money;
 use crate::period::Period;
@@ -104,18 +104,23 @@ where
         Ok(self.store.items_of_partner(partner, page).await?)
     }
 
-    /// The partner's 1099 tally for a calendar year.
+    /// The partner's 1099 tally for a calendar year: every payer's payouts,
+    /// or only `payer`'s (what one merchant paid them; a merchant must not
+    /// see what others paid).
     ///
     /// # Errors
-    /// [`DomainError::NotFound`] for an unknown partner.
+    /// [`DomainError::NotFound`] for an unknown partner, or one `payer` has
+    /// never enrolled.
     pub async fn tax_summary(
         &self,
         partner: PartnerId,
         year: i32,
+        payer: Option<&MerchantId>,
     ) -> Result<TaxSummary, DomainError> {
         let memberships = self.store.memberships_of_partner(partner).await?;
         let country = memberships
-            .first()
+            .iter()
+            .find(|m| payer.is_none_or(|p| m.merchant_id == *p))
             .map(|m| m.country.clone())
             .ok_or_else(|| DomainError::NotFound {
                 entity: "partner",
@@ -126,7 +131,10 @@ where
         loop {
             let Page { data, has_more } = self.store.items_of_partner(partner, page).await?;
             let last = data.last().map(|i| i.id.as_uuid());
-            items.extend(data);
+            items.extend(
+                data.into_iter()
+                    .filter(|i| payer.is_none_or(|p| i.merchant_id == *p)),
+            );
             match (has_more, last) {
                 (true, Some(last)) => page.after = Some(last),
                 _ => break,

@@ -1189,9 +1189,29 @@ pub async fn reversals_and_the_tax_tally<S: PayoutStore + Clone>(store: S) {
     w.clock.set(time::macros::datetime!(2026-02-02 08:00 UTC));
     let jan = w.close("2026-01").await;
     w.engine.execute_batch(jan.id).await.unwrap();
-    let tax = w.engine.tax_summary(alice.partner_id, 2026).await.unwrap();
+    let tax = w
+        .engine
+        .tax_summary(alice.partner_id, 2026, None)
+        .await
+        .unwrap();
     assert_eq!(tax.totals, vec![usd(80_000)]);
     assert!(tax.form_1099_required, "US partner over $600");
+    let mine = w
+        .engine
+        .tax_summary(alice.partner_id, 2026, Some(&w.merchant))
+        .await
+        .unwrap();
+    assert_eq!(mine, tax, "every payout came from this merchant");
+    let stranger = crate::ids::MerchantId::parse("m_stranger".to_owned()).unwrap();
+    assert!(
+        matches!(
+            w.engine
+                .tax_summary(alice.partner_id, 2026, Some(&stranger))
+                .await,
+            Err(DomainError::NotFound { .. })
+        ),
+        "a merchant the partner never joined sees nothing"
+    );
 
     let item = w.items(jan.id).await.remove(0);
     let reversed = w
@@ -1206,7 +1226,11 @@ pub async fn reversals_and_the_tax_tally<S: PayoutStore + Clone>(store: S) {
         w.engine.reverse_item(item.id, Some(usd(60_000))).await,
         Err(DomainError::Validation { .. })
     ));
-    let tax = w.engine.tax_summary(alice.partner_id, 2026).await.unwrap();
+    let tax = w
+        .engine
+        .tax_summary(alice.partner_id, 2026, None)
+        .await
+        .unwrap();
     assert_eq!(tax.totals, vec![usd(50_000)]);
     assert!(!tax.form_1099_required);
     let summary = w.engine.refresh_batch(jan.id).await.unwrap();

@@ -564,31 +564,10 @@ pub async fn partner_tax(
     }
     let partner = parse_uuid::<PartnerId>(&raw, "partner_id")?;
     scope_partner(&state, &principal, partner).await?;
-    if principal.is_platform() {
-        return Ok(web::Json(state.engine.tax_summary(partner, year).await?));
-    }
     // A merchant's staff (or the partner through a merchant's token) see
     // what that merchant paid them, never another merchant's payouts.
-    let memberships = state
-        .store()
-        .memberships_of_partner(partner)
-        .await
-        .map_err(payouts_domain::DomainError::from)?;
-    let country = memberships
-        .iter()
-        .find(|m| m.merchant_id == principal.merchant_id)
-        .map(|m| m.country.clone())
-        .unwrap_or_default();
-    let engine = &state.engine;
-    let items: Vec<PayoutItem> = collect_pages(
-        |page| async move { Ok(engine.partner_history(partner, page).await?) },
-        |i: &PayoutItem| i.id.as_uuid(),
-    )
-    .await?
-    .into_iter()
-    .filter(|i| i.merchant_id == principal.merchant_id)
-    .collect();
-    Ok(web::Json(payouts_domain::tax::tally(
-        partner, year, &country, &items,
-    )?))
+    let payer = (!principal.is_platform()).then_some(&principal.merchant_id);
+    Ok(web::Json(
+        state.engine.tax_summary(partner, year, payer).await?,
+    ))
 }
