@@ -180,10 +180,28 @@ pub fn gateway(
     Ok(StripeGateway::new(config)?)
 }
 
-/// An engine over `store` and `gateway` claiming `claim_size` items at a time.
-pub fn engine(store: SeaOrmStore, gateway: StripeGateway, claim_size: u32) -> BenchResult<Engine> {
+/// How an engine executes: items claimed at a time, items sent at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Exec {
+    /// [`EngineConfig::claim_size`].
+    pub claim_size: u32,
+    /// [`EngineConfig::concurrency`].
+    pub concurrency: u32,
+}
+
+impl Exec {
+    /// The service's defaults.
+    pub const DEFAULT: Exec = Exec {
+        claim_size: payouts_domain::engine::DEFAULT_CLAIM_SIZE,
+        concurrency: payouts_domain::engine::DEFAULT_CONCURRENCY,
+    };
+}
+
+/// An engine over `store` and `gateway`.
+pub fn engine(store: SeaOrmStore, gateway: StripeGateway, exec: Exec) -> BenchResult<Engine> {
     let mut config = EngineConfig::new(WorkerId::parse("bench").map_err(|e| fail(e.to_string()))?);
-    config.claim_size = claim_size;
+    config.claim_size = exec.claim_size;
+    config.concurrency = exec.concurrency;
     Ok(Payouts::new(
         store,
         gateway,
@@ -467,14 +485,14 @@ pub async fn exec_fixture(
     store: SeaOrmStore,
     sandbox: &SandboxHandle,
     ops_per_second: u32,
-    claim_size: u32,
+    exec: Exec,
     partners: usize,
 ) -> BenchResult<ExecFixture> {
     let t = Instant::now();
     let engine = engine(
         store.clone(),
         gateway(&sandbox.base_url(), ops_per_second, None)?,
-        claim_size,
+        exec,
     )?;
     let merchant =
         MerchantId::parse(format!("merchant_{}", Uuid::new_v4().simple())).map_err(err)?;
@@ -506,16 +524,22 @@ pub async fn exec_fixture(
     })
 }
 
-/// Runs `executors` concurrent `execute_batch` calls on the same batch (the
-/// engine claims items with leases, so they share the work) until every
-/// item has an outcome; returns (posted, failed, ambiguous).
-pub async fn execute(
+/// Runs one `execute_batch` call, as the service does for a batch (it sends
+/// `concurrency` items at once), until every item has an outcome; returns
+/// (posted, failed, ambiguous).
+pub async fn execute(engine: &Arc<Engine>, batch: BatchId) -> BenchResult<(u64, u64, u64)> {
+    execute_runs(engine, batch, 1).await
+}
+
+/// Runs `runs` concurrent `execute_batch` calls on the same batch (the
+/// engine claims items with leases, so they share the work).
+pub async fn execute_runs(
     engine: &Arc<Engine>,
     batch: BatchId,
-    executors: usize,
+    runs: usize,
 ) -> BenchResult<(u64, u64, u64)> {
-    let mut tasks = Vec::with_capacity(executors);
-    for _ in 0..executors.max(1) {
+    let mut tasks = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
         let engine = Arc::clone(engine);
         tasks.push(tokio::spawn(
             async move { engine.execute_batch(batch).await },

@@ -18,11 +18,14 @@ use crate::fixture::{self, Backend, Env, calls};
 use crate::{BenchResult, Figure, fail, note};
 
 const LATENCY_MS: u64 = 300;
+/// The sandbox's limit (a token bucket of 100, refilled at 100/s).
 const RATE: u32 = 100;
-/// Concurrent `execute_batch` calls: rate × latency = 30 in flight are
-/// needed; more cover the database writes around each call.
-const EXECUTORS: usize = 64;
-const CLAIM_SIZE: u32 = 2;
+/// The gateway's pace: the service's default for a live key facing Stripe's
+/// limit of 100/s (1 % under it).
+const PACE: u32 = payouts_stripe::LIVE_MODE_OPS_PER_SECOND;
+/// The service's defaults: one `execute_batch` run sending 64 items at once
+/// (rate × latency = 30 in flight are needed), claims of 50.
+const EXEC: fixture::Exec = fixture::Exec::DEFAULT;
 
 pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
     let items = if quick { 500 } else { 10_000 };
@@ -32,7 +35,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
         .await?
         .ok_or_else(|| fail("no SQLite"))?;
     let sandbox = env.sandbox(2).await?;
-    let fx = fixture::exec_fixture(store, &sandbox, RATE, CLAIM_SIZE, items).await?;
+    let fx = fixture::exec_fixture(store, &sandbox, PACE, EXEC, items).await?;
     note!("p1: {items} items ready in {:.1} s", fx.setup_s);
     sandbox.set_latency(Latency {
         fixed_ms: LATENCY_MS,
@@ -107,7 +110,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
     };
     let limited_before = calls(&fx.engine, "rate_limited");
     let t = Instant::now();
-    let (posted, failed, ambiguous) = fixture::execute(&fx.engine, fx.batch.id, EXECUTORS).await?;
+    let (posted, failed, ambiguous) = fixture::execute(&fx.engine, fx.batch.id).await?;
     let wall_s = t.elapsed().as_secs_f64();
     watcher.abort();
     let limited = calls(&fx.engine, "rate_limited") - limited_before;
@@ -141,7 +144,8 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
             extra: json!({
                 "items": items, "wall_s": crate::round3(wall_s), "ideal_s": ideal_s,
                 "items_per_s": crate::round3(achieved), "latency_ms": LATENCY_MS,
-                "rate_limit": RATE, "executors": EXECUTORS, "claim_size": CLAIM_SIZE,
+                "rate_limit": RATE, "gateway_pace": PACE,
+                "concurrency": EXEC.concurrency, "claim_size": EXEC.claim_size,
                 "http_429_total": limited, "http_429_after_first_2s": beyond_burst,
                 "backend": "sqlite",
             }),

@@ -9,8 +9,8 @@ use stripe_sandbox::LedgerFilter;
 use crate::fixture::{self, Backend, Env};
 use crate::{BenchResult, Figure, fail, note};
 
-const EXECUTORS: usize = 16;
-const CLAIM_SIZE: u32 = 20;
+/// The service's defaults: one run, 64 items at once, claims of 50.
+const EXEC: fixture::Exec = fixture::Exec::DEFAULT;
 /// High enough never to pace.
 const OPS: u32 = 1_000_000;
 
@@ -32,15 +32,14 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
             continue;
         };
         let sandbox = env.sandbox(2).await?;
-        let fx = fixture::exec_fixture(store, &sandbox, OPS, CLAIM_SIZE, items).await?;
+        let fx = fixture::exec_fixture(store, &sandbox, OPS, EXEC, items).await?;
         note!(
             "p2 {}: {items} items ready in {:.1} s",
             backend.name(),
             fx.setup_s
         );
         let t = Instant::now();
-        let (posted, failed, ambiguous) =
-            fixture::execute(&fx.engine, fx.batch.id, EXECUTORS).await?;
+        let (posted, failed, ambiguous) = fixture::execute(&fx.engine, fx.batch.id).await?;
         let wall_s = t.elapsed().as_secs_f64();
         let ledger = sandbox.ledger(&LedgerFilter::default());
         if posted != u64::try_from(items)? || ledger.count != items {
@@ -59,7 +58,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
             met: rate >= 2_000.0,
             extra: json!({
                 "backend": backend.name(), "items": items, "wall_s": crate::round3(wall_s),
-                "executors": EXECUTORS, "claim_size": CLAIM_SIZE,
+                "concurrency": EXEC.concurrency, "claim_size": EXEC.claim_size,
             }),
         });
     }

@@ -33,7 +33,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
         };
         // Never called: building a batch does not talk to Stripe.
         let gateway = fixture::gateway("http://127.0.0.1:9", 100, None)?;
-        let engine = fixture::engine(store.clone(), gateway, 50)?;
+        let engine = fixture::engine(store.clone(), gateway, fixture::Exec::DEFAULT)?;
         let merchant = MerchantId::parse("merchant_p3").map_err(|e| fail(e.to_string()))?;
         fixture::save_connection(&store, &merchant).await?;
         let program = fixture::program(&store, &merchant).await?;

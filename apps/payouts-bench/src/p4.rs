@@ -105,7 +105,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
         .await?
         .ok_or_else(|| fail("no SQLite"))?;
     let gateway = fixture::gateway("http://127.0.0.1:9", 100, Some(SecretString::from(SECRET)))?;
-    let engine = Arc::new(fixture::engine(store, gateway, 50)?);
+    let engine = Arc::new(fixture::engine(store, gateway, fixture::Exec::DEFAULT)?);
     let state = AppState::new(engine, HttpSettings::default());
     let jwt =
         JwtSecret::new(b"payouts-bench-jwt-secret-0123456789abcdef".to_vec()).map_err(fail)?;

@@ -18,8 +18,8 @@ use crate::{BenchResult, Figure, fail, note};
 
 /// The hidden subcommand the child runs.
 pub const CHILD: &str = "p5-exec";
-const EXECUTORS: usize = 16;
-const CLAIM_SIZE: u32 = 20;
+/// The service's defaults: one run, 64 items at once, claims of 50.
+const EXEC: fixture::Exec = fixture::Exec::DEFAULT;
 const OPS: u32 = 1_000_000;
 
 /// A `/proc/self/status` field in kB.
@@ -46,11 +46,11 @@ pub async fn child(args: &[String]) -> BenchResult<()> {
     let engine = std::sync::Arc::new(fixture::engine(
         store,
         fixture::gateway(api_base, OPS, None)?,
-        CLAIM_SIZE,
+        EXEC,
     )?);
     let rss_start = status_kb("VmRSS:").unwrap_or(0);
     let t = Instant::now();
-    let (posted, failed, ambiguous) = fixture::execute(&engine, batch, EXECUTORS).await?;
+    let (posted, failed, ambiguous) = fixture::execute(&engine, batch).await?;
     let wall_s = t.elapsed().as_secs_f64();
     println!(
         "{}",
@@ -66,7 +66,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
     let items = if quick { 5_000 } else { 100_000 };
     let (store, url) = env.sqlite().await?;
     let sandbox = env.sandbox(2).await?;
-    let fx = fixture::exec_fixture(store, &sandbox, OPS, CLAIM_SIZE, items).await?;
+    let fx = fixture::exec_fixture(store, &sandbox, OPS, EXEC, items).await?;
     note!("p5: {items} items ready in {:.1} s", fx.setup_s);
     let exe = std::env::current_exe()?;
     let args = [
@@ -111,7 +111,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
             "items": items, "backend": "sqlite", "wall_s": crate::round3(wall_s),
             "items_per_s": crate::round3(items as f64 / wall_s),
             "rss_at_start_mb": crate::round3(field("rss_start_kb") / 1024.0),
-            "executors": EXECUTORS, "claim_size": CLAIM_SIZE,
+            "concurrency": EXEC.concurrency, "claim_size": EXEC.claim_size,
             "excludes": "the seeding and the stripe-sandbox (both in the parent process)",
             "parent_vmhwm_mb": crate::round3(mb(status_kb("VmHWM:").unwrap_or(0))),
         }),

@@ -187,6 +187,15 @@ pub struct BatchCommon {
         help_heading = "Engine"
     )]
     pub worker_id: Option<String>,
+    /// Payout items one execution run sends to Stripe at once [default: 64].
+    #[arg(
+        long = "exec-concurrency",
+        env = "PAYOUTS_EXEC_CONCURRENCY",
+        value_parser = clap::value_parser!(u32).range(1..=1024),
+        value_name = "N",
+        help_heading = "Engine"
+    )]
+    pub exec_concurrency: Option<u32>,
 }
 
 impl BatchCommon {
@@ -195,6 +204,7 @@ impl BatchCommon {
         let mut settings = Settings::new(self.database.url.clone());
         settings.stripe = self.stripe.clone();
         settings.worker_id = self.worker_id.clone();
+        settings.exec_concurrency = self.exec_concurrency;
         settings
     }
 }

@@ -91,6 +91,18 @@ pub struct StripeSettings {
         help_heading = "Stripe"
     )]
     pub connect_base: Option<String>,
+    /// Calls per second this process sends to Stripe at most (a token
+    /// bucket shared by every call) [default: 24 for test keys, 99 for live
+    /// keys, 1000 for a sandbox]. Lower it when other software shares the
+    /// account's limit.
+    #[arg(
+        long = "stripe-ops-per-second",
+        env = "STRIPE_OPS_PER_SECOND",
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+        value_name = "N",
+        help_heading = "Stripe"
+    )]
+    pub ops_per_second: Option<u32>,
     /// `STRIPE_SECRET_KEY` (environment only).
     #[arg(skip)]
     pub secret_key: Option<SecretString>,
@@ -207,6 +219,15 @@ pub struct Settings {
         help_heading = "Engine"
     )]
     pub worker_id: Option<String>,
+    /// Payout items one execution run sends to Stripe at once [default: 64].
+    #[arg(
+        long = "exec-concurrency",
+        env = "PAYOUTS_EXEC_CONCURRENCY",
+        value_parser = clap::value_parser!(u32).range(1..=1024),
+        value_name = "N",
+        help_heading = "Engine"
+    )]
+    pub exec_concurrency: Option<u32>,
 }
 
 impl Settings {
@@ -219,6 +240,7 @@ impl Settings {
             stripe: StripeSettings::default(),
             server: ServerSettings::default(),
             worker_id: None,
+            exec_concurrency: None,
         }
     }
 

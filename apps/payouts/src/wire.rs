@@ -239,15 +239,17 @@ pub async fn wire(settings: &Settings) -> Result<Wired, WireError> {
             api_base,
         } => tracing::info!(%api_base, test_mode, "using Stripe"),
     }
+    let mut config = config;
+    if let Some(ops) = stripe.ops_per_second {
+        config.ops_per_second = Some(ops);
+    }
     let gateway = StripeGateway::new(config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = Payouts::new(
-        store.clone(),
-        gateway,
-        clock,
-        RandomIds,
-        EngineConfig::new(worker),
-    );
+    let mut engine_config = EngineConfig::new(worker);
+    if let Some(concurrency) = settings.exec_concurrency {
+        engine_config.concurrency = concurrency;
+    }
+    let engine = Payouts::new(store.clone(), gateway, clock, RandomIds, engine_config);
     Ok(Wired {
         engine: Arc::new(engine),
         store,

@@ -646,6 +646,29 @@ pub trait BatchStore: Send + Sync {
         notifications: &[Notification],
     ) -> Result<(), StoreError>;
 
+    /// Writes each `(next, expected)` change as [`BatchStore::transition_item`]
+    /// does (without notifications) and answers, in order, whether it
+    /// applied: `false` where the stored state was not `expected`. Each
+    /// change is its own compare-and-set; an adapter may write them all in
+    /// one transaction (the default writes them one by one).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown item; [`StoreError::Unavailable`].
+    async fn transition_items(
+        &self,
+        changes: &[(PayoutItem, ItemState)],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut applied = Vec::with_capacity(changes.len());
+        for (next, expected) in changes {
+            applied.push(match self.transition_item(next, expected, &[]).await {
+                Ok(()) => true,
+                Err(StoreError::Conflict { .. }) => false,
+                Err(other) => return Err(other),
+            });
+        }
+        Ok(applied)
+    }
+
     /// Failed items whose `retry_at` is at or before `now`, up to `limit`.
     ///
     /// # Errors

@@ -9,10 +9,15 @@ use secrecy::{ExposeSecret, SecretString};
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 /// Stripe's Connect (OAuth) host.
 pub const DEFAULT_CONNECT_BASE: &str = "https://connect.stripe.com";
-/// Stripe's documented test-mode limit is 25 operations per second.
-pub const TEST_MODE_OPS_PER_SECOND: u32 = 25;
-/// Stripe's documented live-mode limit is 100 operations per second.
-pub const LIVE_MODE_OPS_PER_SECOND: u32 = 100;
+/// The default pace for test keys: Stripe's documented test-mode limit is 25
+/// operations per second; one less leaves room for network jitter, so that
+/// a client at its pace never meets a 429.
+pub const TEST_MODE_OPS_PER_SECOND: u32 = 24;
+/// The default pace for live keys: Stripe's documented live-mode limit is
+/// 100 operations per second, less 1 %: a client paced under a token
+/// bucket's rate gains slack every second, so network jitter never finds it
+/// empty.
+pub const LIVE_MODE_OPS_PER_SECOND: u32 = 99;
 /// Stripe's own libraries accept signatures up to five minutes old.
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
 
@@ -46,8 +51,9 @@ pub struct StripeConfig {
     /// Where Stripe sends the merchant back after OAuth; Stripe uses the
     /// dashboard's default redirect when `None`.
     pub redirect_uri: Option<String>,
-    /// Client-side rate limit shared by every call; `None` picks 25 for test
-    /// keys and 100 for live keys, Stripe's documented limits.
+    /// Client-side rate limit shared by every call; `None` picks 24 for test
+    /// keys and 99 for live keys, just under Stripe's documented limits (25
+    /// and 100). Lower it when other software shares the account's limit.
     pub ops_per_second: Option<u32>,
     /// Attempts per call, the first included (default 3). Every attempt of
     /// a write carries the same idempotency key.
@@ -179,7 +185,7 @@ impl StripeConfig {
         key.starts_with("sk_test_") || key.starts_with("rk_test_")
     }
 
-    /// The rate limit in force: the configured one, else 25 (test) or 100 (live).
+    /// The rate limit in force: the configured one, else 24 (test) or 99 (live).
     pub fn effective_ops_per_second(&self) -> u32 {
         self.ops_per_second.unwrap_or(if self.is_test_mode() {
             TEST_MODE_OPS_PER_SECOND
@@ -213,7 +219,7 @@ mod tests {
         assert_eq!(c.connect_base, DEFAULT_CONNECT_BASE);
         assert_eq!(c.webhook_secrets.len(), 2);
         assert_eq!(c.webhook_secrets[1].expose_secret(), "whsec_new");
-        assert_eq!(c.effective_ops_per_second(), 25);
+        assert_eq!(c.effective_ops_per_second(), 24);
         assert_eq!(c.max_attempts, 3);
         assert_eq!(c.webhook_tolerance, Duration::from_secs(300));
     }
@@ -222,11 +228,11 @@ mod tests {
     fn live_keys_default_to_100_ops() {
         let mut c = StripeConfig::new(SecretString::from("sk_live_x"), "ca_1");
         assert!(!c.is_test_mode());
-        assert_eq!(c.effective_ops_per_second(), 100);
+        assert_eq!(c.effective_ops_per_second(), 99);
         c.ops_per_second = Some(7);
         assert_eq!(c.effective_ops_per_second(), 7);
         let restricted = StripeConfig::new(SecretString::from("rk_test_x"), "ca_1");
-        assert_eq!(restricted.effective_ops_per_second(), 25);
+        assert_eq!(restricted.effective_ops_per_second(), 24);
     }
 
     #[test]

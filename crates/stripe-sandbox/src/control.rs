@@ -5,7 +5,7 @@
 //! same behaviour.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -51,9 +51,15 @@ pub struct Latency {
 }
 
 /// Request budget per second of real time (`null` disables).
+///
+/// A token bucket, the model Stripe describes for its own request rate
+/// limiter: it holds `per_second` tokens, starts full and refills at
+/// `per_second` a second; a request takes one, and a request finding none
+/// gets 429 `rate_limit`. So a client may burst `per_second` requests at
+/// once, and after that send `per_second` a second indefinitely.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RateLimit {
-    /// Requests allowed per one-second window; more get 429 `rate_limit`.
+    /// Requests allowed per second (and the burst); more get 429 `rate_limit`.
     pub per_second: Option<u32>,
 }
 
@@ -322,22 +328,61 @@ pub struct CreateDispute {
     pub reason: Option<String>,
 }
 
-/// Fixed one-second window for the rate limit.
+/// The rate limit's token bucket, in its "generic cell rate algorithm"
+/// form: `tat` is when the bucket would be full again.
 #[derive(Debug)]
-pub(crate) struct RateWindow {
-    pub per_second: u32,
-    pub started: Instant,
-    pub count: u32,
+pub(crate) struct RateBucket {
+    /// Time for one token to refill.
+    interval: Duration,
+    /// How far ahead of `now` the bucket may be drawn: `per_second - 1` intervals.
+    burst: Duration,
+    tat: Instant,
 }
 
-impl RateWindow {
-    pub(crate) fn admit(&mut self, now: Instant) -> bool {
-        if now.duration_since(self.started).as_millis() >= 1000 {
-            self.started = now;
-            self.count = 0;
+impl RateBucket {
+    /// A full bucket of `per_second` (at least 1) tokens at `now`.
+    pub(crate) fn new(per_second: u32, now: Instant) -> Self {
+        let per_second = per_second.max(1);
+        let interval = Duration::from_secs(1) / per_second;
+        RateBucket {
+            interval,
+            burst: interval.saturating_mul(per_second.saturating_sub(1)),
+            tat: now,
         }
-        self.count = self.count.saturating_add(1);
-        self.count <= self.per_second
+    }
+
+    /// Takes a token at `now`; `false` (and nothing taken) when there is none.
+    pub(crate) fn admit(&mut self, now: Instant) -> bool {
+        let tat = self.tat.max(now);
+        if tat.saturating_duration_since(now) > self.burst {
+            return false;
+        }
+        self.tat = tat + self.interval;
+        true
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_bucket_then_the_refill_rate() {
+        let start = Instant::now();
+        let mut bucket = RateBucket::new(4, start);
+        let burst: Vec<bool> = (0..5).map(|_| bucket.admit(start)).collect();
+        assert_eq!(burst, [true, true, true, true, false]);
+        // One token a quarter second later, not two.
+        let later = start + Duration::from_millis(250);
+        assert!(bucket.admit(later));
+        assert!(!bucket.admit(later));
+        // Requests spaced at the rate are all admitted.
+        for i in 2..40_u32 {
+            assert!(bucket.admit(start + Duration::from_millis(250) * i), "{i}");
+        }
+        // A long pause refills it to the burst, no more.
+        let idle = start + Duration::from_secs(60);
+        assert_eq!((0..6).filter(|_| bucket.admit(idle)).count(), 4);
     }
 }
 

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::api::{self, Ctx, PendingEvent};
 use crate::control::{
     ActiveFault, BalanceSnapshot, CreateDispute, FaultKind, FaultSpec, Latency, Ledger,
-    LedgerEntry, LedgerFilter, OAuthCodeGrant, RateLimit, RateWindow, SandboxError, SendWebhook,
+    LedgerEntry, LedgerFilter, OAuthCodeGrant, RateBucket, RateLimit, SandboxError, SendWebhook,
     SetBalance, ValidationFailure,
 };
 use crate::error::ApiError;
@@ -99,7 +99,7 @@ struct Shared {
     world: World,
     idempotency: HashMap<IdemKey, IdemEntry>,
     latency: Latency,
-    rate: Option<RateWindow>,
+    rate: Option<RateBucket>,
     faults: Vec<ActiveFault>,
     next_fault_id: u64,
     next_token: u64,
@@ -411,11 +411,9 @@ impl SandboxHandle {
 // ------------------------------------------------------------ control impl
 
 fn set_rate_limit(inner: &Inner, limit: RateLimit) {
-    inner.lock().rate = limit.per_second.map(|per_second| RateWindow {
-        per_second,
-        started: Instant::now(),
-        count: 0,
-    });
+    inner.lock().rate = limit
+        .per_second
+        .map(|per_second| RateBucket::new(per_second, Instant::now()));
 }
 
 fn add_fault(inner: &Inner, spec: FaultSpec) -> u64 {

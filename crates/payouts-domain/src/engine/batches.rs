@@ -15,6 +15,9 @@
 //!   and an expired lease (a crashed worker) lets another take over.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::stream::{self, BoxStream, TryStreamExt};
 
 use serde::{Deserialize, Serialize};
 
@@ -273,85 +276,161 @@ where
             }
         };
         let mut report = ExecutionReport::default();
-        'claiming: loop {
-            let now = self.clock.now();
-            let claimed = self
-                .store
-                .claim_items(
-                    id,
-                    &self.config.worker,
-                    now,
-                    now.saturating_add(self.config.retry.lease),
-                    self.config.claim_size,
-                )
-                .await?;
-            if claimed.is_empty() {
-                break;
-            }
-            for item in claimed {
-                let step = self.process_claimed(&batch, &source, item).await?;
-                report.processed = report.processed.saturating_add(1);
-                match step {
-                    Step::Posted { reconciled } => {
-                        report.posted = report.posted.saturating_add(1);
-                        if reconciled {
-                            report.reconciled = report.reconciled.saturating_add(1);
-                        }
-                    }
-                    Step::Failed(kind) => {
-                        report.failed = report.failed.saturating_add(1);
-                        if kind == FailureKind::AccountInactive {
-                            // Every other transfer from this account would fail
-                            // too: stop, leave the rest pending for the merchant.
-                            report.stopped = Some(Blocked::PayoutsPaused(
-                                HoldReason::MerchantAccountInactive.as_str().to_owned(),
-                            ));
-                            break 'claiming;
-                        }
-                    }
-                    Step::Ambiguous => report.ambiguous = report.ambiguous.saturating_add(1),
-                    Step::Skipped => {}
+        // Items run `concurrency` at a time; a claim is taken (and its
+        // pending items moved to `submitting`) only when the previous one is
+        // used up, so at most one claim waits unstarted under this worker's
+        // lease. An `account_inactive` refusal stops the run: no new claim,
+        // no new send, and the unsent claimed items are released below.
+        let stop = AtomicBool::new(false);
+        // Boxed as a `Send` stream here, where every lifetime is concrete:
+        // left to inference across the combinators' closures, the compiler
+        // cannot prove `execute_batch`'s future `Send`.
+        let mut steps: BoxStream<'_, Result<Result<Step, PayoutItem>, DomainError>> = Box::pin(
+            stream::try_unfold((), |()| self.next_claim(id, &stop))
+                .map_ok(|claimed| stream::iter(claimed.into_iter().map(Ok)))
+                .try_flatten()
+                .map_ok(|item| self.run_claimed(&batch, &source, &stop, item))
+                .try_buffer_unordered(self.config.concurrency()),
+        );
+        let mut unsent = Vec::new();
+        while let Some(step) = steps.try_next().await? {
+            let step = match step {
+                Ok(step) => step,
+                Err(item) => {
+                    unsent.push(item);
+                    continue;
                 }
+            };
+            report.processed = report.processed.saturating_add(1);
+            match step {
+                Step::Posted { reconciled } => {
+                    report.posted = report.posted.saturating_add(1);
+                    if reconciled {
+                        report.reconciled = report.reconciled.saturating_add(1);
+                    }
+                }
+                Step::Failed(kind) => {
+                    report.failed = report.failed.saturating_add(1);
+                    if kind == FailureKind::AccountInactive && report.stopped.is_none() {
+                        // Every other transfer from this account would fail
+                        // too: stop, leave the rest pending for the merchant.
+                        report.stopped = Some(Blocked::PayoutsPaused(
+                            HoldReason::MerchantAccountInactive.as_str().to_owned(),
+                        ));
+                    }
+                }
+                Step::Ambiguous => report.ambiguous = report.ambiguous.saturating_add(1),
+                Step::Skipped => {}
             }
         }
-        if report.stopped.is_some() {
-            self.release_claims(id).await?;
-        }
+        self.release_unsent(unsent).await?;
         report.batch_state = Some(self.settle_batch(id).await?);
         Ok(report)
     }
 
-    /// Drops this worker's leases on still-pending items of the batch, so
-    /// that they are not stuck behind a lease after an early stop.
-    async fn release_claims(&self, batch: BatchId) -> Result<(), DomainError> {
-        let mut page = PageRequest::first(crate::ports::MAX_PAGE);
-        loop {
-            let Page { data, has_more } = self.store.items(batch, page).await?;
-            for item in &data {
-                let mine = item
-                    .lease
-                    .as_ref()
-                    .is_some_and(|l| l.worker == self.config.worker);
-                if item.state == ItemState::Pending && mine {
-                    let released = PayoutItem {
-                        lease: None,
-                        ..item.clone()
-                    };
-                    match self
-                        .store
-                        .transition_item(&released, &item.state, &[])
-                        .await
-                    {
-                        Ok(()) | Err(StoreError::Conflict { .. }) => {}
-                        Err(other) => return Err(other.into()),
-                    }
-                }
-            }
-            match (has_more, data.last()) {
-                (true, Some(last)) => page.after = Some(last.id.as_uuid()),
-                _ => return Ok(()),
+    /// The next claim of [`Payouts::execute_batch`]; `None` when there is
+    /// nothing left to claim or the run was stopped.
+    async fn next_claim(
+        &self,
+        batch: BatchId,
+        stop: &AtomicBool,
+    ) -> Result<Option<(Vec<PayoutItem>, ())>, DomainError> {
+        if stop.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let claimed = self.claim_and_submit(batch).await?;
+        Ok((!claimed.is_empty()).then_some((claimed, ())))
+    }
+
+    /// One claimed item of [`Payouts::execute_batch`]: `Err(item)` when the
+    /// run was stopped before it was sent.
+    async fn run_claimed(
+        &self,
+        batch: &PayoutBatch,
+        source: &AccountId,
+        stop: &AtomicBool,
+        item: PayoutItem,
+    ) -> Result<Result<Step, PayoutItem>, DomainError> {
+        if stop.load(Ordering::Acquire) {
+            return Ok(Err(item));
+        }
+        let step = self.process_claimed(batch, source, item).await?;
+        if matches!(step, Step::Failed(FailureKind::AccountInactive)) {
+            stop.store(true, Ordering::Release);
+        }
+        Ok(Ok(step))
+    }
+
+    /// Claims up to `claim_size` open items of the batch under this
+    /// worker's lease, and moves the pending ones to `submitting` (attempt 1,
+    /// its key) in one write, before anything is sent. Items another worker
+    /// moved first are left out.
+    async fn claim_and_submit(&self, batch: BatchId) -> Result<Vec<PayoutItem>, DomainError> {
+        let now = self.clock.now();
+        let claimed = self
+            .store
+            .claim_items(
+                batch,
+                &self.config.worker,
+                now,
+                now.saturating_add(self.config.retry.lease),
+                self.config.claim_size,
+            )
+            .await?;
+        let submit = ItemEvent::Submit {
+            attempt: 1,
+            at: now,
+        };
+        let mut changes = Vec::new();
+        for item in &claimed {
+            if item.state == ItemState::Pending {
+                changes.push((item.apply(&submit)?, item.state.clone()));
             }
         }
+        if changes.is_empty() {
+            return Ok(claimed);
+        }
+        let applied = self.store.transition_items(&changes).await?;
+        let mut submitted: HashMap<PayoutItemId, PayoutItem> = changes
+            .into_iter()
+            .zip(applied)
+            .filter_map(|((next, _), ok)| ok.then_some((next.id, next)))
+            .collect();
+        Ok(claimed
+            .into_iter()
+            .filter_map(|item| {
+                if item.state == ItemState::Pending {
+                    submitted.remove(&item.id)
+                } else {
+                    Some(item)
+                }
+            })
+            .collect())
+    }
+
+    /// Drops this worker's lease on claimed items a stopped run never
+    /// sent, so that they are not stuck behind it. They keep their state
+    /// (a `submitting` one keeps its key: it was never sent under it).
+    async fn release_unsent(&self, unsent: Vec<PayoutItem>) -> Result<(), DomainError> {
+        if unsent.is_empty() {
+            return Ok(());
+        }
+        let changes: Vec<(PayoutItem, ItemState)> = unsent
+            .into_iter()
+            .map(|item| {
+                let expected = item.state.clone();
+                (
+                    PayoutItem {
+                        lease: None,
+                        ..item
+                    },
+                    expected,
+                )
+            })
+            .collect();
+        // An item another worker moved meanwhile is its business now.
+        self.store.transition_items(&changes).await?;
+        Ok(())
     }
 
     /// One claimed item, from whatever open state it is in.

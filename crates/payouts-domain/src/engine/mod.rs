@@ -30,6 +30,14 @@ pub use events::EventOutcome;
 pub use partners::NewPartner;
 pub use reports::{LedgerPeriod, LedgerReport};
 
+/// Items claimed at a time, by default.
+pub const DEFAULT_CLAIM_SIZE: u32 = 50;
+
+/// Items sent at once by one execution run, by default: at Stripe's typical
+/// 200–400 ms per transfer, 64 in flight reach its live-mode limit of
+/// 100 requests per second.
+pub const DEFAULT_CONCURRENCY: u32 = 64;
+
 /// Engine settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineConfig {
@@ -39,6 +47,11 @@ pub struct EngineConfig {
     pub worker: WorkerId,
     /// How many items a worker claims at a time.
     pub claim_size: u32,
+    /// How many items one [`Payouts::execute_batch`] run sends at once
+    /// (0 counts as 1). With Stripe's latency, this bounds the rate one run
+    /// can reach: about `concurrency / latency`; the gateway's rate limiter
+    /// bounds it from above.
+    pub concurrency: u32,
 }
 
 impl EngineConfig {
@@ -47,8 +60,14 @@ impl EngineConfig {
         EngineConfig {
             retry: RetryPolicy::default(),
             worker,
-            claim_size: 50,
+            claim_size: DEFAULT_CLAIM_SIZE,
+            concurrency: DEFAULT_CONCURRENCY,
         }
+    }
+
+    /// [`EngineConfig::concurrency`], at least 1.
+    pub fn concurrency(&self) -> usize {
+        usize::try_from(self.concurrency.max(1)).unwrap_or(1)
     }
 }
 

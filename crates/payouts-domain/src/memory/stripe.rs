@@ -58,6 +58,32 @@ struct Fake {
     promotion_codes: HashMap<PromotionCodeId, (AccountId, CouponCode, bool)>,
     faults: VecDeque<ScriptedFault>,
     calls: u64,
+    /// Transfers yield to the executor once before answering.
+    transfers_yield: bool,
+    in_flight: u32,
+    max_in_flight: u32,
+}
+
+/// A future that is pending once (waking itself), then ready: one turn of
+/// whatever executor polls it, so that concurrent callers overlap.
+#[derive(Debug, Default)]
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
 }
 
 impl Fake {
@@ -189,6 +215,19 @@ impl InMemoryStripe {
             .collect()
     }
 
+    /// Makes every transfer creation yield to the executor once before it
+    /// answers, as a network call would, so that concurrent calls overlap
+    /// and [`InMemoryStripe::max_transfers_in_flight`] can count them.
+    pub fn yield_on_transfers(&self) {
+        lock(&self.fake).transfers_yield = true;
+    }
+
+    /// The most transfer creations that were in flight at once (counted
+    /// only after [`InMemoryStripe::yield_on_transfers`]).
+    pub fn max_transfers_in_flight(&self) -> u32 {
+        lock(&self.fake).max_in_flight
+    }
+
     /// How many transfer creations were attempted, faults included.
     pub fn transfer_calls(&self) -> u64 {
         lock(&self.fake).calls
@@ -209,6 +248,19 @@ impl InMemoryStripe {
 #[async_trait]
 impl PayoutGateway for InMemoryStripe {
     async fn create_transfer(&self, request: &TransferRequest) -> Result<Transfer, GatewayError> {
+        let yields = {
+            let mut fake = lock(&self.fake);
+            if fake.transfers_yield {
+                fake.in_flight = fake.in_flight.saturating_add(1);
+                fake.max_in_flight = fake.max_in_flight.max(fake.in_flight);
+            }
+            fake.transfers_yield
+        };
+        if yields {
+            YieldOnce::default().await;
+            let mut fake = lock(&self.fake);
+            fake.in_flight = fake.in_flight.saturating_sub(1);
+        }
         let now = self.clock.now();
         let mut fake = lock(&self.fake);
         fake.calls = fake.calls.saturating_add(1);

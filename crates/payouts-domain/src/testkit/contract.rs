@@ -839,6 +839,57 @@ pub async fn item_transitions_are_compare_and_set_with_their_outbox<S: PayoutSto
     );
 }
 
+/// Several transitions in one call: each is its own compare-and-set, and
+/// the answer says which applied; an unknown item is an error.
+pub async fn item_transitions_in_one_call<S: PayoutStore>(s: S) {
+    let (_, items) = seed_items(&s, 3).await;
+    assert!(s.transition_items(&[]).await.unwrap().is_empty());
+    let submit = |i: &PayoutItem| {
+        (
+            i.apply(&ItemEvent::Submit { attempt: 1, at: T0 }).unwrap(),
+            i.state.clone(),
+        )
+    };
+    let (mut a, stale, c) = (submit(&items[0]), submit(&items[1]), submit(&items[2]));
+    a.0.lease = Some(Lease {
+        worker: WorkerId::parse("w1").unwrap(),
+        until: T0 + Duration::seconds(60),
+    });
+    // Another worker moved the second item first.
+    s.transition_item(&stale.0, &stale.1, &[]).await.unwrap();
+    let applied = s
+        .transition_items(&[a.clone(), stale.clone(), c.clone()])
+        .await
+        .unwrap();
+    assert_eq!(applied, [true, false, true]);
+    for (next, _) in [&a, &stale, &c] {
+        let stored = s.item(next.id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.state, stored.lease),
+            (next.state.clone(), next.lease.clone())
+        );
+    }
+    // A lease released in a second call (the state is unchanged).
+    let released = PayoutItem {
+        lease: None,
+        ..a.0.clone()
+    };
+    assert_eq!(
+        s.transition_items(&[(released.clone(), a.0.state.clone())])
+            .await
+            .unwrap(),
+        [true]
+    );
+    assert_eq!(s.item(a.0.id).await.unwrap().unwrap().lease, None);
+
+    let mut ghost = submit(&items[0]);
+    ghost.0.id = crate::ids::PayoutItemId::from_uuid(uuid::Uuid::from_u128(0xdead));
+    assert!(matches!(
+        s.transition_items(&[ghost]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 /// The queries the scheduler and reports use.
 pub async fn item_queries<S: PayoutStore>(s: S) {
     let (b, items) = seed_items(&s, 4).await;

@@ -81,13 +81,24 @@ impl<S: PayoutStore + Clone> World<S> {
     /// A world whose merchant, account and ids are distinct for each `tag`,
     /// so several worlds can share one store.
     pub async fn tagged(store: S, policy: PayoutPolicy, tag: u32) -> World<S> {
+        let config = EngineConfig::new(WorkerId::parse("worker-a").unwrap());
+        World::configured(store, policy, tag, config).await
+    }
+
+    /// As [`World::tagged`], with the engine's settings.
+    pub async fn configured(
+        store: S,
+        policy: PayoutPolicy,
+        tag: u32,
+        config: EngineConfig,
+    ) -> World<S> {
         let clock = ManualClock::at(START);
         let engine = Payouts::new(
             store,
             InMemoryStripe::new(Arc::new(clock.clone())),
             clock.clone(),
             SequentialIds::starting_at(u64::from(tag) << 32),
-            EngineConfig::new(WorkerId::parse("worker-a").unwrap()),
+            config,
         );
         let merchant = MerchantId::parse(if tag == 0 {
             "merchant_123".to_owned()
@@ -704,6 +715,70 @@ pub async fn account_inactive_pauses_the_program_until_the_merchant_acts<S: Payo
         w.engine.batch(batch.id).await.unwrap().state,
         BatchState::Completed
     );
+    w.assert_no_double_pay(&batch).await;
+    w.assert_ledger().await;
+}
+
+/// Scenario: one execution run sends up to `concurrency` items at once; an
+/// `account_inactive` refusal stops it without touching the item in flight
+/// beside it, and the item it never sent is released for the next run.
+pub async fn a_run_sends_items_concurrently_and_stops_cleanly<S: PayoutStore + Clone>(store: S) {
+    let mut config = EngineConfig::new(WorkerId::parse("worker-a").unwrap());
+    config.concurrency = 2;
+    let w = World::configured(store.clone(), PayoutPolicy::AutoAll, 0, config).await;
+    w.engine.gateway().yield_on_transfers();
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.posted, 3);
+    assert_eq!(
+        w.engine.gateway().max_transfers_in_flight(),
+        2,
+        "three items, two at a time"
+    );
+    w.assert_no_double_pay(&batch).await;
+
+    // A second merchant on the same store; its first transfer is refused.
+    let mut config = EngineConfig::new(WorkerId::parse("worker-b").unwrap());
+    config.concurrency = 2;
+    let w = World::configured(store, PayoutPolicy::AutoAll, 1, config).await;
+    w.engine.gateway().yield_on_transfers();
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    w.engine.gateway().fail_next(
+        1,
+        GatewayError::new(
+            FailureKind::AccountInactive,
+            Some("account_inactive"),
+            "review",
+        ),
+    );
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert!(report.stopped.is_some());
+    assert_eq!(
+        (report.failed, report.posted),
+        (1, 1),
+        "the item sent beside the refused one keeps its own outcome"
+    );
+    let items = w.items(batch.id).await;
+    let unsent: Vec<&PayoutItem> = items.iter().filter(|i| i.state.is_open()).collect();
+    assert_eq!(unsent.len(), 1, "{items:?}");
+    assert_eq!(unsent[0].lease, None, "released, not stuck behind a lease");
+    assert_eq!(w.engine.gateway().transfers_for_item(unsent[0].id).len(), 0);
+    (w.engine
+        .apply_account_update(&payouts_domain::engine::AccountSnapshot {
+            account_id: w.merchant_account.clone(),
+            details_submitted: true,
+            charges_enabled: true,
+            payouts_enabled: true,
+            transfers: payouts_domain::partner::CapabilityStatus::Active,
+            disabled_reason: None,
+            past_due: false,
+        }))
+    .await
+    .unwrap();
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.posted, 1, "the released item runs at once");
     w.assert_no_double_pay(&batch).await;
     w.assert_ledger().await;
 }

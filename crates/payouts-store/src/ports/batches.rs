@@ -12,7 +12,9 @@ use payouts_domain::notification::Notification;
 use payouts_domain::ports::{BatchStore, FailureKind, Page, PageRequest, StateTotal};
 use payouts_domain::{Money, StoreError};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -236,43 +238,8 @@ impl BatchStore for SeaOrmStore {
         expected: &ItemState,
         notifications: &[Notification],
     ) -> Result<(), StoreError> {
-        check_state_currency(&next.state, next.amount.currency())?;
-        let to = state_columns(&next.state)?;
-        let from = state_columns(expected)?;
-        let lease_until = next.lease.as_ref().map(|l| ts(l.until)).transpose()?;
         let txn = self.begin_write().await?;
-        let changed = payout_item::Entity::update_many()
-            .col_expr(payout_item::Column::State, Expr::value(to.state))
-            .col_expr(payout_item::Column::Attempt, Expr::value(to.attempt))
-            .col_expr(payout_item::Column::StateDetail, Expr::value(to.detail))
-            .col_expr(payout_item::Column::RetryAtNs, Expr::value(to.retry_at_ns))
-            .col_expr(
-                payout_item::Column::FailureKind,
-                Expr::value(to.failure_kind),
-            )
-            .col_expr(payout_item::Column::TransferId, Expr::value(to.transfer_id))
-            .col_expr(
-                payout_item::Column::AmountReversedMinor,
-                Expr::value(to.amount_reversed_minor),
-            )
-            .col_expr(
-                payout_item::Column::LeaseWorker,
-                Expr::value(next.lease.as_ref().map(|l| l.worker.to_string())),
-            )
-            .col_expr(payout_item::Column::LeaseUntilNs, Expr::value(lease_until))
-            .col_expr(
-                payout_item::Column::Resends,
-                Expr::value(i64::from(next.resends)),
-            )
-            .filter(payout_item::Column::Id.eq(next.id.as_uuid()))
-            .filter(payout_item::Column::State.eq(from.state))
-            .filter(payout_item::Column::Attempt.eq(from.attempt))
-            .filter(payout_item::Column::StateDetail.eq(from.detail))
-            .exec(&txn)
-            .await
-            .or_unavailable()?
-            .rows_affected;
-        if changed != 1 {
+        if !write_transition(&txn, next, expected).await? {
             let found = payout_item::Entity::find_by_id(next.id.as_uuid())
                 .one(&txn)
                 .await
@@ -285,6 +252,33 @@ impl BatchStore for SeaOrmStore {
         }
         enqueue_on(&txn, notifications).await?;
         txn.commit().await.or_unavailable()
+    }
+
+    async fn transition_items(
+        &self,
+        changes: &[(PayoutItem, ItemState)],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut applied = Vec::with_capacity(changes.len());
+        if changes.is_empty() {
+            return Ok(applied);
+        }
+        let txn = self.begin_write().await?;
+        for (next, expected) in changes {
+            let ok = write_transition(&txn, next, expected).await?;
+            if !ok
+                && payout_item::Entity::find_by_id(next.id.as_uuid())
+                    .one(&txn)
+                    .await
+                    .or_unavailable()?
+                    .is_none()
+            {
+                txn.rollback().await.or_unavailable()?;
+                return Err(not_found("payout item", next.id));
+            }
+            applied.push(ok);
+        }
+        txn.commit().await.or_unavailable()?;
+        Ok(applied)
     }
 
     async fn items_due_for_retry(
@@ -494,4 +488,49 @@ impl SeaOrmStore {
             .or_unavailable()?;
         Ok(page(decode_all(models)?, request.limit()))
     }
+}
+
+/// Writes `next`'s state, lease and resends over the stored item if its
+/// state is `expected`; `false` when no row matched.
+async fn write_transition(
+    txn: &DatabaseTransaction,
+    next: &PayoutItem,
+    expected: &ItemState,
+) -> Result<bool, StoreError> {
+    check_state_currency(&next.state, next.amount.currency())?;
+    let to = state_columns(&next.state)?;
+    let from = state_columns(expected)?;
+    let lease_until = next.lease.as_ref().map(|l| ts(l.until)).transpose()?;
+    let changed = payout_item::Entity::update_many()
+        .col_expr(payout_item::Column::State, Expr::value(to.state))
+        .col_expr(payout_item::Column::Attempt, Expr::value(to.attempt))
+        .col_expr(payout_item::Column::StateDetail, Expr::value(to.detail))
+        .col_expr(payout_item::Column::RetryAtNs, Expr::value(to.retry_at_ns))
+        .col_expr(
+            payout_item::Column::FailureKind,
+            Expr::value(to.failure_kind),
+        )
+        .col_expr(payout_item::Column::TransferId, Expr::value(to.transfer_id))
+        .col_expr(
+            payout_item::Column::AmountReversedMinor,
+            Expr::value(to.amount_reversed_minor),
+        )
+        .col_expr(
+            payout_item::Column::LeaseWorker,
+            Expr::value(next.lease.as_ref().map(|l| l.worker.to_string())),
+        )
+        .col_expr(payout_item::Column::LeaseUntilNs, Expr::value(lease_until))
+        .col_expr(
+            payout_item::Column::Resends,
+            Expr::value(i64::from(next.resends)),
+        )
+        .filter(payout_item::Column::Id.eq(next.id.as_uuid()))
+        .filter(payout_item::Column::State.eq(from.state))
+        .filter(payout_item::Column::Attempt.eq(from.attempt))
+        .filter(payout_item::Column::StateDetail.eq(from.detail))
+        .exec(txn)
+        .await
+        .or_unavailable()?
+        .rows_affected;
+    Ok(changed == 1)
 }
