@@ -354,11 +354,7 @@ where
         if stop.load(Ordering::Acquire) {
             return Ok(Err(item));
         }
-        let step = self.process_claimed(batch, source, item).await?;
-        if matches!(step, Step::Failed(FailureKind::AccountInactive)) {
-            stop.store(true, Ordering::Release);
-        }
-        Ok(Ok(step))
+        Ok(Ok(self.process_claimed(batch, source, item, stop).await?))
     }
 
     /// Claims up to `claim_size` open items of the batch under this
@@ -439,6 +435,7 @@ where
         batch: &PayoutBatch,
         source: &AccountId,
         item: PayoutItem,
+        stop: &AtomicBool,
     ) -> Result<Step, DomainError> {
         let now = self.clock.now();
         match &item.state {
@@ -456,7 +453,7 @@ where
                 else {
                     return Ok(Step::Skipped);
                 };
-                self.send(batch, source, submitting).await
+                self.send(batch, source, submitting, Some(stop)).await
             }
             ItemState::Submitting { since, .. }
                 if self.config.retry.key_near_expiry(*since, now) =>
@@ -465,10 +462,10 @@ where
                 else {
                     return Ok(Step::Skipped);
                 };
-                self.reconcile(batch, source, reconcile).await
+                self.reconcile(batch, source, reconcile, stop).await
             }
-            ItemState::Submitting { .. } => self.send(batch, source, item).await,
-            ItemState::ReconcileRequired { .. } => self.reconcile(batch, source, item).await,
+            ItemState::Submitting { .. } => self.send(batch, source, item, Some(stop)).await,
+            ItemState::ReconcileRequired { .. } => self.reconcile(batch, source, item, stop).await,
             ItemState::Posted { .. } | ItemState::Failed { .. } | ItemState::Reversed { .. } => {
                 Ok(Step::Skipped)
             }
@@ -498,12 +495,15 @@ where
         }
     }
 
-    /// Sends the item's current attempt (it must be `submitting`) and records the outcome.
+    /// Sends the item's current attempt (it must be `submitting`) and records
+    /// the outcome. An `account_inactive` answer raises `stop` at once, before
+    /// the failure is written, so that a concurrent run starts no new send.
     async fn send(
         &self,
         batch: &PayoutBatch,
         source: &AccountId,
         item: PayoutItem,
+        stop: Option<&AtomicBool>,
     ) -> Result<Step, DomainError> {
         let ItemState::Submitting { attempt, key, .. } = &item.state else {
             return Ok(Step::Skipped);
@@ -522,7 +522,12 @@ where
         match self.gateway.create_transfer(&request).await {
             Ok(transfer) => self.record_posted(&item, transfer.id, false).await,
             Err(error) if error.kind.is_ambiguous() => self.back_off(&item).await,
-            Err(error) => self.record_failure(&item, error).await,
+            Err(error) => {
+                if let (FailureKind::AccountInactive, Some(stop)) = (error.kind, stop) {
+                    stop.store(true, Ordering::Release);
+                }
+                self.record_failure(&item, error).await
+            }
         }
     }
 
@@ -683,6 +688,7 @@ where
         batch: &PayoutBatch,
         source: &AccountId,
         item: PayoutItem,
+        stop: &AtomicBool,
     ) -> Result<Step, DomainError> {
         let group = transfer_group(batch.id);
         match self
@@ -698,7 +704,7 @@ where
                     at: self.clock.now(),
                 };
                 match self.commit(&item, &event, &[]).await? {
-                    Some(next) => self.send(batch, source, next).await,
+                    Some(next) => self.send(batch, source, next, Some(stop)).await,
                     None => Ok(Step::Skipped),
                 }
             }
@@ -793,7 +799,7 @@ where
         let Some(submitting) = self.commit(&leased, &event, &[]).await? else {
             return Ok(Step::Skipped);
         };
-        self.send(batch, source, submitting).await
+        self.send(batch, source, submitting, None).await
     }
 
     /// The scheduler's ladder: retries every failed item whose `retry_at`

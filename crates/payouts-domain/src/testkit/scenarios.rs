@@ -665,7 +665,11 @@ pub async fn the_insufficient_balance_ladder_retries_daily_then_escalates<
 pub async fn account_inactive_pauses_the_program_until_the_merchant_acts<S: PayoutStore + Clone>(
     store: S,
 ) {
-    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    // One item at a time, so that the other two are never sent in this run
+    // (a_run_sends_items_concurrently_and_stops_cleanly covers a wider run).
+    let mut config = EngineConfig::new(WorkerId::parse("worker-a").unwrap());
+    config.concurrency = 1;
+    let w = World::configured(store, PayoutPolicy::AutoAll, 0, config).await;
     january(&w).await;
     let batch = w.close("2026-01").await;
     w.engine.gateway().fail_next(
