@@ -91,10 +91,13 @@ async fn crash_drill(label: &str, scratch: &Scratch, database_url: &str) {
     let ctl = Ctl::new(&sandbox.base);
     let observer = engine(database_url, &sandbox.base, system_clock(), "observer").await;
     let seeded = seed(&observer, &ctl, ITEMS).await;
-    // Every transfer takes 5–20 ms, so kills land mid-flight.
-    ctl.set_latency(5, 15).await;
+    // Every transfer takes 10–40 ms and a run sends 4 at a time (about 150
+    // items/s at most): the batch is still being paid when the kills come,
+    // and a kill lands with transfers in flight.
+    ctl.set_latency(10, 30).await;
     let log = scratch.0.join("payouts.log");
-    let mut app = spawn_serve(&log, database_url, &sandbox.base, TICK_MS, None);
+    let child_env = [("PAYOUTS_EXEC_CONCURRENCY", "4")];
+    let mut app = spawn_serve(&log, database_url, &sandbox.base, TICK_MS, None, &child_env);
     post_execute(&app.base, &seeded).await;
     // Until the batch is `executing`, only the execute call would pay it.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -114,7 +117,7 @@ async fn crash_drill(label: &str, scratch: &Scratch, database_url: &str) {
             kills_mid_batch += 1;
         }
         posted_at_kills.push(s.posted_count);
-        app = spawn_serve(&log, database_url, &sandbox.base, TICK_MS, None);
+        app = spawn_serve(&log, database_url, &sandbox.base, TICK_MS, None, &child_env);
     }
     let kills_done = started.elapsed();
     // Items claimed by a killed process wait for its 60 s lease to lapse.
@@ -176,6 +179,7 @@ async fn two_instances_on_postgres() {
         &sandbox.base,
         TICK_MS,
         Some("node-a"),
+        &[],
     );
     let b = spawn_serve(
         &scratch.0.join("b.log"),
@@ -183,6 +187,7 @@ async fn two_instances_on_postgres() {
         &sandbox.base,
         TICK_MS,
         Some("node-b"),
+        &[],
     );
     tokio::join!(
         post_execute(&a.base, &seeded),

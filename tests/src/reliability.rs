@@ -236,13 +236,14 @@ pub fn spawn_sandbox(dir: &Path) -> Proc {
 /// Starts `payouts serve` on a free port against `database_url` and the
 /// sandbox at `stripe_base`, with the scheduler on and every job ticking
 /// every `tick_ms`; its log goes to `log`. `worker` names its leases
-/// (None: `HOSTNAME-PID`, a new name after each restart).
+/// (None: `HOSTNAME-PID`, a new name after each restart); `envs` are set last.
 pub fn spawn_serve(
     log: &Path,
     database_url: &str,
     stripe_base: &str,
     tick_ms: u64,
     worker: Option<&str>,
+    envs: &[(&str, &str)],
 ) -> Proc {
     let mut cmd = Command::new(binary("payouts"));
     cmd.args(["serve", "--bind", "127.0.0.1:0"])
@@ -263,6 +264,7 @@ pub fn spawn_serve(
             cmd.env_remove("PAYOUTS_WORKER_ID");
         }
     }
+    cmd.envs(envs.iter().copied());
     spawn_announcing(cmd, log, "listening on ")
 }
 
@@ -277,6 +279,8 @@ pub struct Ctl {
 impl Ctl {
     /// For the sandbox at `base`.
     pub fn new(base: &str) -> Ctl {
+        // reqwest is built without a TLS provider of its own.
+        payouts::install_tls_provider();
         Ctl {
             base: base.trim_end_matches('/').to_owned(),
             http: reqwest::Client::builder()
