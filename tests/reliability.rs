@@ -239,7 +239,7 @@ async fn ambiguous_answers_rate_limits_and_5xx() {
     let app = App::start_with(&url, |s| {
         s.server.scheduler = true;
         s.server.scheduler_tick_ms = Some(TICK_MS);
-        s.worker_id = Some("ambiguity".to_owned());
+        s.engine.worker_id = Some("ambiguity".to_owned());
     })
     .await;
     let ctl = Ctl::new(&app.sb.base_url());

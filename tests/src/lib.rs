@@ -96,7 +96,7 @@ impl App {
         settings.server.http_workers = Some(2);
         settings.stripe.api_base = Some(sb.base_url());
         settings.stripe.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
-        settings.worker_id = Some("e2e".to_owned());
+        settings.engine.worker_id = Some("e2e".to_owned());
         adjust(&mut settings);
         let running = payouts::serve::start(&settings, JwtSecret::new(JWT_SECRET).unwrap())
             .await

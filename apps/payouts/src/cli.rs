@@ -9,7 +9,7 @@ use payouts_domain::ids::{BatchId, MerchantId, PartnerId, PayoutItemId, ProgramI
 use payouts_domain::period::Period;
 use payouts_http::Role;
 
-use crate::settings::{DatabaseSettings, Settings, StripeSettings};
+use crate::settings::{DatabaseSettings, EngineSettings, Settings, StripeSettings};
 use crate::wire::WireError;
 
 const AFTER_HELP: &str = "\
@@ -177,25 +177,9 @@ pub struct BatchCommon {
     /// Stripe.
     #[command(flatten)]
     pub stripe: StripeSettings,
-    /// The name this process's leases on payout items carry
-    /// [default: HOSTNAME-PID].
-    #[arg(
-        long = "worker-id",
-        env = "PAYOUTS_WORKER_ID",
-        hide_env_values = true,
-        value_name = "NAME",
-        help_heading = "Engine"
-    )]
-    pub worker_id: Option<String>,
-    /// Payout items one execution run sends to Stripe at once [default: 64].
-    #[arg(
-        long = "exec-concurrency",
-        env = "PAYOUTS_EXEC_CONCURRENCY",
-        value_parser = clap::value_parser!(u32).range(1..=1024),
-        value_name = "N",
-        help_heading = "Engine"
-    )]
-    pub exec_concurrency: Option<u32>,
+    /// The engine.
+    #[command(flatten)]
+    pub engine: EngineSettings,
 }
 
 impl BatchCommon {
@@ -203,8 +187,7 @@ impl BatchCommon {
     pub fn settings(&self) -> Settings {
         let mut settings = Settings::new(self.database.url.clone());
         settings.stripe = self.stripe.clone();
-        settings.worker_id = self.worker_id.clone();
-        settings.exec_concurrency = self.exec_concurrency;
+        settings.engine = self.engine.clone();
         settings
     }
 }

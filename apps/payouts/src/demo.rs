@@ -63,7 +63,7 @@ pub async fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), CliError> 
         }
     };
     let mut settings = Settings::new(url);
-    settings.worker_id = Some(format!("demo-{}", std::process::id()));
+    settings.engine.worker_id = Some(format!("demo-{}", std::process::id()));
     let wired = wire(&settings).await?;
     let result = match &wired.sandbox {
         Some(sandbox) => {

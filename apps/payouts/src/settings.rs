@@ -197,18 +197,9 @@ impl Default for ServerSettings {
     }
 }
 
-/// Everything the binary is configured with.
-#[derive(Clone, Debug, Args)]
-pub struct Settings {
-    /// The database.
-    #[command(flatten)]
-    pub database: DatabaseSettings,
-    /// Stripe.
-    #[command(flatten)]
-    pub stripe: StripeSettings,
-    /// The HTTP service.
-    #[command(flatten)]
-    pub server: ServerSettings,
+/// How this process executes batches (every command that may execute one).
+#[derive(Clone, Debug, Default, Args)]
+pub struct EngineSettings {
     /// The name this process's leases on payout items carry
     /// [default: HOSTNAME-PID].
     #[arg(
@@ -230,6 +221,23 @@ pub struct Settings {
     pub exec_concurrency: Option<u32>,
 }
 
+/// Everything the binary is configured with.
+#[derive(Clone, Debug, Args)]
+pub struct Settings {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// Stripe.
+    #[command(flatten)]
+    pub stripe: StripeSettings,
+    /// The HTTP service.
+    #[command(flatten)]
+    pub server: ServerSettings,
+    /// The engine.
+    #[command(flatten)]
+    pub engine: EngineSettings,
+}
+
 impl Settings {
     /// Defaults (as on a first run, without any environment) for `database_url`.
     pub fn new(database_url: impl Into<String>) -> Self {
@@ -239,8 +247,7 @@ impl Settings {
             },
             stripe: StripeSettings::default(),
             server: ServerSettings::default(),
-            worker_id: None,
-            exec_concurrency: None,
+            engine: EngineSettings::default(),
         }
     }
 
@@ -258,7 +265,8 @@ impl Settings {
 
     /// The worker id in force: `--worker-id`, else `HOSTNAME-PID`.
     pub fn effective_worker_id(&self) -> String {
-        self.worker_id
+        self.engine
+            .worker_id
             .as_deref()
             .map(str::trim)
             .filter(|w| !w.is_empty())
@@ -348,7 +356,7 @@ mod tests {
             _ => None,
         };
         let mut settings = Settings::new("postgres://u:hunter2@h/db").with_secrets(vars);
-        settings.worker_id = Some("w1".into());
+        settings.engine.worker_id = Some("w1".into());
         assert_eq!(
             settings
                 .stripe

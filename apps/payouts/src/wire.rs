@@ -246,7 +246,7 @@ pub async fn wire(settings: &Settings) -> Result<Wired, WireError> {
     let gateway = StripeGateway::new(config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut engine_config = EngineConfig::new(worker);
-    if let Some(concurrency) = settings.exec_concurrency {
+    if let Some(concurrency) = settings.engine.exec_concurrency {
         engine_config.concurrency = concurrency;
     }
     let engine = Payouts::new(store.clone(), gateway, clock, RandomIds, engine_config);
@@ -342,7 +342,7 @@ mod tests {
     #[tokio::test]
     async fn a_bad_worker_id_is_named() {
         let mut settings = Settings::new("sqlite::memory:");
-        settings.worker_id = Some("has space".into());
+        settings.engine.worker_id = Some("has space".into());
         let err = wire(&settings).await.unwrap_err().to_string();
         assert!(err.contains("PAYOUTS_WORKER_ID"), "{err}");
     }

@@ -244,6 +244,11 @@ where
     /// earlier runs never change. Safe to run on several workers at once
     /// and to re-run after a crash.
     ///
+    /// Up to `EngineConfig::concurrency` items are in flight at once. If the
+    /// store fails mid-run, the error is returned and the items in flight
+    /// are dropped as in a crash: they stay `submitting` under this worker's
+    /// lease and are re-sent, with the same key, once it expires.
+    ///
     /// Ambiguous answers leave items `submitting` with a back-off lease; run
     /// again later to re-send them with the same key. When every item has an
     /// outcome the batch completes.

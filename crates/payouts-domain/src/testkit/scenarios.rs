@@ -127,6 +127,22 @@ impl<S: PayoutStore + Clone> World<S> {
         }
     }
 
+    /// Stripe reports the merchant's account healthy (`account.updated`).
+    pub async fn account_healthy_again(&self) {
+        self.engine
+            .apply_account_update(&payouts_domain::engine::AccountSnapshot {
+                account_id: self.merchant_account.clone(),
+                details_submitted: true,
+                charges_enabled: true,
+                payouts_enabled: true,
+                transfers: payouts_domain::partner::CapabilityStatus::Active,
+                disabled_reason: None,
+                past_due: false,
+            })
+            .await
+            .unwrap();
+    }
+
     /// A partner with a completed Express onboarding.
     pub async fn partner(&self, key: &str) -> Membership {
         let m = self.enroll(key).await;
@@ -695,18 +711,7 @@ pub async fn account_inactive_pauses_the_program_until_the_merchant_acts<S: Payo
     w.assert_ledger().await;
 
     // Stripe says the account is healthy again: the hold lifts and the failed item is scheduled.
-    (w.engine
-        .apply_account_update(&payouts_domain::engine::AccountSnapshot {
-            account_id: w.merchant_account.clone(),
-            details_submitted: true,
-            charges_enabled: true,
-            payouts_enabled: true,
-            transfers: payouts_domain::partner::CapabilityStatus::Active,
-            disabled_reason: None,
-            past_due: false,
-        }))
-    .await
-    .unwrap();
+    w.account_healthy_again().await;
     assert_eq!(w.engine.program(w.program.id).await.unwrap().hold, None);
     let report = w.engine.execute_batch(batch.id).await.unwrap();
     assert_eq!(report.posted, 2, "the pending items run");
@@ -769,18 +774,7 @@ pub async fn a_run_sends_items_concurrently_and_stops_cleanly<S: PayoutStore + C
     assert_eq!(unsent.len(), 1, "{items:?}");
     assert_eq!(unsent[0].lease, None, "released, not stuck behind a lease");
     assert_eq!(w.engine.gateway().transfers_for_item(unsent[0].id).len(), 0);
-    (w.engine
-        .apply_account_update(&payouts_domain::engine::AccountSnapshot {
-            account_id: w.merchant_account.clone(),
-            details_submitted: true,
-            charges_enabled: true,
-            payouts_enabled: true,
-            transfers: payouts_domain::partner::CapabilityStatus::Active,
-            disabled_reason: None,
-            past_due: false,
-        }))
-    .await
-    .unwrap();
+    w.account_healthy_again().await;
     let report = w.engine.execute_batch(batch.id).await.unwrap();
     assert_eq!(report.posted, 1, "the released item runs at once");
     w.assert_no_double_pay(&batch).await;
