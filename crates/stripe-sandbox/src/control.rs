@@ -59,7 +59,8 @@ pub struct Latency {
 /// once, and after that send `per_second` a second indefinitely.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RateLimit {
-    /// Requests allowed per second (and the burst); more get 429 `rate_limit`.
+    /// Requests allowed per second (and the burst); more get 429
+    /// `rate_limit`. 0 refuses every request.
     pub per_second: Option<u32>,
 }
 
@@ -337,22 +338,29 @@ pub(crate) struct RateBucket {
     /// How far ahead of `now` the bucket may be drawn: `per_second - 1` intervals.
     burst: Duration,
     tat: Instant,
+    /// A limit of 0: nothing is admitted.
+    closed: bool,
 }
 
 impl RateBucket {
-    /// A full bucket of `per_second` (at least 1) tokens at `now`.
+    /// A full bucket of `per_second` tokens at `now` (0: a closed one).
     pub(crate) fn new(per_second: u32, now: Instant) -> Self {
+        let closed = per_second == 0;
         let per_second = per_second.max(1);
         let interval = Duration::from_secs(1) / per_second;
         RateBucket {
             interval,
             burst: interval.saturating_mul(per_second.saturating_sub(1)),
             tat: now,
+            closed,
         }
     }
 
     /// Takes a token at `now`; `false` (and nothing taken) when there is none.
     pub(crate) fn admit(&mut self, now: Instant) -> bool {
+        if self.closed {
+            return false;
+        }
         let tat = self.tat.max(now);
         if tat.saturating_duration_since(now) > self.burst {
             return false;
@@ -383,6 +391,8 @@ mod rate_tests {
         // A long pause refills it to the burst, no more.
         let idle = start + Duration::from_secs(60);
         assert_eq!((0..6).filter(|_| bucket.admit(idle)).count(), 4);
+        let mut closed = RateBucket::new(0, start);
+        assert!(!closed.admit(start + Duration::from_secs(5)));
     }
 }
 
