@@ -127,6 +127,19 @@ impl<S: PayoutStore + Clone> World<S> {
         }
     }
 
+    /// The merchant connects its account again through OAuth.
+    pub async fn reconnect(&self) -> CallbackOutcome {
+        let start = self.engine.start_connect(&self.merchant).await.unwrap();
+        let code = self
+            .engine
+            .gateway()
+            .issue_oauth_code(&self.merchant_account);
+        self.engine
+            .complete_connect(start.state.token.as_str(), Some(&code), None)
+            .await
+            .unwrap()
+    }
+
     /// Stripe reports the merchant's account healthy (`account.updated`).
     pub async fn account_healthy_again(&self) {
         self.engine
@@ -503,13 +516,7 @@ pub async fn revocation_starts_probation_and_the_window_archives<S: PayoutStore 
     ));
 
     // Re-authorising after the window reconnects but does not revive the program.
-    let start = w.engine.start_connect(&w.merchant).await.unwrap();
-    let code = w.engine.gateway().issue_oauth_code(&w.merchant_account);
-    let outcome = (w
-        .engine
-        .complete_connect(start.state.token.as_str(), Some(&code), None))
-    .await
-    .unwrap();
+    let outcome = w.reconnect().await;
     assert!(matches!(
         outcome,
         CallbackOutcome::Connected {
@@ -535,13 +542,7 @@ pub async fn reauthorising_within_the_window_clears_probation<S: PayoutStore + C
     let batch = w.close("2026-01").await;
     assert_eq!(batch.state, BatchState::Draft);
     w.advance_days(3);
-    let start = w.engine.start_connect(&w.merchant).await.unwrap();
-    let code = w.engine.gateway().issue_oauth_code(&w.merchant_account);
-    let outcome = (w
-        .engine
-        .complete_connect(start.state.token.as_str(), Some(&code), None))
-    .await
-    .unwrap();
+    let outcome = w.reconnect().await;
     assert!(matches!(
         outcome,
         CallbackOutcome::Connected {
