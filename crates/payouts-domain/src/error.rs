@@ -42,6 +42,9 @@ pub enum Blocked {
     /// The batch is not in a state that allows this (e.g. not approved).
     #[error("the batch is {0}")]
     BatchState(String),
+    /// The connected account has not finished onboarding.
+    #[error("account {0} has not finished onboarding")]
+    NotOnboarded(String),
 }
 
 /// Errors that store ports return, in domain terms. Adapters translate their

@@ -149,7 +149,22 @@ impl FeeSchedule {
         if !amount.is_positive() {
             return Ok(Money::zero(amount.currency()));
         }
-        let rate = self.rate_for(merchant, monthly_volume);
+        self.fee_at(&self.rate_for(merchant, monthly_volume), amount)
+    }
+
+    /// The default rate's fee on `amount`, for a charge no merchant is
+    /// known for (no override, no volume tier).
+    ///
+    /// # Errors
+    /// [`DomainError::Money`] on overflow.
+    pub fn default_fee(&self, amount: &Money) -> Result<Money, DomainError> {
+        if !amount.is_positive() {
+            return Ok(Money::zero(amount.currency()));
+        }
+        self.fee_at(&self.default, amount)
+    }
+
+    fn fee_at(&self, rate: &FeeRate, amount: &Money) -> Result<Money, DomainError> {
         let fee = amount
             .percent(rate.percent, self.rounding)?
             .checked_add(&Money::new(rate.fixed_minor, amount.currency()))?;

@@ -33,6 +33,7 @@ pub mod money;
 pub mod notification;
 pub mod partner;
 pub mod period;
+pub mod platform;
 pub mod ports;
 pub mod program;
 pub mod system;

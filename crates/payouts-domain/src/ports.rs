@@ -18,8 +18,9 @@ use crate::error::StoreError;
 use crate::events::DisputeRecord;
 use crate::fees::FeeSchedule;
 use crate::ids::{
-    AccountId, BatchId, CommissionId, ConversionId, CouponCode, EventId, ExternalId,
-    IdempotencyKey, MembershipId, MerchantId, NotificationId, PartnerId, PayoutItemId, ProgramId,
+    AccountId, BatchId, CommissionId, ConversionId, CouponCode, DisputeId, EventId, ExternalId,
+    IdempotencyKey, MembershipId, MerchantId, NotificationId, PartnerId, PaymentIntentId,
+    PayoutItemId, ProgramId,
     PromotionCodeId, ReferralKey, StateToken, StripePayoutId, TransferId, TransferReversalId,
     WorkerId,
 };
@@ -28,6 +29,7 @@ use crate::money::{Currency, Money};
 use crate::notification::Notification;
 use crate::partner::{Coupon, Membership, OnboardingState};
 use crate::period::Period;
+use crate::platform;
 use crate::program::{HoldReason, Program, ProgramStatus};
 
 // ---------------------------------------------------------------- paging
@@ -204,6 +206,16 @@ pub trait ProgramStore: Send + Sync {
     /// [`StoreError::Unavailable`].
     async fn programs_of(&self, merchant: &MerchantId) -> Result<Vec<Program>, StoreError>;
 
+    /// One keyset page of a merchant's programs, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn programs_page(
+        &self,
+        merchant: &MerchantId,
+        page: PageRequest,
+    ) -> Result<Page<Program>, StoreError>;
+
     /// Programs on probation whose window ended at or before `now`.
     ///
     /// # Errors
@@ -290,6 +302,16 @@ pub trait PartnerStore: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`].
     async fn memberships_of(&self, program: ProgramId) -> Result<Vec<Membership>, StoreError>;
+
+    /// One keyset page of a program's memberships, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn memberships_page(
+        &self,
+        program: ProgramId,
+        page: PageRequest,
+    ) -> Result<Page<Membership>, StoreError>;
 
     /// Memberships of a partner, across programs.
     ///
@@ -583,6 +605,16 @@ pub trait BatchStore: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`].
     async fn batches_of(&self, program: ProgramId) -> Result<Vec<PayoutBatch>, StoreError>;
+
+    /// One keyset page of a program's batches, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn batches_page(
+        &self,
+        program: ProgramId,
+        page: PageRequest,
+    ) -> Result<Page<PayoutBatch>, StoreError>;
 
     /// Batches in `state` (for the scheduler).
     ///
@@ -891,6 +923,8 @@ pub trait PayoutStore:
     + SettingsStore
     + DisputeStore
     + LeaseStore
+    + AccountStore
+    + RequestKeyStore
 {
 }
 
@@ -905,6 +939,8 @@ impl<T> PayoutStore for T where
         + SettingsStore
         + DisputeStore
         + LeaseStore
+        + AccountStore
+        + RequestKeyStore
 {
 }
 
@@ -988,6 +1024,21 @@ pub struct GatewayError {
     pub code: Option<String>,
     /// A message for operators (never containing secrets).
     pub message: String,
+    /// What Stripe said when it refused the request (a 4xx with an error
+    /// body): what an API caller may be shown as Stripe gave it.
+    pub refusal: Option<StripeRefusal>,
+}
+
+/// Stripe's own words when it refuses a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeRefusal {
+    /// `card_error` (the payment method was declined) rather than
+    /// `invalid_request_error`.
+    pub card_error: bool,
+    /// Stripe's `param`, when it named one.
+    pub param: Option<String>,
+    /// Stripe's `message`.
+    pub message: String,
 }
 
 impl GatewayError {
@@ -997,7 +1048,15 @@ impl GatewayError {
             kind,
             code: code.map(str::to_owned),
             message: message.into(),
+            refusal: None,
         }
+    }
+
+    /// The same error, carrying Stripe's refusal.
+    #[must_use]
+    pub fn refused(mut self, refusal: StripeRefusal) -> Self {
+        self.refusal = Some(refusal);
+        self
     }
 }
 
@@ -1225,4 +1284,311 @@ pub trait ConnectGateway: Send + Sync {
         merchant_account: &AccountId,
         id: &PromotionCodeId,
     ) -> Result<(), GatewayError>;
+}
+
+// ---------------------------------------------------------------- the platform API
+
+/// The Stripe Connect calls of the platform API (seed 002), in domain
+/// types. Every write carries an idempotency key: the caller's, or one the
+/// adapter mints and reuses for its own retries of that one call.
+#[async_trait]
+pub trait PlatformGateway: Send + Sync {
+    /// Creates a connected account.
+    ///
+    /// # Errors
+    /// [`GatewayError`]; Stripe's refusal is [`FailureKind::InvalidRequest`].
+    async fn create_account(
+        &self,
+        request: &platform::CreateAccountRequest,
+    ) -> Result<platform::AccountView, GatewayError>;
+
+    /// Reads a connected account.
+    ///
+    /// # Errors
+    /// [`GatewayError`]; an unknown account is [`FailureKind::NotFound`].
+    async fn retrieve_account(
+        &self,
+        account: &AccountId,
+    ) -> Result<platform::AccountView, GatewayError>;
+
+    /// Replaces an account's payout schedule and returns the saved one.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn update_payout_schedule(
+        &self,
+        account: &AccountId,
+        schedule: &platform::PayoutSchedule,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<platform::PayoutSchedule, GatewayError>;
+
+    /// Creates a destination-charge payment intent.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn create_payment_intent(
+        &self,
+        request: &platform::CreatePaymentIntentRequest,
+    ) -> Result<platform::PaymentIntentView, GatewayError>;
+
+    /// Reads a payment intent (on `on_account`, or the platform's).
+    ///
+    /// # Errors
+    /// [`GatewayError`]; an unknown one is [`FailureKind::NotFound`].
+    async fn retrieve_payment_intent(
+        &self,
+        id: &PaymentIntentId,
+        on_account: Option<&AccountId>,
+    ) -> Result<platform::PaymentIntentView, GatewayError>;
+
+    /// Captures an authorized payment intent, all of it or `amount_to_capture`.
+    ///
+    /// # Errors
+    /// [`GatewayError`]; Stripe refuses one not in `requires_capture`.
+    async fn capture_payment_intent(
+        &self,
+        id: &PaymentIntentId,
+        amount_to_capture: Option<i64>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<platform::PaymentIntentView, GatewayError>;
+
+    /// Refunds a payment intent. The view's `application_fee_refunded` is
+    /// left for the engine to work out ([`platform::fee_share_refunded`]).
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn refund_payment(
+        &self,
+        request: &platform::RefundRequest,
+    ) -> Result<platform::RefundView, GatewayError>;
+
+    /// Creates a transfer to a connected account.
+    ///
+    /// # Errors
+    /// [`GatewayError`]; [`FailureKind::InsufficientBalance`] when the source cannot pay.
+    async fn create_platform_transfer(
+        &self,
+        request: &platform::PlatformTransferRequest,
+    ) -> Result<platform::TransferView, GatewayError>;
+
+    /// Reads a transfer.
+    ///
+    /// # Errors
+    /// [`GatewayError`]; an unknown one is [`FailureKind::NotFound`].
+    async fn platform_transfer(
+        &self,
+        source_account: Option<&AccountId>,
+        id: &TransferId,
+    ) -> Result<platform::TransferView, GatewayError>;
+
+    /// Reverses a transfer, all of what is left or `amount`.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn reverse_platform_transfer(
+        &self,
+        id: &TransferId,
+        request: &platform::ReverseTransferRequest,
+    ) -> Result<platform::ReversalView, GatewayError>;
+
+    /// One page of an account's payouts to its bank, newest first.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn list_payouts(
+        &self,
+        account: &AccountId,
+        params: &platform::ListParams,
+    ) -> Result<Page<platform::PayoutView>, GatewayError>;
+
+    /// The balance of `account`, or the platform's own with `None`.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn balance(
+        &self,
+        account: Option<&AccountId>,
+    ) -> Result<platform::BalanceView, GatewayError>;
+
+    /// One page of disputes on `account`, or the platform's with `None`.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn list_disputes(
+        &self,
+        account: Option<&AccountId>,
+        params: &platform::ListParams,
+    ) -> Result<Page<platform::DisputeView>, GatewayError>;
+
+    /// Saves evidence on a dispute, and submits it when `submit`.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn update_dispute_evidence(
+        &self,
+        account: Option<&AccountId>,
+        dispute: &DisputeId,
+        evidence: &platform::DisputeEvidence,
+        submit: bool,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<platform::DisputeView, GatewayError>;
+}
+
+/// Why a webhook delivery was refused before any rule ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WebhookRejected(pub String);
+
+/// Verifies Stripe's webhook signature and parses the event.
+pub trait EventVerifier: Send + Sync {
+    /// The event, when `signature` (the `Stripe-Signature` header) signs
+    /// `payload` with a configured secret within the tolerance at `now`.
+    ///
+    /// # Errors
+    /// [`WebhookRejected`]: a missing, forged or stale signature, or a
+    /// payload that is not an event.
+    fn verify_event(
+        &self,
+        signature: Option<&str>,
+        payload: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<crate::events::InboundEvent, WebhookRejected>;
+
+    /// Stripe calls so far by outcome (`ok`, `rate_limited`, …), for metrics.
+    fn call_counts(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+}
+
+/// Every Stripe port, for wiring one gateway as a trait object
+/// (`Arc<dyn StripeGateways>`); implemented for any type that implements each.
+pub trait StripeGateways: PayoutGateway + ConnectGateway + PlatformGateway + EventVerifier {}
+
+impl<T> StripeGateways for T where
+    T: PayoutGateway + ConnectGateway + PlatformGateway + EventVerifier
+{
+}
+
+// ---------------------------------------------------------------- tenancy
+
+/// Who owns the connected accounts created through the platform API. The
+/// merchant's own (OAuth) account and its partners' Express accounts are
+/// known from the connection and the memberships.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Records that `merchant` owns `account`; recording the same owner
+    /// again is a no-op.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when another merchant owns it;
+    /// [`StoreError::Unavailable`].
+    async fn record_account_owner(
+        &self,
+        account: &AccountId,
+        merchant: &MerchantId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The merchant that created `account` here, if any.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn account_owner(&self, account: &AccountId) -> Result<Option<MerchantId>, StoreError>;
+}
+
+// ---------------------------------------------------------------- API idempotency
+
+/// Where an API request's idempotency record stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKeyStatus {
+    /// The first request with the key is running.
+    InProgress,
+    /// Its response is stored.
+    Completed,
+}
+
+impl RequestKeyStatus {
+    /// The stored name.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            RequestKeyStatus::InProgress => "in_progress",
+            RequestKeyStatus::Completed => "completed",
+        }
+    }
+}
+
+/// An API request's `Idempotency-Key` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKeyRecord {
+    /// The caller (`merchant:subject`).
+    pub scope: String,
+    /// The key.
+    pub key: String,
+    /// A hash of the request the key was first used with.
+    pub request_hash: String,
+    /// In progress or completed.
+    pub status: RequestKeyStatus,
+    /// The stored response's status.
+    pub response_status: Option<u16>,
+    /// The stored response's body.
+    pub response_body: Option<String>,
+    /// First used.
+    pub created_at: OffsetDateTime,
+    /// Completed.
+    pub completed_at: Option<OffsetDateTime>,
+}
+
+/// The outcome of claiming a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestKeyBegin {
+    /// The key was free: this request runs.
+    Started,
+    /// The key was used before.
+    Existing(RequestKeyRecord),
+}
+
+/// The API's `Idempotency-Key` records, Stripe's way: a replay gets the
+/// stored response.
+#[async_trait]
+pub trait RequestKeyStore: Send + Sync {
+    /// Claims `key` for `scope`, or returns the record that holds it.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when it was released concurrently (retry);
+    /// [`StoreError::Unavailable`].
+    async fn begin_request(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<RequestKeyBegin, StoreError>;
+
+    /// Stores the response of the request holding the key.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the key is not in progress;
+    /// [`StoreError::Unavailable`].
+    async fn complete_request(
+        &self,
+        scope: &str,
+        key: &str,
+        response_status: u16,
+        response_body: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Frees a key whose request failed, so the client may try again.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn release_request(&self, scope: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Whether the store answers, and which backend it is (`sqlite`,
+    /// `postgres`, `memory`), for readiness checks.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn ping(&self) -> Result<&'static str, StoreError>;
 }

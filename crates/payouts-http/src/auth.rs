@@ -259,6 +259,15 @@ impl Principal {
         self.roles.iter().any(Role::is_platform)
     }
 
+    /// The caller, as the engine's tenancy rules see it.
+    pub fn caller(&self) -> payouts_domain::platform::Caller {
+        if self.is_platform() {
+            payouts_domain::platform::Caller::Platform
+        } else {
+            payouts_domain::platform::Caller::Merchant(self.merchant_id.clone())
+        }
+    }
+
     /// Allows access to `merchant`'s objects. Another merchant's objects
     /// answer 404, as if they did not exist.
     ///

@@ -16,8 +16,7 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
-use payouts_domain::ports::Clock;
-use payouts_store::{IdempotencyBegin, IdempotencyStatus};
+use payouts_domain::ports::{RequestKeyBegin, RequestKeyStatus};
 use sha2::{Digest, Sha256};
 
 use crate::auth::JwtSecret;
@@ -78,14 +77,10 @@ pub async fn middleware(
     };
     let hash = request_hash(req.method().as_str(), req.path(), req.query_string(), &body);
     req.set_payload(actix_web::dev::Payload::from(body));
-    let store = state.store();
-    let now = state.engine.clock().now();
-    match store.begin_idempotent(&scope, &key, &hash, now).await {
-        Err(e) => Ok(refuse(
-            req,
-            ApiError::from(payouts_domain::DomainError::from(e)),
-        )),
-        Ok(IdempotencyBegin::Existing(record)) => {
+    let engine = &state.engine;
+    match engine.begin_request(&scope, &key, &hash).await {
+        Err(e) => Ok(refuse(req, ApiError::from(e))),
+        Ok(RequestKeyBegin::Existing(record)) => {
             if record.request_hash != hash {
                 return Ok(refuse(
                     req,
@@ -95,7 +90,7 @@ pub async fn middleware(
                 ));
             }
             match (record.status, record.response_status, record.response_body) {
-                (IdempotencyStatus::Completed, Some(status), Some(body)) => {
+                (RequestKeyStatus::Completed, Some(status), Some(body)) => {
                     let status =
                         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     let response = HttpResponse::build(status)
@@ -112,12 +107,12 @@ pub async fn middleware(
                 )),
             }
         }
-        Ok(IdempotencyBegin::Started) => {
+        Ok(RequestKeyBegin::Started) => {
             let result = next.call(req).await;
             let response = match result {
                 Ok(response) => response,
                 Err(e) => {
-                    let _ = store.release_idempotent(&scope, &key).await;
+                    let _ = engine.release_request(&scope, &key).await;
                     return Err(e);
                 }
             };
@@ -129,7 +124,7 @@ pub async fn middleware(
                 Err(body) => match actix_web::body::to_bytes(body).await {
                     Ok(bytes) => bytes,
                     Err(_) => {
-                        let _ = store.release_idempotent(&scope, &key).await;
+                        let _ = engine.release_request(&scope, &key).await;
                         return Ok(ServiceResponse::new(
                             http_req,
                             ApiError::Internal("could not buffer the response".to_owned())
@@ -139,12 +134,11 @@ pub async fn middleware(
                 },
             };
             if status.is_server_error() {
-                let _ = store.release_idempotent(&scope, &key).await;
+                let _ = engine.release_request(&scope, &key).await;
             } else {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                let done = state.engine.clock().now();
-                if let Err(e) = store
-                    .complete_idempotent(&scope, &key, status.as_u16(), &text, done)
+                if let Err(e) = engine
+                    .complete_request(&scope, &key, status.as_u16(), &text)
                     .await
                 {
                     tracing::warn!(error = %e, "could not store an idempotent response");

@@ -1,19 +1,21 @@
-//! What every handler shares: the engine (over the SeaORM store and the
-//! Stripe adapter), the JWT secret, the service settings and the metrics.
+//! What every handler shares: the engine, the service settings and the
+//! metrics. Handlers reach the store and Stripe only through the engine's
+//! use cases; which adapters sit behind its ports is chosen once, by the
+//! binary (`apps/payouts`), and this crate does not depend on them.
 
 use std::sync::Arc;
 
 use payouts_domain::engine::Payouts;
-use payouts_domain::ports::Clock;
+use payouts_domain::ports::{Clock, PayoutStore, StripeGateways};
 use payouts_domain::system::RandomIds;
-use payouts_store::SeaOrmStore;
-use payouts_stripe::StripeGateway;
 
 use crate::metrics::Metrics;
 
-/// The engine the service runs: SeaORM storage, the Stripe adapter, a shared
-/// clock (the system clock in production; tests may pass another) and random ids.
-pub type Engine = Payouts<SeaOrmStore, StripeGateway, Arc<dyn Clock>, RandomIds>;
+/// The engine the service runs: any store and any Stripe gateway behind the
+/// domain's ports (SeaORM and the Stripe adapter in `payouts serve`), a
+/// shared clock (the system clock in production; tests may pass another)
+/// and random ids.
+pub type Engine = Payouts<dyn PayoutStore, dyn StripeGateways, Arc<dyn Clock>, RandomIds>;
 
 /// Service settings that are not secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +52,6 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("store", self.engine.store())
-            .field("stripe", self.engine.gateway())
             .field("config", self.engine.config())
             .field("settings", &self.settings)
             .finish_non_exhaustive()
@@ -67,16 +67,6 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
         }
     }
-
-    /// The store.
-    pub fn store(&self) -> &SeaOrmStore {
-        self.engine.store()
-    }
-
-    /// The Stripe adapter.
-    pub fn stripe(&self) -> &StripeGateway {
-        self.engine.gateway()
-    }
 }
 
 impl AppState {
@@ -87,11 +77,6 @@ impl AppState {
     pub async fn item_state_counts(
         &self,
     ) -> Result<Vec<payouts_domain::ports::StateTotal>, crate::error::ApiError> {
-        use payouts_domain::ports::BatchStore as _;
-        Ok(self
-            .store()
-            .item_state_counts()
-            .await
-            .map_err(payouts_domain::DomainError::from)?)
+        Ok(self.engine.item_state_counts().await?)
     }
 }

@@ -577,6 +577,30 @@ pub mod lease {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// `account_owners`: the merchant that created each connected account here.
+pub mod account_owner {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "account_owners")]
+    pub struct Model {
+        /// Primary key: `acct_…`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: String,
+        /// The owning merchant.
+        pub merchant_id: String,
+        /// Instant recorded.
+        pub created_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// `disputes`: the latest reported version of each dispute.
 pub mod dispute {
     use sea_orm::entity::prelude::*;

@@ -17,55 +17,12 @@ use crate::codec::{from_ts, from_ts_opt, ts};
 use crate::entity::api_idempotency as rec;
 use crate::error::{DbResultExt, conflict, corrupt, not_found};
 
-/// Where a key stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdempotencyStatus {
-    /// The first request with the key is running.
-    InProgress,
-    /// Its response is stored.
-    Completed,
-}
 
-impl IdempotencyStatus {
-    /// The stored name.
-    pub const fn as_str(&self) -> &'static str {
-        match self {
-            IdempotencyStatus::InProgress => "in_progress",
-            IdempotencyStatus::Completed => "completed",
-        }
-    }
-}
-
-/// A stored `Idempotency-Key` record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyRecord {
-    /// The merchant (or other tenant scope) the key belongs to.
-    pub scope: String,
-    /// The key.
-    pub key: String,
-    /// A hash of the first request (method, path, body) made with the key.
-    pub request_hash: String,
-    /// In progress or completed.
-    pub status: IdempotencyStatus,
-    /// The stored response's HTTP status, once completed.
-    pub response_status: Option<u16>,
-    /// The stored response body, once completed.
-    pub response_body: Option<String>,
-    /// When the key was first used.
-    pub created_at: OffsetDateTime,
-    /// When the response was stored.
-    pub completed_at: Option<OffsetDateTime>,
-}
-
-/// What [`SeaOrmStore::begin_idempotent`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdempotencyBegin {
-    /// The key was new: the caller runs the request and then calls
-    /// [`SeaOrmStore::complete_idempotent`] (or [`SeaOrmStore::release_idempotent`]).
-    Started,
-    /// The key was used before; here is its record.
-    Existing(IdempotencyRecord),
-}
+/// The domain's `RequestKeyStore` types, by this crate's older names.
+pub use payouts_domain::ports::{
+    RequestKeyBegin as IdempotencyBegin, RequestKeyRecord as IdempotencyRecord,
+    RequestKeyStatus as IdempotencyStatus,
+};
 
 impl TryFrom<rec::Model> for IdempotencyRecord {
     type Error = StoreError;

@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(Initial),
             Box::new(EventsLeasesDisputes),
             Box::new(OpenItemsIndex),
+            Box::new(AccountOwners),
         ]
     }
 }
@@ -401,6 +402,42 @@ impl MigrationTrait for OpenItemsIndex {
         manager
             .get_connection()
             .execute_unprepared("DROP INDEX IF EXISTS payout_items_open")
+            .await?;
+        Ok(())
+    }
+}
+
+/// `account_owners`: which merchant created each connected account through
+/// the platform API, so that tenancy is decided from our own records rather
+/// than from Stripe metadata on every request.
+#[derive(Debug)]
+struct AccountOwners;
+
+impl MigrationName for AccountOwners {
+    fn name(&self) -> &str {
+        "m20261201_000004_account_owners"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AccountOwners {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE TABLE account_owners (\
+                 account_id TEXT NOT NULL PRIMARY KEY, \
+                 merchant_id TEXT NOT NULL, \
+                 created_at_ns BIGINT NOT NULL)",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE IF EXISTS account_owners")
             .await?;
         Ok(())
     }

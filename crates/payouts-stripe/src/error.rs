@@ -14,7 +14,7 @@
 //! | 404 / `resource_missing` | `NotFound` |
 //! | any other 4xx | `InvalidRequest` |
 
-use payouts_domain::ports::{FailureKind, GatewayError};
+use payouts_domain::ports::{FailureKind, GatewayError, StripeRefusal};
 use serde::Deserialize;
 
 /// The `error` object of a Stripe error response.
@@ -140,10 +140,21 @@ pub(crate) fn api_error(
             "Stripe refused an idempotency key reused with other parameters: key derivation bug"
         );
     }
+    // Stripe's refusal, as it said it, for a 4xx that is the caller's to
+    // fix; rate limits and conflicts are ours to retry.
+    let refusal = (status < 500
+        && !kind.is_ambiguous()
+        && (body.message.is_some() || body.code.is_some()))
+    .then(|| StripeRefusal {
+        card_error: body.error_type.as_deref() == Some("card_error"),
+        param: body.param.clone(),
+        message: body.message.clone().unwrap_or_default(),
+    });
     GatewayError {
         kind,
         code,
         message,
+        refusal,
     }
 }
 

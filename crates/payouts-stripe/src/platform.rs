@@ -15,7 +15,6 @@ use payouts_domain::ids::{
 use payouts_domain::money::Money;
 use payouts_domain::partner::CapabilityStatus;
 use payouts_domain::ports::{GatewayError, Page};
-use serde::{Deserialize, Serialize};
 use stripe_connect::account::{
     CreateAccount, CreateAccountBusinessProfile, CreateAccountCapabilities,
     CreateAccountCapabilitiesCardPayments, CreateAccountCapabilitiesTransfers, CreateAccountType,
@@ -70,225 +69,18 @@ fn to_btree(metadata: &HashMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Paging of a list call.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListParams {
-    /// 1..=100 (Stripe's default 10 when `None`).
-    #[serde(default)]
-    pub limit: Option<u32>,
-    /// The last id of the previous page.
-    #[serde(default)]
-    pub starting_after: Option<String>,
-}
+pub use payouts_domain::platform::*;
 
-impl ListParams {
-    fn limit(&self) -> Option<i64> {
-        self.limit.map(|l| i64::from(l.clamp(1, 100)))
+// ---------------------------------------------------------------- from Stripe's shapes
+
+fn list_limit(params: &ListParams) -> Option<i64> {
+    {
+        params.limit.map(|l| i64::from(l.clamp(1, 100)))
     }
 }
 
-// ---------------------------------------------------------------- accounts
-
-/// The kind of connected account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountType {
-    /// Stripe-hosted onboarding and dashboard (most partners and merchants).
-    Express,
-    /// A full Stripe account (large merchants).
-    Standard,
-    /// The platform owns the whole experience (white-label).
-    Custom,
-}
-
-/// The legal form of the account holder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BusinessType {
-    /// A person.
-    Individual,
-    /// A company.
-    Company,
-    /// A non-profit.
-    NonProfit,
-    /// A government entity.
-    GovernmentEntity,
-}
-
-/// Public details of the business (`business_profile`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BusinessProfile {
-    /// Customer-facing name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Merchant category code, e.g. `5812`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mcc: Option<String>,
-    /// Website.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Support e-mail.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub support_email: Option<String>,
-    /// Support phone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub support_phone: Option<String>,
-    /// Support website.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub support_url: Option<String>,
-    /// What the business sells.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product_description: Option<String>,
-}
-
-/// Capabilities to request at creation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RequestedCapabilities {
-    /// `card_payments`.
-    #[serde(default)]
-    pub card_payments: bool,
-    /// `transfers`.
-    #[serde(default)]
-    pub transfers: bool,
-}
-
-/// A connected account to create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreateAccountRequest {
-    /// Express, Standard or Custom.
-    pub account_type: AccountType,
-    /// ISO 3166-1 alpha-2 country.
-    #[serde(default)]
-    pub country: Option<String>,
-    /// The holder's e-mail.
-    #[serde(default)]
-    pub email: Option<String>,
-    /// Individual, company, …
-    #[serde(default)]
-    pub business_type: Option<BusinessType>,
-    /// Public business details.
-    #[serde(default)]
-    pub business_profile: Option<BusinessProfile>,
-    /// Capabilities to request.
-    #[serde(default)]
-    pub capabilities: RequestedCapabilities,
-    /// Metadata (e.g. `merchant_id`).
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-    /// Idempotency key; a fresh one when `None`.
-    #[serde(default)]
-    pub idempotency_key: Option<IdempotencyKey>,
-}
-
-/// Where an account stands, reduced to four states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountStatus {
-    /// Onboarding not complete.
-    Pending,
-    /// Charges and payouts enabled, nothing past due.
-    Active,
-    /// Onboarded, but limited (something due or a capability off).
-    Restricted,
-    /// Rejected or paused by Stripe or the platform.
-    Disabled,
-}
-
-impl AccountStatus {
-    /// Derives the status from Stripe's flags and requirements.
-    pub fn derive(
-        details_submitted: bool,
-        charges_enabled: bool,
-        payouts_enabled: bool,
-        requirements: &Requirements,
-    ) -> Self {
-        let reason = requirements.disabled_reason.as_deref().unwrap_or("");
-        if reason.starts_with("rejected.")
-            || reason.starts_with("paused.")
-            || reason == "platform_paused"
-        {
-            AccountStatus::Disabled
-        } else if !details_submitted {
-            AccountStatus::Pending
-        } else if charges_enabled
-            && payouts_enabled
-            && reason.is_empty()
-            && requirements.past_due.is_empty()
-        {
-            AccountStatus::Active
-        } else {
-            AccountStatus::Restricted
-        }
-    }
-}
-
-/// What Stripe still needs from the account holder.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Requirements {
-    /// Due now.
-    pub currently_due: Vec<String>,
-    /// Due eventually.
-    pub eventually_due: Vec<String>,
-    /// Overdue: capabilities are off until provided.
-    pub past_due: Vec<String>,
-    /// Why the account is disabled, if it is.
-    pub disabled_reason: Option<String>,
-}
-
-/// How often Stripe pays the account's balance out to its bank.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PayoutInterval {
-    /// Every day.
-    Daily,
-    /// Every week, on `weekly_anchor`.
-    Weekly,
-    /// Every month, on `monthly_anchor`.
-    Monthly,
-    /// Only when requested.
-    Manual,
-    /// A value this version does not know (never sent).
-    Unknown,
-}
-
-/// A weekday, for weekly payouts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Weekday {
-    /// Monday.
-    Monday,
-    /// Tuesday.
-    Tuesday,
-    /// Wednesday.
-    Wednesday,
-    /// Thursday.
-    Thursday,
-    /// Friday.
-    Friday,
-    /// Saturday.
-    Saturday,
-    /// Sunday.
-    Sunday,
-}
-
-/// An account's payout schedule (`settings.payouts.schedule`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PayoutSchedule {
-    /// How often.
-    pub interval: PayoutInterval,
-    /// Days funds wait before they can be paid out.
-    #[serde(default)]
-    pub delay_days: Option<u32>,
-    /// Day of the week, for weekly payouts.
-    #[serde(default)]
-    pub weekly_anchor: Option<Weekday>,
-    /// Day of the month (1–31), for monthly payouts.
-    #[serde(default)]
-    pub monthly_anchor: Option<u8>,
-}
-
-impl PayoutSchedule {
-    fn from_wire(s: &wire::Schedule) -> Self {
+fn schedule_from_wire(s: &wire::Schedule) -> PayoutSchedule {
+    {
         let interval = match s.interval.as_deref() {
             Some("daily") => PayoutInterval::Daily,
             Some("weekly") => PayoutInterval::Weekly,
@@ -313,10 +105,12 @@ impl PayoutSchedule {
             monthly_anchor: s.monthly_anchor,
         }
     }
+}
 
-    fn to_request(&self) -> Result<UpdateAccountSettingsPayoutsSchedule, GatewayError> {
+fn schedule_request(s: &PayoutSchedule) -> Result<UpdateAccountSettingsPayoutsSchedule, GatewayError> {
+    {
         let mut schedule = UpdateAccountSettingsPayoutsSchedule::new();
-        schedule.interval = Some(match self.interval {
+        schedule.interval = Some(match s.interval {
             PayoutInterval::Daily => UpdateAccountSettingsPayoutsScheduleInterval::Daily,
             PayoutInterval::Weekly => UpdateAccountSettingsPayoutsScheduleInterval::Weekly,
             PayoutInterval::Monthly => UpdateAccountSettingsPayoutsScheduleInterval::Monthly,
@@ -325,10 +119,10 @@ impl PayoutSchedule {
                 return Err(invalid("payout interval `unknown` cannot be set"));
             }
         });
-        schedule.delay_days = self
+        schedule.delay_days = s
             .delay_days
             .map(UpdateAccountSettingsPayoutsScheduleDelayDays::U32);
-        schedule.weekly_anchor = self.weekly_anchor.map(|d| match d {
+        schedule.weekly_anchor = s.weekly_anchor.map(|d| match d {
             Weekday::Monday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Monday,
             Weekday::Tuesday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Tuesday,
             Weekday::Wednesday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Wednesday,
@@ -337,46 +131,13 @@ impl PayoutSchedule {
             Weekday::Saturday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Saturday,
             Weekday::Sunday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Sunday,
         });
-        schedule.monthly_anchor = self.monthly_anchor;
+        schedule.monthly_anchor = s.monthly_anchor;
         Ok(schedule)
     }
 }
 
-/// A connected account, as the platform shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountView {
-    /// `acct_…`.
-    pub account_id: AccountId,
-    /// `express`, `standard`, `custom` (as Stripe reports it).
-    pub account_type: Option<String>,
-    /// Pending, active, restricted or disabled.
-    pub status: AccountStatus,
-    /// Can take charges.
-    pub charges_enabled: bool,
-    /// Can be paid out to its bank.
-    pub payouts_enabled: bool,
-    /// Finished the onboarding form.
-    pub details_submitted: bool,
-    /// The holder's e-mail.
-    pub email: Option<String>,
-    /// ISO country.
-    pub country: Option<String>,
-    /// Individual, company, … (as Stripe reports it).
-    pub business_type: Option<String>,
-    /// Each capability's status.
-    pub capabilities: BTreeMap<String, CapabilityStatus>,
-    /// What is still needed.
-    pub requirements: Requirements,
-    /// Public business details.
-    pub business_profile: BusinessProfile,
-    /// The payout schedule, when Stripe shows it.
-    pub payout_schedule: Option<PayoutSchedule>,
-    /// Metadata.
-    pub metadata: BTreeMap<String, String>,
-}
-
-impl AccountView {
-    pub(crate) fn from_wire(a: &wire::Account) -> Result<Self, GatewayError> {
+pub(crate) fn account_from_wire(a: &wire::Account) -> Result<AccountView, GatewayError> {
+    {
         let requirements = a
             .requirements
             .as_ref()
@@ -402,16 +163,11 @@ impl AccountView {
             .as_ref()
             .and_then(|s| s.payouts.as_ref())
             .and_then(|p| p.schedule.as_ref())
-            .map(PayoutSchedule::from_wire);
+            .map(schedule_from_wire);
         Ok(AccountView {
             account_id: parse_id(AccountId::parse(a.id.clone()), "account id")?,
             account_type: a.account_type.clone(),
-            status: AccountStatus::derive(
-                a.details_submitted,
-                a.charges_enabled,
-                a.payouts_enabled,
-                &requirements,
-            ),
+            status: requirements.status(a.details_submitted, a.charges_enabled, a.payouts_enabled),
             charges_enabled: a.charges_enabled,
             payouts_enabled: a.payouts_enabled,
             details_submitted: a.details_submitted,
@@ -431,141 +187,24 @@ impl AccountView {
     }
 }
 
-// ---------------------------------------------------------------- payments
-
-/// When a payment's funds are captured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CaptureMethod {
-    /// On confirmation.
-    #[default]
-    Automatic,
-    /// Later, with [`StripeGateway::capture_payment_intent`].
-    Manual,
-}
-
-/// A destination charge: the customer pays the platform, the connected
-/// account receives the amount less the application fee.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreatePaymentIntentRequest {
-    /// The connected account that receives the funds (`transfer_data[destination]`).
-    pub account_id: AccountId,
-    /// What the customer pays.
-    pub amount: Money,
-    /// The platform's fee, in the same currency (`application_fee_amount`).
-    #[serde(default)]
-    pub application_fee_amount: Option<i64>,
-    /// Stored as metadata `order_id`.
-    #[serde(default)]
-    pub order_id: Option<String>,
-    /// Sent as `receipt_email`.
-    #[serde(default)]
-    pub customer_email: Option<String>,
-    /// Statement and dashboard description.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Automatic (default) or manual capture.
-    #[serde(default)]
-    pub capture_method: CaptureMethod,
-    /// A payment method to confirm with server-side (`pm_…`).
-    #[serde(default)]
-    pub payment_method: Option<String>,
-    /// Confirm at creation (needs `payment_method`).
-    #[serde(default)]
-    pub confirm: bool,
-    /// Metadata.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-    /// Idempotency key; a fresh one when `None`.
-    #[serde(default)]
-    pub idempotency_key: Option<IdempotencyKey>,
-}
-
-/// The secret a browser needs to confirm a payment. `Debug` redacts it;
-/// it is serialized, because the HTTP layer hands it to the client.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ClientSecret(String);
-
-impl ClientSecret {
-    /// The secret itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for ClientSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClientSecret(…)")
-    }
-}
-
-/// A payment intent's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentIntentStatus {
-    /// Needs a payment method.
-    RequiresPaymentMethod,
-    /// Needs confirmation.
-    RequiresConfirmation,
-    /// Needs customer action (3-D Secure, …).
-    RequiresAction,
-    /// Being processed.
-    Processing,
-    /// Authorized; capture it.
-    RequiresCapture,
-    /// Canceled.
-    Canceled,
-    /// Paid.
-    Succeeded,
-    /// A status this version does not know.
-    Unknown,
-}
-
-impl PaymentIntentStatus {
-    fn from_stripe(s: &str) -> Self {
+fn intent_status(s: &str) -> PaymentIntentStatus {
+    use PaymentIntentStatus as Self_;
+    {
         match s {
-            "requires_payment_method" => Self::RequiresPaymentMethod,
-            "requires_confirmation" => Self::RequiresConfirmation,
-            "requires_action" => Self::RequiresAction,
-            "processing" => Self::Processing,
-            "requires_capture" => Self::RequiresCapture,
-            "canceled" => Self::Canceled,
-            "succeeded" => Self::Succeeded,
-            _ => Self::Unknown,
+            "requires_payment_method" => Self_::RequiresPaymentMethod,
+            "requires_confirmation" => Self_::RequiresConfirmation,
+            "requires_action" => Self_::RequiresAction,
+            "processing" => Self_::Processing,
+            "requires_capture" => Self_::RequiresCapture,
+            "canceled" => Self_::Canceled,
+            "succeeded" => Self_::Succeeded,
+            _ => Self_::Unknown,
         }
     }
 }
 
-/// A payment intent, as the platform shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentIntentView {
-    /// `pi_…`.
-    pub payment_intent_id: PaymentIntentId,
-    /// Where it stands.
-    pub status: PaymentIntentStatus,
-    /// The amount.
-    pub amount: Money,
-    /// Captured so far.
-    pub amount_received: Money,
-    /// Authorized and not yet captured.
-    pub amount_capturable: Money,
-    /// The platform's fee.
-    pub application_fee: Option<Money>,
-    /// The destination account.
-    pub account_id: Option<AccountId>,
-    /// What the destination nets: amount less the fee.
-    pub destination_amount: Option<Money>,
-    /// For the browser.
-    pub client_secret: Option<ClientSecret>,
-    /// The latest charge (`ch_…`).
-    pub latest_charge: Option<String>,
-    /// Metadata.
-    pub metadata: BTreeMap<String, String>,
-}
-
-impl PaymentIntentView {
-    fn from_wire(pi: &wire::PaymentIntent) -> Result<Self, GatewayError> {
+fn intent_from_wire(pi: &wire::PaymentIntent) -> Result<PaymentIntentView, GatewayError> {
+    {
         let m = |amount: i64| money(amount, &pi.currency, "payment intent amount");
         let account_id = pi
             .transfer_data
@@ -584,156 +223,22 @@ impl PaymentIntentView {
                 PaymentIntentId::parse(pi.id.clone()),
                 "payment intent id",
             )?,
-            status: PaymentIntentStatus::from_stripe(&pi.status),
+            status: intent_status(&pi.status),
             amount: m(pi.amount)?,
             amount_received: m(pi.amount_received)?,
             amount_capturable: m(pi.amount_capturable)?,
             application_fee: pi.application_fee_amount.map(m).transpose()?,
             account_id,
             destination_amount,
-            client_secret: pi.client_secret.clone().map(ClientSecret),
+            client_secret: pi.client_secret.clone().map(ClientSecret::new),
             latest_charge: id_of(pi.latest_charge.as_ref()),
             metadata: to_btree(&pi.metadata),
         })
     }
 }
 
-/// Why a refund is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundReason {
-    /// A duplicate charge.
-    Duplicate,
-    /// Fraud.
-    Fraudulent,
-    /// The customer asked (`requested_by_customer`; the seed's `customer_request` is accepted).
-    #[serde(alias = "customer_request")]
-    RequestedByCustomer,
-}
-
-/// A refund of a payment intent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundRequest {
-    /// The payment.
-    pub payment_intent_id: PaymentIntentId,
-    /// Minor units; everything left when `None`.
-    #[serde(default)]
-    pub amount: Option<i64>,
-    /// Why.
-    #[serde(default)]
-    pub reason: Option<RefundReason>,
-    /// Give the platform's fee back in proportion.
-    #[serde(default)]
-    pub refund_application_fee: bool,
-    /// Pull the refunded share back from the destination account.
-    #[serde(default)]
-    pub reverse_transfer: bool,
-    /// The account of a direct charge (sent as `Stripe-Account`); `None`
-    /// for destination charges, which live on the platform.
-    #[serde(default)]
-    pub on_account: Option<AccountId>,
-    /// Metadata.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-    /// Idempotency key; a fresh one when `None`.
-    #[serde(default)]
-    pub idempotency_key: Option<IdempotencyKey>,
-}
-
-/// A refund's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundStatus {
-    /// Not settled yet.
-    Pending,
-    /// Needs customer action.
-    RequiresAction,
-    /// Done.
-    Succeeded,
-    /// Failed.
-    Failed,
-    /// Canceled.
-    Canceled,
-    /// A status this version does not know.
-    Unknown,
-}
-
-/// A refund, as the platform shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundView {
-    /// `re_…`.
-    pub refund_id: RefundId,
-    /// The payment.
-    pub payment_intent_id: Option<PaymentIntentId>,
-    /// The charge (`ch_…`).
-    pub charge: Option<String>,
-    /// Refunded.
-    pub amount: Money,
-    /// Where it stands.
-    pub status: RefundStatus,
-    /// Why.
-    pub reason: Option<String>,
-    /// The share of the platform fee given back (computed in proportion,
-    /// as Stripe does: `refund × fee / amount received`, rounded down),
-    /// when `refund_application_fee` was asked for.
-    pub application_fee_refunded: Option<Money>,
-    /// The reversal of the destination transfer (`trr_…`), if any.
-    pub transfer_reversal: Option<String>,
-}
-
-// ---------------------------------------------------------------- transfers
-
-/// A transfer from the platform (or, with `source_account`, from a
-/// merchant's account) to a connected account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlatformTransferRequest {
-    /// The receiving account.
-    pub account_id: AccountId,
-    /// The amount.
-    pub amount: Money,
-    /// Description.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// `transfer_group`.
-    #[serde(default)]
-    pub transfer_group: Option<String>,
-    /// Send from this account (`Stripe-Account`) instead of the platform.
-    #[serde(default)]
-    pub source_account: Option<AccountId>,
-    /// Metadata.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-    /// Idempotency key; a fresh one when `None`.
-    #[serde(default)]
-    pub idempotency_key: Option<IdempotencyKey>,
-}
-
-/// A transfer, as the platform shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferView {
-    /// `tr_…`.
-    pub transfer_id: TransferId,
-    /// The receiving account.
-    pub destination: AccountId,
-    /// The amount.
-    pub amount: Money,
-    /// Reversed so far.
-    pub amount_reversed: Money,
-    /// Fully reversed.
-    pub reversed: bool,
-    /// `transfer_group`.
-    pub transfer_group: Option<String>,
-    /// Description.
-    pub description: Option<String>,
-    /// Metadata.
-    pub metadata: BTreeMap<String, String>,
-    /// When Stripe created it.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created: OffsetDateTime,
-}
-
-impl TransferView {
-    fn from_wire(t: &wire::Transfer) -> Result<Self, GatewayError> {
+fn transfer_from_wire(t: &wire::Transfer) -> Result<TransferView, GatewayError> {
+    {
         let domain = crate::gateway::to_transfer(t)?;
         Ok(TransferView {
             transfer_id: domain.id,
@@ -749,88 +254,8 @@ impl TransferView {
     }
 }
 
-/// A reversal to make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReverseTransferRequest {
-    /// Minor units; everything left when `None`.
-    #[serde(default)]
-    pub amount: Option<i64>,
-    /// Description.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// The account the transfer was sent from, when not the platform.
-    #[serde(default)]
-    pub source_account: Option<AccountId>,
-    /// Metadata.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-    /// Idempotency key; a fresh one when `None`.
-    #[serde(default)]
-    pub idempotency_key: Option<IdempotencyKey>,
-}
-
-/// A reversal, with the transfer's state after it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReversalView {
-    /// `trr_…`.
-    pub reversal_id: TransferReversalId,
-    /// The transfer.
-    pub transfer_id: TransferId,
-    /// This reversal's amount.
-    pub amount: Money,
-    /// The transfer's total reversed after it.
-    pub transfer_amount_reversed: Money,
-    /// Whether the transfer is now fully reversed.
-    pub transfer_reversed: bool,
-}
-
-// ---------------------------------------------------------------- payouts, balances, disputes
-
-/// A payout's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PayoutStatus {
-    /// Created.
-    Pending,
-    /// On its way to the bank.
-    InTransit,
-    /// Deposited.
-    Paid,
-    /// Failed; the funds went back to the balance.
-    Failed,
-    /// Canceled.
-    Canceled,
-    /// A status this version does not know.
-    Unknown,
-}
-
-/// A payout to a bank account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PayoutView {
-    /// `po_…`.
-    pub payout_id: StripePayoutId,
-    /// The amount.
-    pub amount: Money,
-    /// Where it stands.
-    pub status: PayoutStatus,
-    /// Expected (or actual) arrival.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub arrival_date: Option<OffsetDateTime>,
-    /// `standard` or `instant`.
-    pub method: Option<String>,
-    /// Why it failed.
-    pub failure_code: Option<String>,
-    /// Description.
-    pub description: Option<String>,
-    /// The bank account or card id.
-    pub destination: Option<String>,
-    /// When Stripe created it.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created: OffsetDateTime,
-}
-
-impl PayoutView {
-    fn from_wire(p: &wire::Payout) -> Result<Self, GatewayError> {
+fn payout_from_wire(p: &wire::Payout) -> Result<PayoutView, GatewayError> {
+    {
         Ok(PayoutView {
             payout_id: parse_id(StripePayoutId::parse(p.id.clone()), "payout id")?,
             amount: money(p.amount, &p.currency, "payout amount")?,
@@ -855,70 +280,8 @@ impl PayoutView {
     }
 }
 
-/// Balances per currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BalanceView {
-    /// Can be transferred or paid out now.
-    pub available: Vec<Money>,
-    /// Not yet available.
-    pub pending: Vec<Money>,
-    /// Held back for connected accounts' negative balances (platforms only).
-    pub connect_reserved: Vec<Money>,
-}
-
-/// A dispute's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DisputeStatus {
-    /// An inquiry that needs a response.
-    WarningNeedsResponse,
-    /// An inquiry under review.
-    WarningUnderReview,
-    /// An inquiry closed.
-    WarningClosed,
-    /// Evidence required.
-    NeedsResponse,
-    /// The bank is reviewing.
-    UnderReview,
-    /// Won.
-    Won,
-    /// Lost.
-    Lost,
-    /// Prevented.
-    Prevented,
-    /// A status this version does not know.
-    Unknown,
-}
-
-/// A dispute, as the platform shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DisputeView {
-    /// `dp_…`.
-    pub dispute_id: DisputeId,
-    /// The disputed payment.
-    pub payment_intent_id: Option<PaymentIntentId>,
-    /// The disputed charge.
-    pub charge: Option<String>,
-    /// The account the dispute was listed under (`None`: the platform).
-    pub account_id: Option<AccountId>,
-    /// The disputed amount.
-    pub amount: Money,
-    /// `fraudulent`, `product_not_received`, …
-    pub reason: String,
-    /// Where it stands.
-    pub status: DisputeStatus,
-    /// When evidence is due.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub evidence_due_by: Option<OffsetDateTime>,
-    /// How often evidence was submitted.
-    pub evidence_submission_count: i64,
-    /// When it was opened.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created: OffsetDateTime,
-}
-
-impl DisputeView {
-    fn from_wire(d: &wire::Dispute, account: Option<&AccountId>) -> Result<Self, GatewayError> {
+fn dispute_from_wire(d: &wire::Dispute, account: Option<&AccountId>) -> Result<DisputeView, GatewayError> {
+    {
         let details = d.evidence_details.as_ref();
         Ok(DisputeView {
             dispute_id: parse_id(DisputeId::parse(d.id.clone()), "dispute id")?,
@@ -950,87 +313,17 @@ impl DisputeView {
     }
 }
 
-macro_rules! evidence {
+macro_rules! evidence_request {
     ($($(#[$doc:meta])* $field:ident),* $(,)?) => {
-        /// Dispute evidence: text fields, or `file_…` ids for documents.
-        /// Unknown keys are refused rather than silently dropped.
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct DisputeEvidence {
-            $(
-                $(#[$doc])*
-                #[serde(default, skip_serializing_if = "Option::is_none")]
-                pub $field: Option<String>,
-            )*
-        }
-
-        impl DisputeEvidence {
-            fn to_request(&self) -> UpdateDisputeEvidence {
-                let mut e = UpdateDisputeEvidence::new();
-                $( e.$field = self.$field.clone(); )*
-                e
-            }
+        fn evidence_request(evidence: &DisputeEvidence) -> UpdateDisputeEvidence {
+            let mut e = UpdateDisputeEvidence::new();
+            $( e.$field = evidence.$field.clone(); )*
+            e
         }
     };
 }
 
-evidence!(
-    /// Server or activity logs.
-    access_activity_log,
-    /// Billing address.
-    billing_address,
-    /// Cancellation policy (file).
-    cancellation_policy,
-    /// How the policy was shown.
-    cancellation_policy_disclosure,
-    /// Why the customer's cancellation claim is wrong.
-    cancellation_rebuttal,
-    /// Customer correspondence (file).
-    customer_communication,
-    /// Customer e-mail (the seed's `customer_email`).
-    #[serde(alias = "customer_email")]
-    customer_email_address,
-    /// Customer name.
-    customer_name,
-    /// Customer IP.
-    customer_purchase_ip,
-    /// Customer signature (file).
-    customer_signature,
-    /// Documentation of the other charge (file).
-    duplicate_charge_documentation,
-    /// Why the charges differ.
-    duplicate_charge_explanation,
-    /// The other charge's id.
-    duplicate_charge_id,
-    /// What was sold.
-    product_description,
-    /// Receipt (file).
-    receipt,
-    /// Refund policy (file).
-    refund_policy,
-    /// How the refund policy was shown.
-    refund_policy_disclosure,
-    /// Why no refund was given.
-    refund_refusal_explanation,
-    /// When the service was provided.
-    service_date,
-    /// Proof of service (file or text).
-    service_documentation,
-    /// Shipping address.
-    shipping_address,
-    /// Carrier.
-    shipping_carrier,
-    /// Shipping date.
-    shipping_date,
-    /// Proof of shipping (file).
-    shipping_documentation,
-    /// Tracking number.
-    shipping_tracking_number,
-    /// Anything else (file).
-    uncategorized_file,
-    /// Anything else (text).
-    uncategorized_text,
-);
+payouts_domain::with_dispute_evidence_fields!(evidence_request);
 
 // ---------------------------------------------------------------- the calls
 
@@ -1096,7 +389,7 @@ impl StripeGateway {
             .transport
             .send(&create, Call::keyed(None, &key), "account")
             .await?;
-        AccountView::from_wire(&account)
+        account_from_wire(&account)
     }
 
     /// Retrieves a connected account with its status and requirements.
@@ -1113,7 +406,7 @@ impl StripeGateway {
                 "account",
             )
             .await?;
-        AccountView::from_wire(&a)
+        account_from_wire(&a)
     }
 
     /// The account's payout schedule.
@@ -1141,7 +434,7 @@ impl StripeGateway {
         key: Option<&IdempotencyKey>,
     ) -> Result<PayoutSchedule, GatewayError> {
         let mut payouts = UpdateAccountSettingsPayouts::new();
-        payouts.schedule = Some(schedule.to_request()?);
+        payouts.schedule = Some(schedule_request(schedule)?);
         let mut settings = UpdateAccountSettings::new();
         settings.payouts = Some(payouts);
         let key = key_or_fresh(key, "payout-schedule")?;
@@ -1153,7 +446,7 @@ impl StripeGateway {
                 "account",
             )
             .await?;
-        AccountView::from_wire(&a)?
+        account_from_wire(&a)?
             .payout_schedule
             .ok_or_else(|| crate::error::unreadable("payout schedule", "missing"))
     }
@@ -1203,7 +496,7 @@ impl StripeGateway {
             .transport
             .send(&create, Call::keyed(None, &key), "payment intent")
             .await?;
-        PaymentIntentView::from_wire(&pi)
+        intent_from_wire(&pi)
     }
 
     /// Captures an authorized payment (`amount_to_capture`: all when `None`).
@@ -1225,7 +518,7 @@ impl StripeGateway {
             .transport
             .send(&capture, Call::keyed(None, &key), "payment intent")
             .await?;
-        PaymentIntentView::from_wire(&pi)
+        intent_from_wire(&pi)
     }
 
     /// Retrieves a payment intent.
@@ -1245,7 +538,7 @@ impl StripeGateway {
                 "payment intent",
             )
             .await?;
-        PaymentIntentView::from_wire(&pi)
+        intent_from_wire(&pi)
     }
 
     /// Refunds a payment, optionally returning the fee and reversing the transfer.
@@ -1257,21 +550,6 @@ impl StripeGateway {
         request: &RefundRequest,
     ) -> Result<RefundView, GatewayError> {
         let account = request.on_account.as_ref();
-        // The fee share is not on the refund object; read what it is
-        // proportional to first.
-        let intent = if request.refund_application_fee {
-            let pi: wire::PaymentIntent = self
-                .transport
-                .send(
-                    &RetrievePaymentIntent::new(request.payment_intent_id.as_str()),
-                    Call::on(account),
-                    "payment intent",
-                )
-                .await?;
-            Some(pi)
-        } else {
-            None
-        };
         let mut create = CreateRefund::new().payment_intent(request.payment_intent_id.as_str());
         if let Some(amount) = request.amount {
             create = create.amount(amount);
@@ -1297,28 +575,6 @@ impl StripeGateway {
             .transport
             .send(&create, Call::keyed(account, &key), "refund")
             .await?;
-        let application_fee_refunded = match &intent {
-            Some(pi) => {
-                let fee = i128::from(pi.application_fee_amount.unwrap_or(0));
-                // Stripe refunds the fee in proportion to what was captured.
-                let received = i128::from(if pi.amount_received > 0 {
-                    pi.amount_received
-                } else {
-                    pi.amount
-                });
-                let share = if received > 0 {
-                    i128::from(refund.amount).saturating_mul(fee) / received
-                } else {
-                    0
-                };
-                Some(money(
-                    i64::try_from(share).unwrap_or(0),
-                    &refund.currency,
-                    "fee refunded",
-                )?)
-            }
-            None => None,
-        };
         Ok(RefundView {
             refund_id: parse_id(RefundId::parse(refund.id.clone()), "refund id")?,
             payment_intent_id: id_of(refund.payment_intent.as_ref())
@@ -1335,7 +591,8 @@ impl StripeGateway {
                 Some(_) | None => RefundStatus::Unknown,
             },
             reason: refund.reason.clone(),
-            application_fee_refunded,
+            // The engine works out the fee share (`fee_share_refunded`).
+            application_fee_refunded: None,
             transfer_reversal: id_of(refund.transfer_reversal.as_ref()),
         })
     }
@@ -1371,7 +628,7 @@ impl StripeGateway {
                 "transfer",
             )
             .await?;
-        TransferView::from_wire(&t)
+        transfer_from_wire(&t)
     }
 
     /// Retrieves a transfer.
@@ -1383,7 +640,7 @@ impl StripeGateway {
         source_account: Option<&AccountId>,
         id: &TransferId,
     ) -> Result<TransferView, GatewayError> {
-        TransferView::from_wire(&self.fetch_transfer(source_account, id).await?)
+        transfer_from_wire(&self.fetch_transfer(source_account, id).await?)
     }
 
     /// Every transfer of a `transfer_group`, following Stripe's pages.
@@ -1397,7 +654,7 @@ impl StripeGateway {
     ) -> Result<Vec<TransferView>, GatewayError> {
         let mut out = Vec::new();
         self.scan_group(source_account, transfer_group, |t| {
-            out.push(TransferView::from_wire(t)?);
+            out.push(transfer_from_wire(t)?);
             Ok(std::ops::ControlFlow::Continue(()))
         })
         .await?;
@@ -1452,7 +709,7 @@ impl StripeGateway {
         params: &ListParams,
     ) -> Result<Page<PayoutView>, GatewayError> {
         let mut list = ListPayout::new();
-        if let Some(limit) = params.limit() {
+        if let Some(limit) = list_limit(params) {
             list = list.limit(limit);
         }
         if let Some(after) = &params.starting_after {
@@ -1466,7 +723,7 @@ impl StripeGateway {
             data: page
                 .data
                 .iter()
-                .map(PayoutView::from_wire)
+                .map(payout_from_wire)
                 .collect::<Result<_, _>>()?,
             has_more: page.has_more,
         })
@@ -1519,7 +776,7 @@ impl StripeGateway {
         params: &ListParams,
     ) -> Result<Page<DisputeView>, GatewayError> {
         let mut list = ListDispute::new();
-        if let Some(limit) = params.limit() {
+        if let Some(limit) = list_limit(params) {
             list = list.limit(limit);
         }
         if let Some(after) = &params.starting_after {
@@ -1533,7 +790,7 @@ impl StripeGateway {
             data: page
                 .data
                 .iter()
-                .map(|d| DisputeView::from_wire(d, account))
+                .map(|d| dispute_from_wire(d, account))
                 .collect::<Result<_, _>>()?,
             has_more: page.has_more,
         })
@@ -1553,68 +810,20 @@ impl StripeGateway {
         key: Option<&IdempotencyKey>,
     ) -> Result<DisputeView, GatewayError> {
         let update = UpdateDispute::new(dispute.as_str())
-            .evidence(evidence.to_request())
+            .evidence(evidence_request(evidence))
             .submit(submit);
         let key = key_or_fresh(key, "dispute-evidence")?;
         let d: wire::Dispute = self
             .transport
             .send(&update, Call::keyed(account, &key), "dispute")
             .await?;
-        DisputeView::from_wire(&d, account)
+        dispute_from_wire(&d, account)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reqs(reason: Option<&str>, past_due: &[&str]) -> Requirements {
-        Requirements {
-            currently_due: Vec::new(),
-            eventually_due: Vec::new(),
-            past_due: past_due.iter().map(|s| (*s).to_owned()).collect(),
-            disabled_reason: reason.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn account_status_mapping() {
-        use AccountStatus::*;
-        let none = reqs(None, &[]);
-        assert_eq!(AccountStatus::derive(false, false, false, &none), Pending);
-        assert_eq!(
-            AccountStatus::derive(
-                false,
-                false,
-                false,
-                &reqs(Some("requirements.past_due"), &["x"])
-            ),
-            Pending
-        );
-        assert_eq!(AccountStatus::derive(true, true, true, &none), Active);
-        assert_eq!(AccountStatus::derive(true, true, false, &none), Restricted);
-        assert_eq!(
-            AccountStatus::derive(true, true, true, &reqs(None, &["external_account"])),
-            Restricted
-        );
-        assert_eq!(
-            AccountStatus::derive(
-                true,
-                false,
-                false,
-                &reqs(Some("requirements.past_due"), &[])
-            ),
-            Restricted
-        );
-        assert_eq!(
-            AccountStatus::derive(true, false, false, &reqs(Some("rejected.fraud"), &[])),
-            Disabled
-        );
-        assert_eq!(
-            AccountStatus::derive(false, false, false, &reqs(Some("platform_paused"), &[])),
-            Disabled
-        );
-    }
 
     #[test]
     fn schedules_round_trip_and_unknown_is_not_sent() {
@@ -1624,43 +833,139 @@ mod tests {
             weekly_anchor: Some("friday".to_owned()),
             monthly_anchor: None,
         };
-        let s = PayoutSchedule::from_wire(&wire);
+        let s = schedule_from_wire(&wire);
         assert_eq!(s.interval, PayoutInterval::Weekly);
         assert_eq!(s.weekly_anchor, Some(Weekday::Friday));
-        assert!(s.to_request().is_ok());
-        let odd = PayoutSchedule::from_wire(&wire::Schedule {
+        assert!(schedule_request(&s).is_ok());
+        let odd = schedule_from_wire(&wire::Schedule {
             interval: Some("fortnightly".to_owned()),
             ..wire::Schedule::default()
         });
         assert_eq!(odd.interval, PayoutInterval::Unknown);
-        assert!(odd.to_request().is_err());
+        assert!(schedule_request(&odd).is_err());
+    }
+}
+
+// ---------------------------------------------------------------- the ports
+
+#[async_trait::async_trait]
+impl payouts_domain::ports::PlatformGateway for StripeGateway {
+    async fn create_account(
+        &self,
+        request: &CreateAccountRequest,
+    ) -> Result<AccountView, GatewayError> {
+        StripeGateway::create_account(self, request).await
     }
 
-    #[test]
-    fn client_secrets_are_redacted_in_debug_but_serialized() {
-        let s = ClientSecret("pi_1_secret_abc".to_owned());
-        assert!(!format!("{s:?}").contains("abc"));
-        assert_eq!(serde_json::to_string(&s).unwrap(), "\"pi_1_secret_abc\"");
+    async fn retrieve_account(&self, account: &AccountId) -> Result<AccountView, GatewayError> {
+        StripeGateway::retrieve_account(self, account).await
     }
 
-    #[test]
-    fn evidence_accepts_the_seed_shape_and_refuses_unknown_keys() {
-        let e: DisputeEvidence = serde_json::from_value(serde_json::json!({
-            "customer_name": "John Doe",
-            "customer_email": "john@example.com",
-            "receipt": "file_abc123",
-            "service_documentation": "Order was fulfilled"
-        }))
-        .unwrap();
-        assert_eq!(
-            e.customer_email_address.as_deref(),
-            Some("john@example.com")
-        );
-        assert!(
-            serde_json::from_value::<DisputeEvidence>(serde_json::json!({"colour": "red"}))
-                .is_err()
-        );
-        let r: RefundReason = serde_json::from_str("\"customer_request\"").unwrap();
-        assert_eq!(r, RefundReason::RequestedByCustomer);
+    async fn update_payout_schedule(
+        &self,
+        account: &AccountId,
+        schedule: &PayoutSchedule,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<PayoutSchedule, GatewayError> {
+        StripeGateway::update_payout_schedule(self, account, schedule, key).await
+    }
+
+    async fn create_payment_intent(
+        &self,
+        request: &CreatePaymentIntentRequest,
+    ) -> Result<PaymentIntentView, GatewayError> {
+        StripeGateway::create_payment_intent(self, request).await
+    }
+
+    async fn retrieve_payment_intent(
+        &self,
+        id: &PaymentIntentId,
+        on_account: Option<&AccountId>,
+    ) -> Result<PaymentIntentView, GatewayError> {
+        StripeGateway::retrieve_payment_intent(self, id, on_account).await
+    }
+
+    async fn capture_payment_intent(
+        &self,
+        id: &PaymentIntentId,
+        amount_to_capture: Option<i64>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<PaymentIntentView, GatewayError> {
+        StripeGateway::capture_payment_intent(self, id, amount_to_capture, key).await
+    }
+
+    async fn refund_payment(&self, request: &RefundRequest) -> Result<RefundView, GatewayError> {
+        StripeGateway::refund_payment(self, request).await
+    }
+
+    async fn create_platform_transfer(
+        &self,
+        request: &PlatformTransferRequest,
+    ) -> Result<TransferView, GatewayError> {
+        StripeGateway::create_platform_transfer(self, request).await
+    }
+
+    async fn platform_transfer(
+        &self,
+        source_account: Option<&AccountId>,
+        id: &TransferId,
+    ) -> Result<TransferView, GatewayError> {
+        StripeGateway::transfer(self, source_account, id).await
+    }
+
+    async fn reverse_platform_transfer(
+        &self,
+        id: &TransferId,
+        request: &ReverseTransferRequest,
+    ) -> Result<ReversalView, GatewayError> {
+        StripeGateway::reverse_platform_transfer(self, id, request).await
+    }
+
+    async fn list_payouts(
+        &self,
+        account: &AccountId,
+        params: &ListParams,
+    ) -> Result<Page<PayoutView>, GatewayError> {
+        StripeGateway::list_payouts(self, account, params).await
+    }
+
+    async fn balance(&self, account: Option<&AccountId>) -> Result<BalanceView, GatewayError> {
+        StripeGateway::balance(self, account).await
+    }
+
+    async fn list_disputes(
+        &self,
+        account: Option<&AccountId>,
+        params: &ListParams,
+    ) -> Result<Page<DisputeView>, GatewayError> {
+        StripeGateway::list_disputes(self, account, params).await
+    }
+
+    async fn update_dispute_evidence(
+        &self,
+        account: Option<&AccountId>,
+        dispute: &DisputeId,
+        evidence: &DisputeEvidence,
+        submit: bool,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<DisputeView, GatewayError> {
+        StripeGateway::update_dispute_evidence(self, account, dispute, evidence, submit, key).await
+    }
+}
+
+impl payouts_domain::ports::EventVerifier for StripeGateway {
+    fn verify_event(
+        &self,
+        signature: Option<&str>,
+        payload: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<payouts_domain::events::InboundEvent, payouts_domain::ports::WebhookRejected> {
+        self.webhooks()
+            .verify_and_parse(signature, payload, now)
+            .map_err(|e| payouts_domain::ports::WebhookRejected(e.to_string()))
+    }
+
+    fn call_counts(&self) -> Vec<(&'static str, u64)> {
+        self.call_stats().snapshot()
     }
 }

@@ -80,8 +80,8 @@ enum Step {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore,
-    G: PayoutGateway + ConnectGateway,
+    S: PayoutStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
 {

@@ -1,5 +1,6 @@
 //! Merchant Connect OAuth, account updates, deauthorization and probation.
 
+use crate::platform::AccountStatus;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -53,10 +54,23 @@ pub struct AccountSnapshot {
     pub past_due: bool,
 }
 
+impl AccountSnapshot {
+    /// The account's status by the one rule ([`AccountStatus::derive`]).
+    pub fn status(&self) -> AccountStatus {
+        AccountStatus::derive(
+            self.details_submitted,
+            self.charges_enabled,
+            self.payouts_enabled,
+            self.disabled_reason.as_deref(),
+            self.past_due,
+        )
+    }
+}
+
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore,
-    G: PayoutGateway + ConnectGateway,
+    S: PayoutStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
 {
@@ -309,8 +323,10 @@ where
             .connection_by_account(&snapshot.account_id)
             .await?
         {
-            let disabled = snapshot.disabled_reason.is_some() && !snapshot.charges_enabled;
-            let restricted = snapshot.past_due || snapshot.disabled_reason.is_some();
+            // The one account-status rule, as `GET /accounts/{id}` shows it.
+            let status = snapshot.status();
+            let disabled = status == AccountStatus::Disabled;
+            let restricted = matches!(status, AccountStatus::Restricted | AccountStatus::Pending);
             match connection.apply(&ConnectionEvent::AccountUpdated {
                 disabled,
                 restricted,
@@ -323,7 +339,7 @@ where
                 // A revoked connection ignores account updates.
                 Ok(_) | Err(_) => {}
             }
-            let healthy = snapshot.charges_enabled && snapshot.disabled_reason.is_none();
+            let healthy = status == AccountStatus::Active;
             if healthy {
                 for program in self.store.programs_of(&connection.merchant_id).await? {
                     if program.hold == Some(HoldReason::MerchantAccountInactive) {

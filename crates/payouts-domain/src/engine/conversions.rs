@@ -40,8 +40,8 @@ pub enum RecordOutcome {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore,
-    G: PayoutGateway + ConnectGateway,
+    S: PayoutStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
 {

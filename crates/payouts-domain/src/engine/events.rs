@@ -48,8 +48,8 @@ fn ignored(reason: impl Into<String>) -> EventOutcome {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore,
-    G: PayoutGateway + ConnectGateway,
+    S: PayoutStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
 {

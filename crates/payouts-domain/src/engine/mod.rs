@@ -11,7 +11,11 @@ mod connect;
 mod conversions;
 mod events;
 mod partners;
+mod platform;
 mod reports;
+mod service;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,6 +32,7 @@ pub use connect::{AccountSnapshot, ConnectStart, DeauthorizationOutcome};
 pub use conversions::RecordOutcome;
 pub use events::EventOutcome;
 pub use partners::NewPartner;
+pub use platform::{ConnectedAccount, CreatedAccount, LinkUrls, MERCHANT_METADATA};
 pub use reports::{LedgerPeriod, LedgerReport};
 
 /// Items claimed at a time, by default.
@@ -73,13 +78,24 @@ impl EngineConfig {
 
 /// The payout engine: every use case, over a store, a Stripe gateway, a
 /// clock and an id generator.
-#[derive(Debug)]
-pub struct Payouts<S, G, C, I> {
-    store: S,
-    gateway: G,
+///
+/// The store and the gateway are shared (`Arc`) and may be trait objects
+/// (`Payouts<dyn PayoutStore, dyn StripeGateways, …>`): an inbound adapter
+/// can then name its engine type without naming any outbound adapter.
+pub struct Payouts<S: ?Sized, G: ?Sized, C, I> {
+    store: Arc<S>,
+    gateway: Arc<G>,
     clock: C,
     ids: I,
     config: EngineConfig,
+}
+
+impl<S: ?Sized, G: ?Sized, C, I> std::fmt::Debug for Payouts<S, G, C, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payouts")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S, G, C, I> Payouts<S, G, C, I>
@@ -89,8 +105,21 @@ where
     C: Clock,
     I: IdGenerator,
 {
-    /// Wires an engine.
+    /// Wires an engine over adapters it owns.
     pub fn new(store: S, gateway: G, clock: C, ids: I, config: EngineConfig) -> Self {
+        Payouts::shared(Arc::new(store), Arc::new(gateway), clock, ids, config)
+    }
+}
+
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: PayoutStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
+    /// Wires an engine over shared adapters, which may be trait objects.
+    pub fn shared(store: Arc<S>, gateway: Arc<G>, clock: C, ids: I, config: EngineConfig) -> Self {
         Payouts {
             store,
             gateway,

@@ -36,8 +36,8 @@ pub struct NewPartner {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore,
-    G: PayoutGateway + ConnectGateway,
+    S: PayoutStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
 {

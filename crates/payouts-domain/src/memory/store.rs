@@ -28,7 +28,8 @@ use crate::period::Period;
 use crate::ports::{
     BankPayout, BatchStore, CommissionFilter, CommissionStore, ConnectionStore, ConversionStore,
     DisputeStore, FailureKind, LeaseStore, LedgerRow, OutboxStore, Page, PageRequest, PartnerStore,
-    ProgramStore, SettingsStore, StateTotal, StoredDispute,
+    ProgramStore, SettingsStore, StateTotal, StoredDispute, AccountStore, RequestKeyBegin,
+    RequestKeyRecord, RequestKeyStatus, RequestKeyStore,
 };
 use crate::program::{HoldReason, Program, ProgramStatus};
 
@@ -51,6 +52,8 @@ struct State {
     disputes: HashMap<DisputeId, StoredDispute>,
     /// Lease name to holder and expiry.
     leases: HashMap<String, Lease>,
+    account_owners: HashMap<AccountId, MerchantId>,
+    request_keys: HashMap<(String, String), RequestKeyRecord>,
 }
 
 impl State {
@@ -275,6 +278,17 @@ impl ConnectionStore for InMemoryStore {
 
 #[async_trait]
 impl ProgramStore for InMemoryStore {
+    async fn programs_page(
+        &self,
+        merchant: &MerchantId,
+        page: PageRequest,
+    ) -> Result<Page<Program>, StoreError> {
+        let state = lock(&self.state);
+        Ok(page_of(&state.programs, page, ProgramId::from, |p| {
+            &p.merchant_id == merchant
+        }))
+    }
+
     async fn insert_program(&self, program: &Program) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         if state.programs.contains_key(&program.id) {
@@ -344,6 +358,17 @@ impl ProgramStore for InMemoryStore {
 
 #[async_trait]
 impl PartnerStore for InMemoryStore {
+    async fn memberships_page(
+        &self,
+        program: ProgramId,
+        page: PageRequest,
+    ) -> Result<Page<Membership>, StoreError> {
+        let state = lock(&self.state);
+        Ok(page_of(&state.memberships, page, MembershipId::from, |m| {
+            m.program_id == program
+        }))
+    }
+
     async fn insert_membership(&self, membership: &Membership) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         let clash = state.memberships.values().find(|m| {
@@ -785,6 +810,17 @@ impl CommissionStore for InMemoryStore {
 
 #[async_trait]
 impl BatchStore for InMemoryStore {
+    async fn batches_page(
+        &self,
+        program: ProgramId,
+        page: PageRequest,
+    ) -> Result<Page<PayoutBatch>, StoreError> {
+        let state = lock(&self.state);
+        Ok(page_of(&state.batches, page, BatchId::from, |b| {
+            b.program_id == program
+        }))
+    }
+
     async fn insert_batch(
         &self,
         batch: &PayoutBatch,
@@ -1202,5 +1238,114 @@ impl LeaseStore for InMemoryStore {
             return Ok(true);
         }
         Ok(false)
+    }
+}
+
+#[async_trait]
+impl AccountStore for InMemoryStore {
+    async fn record_account_owner(
+        &self,
+        account: &AccountId,
+        merchant: &MerchantId,
+        _at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        match state.account_owners.get(account) {
+            Some(owner) if owner != merchant => Err(StoreError::Conflict {
+                entity: "connected account",
+                id: account.to_string(),
+                detail: "owned by another merchant".to_owned(),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                state
+                    .account_owners
+                    .insert(account.clone(), merchant.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn account_owner(&self, account: &AccountId) -> Result<Option<MerchantId>, StoreError> {
+        Ok(lock(&self.state).account_owners.get(account).cloned())
+    }
+}
+
+#[async_trait]
+impl RequestKeyStore for InMemoryStore {
+    async fn begin_request(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<RequestKeyBegin, StoreError> {
+        let mut state = lock(&self.state);
+        let id = (scope.to_owned(), key.to_owned());
+        if let Some(existing) = state.request_keys.get(&id) {
+            return Ok(RequestKeyBegin::Existing(existing.clone()));
+        }
+        state.request_keys.insert(
+            id,
+            RequestKeyRecord {
+                scope: scope.to_owned(),
+                key: key.to_owned(),
+                request_hash: request_hash.to_owned(),
+                status: RequestKeyStatus::InProgress,
+                response_status: None,
+                response_body: None,
+                created_at: now,
+                completed_at: None,
+            },
+        );
+        Ok(RequestKeyBegin::Started)
+    }
+
+    async fn complete_request(
+        &self,
+        scope: &str,
+        key: &str,
+        response_status: u16,
+        response_body: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        match state
+            .request_keys
+            .get_mut(&(scope.to_owned(), key.to_owned()))
+        {
+            Some(r) if r.status == RequestKeyStatus::InProgress => {
+                r.status = RequestKeyStatus::Completed;
+                r.response_status = Some(response_status);
+                r.response_body = Some(response_body.to_owned());
+                r.completed_at = Some(now);
+                Ok(())
+            }
+            Some(r) => Err(conflict(
+                "idempotency key",
+                key,
+                "in_progress",
+                r.status.as_str(),
+            )),
+            None => Err(not_found("idempotency key", key)),
+        }
+    }
+
+    async fn release_request(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        let id = (scope.to_owned(), key.to_owned());
+        if state
+            .request_keys
+            .get(&id)
+            .is_some_and(|r| r.status == RequestKeyStatus::InProgress)
+        {
+            state.request_keys.remove(&id);
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<&'static str, StoreError> {
+        drop(lock(&self.state));
+        Ok("memory")
     }
 }

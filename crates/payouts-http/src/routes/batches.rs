@@ -10,7 +10,7 @@ use payouts_domain::batch::{BatchState, BatchSummary, PayoutBatch};
 use payouts_domain::ids::{BatchId, PartnerId, PayoutItemId};
 use payouts_domain::item::{ItemState, PayoutItem};
 use payouts_domain::period::Period;
-use payouts_domain::ports::{BatchStore as _, PageRequest, PartnerStore as _};
+use payouts_domain::ports::PageRequest;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -111,18 +111,8 @@ pub async fn list_batches(
 ) -> Result<web::Json<List<PayoutBatch>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
-    let page = query.page()?;
-    let mut batches = state
-        .store()
-        .batches_of(program.id)
-        .await
-        .map_err(payouts_domain::DomainError::from)?;
-    batches.sort_by_key(|b| b.id.to_string());
-    Ok(web::Json(crate::routes::programs::page_in_memory(
-        batches,
-        &page,
-        |b| b.id.to_string(),
-    )))
+    let page = state.engine.batches_page(program.id, query.page()?).await?;
+    Ok(web::Json(List::from_page(page, |b| b)))
 }
 
 /// A batch with summary counts (posted, failed, pending, reversed).
@@ -228,10 +218,10 @@ async fn all_items(state: &AppState, batch: BatchId) -> Result<Vec<PayoutItem>, 
     collect_pages(
         |page| async move {
             state
-                .store()
-                .items(batch, page)
+                .engine
+                .batch_items(batch, page)
                 .await
-                .map_err(|e| ApiError::from(payouts_domain::DomainError::from(e)))
+                .map_err(ApiError::from)
         },
         |i: &PayoutItem| i.id.as_uuid(),
     )
@@ -426,11 +416,7 @@ pub async fn list_items(
 ) -> Result<web::Json<List<PayoutItem>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let batch = scoped_batch(&state, &principal, &path).await?;
-    let page = state
-        .store()
-        .items(batch.id, query.page()?)
-        .await
-        .map_err(payouts_domain::DomainError::from)?;
+    let page = state.engine.batch_items(batch.id, query.page()?).await?;
     Ok(web::Json(List::from_page(page, |i| i)))
 }
 
@@ -500,11 +486,7 @@ async fn scope_partner(
     if principal.is_platform() {
         return Ok(());
     }
-    let memberships = state
-        .store()
-        .memberships_of_partner(partner)
-        .await
-        .map_err(payouts_domain::DomainError::from)?;
+    let memberships = state.engine.memberships_of_partner(partner).await?;
     let in_merchant = memberships
         .iter()
         .any(|m| m.merchant_id == principal.merchant_id);

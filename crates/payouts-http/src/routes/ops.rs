@@ -59,14 +59,14 @@ pub async fn healthz() -> web::Json<Health> {
     responses((status = 200, body = Ready), (status = 503, description = "the database does not answer")))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Ready>, ApiError> {
-    state
-        .store()
-        .ping()
+    let database = state
+        .engine
+        .ready()
         .await
         .map_err(|e| ApiError::Unavailable(format!("database: {e}")))?;
     Ok(web::Json(Ready {
         status: "ready",
-        database: format!("{:?}", state.store().backend()).to_lowercase(),
+        database: database.to_owned(),
     }))
 }
 
@@ -77,7 +77,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Ready>, ApiE
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let stripe = state.stripe().call_stats().snapshot();
+    let stripe = state.engine.stripe_call_counts();
     let items = state.item_state_counts().await?;
     let body = state.metrics.render(&stripe, &items);
     Ok(HttpResponse::Ok()

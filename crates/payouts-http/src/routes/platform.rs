@@ -3,27 +3,30 @@
 //! fees, capture and refunds, transfers and reversals, payout schedules and
 //! payouts, platform fees, balances and disputes.
 //!
-//! **Tenancy.** An account belongs to the merchant named in its Stripe
-//! metadata (`merchant_id`, set when it is created here) or to the merchant
-//! whose OAuth connection it is. A non-platform caller reaching another
-//! merchant's account, payment, transfer or dispute gets 404.
+//! Each handler parses the request, calls one engine use case and renders
+//! the answer; the rules (tenancy, the default application fee, the
+//! refund's fee share, schedule validation, the account status) are the
+//! engine's. **Tenancy:** an account belongs to the merchant that created
+//! it here or whose OAuth connection it is, as recorded in our store; a
+//! non-platform caller reaching another merchant's account, payment,
+//! transfer or dispute gets 404.
 
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use payouts_domain::fees::{FeeRate, FeeSchedule, FeeTier, MerchantOverride};
+use payouts_domain::engine::LinkUrls;
 use payouts_domain::ids::{
     AccountId, DisputeId, IdempotencyKey, MerchantId, PaymentIntentId, TransferId,
 };
 use payouts_domain::money::{Currency, Money, Percent};
-use payouts_domain::period::Period;
-use payouts_domain::ports::{Clock, HostedLink, LinkKind};
-use payouts_stripe::platform::{
-    AccountStatus, AccountType, AccountView, BalanceView, BusinessProfile, BusinessType,
-    CaptureMethod, CreateAccountRequest, CreatePaymentIntentRequest, DisputeEvidence, ListParams,
+use payouts_domain::platform::{
+    AccountType, BalanceView, BusinessProfile, BusinessType, CaptureMethod, CreateAccountRequest,
+    CreatePaymentIntentRequest, DisputeEvidence, DisputeView, ListParams, PaymentIntentView,
     PayoutInterval, PayoutSchedule, PlatformTransferRequest, RefundReason, RefundRequest,
-    RequestedCapabilities, ReverseTransferRequest, Weekday,
+    RequestedCapabilities, ReverseTransferRequest, TransferView, Weekday,
 };
+use payouts_domain::ports::{Clock, HostedLink, LinkKind};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -34,9 +37,6 @@ use crate::error::ApiError;
 use crate::paging::{List, ListQuery};
 use crate::routes::{MONEY_ROLES, PAYMENT_ROLES, PLATFORM_ROLES, STAFF_ROLES, stripe_key};
 use crate::state::AppState;
-
-/// The metadata key naming an account's merchant.
-pub const MERCHANT_METADATA: &str = "merchant_id";
 
 /// Registers the platform routes (relative to the scope).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -98,45 +98,6 @@ fn positive(amount: i64, field: &str) -> Result<i64, ApiError> {
             format!("{field} must be a positive integer in minor units"),
         ))
     }
-}
-
-/// The account, if the caller may see it; another merchant's is 404.
-pub(crate) async fn owned_account(
-    state: &AppState,
-    principal: &Principal,
-    account: &AccountId,
-) -> Result<AccountView, ApiError> {
-    let view = state.stripe().retrieve_account(account).await?;
-    if may_see(state, principal, &view).await? {
-        Ok(view)
-    } else {
-        Err(ApiError::Stripe {
-            status: 404,
-            code: "account_not_found",
-            message: format!("no such account: {account}"),
-        })
-    }
-}
-
-async fn may_see(
-    state: &AppState,
-    principal: &Principal,
-    view: &AccountView,
-) -> Result<bool, ApiError> {
-    if principal.is_platform() {
-        return Ok(true);
-    }
-    if view.metadata.get(MERCHANT_METADATA).map(String::as_str)
-        == Some(principal.merchant_id.as_str())
-    {
-        return Ok(true);
-    }
-    let connection = state.engine.connection(&principal.merchant_id).await?;
-    Ok(connection.is_some_and(|c| c.account_id == view.account_id))
-}
-
-fn merchant_of(view: &AccountView) -> Option<String> {
-    view.metadata.get(MERCHANT_METADATA).cloned()
 }
 
 // ---------------------------------------------------------------- accounts
@@ -215,15 +176,6 @@ fn parse_business_type(raw: Option<&str>) -> Result<Option<BusinessType>, ApiErr
     .transpose()
 }
 
-fn status_str(s: AccountStatus) -> &'static str {
-    match s {
-        AccountStatus::Pending => "pending",
-        AccountStatus::Active => "active",
-        AccountStatus::Restricted => "restricted",
-        AccountStatus::Disabled => "disabled",
-    }
-}
-
 /// Creates a connected account for a merchant and its onboarding link.
 ///
 /// Roles: payment_admin, tenant_admin, integration_admin, platform_admin, system_admin, super_admin.
@@ -246,8 +198,6 @@ pub async fn create_account(
     };
     principal.scope(&merchant, "merchant")?;
     let account_type = parse_account_type(body.account_type.as_deref())?;
-    let mut metadata = BTreeMap::new();
-    metadata.insert(MERCHANT_METADATA.to_owned(), merchant.to_string());
     let request = CreateAccountRequest {
         account_type,
         country: body.country.clone(),
@@ -258,48 +208,32 @@ pub async fn create_account(
             card_payments: true,
             transfers: true,
         }),
-        metadata,
+        metadata: BTreeMap::new(),
         idempotency_key: stripe_key(&req, &principal, "account")?,
     };
-    let view = state.stripe().create_account(&request).await?;
-    let return_url = body
-        .return_url
-        .clone()
-        .unwrap_or_else(|| state.settings.dashboard_url.clone());
-    let refresh_url = body
-        .refresh_url
-        .clone()
-        .unwrap_or_else(|| return_url.clone());
-    let link = account_link(
-        &state,
-        &view.account_id,
-        LinkKind::Onboarding,
-        &return_url,
-        &refresh_url,
-    )
-    .await?;
+    let urls = link_urls(&state, body.return_url, body.refresh_url);
+    let created = state
+        .engine
+        .create_connected_account(&principal.caller(), &merchant, request, &urls)
+        .await?;
     Ok(HttpResponse::Created().json(CreatedAccount {
-        account_id: view.account_id.to_string(),
+        account_id: created.account.view.account_id.to_string(),
         merchant_id: merchant.to_string(),
-        status: status_str(view.status).to_owned(),
-        onboarding_url: link.url,
-        onboarding_expires_at: rfc3339_opt(link.expires_at),
+        status: created.account.view.status.as_str().to_owned(),
+        onboarding_url: created.onboarding.url,
+        onboarding_expires_at: rfc3339_opt(created.onboarding.expires_at),
         created_at: rfc3339(state.engine.clock().now()),
     }))
 }
 
-async fn account_link(
-    state: &AppState,
-    account: &AccountId,
-    kind: LinkKind,
-    return_url: &str,
-    refresh_url: &str,
-) -> Result<HostedLink, ApiError> {
-    use payouts_domain::ports::ConnectGateway as _;
-    Ok(state
-        .stripe()
-        .account_link(account, kind, return_url, refresh_url)
-        .await?)
+/// Where a hosted link returns: the body's URLs, else the dashboard.
+fn link_urls(state: &AppState, return_url: Option<String>, refresh_url: Option<String>) -> LinkUrls {
+    let return_url = return_url.unwrap_or_else(|| state.settings.dashboard_url.clone());
+    let refresh_url = refresh_url.unwrap_or_else(|| return_url.clone());
+    LinkUrls {
+        return_url,
+        refresh_url,
+    }
 }
 
 /// `GET /accounts/{id}` response (seed 002).
@@ -357,11 +291,15 @@ pub async fn get_account(
     path: web::Path<String>,
 ) -> Result<web::Json<AccountStatusView>, ApiError> {
     principal.require(STAFF_ROLES)?;
-    let view = owned_account(&state, &principal, &account_id(&path)?).await?;
+    let account = state
+        .engine
+        .connected_account(&principal.caller(), &account_id(&path)?)
+        .await?;
+    let view = account.view;
     Ok(web::Json(AccountStatusView {
         account_id: view.account_id.to_string(),
-        merchant_id: merchant_of(&view),
-        status: status_str(view.status).to_owned(),
+        merchant_id: account.merchant_id.map(|m| m.to_string()),
+        status: view.status.as_str().to_owned(),
         charges_enabled: view.charges_enabled,
         payouts_enabled: view.payouts_enabled,
         details_submitted: view.details_submitted,
@@ -421,7 +359,7 @@ pub async fn onboarding_link(
     body: crate::extract::OptionalJson<LinkBody>,
 ) -> Result<web::Json<LinkView>, ApiError> {
     principal.require(MONEY_ROLES)?;
-    let view = owned_account(&state, &principal, &account_id(&path)?).await?;
+    let account = account_id(&path)?;
     let body = body.or_else(|| LinkBody {
         return_url: None,
         refresh_url: None,
@@ -437,11 +375,11 @@ pub async fn onboarding_link(
             ));
         }
     };
-    let return_url = body
-        .return_url
-        .unwrap_or_else(|| state.settings.dashboard_url.clone());
-    let refresh_url = body.refresh_url.unwrap_or_else(|| return_url.clone());
-    let link = account_link(&state, &view.account_id, kind, &return_url, &refresh_url).await?;
+    let urls = link_urls(&state, body.return_url, body.refresh_url);
+    let link = state
+        .engine
+        .connected_account_link(&principal.caller(), &account, kind, &urls)
+        .await?;
     Ok(web::Json(link.into()))
 }
 
@@ -457,17 +395,11 @@ pub async fn dashboard_link(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<LinkView>, ApiError> {
-    use payouts_domain::ports::ConnectGateway as _;
     principal.require(MONEY_ROLES)?;
-    let view = owned_account(&state, &principal, &account_id(&path)?).await?;
-    if !view.details_submitted {
-        return Err(ApiError::Stripe {
-            status: 401,
-            code: "account_not_onboarded",
-            message: "the account has not finished onboarding".to_owned(),
-        });
-    }
-    let link = state.stripe().login_link(&view.account_id).await?;
+    let link = state
+        .engine
+        .connected_account_dashboard_link(&principal.caller(), &account_id(&path)?)
+        .await?;
     Ok(web::Json(link.into()))
 }
 
@@ -527,7 +459,7 @@ pub struct PaymentView {
 }
 
 impl PaymentView {
-    fn from_view(v: &payouts_stripe::platform::PaymentIntentView, with_secret: bool) -> Self {
+    fn from_view(v: &PaymentIntentView, with_secret: bool) -> Self {
         PaymentView {
             payment_intent_id: v.payment_intent_id.to_string(),
             client_secret: with_secret
@@ -570,33 +502,6 @@ pub async fn create_payment(
             "only `card` is supported",
         ));
     }
-    let view = owned_account(&state, &principal, &account).await?;
-    let merchant = match merchant_of(&view) {
-        Some(m) => MerchantId::parse(m)?,
-        None => principal.merchant_id.clone(),
-    };
-    let fee = match body.application_fee_amount {
-        Some(f) if f < 0 || f > amount.amount_minor() => {
-            return Err(ApiError::validation(
-                "application_fee_amount",
-                "the fee must be between 0 and the amount",
-            ));
-        }
-        Some(f) => f,
-        None => {
-            let schedule = state.engine.fee_schedule().await?;
-            let period = Period::containing(state.engine.clock().now());
-            let volume = {
-                use payouts_domain::ports::ConversionStore as _;
-                state
-                    .store()
-                    .monthly_volume(&merchant, period, amount.currency())
-                    .await
-                    .map_err(payouts_domain::DomainError::from)?
-            };
-            schedule.fee(&merchant, &volume, &amount)?.amount_minor()
-        }
-    };
     let capture_method = match body.capture_method.as_deref().unwrap_or("automatic") {
         "automatic" => CaptureMethod::Automatic,
         "manual" => CaptureMethod::Manual,
@@ -610,7 +515,7 @@ pub async fn create_payment(
     let request = CreatePaymentIntentRequest {
         account_id: account,
         amount,
-        application_fee_amount: Some(fee),
+        application_fee_amount: body.application_fee_amount,
         order_id: body.order_id,
         customer_email: body.customer_email,
         description: body.description,
@@ -620,29 +525,16 @@ pub async fn create_payment(
         metadata: body.metadata,
         idempotency_key: stripe_key(&req, &principal, "payment")?,
     };
-    let pi = state.stripe().create_payment_intent(&request).await?;
+    let pi = state
+        .engine
+        .create_payment(&principal.caller(), request)
+        .await?;
     Ok(HttpResponse::Created().json(PaymentView::from_view(&pi, true)))
 }
 
-/// The payment intent, if its account is the caller's.
-async fn owned_payment(
-    state: &AppState,
-    principal: &Principal,
-    raw: &str,
-) -> Result<payouts_stripe::platform::PaymentIntentView, ApiError> {
-    let id = PaymentIntentId::parse(raw.to_owned())
-        .map_err(|_| ApiError::validation("payment_intent_id", "not a payment intent id (pi_…)"))?;
-    let pi = state.stripe().retrieve_payment_intent(&id, None).await?;
-    if principal.is_platform() {
-        return Ok(pi);
-    }
-    match &pi.account_id {
-        Some(account) => {
-            owned_account(state, principal, account).await?;
-            Ok(pi)
-        }
-        None => Err(ApiError::NotFound("payment".to_owned())),
-    }
+fn payment_intent_id(raw: &str) -> Result<PaymentIntentId, ApiError> {
+    PaymentIntentId::parse(raw.to_owned())
+        .map_err(|_| ApiError::validation("payment_intent_id", "not a payment intent id (pi_…)"))
 }
 
 /// Capture body.
@@ -668,7 +560,7 @@ pub async fn capture_payment(
     body: crate::extract::OptionalJson<CaptureBody>,
 ) -> Result<web::Json<PaymentView>, ApiError> {
     principal.require(PAYMENT_ROLES)?;
-    let pi = owned_payment(&state, &principal, &path).await?;
+    let id = payment_intent_id(&path)?;
     let amount = body
         .0
         .and_then(|b| b.amount_to_capture)
@@ -676,8 +568,8 @@ pub async fn capture_payment(
         .transpose()?;
     let key = stripe_key(&req, &principal, "capture")?;
     let captured = state
-        .stripe()
-        .capture_payment_intent(&pi.payment_intent_id, amount, key.as_ref())
+        .engine
+        .capture_payment(&principal.caller(), &id, amount, key.as_ref())
         .await?;
     Ok(web::Json(PaymentView::from_view(&captured, false)))
 }
@@ -727,7 +619,7 @@ pub async fn refund_payment(
     body: crate::extract::OptionalJson<RefundBody>,
 ) -> Result<web::Json<RefundResult>, ApiError> {
     principal.require(MONEY_ROLES)?;
-    let pi = owned_payment(&state, &principal, &path).await?;
+    let id = payment_intent_id(&path)?;
     let body = body.or_else(|| RefundBody {
         amount: None,
         reason: None,
@@ -735,7 +627,7 @@ pub async fn refund_payment(
         reverse_transfer: false,
     });
     let request = RefundRequest {
-        payment_intent_id: pi.payment_intent_id.clone(),
+        payment_intent_id: id,
         amount: body.amount.map(|a| positive(a, "amount")).transpose()?,
         reason: body.reason,
         refund_application_fee: body.refund_application_fee,
@@ -744,7 +636,10 @@ pub async fn refund_payment(
         metadata: BTreeMap::new(),
         idempotency_key: stripe_key(&req, &principal, "refund")?,
     };
-    let refund = state.stripe().refund_payment(&request).await?;
+    let refund = state
+        .engine
+        .refund_payment(&principal.caller(), request)
+        .await?;
     Ok(web::Json(RefundResult {
         refund_id: refund.refund_id.to_string(),
         amount: refund.amount.amount_minor(),
@@ -806,7 +701,6 @@ pub async fn create_transfer(
     let body = body.into_inner();
     let account = account_id(&body.account_id)?;
     let amount = Money::new(positive(body.amount, "amount")?, currency(&body.currency)?);
-    owned_account(&state, &principal, &account).await?;
     let request = PlatformTransferRequest {
         account_id: account,
         amount,
@@ -816,11 +710,14 @@ pub async fn create_transfer(
         metadata: body.metadata,
         idempotency_key: stripe_key(&req, &principal, "transfer")?,
     };
-    let t = state.stripe().create_platform_transfer(&request).await?;
+    let t = state
+        .engine
+        .create_platform_transfer(&principal.caller(), request)
+        .await?;
     Ok(HttpResponse::Created().json(transfer_result(&t)))
 }
 
-fn transfer_result(t: &payouts_stripe::platform::TransferView) -> TransferResult {
+fn transfer_result(t: &TransferView) -> TransferResult {
     let status = if t.reversed {
         "reversed"
     } else if t.amount_reversed.is_positive() {
@@ -881,8 +778,6 @@ pub async fn reverse_transfer(
     principal.require(MONEY_ROLES)?;
     let id = TransferId::parse(path.into_inner())
         .map_err(|_| ApiError::validation("transfer_id", "not a transfer id (tr_…)"))?;
-    let transfer = state.stripe().transfer(None, &id).await?;
-    owned_account(&state, &principal, &transfer.destination).await?;
     let body = body.or_else(|| ReverseBody {
         amount: None,
         description: None,
@@ -895,8 +790,8 @@ pub async fn reverse_transfer(
         idempotency_key: stripe_key(&req, &principal, "reversal")?,
     };
     let r = state
-        .stripe()
-        .reverse_platform_transfer(&id, &request)
+        .engine
+        .reverse_platform_transfer(&principal.caller(), &id, request)
         .await?;
     Ok(web::Json(ReversalResult {
         reversal_id: r.reversal_id.to_string(),
@@ -947,13 +842,10 @@ pub async fn get_payout_schedule(
     path: web::Path<String>,
 ) -> Result<web::Json<ScheduleView>, ApiError> {
     principal.require(STAFF_ROLES)?;
-    let view = owned_account(&state, &principal, &account_id(&path)?).await?;
-    let schedule = view.payout_schedule.unwrap_or(PayoutSchedule {
-        interval: PayoutInterval::Daily,
-        delay_days: None,
-        weekly_anchor: None,
-        monthly_anchor: None,
-    });
+    let schedule = state
+        .engine
+        .payout_schedule(&principal.caller(), &account_id(&path)?)
+        .await?;
     Ok(web::Json(schedule_view(&schedule)))
 }
 
@@ -1007,22 +899,7 @@ pub async fn put_payout_schedule(
             })
         })
         .transpose()?;
-    if interval == PayoutInterval::Weekly && weekly_anchor.is_none() {
-        return Err(ApiError::validation(
-            "weekly_anchor",
-            "a weekly schedule needs weekly_anchor",
-        ));
-    }
-    if interval == PayoutInterval::Monthly
-        && !body.monthly_anchor.is_some_and(|d| (1..=31).contains(&d))
-    {
-        return Err(ApiError::validation(
-            "monthly_anchor",
-            "a monthly schedule needs monthly_anchor 1–31",
-        ));
-    }
     let account = account_id(&path)?;
-    owned_account(&state, &principal, &account).await?;
     let schedule = PayoutSchedule {
         interval,
         delay_days: body.delay_days,
@@ -1030,8 +907,8 @@ pub async fn put_payout_schedule(
         monthly_anchor: body.monthly_anchor,
     };
     let saved = state
-        .stripe()
-        .update_payout_schedule(&account, &schedule, None)
+        .engine
+        .set_payout_schedule(&principal.caller(), &account, &schedule, None)
         .await?;
     Ok(web::Json(schedule_view(&saved)))
 }
@@ -1070,12 +947,14 @@ pub async fn list_payouts(
 ) -> Result<web::Json<List<PayoutResult>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let account = account_id(&path)?;
-    owned_account(&state, &principal, &account).await?;
     let params = ListParams {
         limit: Some(query.limit()?),
         starting_after: query.starting_after.clone(),
     };
-    let page = state.stripe().list_payouts(&account, &params).await?;
+    let page = state
+        .engine
+        .account_payouts(&principal.caller(), &account, &params)
+        .await?;
     Ok(web::Json(List::from_page(page, |p| PayoutResult {
         payout_id: p.payout_id.to_string(),
         amount: p.amount.amount_minor(),
@@ -1286,7 +1165,7 @@ pub async fn platform_balance(
 ) -> Result<web::Json<BalanceDto>, ApiError> {
     principal.require(PLATFORM_ROLES)?;
     Ok(web::Json(balance_dto(
-        &state.stripe().platform_balance().await?,
+        &state.engine.platform_balance(&principal.caller()).await?,
     )))
 }
 
@@ -1304,9 +1183,11 @@ pub async fn account_balance(
 ) -> Result<web::Json<BalanceDto>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let account = account_id(&path)?;
-    owned_account(&state, &principal, &account).await?;
     Ok(web::Json(balance_dto(
-        &state.stripe().account_balance(&account).await?,
+        &state
+            .engine
+            .account_balance(&principal.caller(), &account)
+            .await?,
     )))
 }
 
@@ -1335,7 +1216,7 @@ pub struct DisputeDto {
     pub created_at: String,
 }
 
-fn dispute_dto(d: payouts_stripe::platform::DisputeView) -> DisputeDto {
+fn dispute_dto(d: DisputeView) -> DisputeDto {
     DisputeDto {
         dispute_id: d.dispute_id.to_string(),
         payment_intent_id: d.payment_intent_id.map(|p| p.to_string()),
@@ -1385,26 +1266,10 @@ pub async fn list_disputes(
         limit: Some(paging.limit()?),
         starting_after: query.starting_after,
     };
-    let account = match query.account_id.as_deref() {
-        Some(raw) => {
-            let account = account_id(raw)?;
-            owned_account(&state, &principal, &account).await?;
-            Some(account)
-        }
-        None if principal.is_platform() => None,
-        None => match state.engine.connection(&principal.merchant_id).await? {
-            Some(c) => Some(c.account_id),
-            None => {
-                return Ok(web::Json(List {
-                    data: Vec::new(),
-                    has_more: false,
-                }));
-            }
-        },
-    };
+    let account = query.account_id.as_deref().map(account_id).transpose()?;
     let page = state
-        .stripe()
-        .list_disputes(account.as_ref(), &params)
+        .engine
+        .disputes(&principal.caller(), account.as_ref(), &params)
         .await?;
     Ok(web::Json(List::from_page(page, dispute_dto)))
 }
@@ -1441,22 +1306,12 @@ pub async fn dispute_evidence(
     let id = DisputeId::parse(path.into_inner())
         .map_err(|_| ApiError::validation("dispute_id", "not a dispute id (dp_…)"))?;
     let body = body.into_inner();
-    let account = match body.account_id.as_deref() {
-        Some(raw) => {
-            let account = account_id(raw)?;
-            owned_account(&state, &principal, &account).await?;
-            Some(account)
-        }
-        None if principal.is_platform() => None,
-        None => match state.engine.connection(&principal.merchant_id).await? {
-            Some(c) => Some(c.account_id),
-            None => return Err(ApiError::NotFound("dispute".to_owned())),
-        },
-    };
+    let account = body.account_id.as_deref().map(account_id).transpose()?;
     let key: Option<IdempotencyKey> = stripe_key(&req, &principal, "evidence")?;
     let d = state
-        .stripe()
-        .update_dispute_evidence(
+        .engine
+        .submit_dispute_evidence(
+            &principal.caller(),
             account.as_ref(),
             &id,
             &body.evidence,

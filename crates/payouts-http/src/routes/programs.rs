@@ -21,7 +21,7 @@ use payouts_domain::money::{Currency, Money, Percent, Rounding};
 use payouts_domain::partner::{Coupon, Membership};
 use payouts_domain::period::Period;
 use payouts_domain::ports::{
-    Clock, CommissionFilter, CommissionStore as _, Page, PartnerStore as _, ProgramStore as _,
+    Clock, CommissionFilter, Page,
 };
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramSettings,
@@ -297,6 +297,18 @@ pub struct MerchantQuery {
     pub merchant_id: Option<String>,
 }
 
+/// `GET /programs` query: the merchant and the list rules.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProgramListQuery {
+    /// The merchant; default: the caller's.
+    pub merchant_id: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// The id of the last program of the previous page.
+    pub starting_after: Option<String>,
+}
+
 fn merchant_for(principal: &Principal, query: Option<&str>) -> Result<MerchantId, ApiError> {
     let merchant = match query {
         Some(m) => MerchantId::parse(m.to_owned())?,
@@ -332,25 +344,23 @@ pub async fn create_program(
 /// The merchant's programs.
 ///
 /// Roles: every staff role.
-#[utoipa::path(get, path = "/api/v1/programs", tag = "programs", params(MerchantQuery),
+#[utoipa::path(get, path = "/api/v1/programs", tag = "programs", params(ProgramListQuery),
     security(("bearer" = [])), responses((status = 200, body = List<ProgramView>)))]
 #[get("/programs")]
 pub async fn list_programs(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<MerchantQuery>,
+    query: web::Query<ProgramListQuery>,
 ) -> Result<web::Json<List<ProgramView>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let merchant = merchant_for(&principal, query.merchant_id.as_deref())?;
-    let programs = state
-        .store()
-        .programs_of(&merchant)
-        .await
-        .map_err(payouts_domain::DomainError::from)?;
-    Ok(web::Json(List {
-        data: programs.iter().map(program_view).collect(),
-        has_more: false,
-    }))
+    let page = ListQuery {
+        limit: query.limit,
+        starting_after: query.starting_after.clone(),
+    }
+    .page()?;
+    let programs = state.engine.programs_page(&merchant, page).await?;
+    Ok(web::Json(List::from_page(programs, |p| program_view(&p))))
 }
 
 /// A program.
@@ -606,34 +616,11 @@ pub async fn list_partners(
 ) -> Result<web::Json<List<Membership>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
-    let page = query.page()?;
-    let mut all = state
-        .store()
-        .memberships_of(program.id)
-        .await
-        .map_err(payouts_domain::DomainError::from)?;
-    all.sort_by_key(|m| m.id.to_string());
-    Ok(web::Json(page_in_memory(all, &page, |m| m.id.to_string())))
-}
-
-/// Pages a sorted list by id.
-pub(crate) fn page_in_memory<T>(
-    sorted: Vec<T>,
-    page: &payouts_domain::ports::PageRequest,
-    id: impl Fn(&T) -> String,
-) -> List<T> {
-    let after = page.after.map(|a| a.to_string());
-    let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
-    let mut rest: Vec<T> = sorted
-        .into_iter()
-        .filter(|t| after.as_ref().is_none_or(|a| id(t) > *a))
-        .collect();
-    let has_more = rest.len() > limit;
-    rest.truncate(limit);
-    List {
-        data: rest,
-        has_more,
-    }
+    let page = state
+        .engine
+        .memberships_page(program.id, query.page()?)
+        .await?;
+    Ok(web::Json(List::from_page(page, |m| m)))
 }
 
 /// A partner's membership: onboarding state, account, referral key.
@@ -965,11 +952,7 @@ pub async fn list_commissions(
         starting_after: q.starting_after,
     }
     .page()?;
-    let result: Page<Commission> = state
-        .store()
-        .list_commissions(&filter, page)
-        .await
-        .map_err(payouts_domain::DomainError::from)?;
+    let result: Page<Commission> = state.engine.commissions(&filter, page).await?;
     Ok(web::Json(List::from_page(result, |c| c)))
 }
 

@@ -9,7 +9,6 @@
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use payouts_domain::DomainError;
 use payouts_domain::engine::EventOutcome;
-use payouts_domain::ports::Clock;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -60,11 +59,9 @@ pub async fn stripe_webhook(
         .headers()
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let now = state.engine.clock().now();
     let event = state
-        .stripe()
-        .webhooks()
-        .verify_and_parse(signature, &body, now)
+        .engine
+        .verify_event(signature, &body)
         .map_err(|e| ApiError::validation("Stripe-Signature", e.to_string()))?;
     let (outcome, detail) = match state.engine.handle_event(&event).await {
         Ok(EventOutcome::Applied { action }) => ("applied", action.to_owned()),

@@ -133,6 +133,25 @@ impl BatchStore for SeaOrmStore {
         )
     }
 
+    async fn batches_page(
+        &self,
+        program: ProgramId,
+        request: PageRequest,
+    ) -> Result<Page<PayoutBatch>, StoreError> {
+        let mut query =
+            batch::Entity::find().filter(batch::Column::ProgramId.eq(program.as_uuid()));
+        if let Some(after) = request.after {
+            query = query.filter(batch::Column::Id.gt(after));
+        }
+        let models = query
+            .order_by_asc(batch::Column::Id)
+            .limit(probe_limit(request.limit()))
+            .all(self.db())
+            .await
+            .or_unavailable()?;
+        Ok(page(decode_all(models)?, request.limit()))
+    }
+
     async fn batches_in_state(&self, state: BatchState) -> Result<Vec<PayoutBatch>, StoreError> {
         decode_all(
             batch::Entity::find()

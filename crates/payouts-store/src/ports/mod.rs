@@ -1,5 +1,6 @@
 //! The store ports, one module per trait.
 
+mod accounts;
 mod batches;
 mod commissions;
 mod connections;

@@ -7,11 +7,11 @@ use payouts_domain::ids::{
     ReferralKey,
 };
 use payouts_domain::partner::{Coupon, Membership};
-use payouts_domain::ports::{BankPayout, PartnerStore};
+use payouts_domain::ports::{BankPayout, Page, PageRequest, PartnerStore};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::decode_all;
+use super::{decode_all, page, probe_limit};
 use crate::SeaOrmStore;
 use crate::codec::{active, bank_payout_row, coupon_row, membership_row};
 use crate::entity::{bank_payout, coupon, membership};
@@ -90,6 +90,25 @@ impl PartnerStore for SeaOrmStore {
                 .await
                 .or_unavailable()?,
         )
+    }
+
+    async fn memberships_page(
+        &self,
+        program: ProgramId,
+        request: PageRequest,
+    ) -> Result<Page<Membership>, StoreError> {
+        let mut query =
+            membership::Entity::find().filter(membership::Column::ProgramId.eq(program.as_uuid()));
+        if let Some(after) = request.after {
+            query = query.filter(membership::Column::Id.gt(after));
+        }
+        let models = query
+            .order_by_asc(membership::Column::Id)
+            .limit(probe_limit(request.limit()))
+            .all(self.db())
+            .await
+            .or_unavailable()?;
+        Ok(page(decode_all(models)?, request.limit()))
     }
 
     async fn memberships_of_partner(

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use payouts_domain::StoreError;
 use payouts_domain::ids::{MerchantId, ProgramId};
-use payouts_domain::ports::ProgramStore;
+use payouts_domain::ports::{Page, PageRequest, ProgramStore};
 use payouts_domain::program::{HoldReason, Program, ProgramStatus};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
 
-use super::decode_all;
+use super::{decode_all, page, probe_limit};
 use crate::SeaOrmStore;
 use crate::codec::{active, program_row, program_status, ts_bound};
 use crate::entity::program;
@@ -42,6 +42,25 @@ impl ProgramStore for SeaOrmStore {
                 .await
                 .or_unavailable()?,
         )
+    }
+
+    async fn programs_page(
+        &self,
+        merchant: &MerchantId,
+        request: PageRequest,
+    ) -> Result<Page<Program>, StoreError> {
+        let mut query =
+            program::Entity::find().filter(program::Column::MerchantId.eq(merchant.as_str()));
+        if let Some(after) = request.after {
+            query = query.filter(program::Column::Id.gt(after));
+        }
+        let models = query
+            .order_by_asc(program::Column::Id)
+            .limit(probe_limit(request.limit()))
+            .all(self.db())
+            .await
+            .or_unavailable()?;
+        Ok(page(decode_all(models)?, request.limit()))
     }
 
     async fn probation_expired(&self, now: OffsetDateTime) -> Result<Vec<Program>, StoreError> {

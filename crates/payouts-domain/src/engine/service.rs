@@ -1,0 +1,184 @@
+//! What an inbound adapter needs besides the business use cases: webhook
+//! verification, the API's `Idempotency-Key` records, readiness and the
+//! figures behind `/metrics`. Each goes through a port, so an adapter never
+//! reaches the store or Stripe itself.
+
+use crate::batch::PayoutBatch;
+use crate::commission::Commission;
+use crate::error::DomainError;
+use crate::ids::{BatchId, MerchantId, PartnerId, ProgramId};
+use crate::item::PayoutItem;
+use crate::partner::Membership;
+use crate::program::Program;
+use crate::events::InboundEvent;
+use crate::ports::{
+    Clock, CommissionFilter, ConnectGateway, EventVerifier, IdGenerator, Page, PageRequest,
+    PayoutGateway, PayoutStore, RequestKeyBegin, StateTotal, WebhookRejected,
+};
+
+use super::Payouts;
+
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: PayoutStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
+    /// Claims an API `Idempotency-Key` for `scope` (`merchant:subject`),
+    /// or returns the record that already holds it.
+    ///
+    /// # Errors
+    /// [`DomainError::Conflict`] when it was released concurrently;
+    /// [`DomainError::Unavailable`].
+    pub async fn begin_request(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<RequestKeyBegin, DomainError> {
+        Ok(self
+            .store
+            .begin_request(scope, key, request_hash, self.clock.now())
+            .await?)
+    }
+
+    /// Stores the response of the request holding the key.
+    ///
+    /// # Errors
+    /// [`DomainError::Conflict`]; [`DomainError::Unavailable`].
+    pub async fn complete_request(
+        &self,
+        scope: &str,
+        key: &str,
+        response_status: u16,
+        response_body: &str,
+    ) -> Result<(), DomainError> {
+        Ok(self
+            .store
+            .complete_request(scope, key, response_status, response_body, self.clock.now())
+            .await?)
+    }
+
+    /// Frees the key of a request that failed, so the client may retry.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn release_request(&self, scope: &str, key: &str) -> Result<(), DomainError> {
+        Ok(self.store.release_request(scope, key).await?)
+    }
+
+    /// Whether the store answers, and its backend's name.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn ready(&self) -> Result<&'static str, DomainError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// One page of a merchant's programs.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn programs_page(
+        &self,
+        merchant: &MerchantId,
+        page: PageRequest,
+    ) -> Result<Page<Program>, DomainError> {
+        Ok(self.store.programs_page(merchant, page).await?)
+    }
+
+    /// One page of a program's memberships.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn memberships_page(
+        &self,
+        program: ProgramId,
+        page: PageRequest,
+    ) -> Result<Page<Membership>, DomainError> {
+        Ok(self.store.memberships_page(program, page).await?)
+    }
+
+    /// Every membership of a partner, across merchants.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn memberships_of_partner(
+        &self,
+        partner: PartnerId,
+    ) -> Result<Vec<Membership>, DomainError> {
+        Ok(self.store.memberships_of_partner(partner).await?)
+    }
+
+    /// One page of a program's batches.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn batches_page(
+        &self,
+        program: ProgramId,
+        page: PageRequest,
+    ) -> Result<Page<PayoutBatch>, DomainError> {
+        Ok(self.store.batches_page(program, page).await?)
+    }
+
+    /// One page of a batch's items.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn batch_items(
+        &self,
+        batch: BatchId,
+        page: PageRequest,
+    ) -> Result<Page<PayoutItem>, DomainError> {
+        Ok(self.store.items(batch, page).await?)
+    }
+
+    /// One page of commissions matching `filter`.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn commissions(
+        &self,
+        filter: &CommissionFilter,
+        page: PageRequest,
+    ) -> Result<Page<Commission>, DomainError> {
+        Ok(self.store.list_commissions(filter, page).await?)
+    }
+
+    /// Payout items by state and currency across every batch.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn item_state_counts(&self) -> Result<Vec<StateTotal>, DomainError> {
+        Ok(self.store.item_state_counts().await?)
+    }
+}
+
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: PayoutStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + EventVerifier + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
+    /// The Stripe event `payload` carries, when `signature` signs it now;
+    /// hand it to [`Payouts::handle_event`].
+    ///
+    /// # Errors
+    /// [`WebhookRejected`].
+    pub fn verify_event(
+        &self,
+        signature: Option<&str>,
+        payload: &[u8],
+    ) -> Result<InboundEvent, WebhookRejected> {
+        self.gateway
+            .verify_event(signature, payload, self.clock.now())
+    }
+
+    /// Stripe calls so far by outcome.
+    pub fn stripe_call_counts(&self) -> Vec<(&'static str, u64)> {
+        self.gateway.call_counts()
+    }
+}
