@@ -308,6 +308,25 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
         }
         assert!(ops.is_object());
     }
+    let enrolled = &doc["paths"]["/api/v1/programs/{program_id}/partners"]["post"]["responses"]["201"]
+        ["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(enrolled, "#/components/schemas/MembershipView");
+    for field in ["id", "partner_id"] {
+        assert!(
+            doc["components"]["schemas"]["MembershipView"]["properties"][field].is_object(),
+            "the enrollment answer documents {field}"
+        );
+    }
+    for (schema, field) in [
+        ("ProgramView", "minimum_payout"),
+        ("ProgramView", "auto_payout_cap"),
+    ] {
+        let text = doc["components"]["schemas"][schema]["properties"][field].to_string();
+        assert!(
+            text.contains("MoneyDto"),
+            "{schema}.{field} is money: {text}"
+        );
+    }
     let (s, _) = api.call(reqwest::Method::GET, "/docs/", None, None).await;
     assert_eq!(s, StatusCode::OK);
 

@@ -590,6 +590,69 @@ pub async fn connection_card(
 
 // ---------------------------------------------------------------- partners
 
+/// A partner's membership in one program (the JSON of the domain's
+/// `Membership`, typed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipView {
+    /// The membership id (`/api/v1/memberships/{membership_id}`).
+    pub id: String,
+    /// The partner id (`/api/v1/partners/{partner_id}/payouts`, `…/tax/{year}`);
+    /// one partner has a membership per program.
+    pub partner_id: String,
+    /// The program.
+    pub program_id: String,
+    /// The program's merchant.
+    pub merchant_id: String,
+    /// Contact e-mail.
+    pub email: String,
+    /// ISO 3166-1 alpha-2 country, upper case, e.g. `US`.
+    pub country: String,
+    /// The partner's Express account (`acct_…`), once onboarding started.
+    pub account_id: Option<String>,
+    /// Onboarding state of that account.
+    pub onboarding: OnboardingView,
+    /// The key in the partner's referral link.
+    pub referral_key: String,
+    /// `active` or `removed`.
+    pub status: String,
+    /// When the partner joined (RFC 3339).
+    pub joined_at: String,
+}
+
+/// A membership's Express onboarding state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OnboardingView {
+    /// The partner finished the onboarding form.
+    pub details_submitted: bool,
+    /// Stripe pays out to the partner's bank.
+    pub payouts_enabled: bool,
+    /// The `transfers` capability: `inactive`, `pending`, `active` or `unknown`.
+    pub transfers: String,
+}
+
+impl From<Membership> for MembershipView {
+    fn from(m: Membership) -> Self {
+        MembershipView {
+            id: m.id.to_string(),
+            partner_id: m.partner_id.to_string(),
+            program_id: m.program_id.to_string(),
+            merchant_id: m.merchant_id.to_string(),
+            email: m.email,
+            country: m.country,
+            account_id: m.account_id.map(|a| a.to_string()),
+            onboarding: OnboardingView {
+                details_submitted: m.onboarding.details_submitted,
+                payouts_enabled: m.onboarding.payouts_enabled,
+                transfers: super::wire_name(&m.onboarding.transfers)
+                    .unwrap_or_else(|| "unknown".to_owned()),
+            },
+            referral_key: m.referral_key.to_string(),
+            status: super::wire_name(&m.status).unwrap_or_else(|| "active".to_owned()),
+            joined_at: rfc3339(m.joined_at),
+        }
+    }
+}
+
 /// Enrolment body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -612,7 +675,7 @@ pub struct EnrollBody {
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/partners", tag = "partners",
     params(("program_id" = String, Path)), request_body = EnrollBody, security(("bearer" = [])),
-    responses((status = 201, description = "the membership: `id` is the membership id (`/memberships/{membership_id}`), `partner_id` the partner's (`/partners/{partner_id}/payouts`, `/partners/{partner_id}/tax/{year}`)", body = Object), (status = 400), (status = 404), (status = 409)))]
+    responses((status = 201, description = "the membership: `id` is the membership id (`/memberships/{membership_id}`), `partner_id` the partner's (`/partners/{partner_id}/payouts`, `/partners/{partner_id}/tax/{year}`)", body = MembershipView), (status = 400), (status = 404), (status = 409)))]
 #[post("/programs/{program_id}/partners")]
 pub async fn enroll_partner(
     principal: Principal,
@@ -640,7 +703,7 @@ pub async fn enroll_partner(
             },
         )
         .await?;
-    Ok(HttpResponse::Created().json(membership))
+    Ok(HttpResponse::Created().json(MembershipView::from(membership)))
 }
 
 /// A program's partners.
@@ -693,16 +756,16 @@ pub(crate) fn page_in_memory<T>(
 /// Roles: every staff role.
 #[utoipa::path(get, path = "/api/v1/memberships/{membership_id}", tag = "partners",
     params(("membership_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404)))]
+    responses((status = 200, body = MembershipView), (status = 404)))]
 #[get("/memberships/{membership_id}")]
 pub async fn get_partner(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<web::Json<Membership>, ApiError> {
+) -> Result<web::Json<MembershipView>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let m = scoped_membership(&state, &principal, parse_uuid(&path, "membership_id")?).await?;
-    Ok(web::Json(m))
+    Ok(web::Json(m.into()))
 }
 
 /// Onboarding-link body.
@@ -785,16 +848,18 @@ pub async fn partner_dashboard_link(
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
 #[utoipa::path(post, path = "/api/v1/memberships/{membership_id}/refresh", tag = "partners",
     params(("membership_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404)))]
+    responses((status = 200, body = MembershipView), (status = 404)))]
 #[post("/memberships/{membership_id}/refresh")]
 pub async fn refresh_partner(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<web::Json<Membership>, ApiError> {
+) -> Result<web::Json<MembershipView>, ApiError> {
     principal.require(PROGRAM_ROLES)?;
     let m = scoped_membership(&state, &principal, parse_uuid(&path, "membership_id")?).await?;
-    Ok(web::Json(state.engine.refresh_onboarding(m.id).await?))
+    Ok(web::Json(
+        state.engine.refresh_onboarding(m.id).await?.into(),
+    ))
 }
 
 // ---------------------------------------------------------------- coupons
@@ -1059,4 +1124,37 @@ pub async fn finalize_period(
         period: period.to_string(),
         finalized,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use payouts_domain::ids::AccountId;
+    use payouts_domain::partner::{CapabilityStatus, MembershipStatus, OnboardingState};
+
+    use super::*;
+
+    #[test]
+    fn a_membership_view_is_the_domain_membership_json() {
+        let m = Membership {
+            id: MembershipId::from(uuid::Uuid::new_v4()),
+            partner_id: PartnerId::from(uuid::Uuid::new_v4()),
+            program_id: ProgramId::from(uuid::Uuid::new_v4()),
+            merchant_id: MerchantId::parse("m_acme").unwrap(),
+            email: "sarah@partners.test".to_owned(),
+            country: "US".to_owned(),
+            account_id: Some(AccountId::parse("acct_1").unwrap()),
+            onboarding: OnboardingState {
+                details_submitted: true,
+                payouts_enabled: true,
+                transfers: CapabilityStatus::Active,
+            },
+            referral_key: ReferralKey::parse("sarah").unwrap(),
+            status: MembershipStatus::Active,
+            joined_at: OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_value(MembershipView::from(m.clone())).unwrap(),
+            serde_json::to_value(&m).unwrap()
+        );
+    }
 }
