@@ -23,13 +23,13 @@ const MERCHANT: &str = "m_acme";
 fn program(policy: &str) -> Value {
     json!({
         "name": "Acme partners",
-        "currency": "USD",
+        "currency": "usd",
         "commission": {"type": "percent", "percent": "20"},
-        "holdingDays": 0,
-        "minimumPayout": 500,
-        "autoPayoutPolicy": policy,
-        "autoPayoutCapUsd": 10000,
-        "couponSyncMode": "stripe"
+        "holding_days": 0,
+        "minimum_payout": {"amount": 500, "currency": "usd"},
+        "auto_payout_policy": policy,
+        "auto_payout_cap": {"amount": 1_000_000, "currency": "usd"},
+        "coupon_sync_mode": "stripe"
     })
 }
 
@@ -96,13 +96,14 @@ async fn connect(app: &App, admin: &str) -> String {
     );
     let (s, card) = app.get("/api/v1/stripe-connect", admin).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(card["stripeAccountStatus"], "connected");
-    assert_eq!(card["stripeOauthScope"], "read_write");
-    assert!(card["stripeOauthGrantedAt"].is_string());
-    card["stripeAccountId"].as_str().unwrap().to_owned()
+    assert_eq!(card["stripe_account_status"], "connected");
+    assert_eq!(card["stripe_oauth_scope"], "read_write");
+    assert!(card["stripe_oauth_granted_at"].is_string());
+    card["stripe_account_id"].as_str().unwrap().to_owned()
 }
 
-/// Enrols and onboards a partner; returns (membership id, partner id).
+/// Enrols and onboards a partner; returns (membership id, partner id),
+/// both from the enrollment's answer.
 async fn onboard(app: &App, admin: &str, program_id: &str, key: &str) -> (String, String) {
     let (s, m) = app
         .post(
@@ -113,24 +114,30 @@ async fn onboard(app: &App, admin: &str, program_id: &str, key: &str) -> (String
         .await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
     let id = m["id"].as_str().unwrap().to_owned();
+    let partner_id = m["partner_id"].as_str().unwrap().to_owned();
     let (s, link) = app
         .post(
-            &format!("/api/v1/partners/{id}/onboarding-link"),
+            &format!("/api/v1/memberships/{id}/onboarding-link"),
             admin,
             &json!({"return_url": "https://partners.test/done", "refresh_url": "https://partners.test/again"}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{link}");
     assert!(link["url"].as_str().unwrap().starts_with("http"));
-    let (_, m) = app.get(&format!("/api/v1/partners/{id}"), admin).await;
+    let (_, m) = app.get(&format!("/api/v1/memberships/{id}"), admin).await;
     let account = m["account_id"].as_str().unwrap();
     app.sb.complete_onboarding(account).unwrap();
     let (s, m) = app
-        .post(&format!("/api/v1/partners/{id}/refresh"), admin, &json!({}))
+        .post(
+            &format!("/api/v1/memberships/{id}/refresh"),
+            admin,
+            &json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{m}");
     assert_eq!(m["onboarding"]["payouts_enabled"], true, "{m}");
-    (id, m["partner_id"].as_str().unwrap().to_owned())
+    assert_eq!(m["partner_id"], partner_id.as_str());
+    (id, partner_id)
 }
 
 async fn webhook(app: &App, event_type: &str, account: &str, object: Value) -> Value {
@@ -162,7 +169,13 @@ async fn the_whole_journey_over_http() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{p}");
     let program_id = p["id"].as_str().unwrap().to_owned();
-    assert_eq!(p["autoPayoutPolicy"], "manual");
+    assert_eq!(p["auto_payout_policy"], "manual");
+    assert_eq!(p["currency"], "usd");
+    assert_eq!(
+        p["minimum_payout"],
+        json!({"amount": 500, "currency": "usd"})
+    );
+    assert!(p["auto_payout_cap"].is_null(), "{p}");
     let (s, p) = app
         .put(
             &format!("/api/v1/programs/{program_id}"),
@@ -171,10 +184,14 @@ async fn the_whole_journey_over_http() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
-    assert_eq!(p["autoPayoutPolicy"], "auto_under_cap");
-    assert_eq!(p["autoPayoutCapUsd"], "10000");
+    assert_eq!(p["auto_payout_policy"], "auto_under_cap");
+    assert_eq!(
+        p["auto_payout_cap"],
+        json!({"amount": 1_000_000, "currency": "usd"}),
+        "$10,000 is 1000000 cents"
+    );
     let (sarah, sarah_partner) = onboard(&app, &admin, &program_id, "sarah").await;
-    let (tom, _) = onboard(&app, &admin, &program_id, "tom").await;
+    let (tom, tom_partner) = onboard(&app, &admin, &program_id, "tom").await;
     let (ana, _) = onboard(&app, &admin, &program_id, "ana").await;
 
     // 3. A coupon in sync mode `stripe` creates a Stripe promotion code.
@@ -193,7 +210,7 @@ async fn the_whole_journey_over_http() {
     let coupon_id = coupon["id"].as_str().unwrap();
     let (s, c) = app
         .post(
-            &format!("/api/v1/partners/{sarah}/coupons"),
+            &format!("/api/v1/memberships/{sarah}/coupons"),
             &admin,
             &json!({"code": "SARAH20", "stripe_coupon": coupon_id}),
         )
@@ -470,10 +487,9 @@ async fn the_whole_journey_over_http() {
         .await;
     assert_eq!(s, StatusCode::OK, "{tax}");
     assert_eq!(tax["form_1099_required"], false, "$40 is under $600");
-    let tom_partner = app.get(&format!("/api/v1/partners/{tom}"), &admin).await.1["partner_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (s, m) = app.get(&format!("/api/v1/memberships/{tom}"), &admin).await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(m["partner_id"], tom_partner.as_str());
     let (s, _) = app
         .get(&format!("/api/v1/partners/{tom_partner}/payouts"), &partner)
         .await;
@@ -515,7 +531,7 @@ async fn the_whole_journey_over_http() {
         format!("/api/v1/batches/{batch_id}"),
         format!("/api/v1/batches/{batch_id}/manifest"),
         format!("/api/v1/programs/{program_id}"),
-        format!("/api/v1/partners/{sarah}"),
+        format!("/api/v1/memberships/{sarah}"),
         format!("/api/v1/partners/{sarah_partner}/payouts"),
         format!("/api/v1/integrations/stripe-connect/accounts/{merchant_account}"),
     ] {
@@ -553,9 +569,9 @@ async fn the_whole_journey_over_http() {
         .get(&format!("/api/v1/programs/{program_id}"), &admin)
         .await;
     assert_eq!(p["status"], "probation", "{p}");
-    assert!(p["merchantProbationUntil"].is_string());
+    assert!(p["merchant_probation_until"].is_string());
     let (_, card) = app.get("/api/v1/stripe-connect", &admin).await;
-    assert_eq!(card["stripeAccountStatus"], "revoked");
+    assert_eq!(card["stripe_account_status"], "revoked");
     // The same event again (Stripe redelivers): processed once.
     let body = serde_json::to_vec(&event).unwrap();
     let t = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -101,7 +101,7 @@ impl PayoutPolicy {
             PayoutPolicy::AutoUnderCap { cap } => {
                 if cap.currency() != total.currency() {
                     return Err(DomainError::validation(
-                        "autoPayoutCap",
+                        "auto_payout_cap",
                         format!(
                             "the cap is in {} but the batch is in {}",
                             cap.currency(),
@@ -316,7 +316,7 @@ impl ProgramSettings {
         if let PayoutPolicy::AutoUnderCap { cap } = self.payout_policy {
             if cap.currency() != self.currency {
                 return Err(DomainError::validation(
-                    "autoPayoutCap",
+                    "auto_payout_cap",
                     format!(
                         "the cap is in {} but the program pays in {}",
                         cap.currency(),
@@ -326,7 +326,7 @@ impl ProgramSettings {
             }
             if cap.is_negative() {
                 return Err(DomainError::validation(
-                    "autoPayoutCap",
+                    "auto_payout_cap",
                     "must not be negative",
                 ));
             }

@@ -152,13 +152,13 @@ impl Api {
 fn program_body() -> Value {
     json!({
         "name": "Spring",
-        "currency": "USD",
+        "currency": "usd",
         "commission": {"type": "percent", "percent": "20"},
-        "holdingDays": 0,
-        "minimumPayout": 100,
-        "autoPayoutPolicy": "auto_under_cap",
-        "autoPayoutCapUsd": 1000,
-        "couponSyncMode": "manual"
+        "holding_days": 0,
+        "minimum_payout": {"amount": 100, "currency": "usd"},
+        "auto_payout_policy": "auto_under_cap",
+        "auto_payout_cap": {"amount": 100_000, "currency": "usd"},
+        "coupon_sync_mode": "manual"
     })
 }
 
@@ -218,13 +218,22 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
         ("get", "/api/v1/stripe-connect/callback".to_owned()),
         ("get", "/api/v1/stripe-connect".to_owned()),
         ("post", "/api/v1/programs/{program_id}/partners".to_owned()),
+        ("get", "/api/v1/memberships/{membership_id}".to_owned()),
         (
             "post",
-            "/api/v1/partners/{membership_id}/onboarding-link".to_owned(),
+            "/api/v1/memberships/{membership_id}/onboarding-link".to_owned(),
         ),
         (
             "post",
-            "/api/v1/partners/{membership_id}/coupons".to_owned(),
+            "/api/v1/memberships/{membership_id}/dashboard-link".to_owned(),
+        ),
+        (
+            "post",
+            "/api/v1/memberships/{membership_id}/refresh".to_owned(),
+        ),
+        (
+            "post",
+            "/api/v1/memberships/{membership_id}/coupons".to_owned(),
         ),
         (
             "post",
@@ -261,6 +270,62 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
                 "{method} {path} does not name its roles"
             );
         }
+    }
+    // One contract: every documented field and path parameter is snake_case,
+    // and a path parameter names one kind of id.
+    let snake = |name: &str| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    for (schema, def) in doc["components"]["schemas"].as_object().unwrap() {
+        for field in def["properties"].as_object().into_iter().flatten() {
+            assert!(snake(field.0), "{schema}.{} is not snake_case", field.0);
+        }
+        for variant in def["oneOf"].as_array().into_iter().flatten() {
+            for field in variant["properties"].as_object().into_iter().flatten() {
+                assert!(snake(field.0), "{schema}.{} is not snake_case", field.0);
+            }
+        }
+    }
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for param in path.split('/').filter_map(|seg| seg.strip_prefix('{')) {
+            let param = param.trim_end_matches('}');
+            assert!(snake(param), "{path}: {param} is not snake_case");
+        }
+        if path.starts_with("/api/v1/partners/") {
+            assert!(
+                path.starts_with("/api/v1/partners/{partner_id}/"),
+                "{path}: /partners/ takes a partner id"
+            );
+        }
+        if path.starts_with("/api/v1/memberships/") {
+            assert!(
+                path.starts_with("/api/v1/memberships/{membership_id}"),
+                "{path}: /memberships/ takes a membership id"
+            );
+        }
+        assert!(ops.is_object());
+    }
+    let enrolled = &doc["paths"]["/api/v1/programs/{program_id}/partners"]["post"]["responses"]["201"]
+        ["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(enrolled, "#/components/schemas/MembershipView");
+    for field in ["id", "partner_id"] {
+        assert!(
+            doc["components"]["schemas"]["MembershipView"]["properties"][field].is_object(),
+            "the enrollment answer documents {field}"
+        );
+    }
+    for (schema, field) in [
+        ("ProgramView", "minimum_payout"),
+        ("ProgramView", "auto_payout_cap"),
+    ] {
+        let text = doc["components"]["schemas"][schema]["properties"][field].to_string();
+        assert!(
+            text.contains("MoneyDto"),
+            "{schema}.{field} is money: {text}"
+        );
     }
     let (s, _) = api.call(reqwest::Method::GET, "/docs/", None, None).await;
     assert_eq!(s, StatusCode::OK);
@@ -426,11 +491,11 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     let mut bad = program_body();
-    bad["autoPayoutPolicy"] = json!("sometimes");
+    bad["auto_payout_policy"] = json!("sometimes");
     let (s, body) = api.post("/api/v1/programs", &t, bad).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "validation_error");
-    assert_eq!(body["error"]["param"], "autoPayoutPolicy");
+    assert_eq!(body["error"]["param"], "auto_payout_policy");
 
     let (s, body) = api.get("/api/v1/programs/not-a-uuid", &t).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
@@ -622,6 +687,7 @@ async fn platform_payments_transfers_fees_and_balances() {
         .await;
     assert_eq!(s, StatusCode::OK, "{refund}");
     assert_eq!(refund["amount"], 500);
+    assert_eq!(refund["currency"], "usd");
     assert_eq!(refund["status"], "succeeded");
 
     // Transfers need a platform balance.
@@ -650,6 +716,8 @@ async fn platform_payments_transfers_fees_and_balances() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{rev}");
+    assert_eq!(rev["amount"], 5000);
+    assert_eq!(rev["currency"], "usd");
     assert_eq!(rev["amount_reversed"], 5000);
     assert_eq!(rev["reversed"], false);
 
@@ -708,5 +776,173 @@ async fn platform_payments_transfers_fees_and_balances() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{disputes}");
+    api.stop().await;
+}
+
+/// Every key of a JSON value, at every depth.
+fn keys(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k.clone());
+                keys(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| keys(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn programs_speak_one_contract_snake_case_lowercase_currencies_minor_units() {
+    let api = Api::start().await;
+    let t = api.admin("m_a");
+
+    // Seed 000's `autoPayoutCapUsd: 1000` is a cap of 100000 USD cents; upper
+    // case currencies are accepted on input and written in lower case.
+    let mut body = program_body();
+    body["currency"] = json!("USD");
+    body["minimum_payout"] = json!({"amount": 500, "currency": "USD"});
+    let (s, p) = api.post("/api/v1/programs", &t, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    assert_eq!(p["currency"], "usd");
+    assert_eq!(
+        p["minimum_payout"],
+        json!({"amount": 500, "currency": "usd"})
+    );
+    assert_eq!(p["auto_payout_policy"], "auto_under_cap");
+    assert_eq!(
+        p["auto_payout_cap"],
+        json!({"amount": 100_000, "currency": "usd"})
+    );
+    assert_eq!(p["holding_days"], 0);
+    assert_eq!(p["coupon_sync_mode"], "manual");
+    let mut names = Vec::new();
+    keys(&p, &mut names);
+    assert!(
+        names
+            .iter()
+            .all(|k| !k.chars().any(|c| c.is_ascii_uppercase())),
+        "{names:?}"
+    );
+    let id = p["id"].as_str().unwrap().to_owned();
+    let (s, again) = api.get(&format!("/api/v1/programs/{id}"), &t).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(again, p);
+
+    // A fixed commission is written next to its currency.
+    let mut fixed = program_body();
+    fixed["commission"] = json!({"type": "fixed", "amount": 1500});
+    fixed["auto_payout_policy"] = json!("manual");
+    let (s, f) = api.post("/api/v1/programs", &t, fixed).await;
+    assert_eq!(s, StatusCode::CREATED, "{f}");
+    assert_eq!(
+        f["commission"],
+        json!({"type": "fixed", "amount": 1500, "currency": "usd"})
+    );
+    assert!(f["auto_payout_cap"].is_null());
+
+    // Mismatched and unknown currencies name their param.
+    for (field, value, param) in [
+        (
+            "minimum_payout",
+            json!({"amount": 500, "currency": "eur"}),
+            "minimum_payout.currency",
+        ),
+        (
+            "auto_payout_cap",
+            json!({"amount": 500, "currency": "eur"}),
+            "auto_payout_cap.currency",
+        ),
+        (
+            "auto_payout_cap",
+            json!({"amount": -1, "currency": "usd"}),
+            "auto_payout_cap",
+        ),
+        (
+            "commission",
+            json!({"type": "fixed", "amount": 100, "currency": "gbp"}),
+            "commission.currency",
+        ),
+        ("currency", json!("usdx"), "currency"),
+    ] {
+        let mut bad = program_body();
+        bad[field] = value;
+        let (s, e) = api.post("/api/v1/programs", &t, bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{field}: {e}");
+        assert_eq!(e["error"]["code"], "validation_error", "{e}");
+        assert_eq!(e["error"]["param"], param, "{e}");
+    }
+    let mut no_cap = program_body();
+    no_cap.as_object_mut().unwrap().remove("auto_payout_cap");
+    let (s, e) = api.post("/api/v1/programs", &t, no_cap).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e["error"]["param"], "auto_payout_cap");
+    // Seed 000's camelCase names are refused, not ignored.
+    let mut camel = program_body();
+    camel["autoPayoutCapUsd"] = json!(1000);
+    let (s, _) = api.post("/api/v1/programs", &t, camel).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // The connection card is snake_case too.
+    let (s, card) = api.get("/api/v1/stripe-connect", &t).await;
+    assert_eq!(s, StatusCode::OK, "{card}");
+    assert_eq!(card["stripe_account_status"], "not_connected");
+    assert!(card.as_object().unwrap().contains_key("stripe_account_id"));
+    assert!(card.as_object().unwrap().contains_key("stripe_oauth_scope"));
+    assert!(
+        card.as_object()
+            .unwrap()
+            .contains_key("stripe_oauth_granted_at")
+    );
+
+    // Enrollment answers the membership id and the partner id: the first
+    // opens /memberships/{membership_id}, the second the partner's history.
+    let (s, m) = api
+        .post(
+            &format!("/api/v1/programs/{id}/partners"),
+            &t,
+            json!({"email": "sarah@partners.test", "country": "US", "referral_key": "sarah"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let membership = m["id"].as_str().unwrap().to_owned();
+    let partner = m["partner_id"].as_str().unwrap().to_owned();
+    assert_ne!(membership, partner);
+    let (s, got) = api
+        .get(&format!("/api/v1/memberships/{membership}"), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{got}");
+    assert_eq!(got["partner_id"], partner.as_str());
+    let (s, history) = api
+        .get(&format!("/api/v1/partners/{partner}/payouts"), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{history}");
+    assert_eq!(history["data"], json!([]));
+    let (s, tax) = api
+        .get(&format!("/api/v1/partners/{partner}/tax/2026"), &t)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tax}");
+    // The old membership routes under /partners/ are gone.
+    let (s, _) = api.get(&format!("/api/v1/partners/{membership}"), &t).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Conversions and commissions carry lowercase currencies.
+    let (s, c) = api
+        .post(
+            &format!("/api/v1/programs/{id}/conversions"),
+            &t,
+            json!({"external_id": "ord_1", "amount": 25_000, "currency": "USD", "referral_key": "sarah"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    assert_eq!(
+        c["commission"]["amount"],
+        json!({"amount": 5000, "currency": "usd"})
+    );
+    assert_eq!(c["conversion"]["amount"]["currency"], "usd");
+    let (s, list) = api.get("/api/v1/commissions", &t).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["data"][0]["amount"]["currency"], "usd");
     api.stop().await;
 }

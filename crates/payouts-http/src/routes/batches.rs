@@ -20,6 +20,7 @@ use crate::paging::{List, ListQuery};
 use crate::routes::programs::{parse_uuid, scoped_program};
 use crate::routes::{HISTORY_ROLES, PROGRAM_ROLES, STAFF_ROLES};
 use crate::state::AppState;
+use crate::wire::{Lower, currency_code};
 
 /// Registers the batch routes (relative to `/api/v1`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -54,15 +55,18 @@ async fn scoped_batch(
 pub struct BatchView {
     /// The batch: state, period, totals, manifest hash, approval, carry-overs.
     #[schema(value_type = Object)]
-    pub batch: PayoutBatch,
+    pub batch: Lower<PayoutBatch>,
     /// Posted, failed, pending and reversed counts and amounts.
     #[schema(value_type = Object)]
-    pub summary: BatchSummary,
+    pub summary: Lower<BatchSummary>,
 }
 
 async fn batch_view(state: &AppState, batch: PayoutBatch) -> Result<BatchView, ApiError> {
     let summary = state.engine.batch_summary(batch.id).await?;
-    Ok(BatchView { batch, summary })
+    Ok(BatchView {
+        batch: Lower(batch),
+        summary: Lower(summary),
+    })
 }
 
 /// Batch creation.
@@ -108,11 +112,11 @@ pub async fn list_batches(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
-) -> Result<web::Json<List<PayoutBatch>>, ApiError> {
+) -> Result<web::Json<Lower<List<PayoutBatch>>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
     let page = state.engine.batches_page(program.id, query.page()?).await?;
-    Ok(web::Json(List::from_page(page, |b| b)))
+    Ok(web::Json(Lower(List::from_page(page, |b| b))))
 }
 
 /// A batch with summary counts (posted, failed, pending, reversed).
@@ -145,9 +149,9 @@ pub struct ManifestRow {
     pub destination: String,
     /// Minor units.
     pub amount: i64,
-    /// Currency.
+    /// Lowercase ISO currency, e.g. `usd`.
     pub currency: String,
-    /// The platform fee recorded for the item, minor units.
+    /// The platform fee recorded for the item, minor units of `currency`.
     pub fee: i64,
     /// Commissions paid by the item.
     pub commission_count: u32,
@@ -170,7 +174,7 @@ pub struct ManifestView {
     pub manifest_hash: String,
     /// Total, minor units.
     pub total: i64,
-    /// Currency.
+    /// Lowercase ISO currency, e.g. `usd`.
     pub currency: String,
     /// Item count.
     pub item_count: u32,
@@ -178,7 +182,7 @@ pub struct ManifestView {
     pub lines: Vec<ManifestRow>,
     /// Balances carried to a later batch, with the reason.
     #[schema(value_type = Vec<Object>)]
-    pub carried: Vec<payouts_domain::batch::CarryOver>,
+    pub carried: Lower<Vec<payouts_domain::batch::CarryOver>>,
 }
 
 fn transfer_of(item: &PayoutItem) -> Option<String> {
@@ -266,7 +270,7 @@ pub async fn manifest(
                 membership_id: i.membership_id.to_string(),
                 destination: i.destination.to_string(),
                 amount: i.amount.amount_minor(),
-                currency: i.amount.currency().code().to_owned(),
+                currency: currency_code(i.amount.currency()),
                 fee: i.fee.amount_minor(),
                 commission_count: i.commission_count,
                 state: i.state.as_str().to_owned(),
@@ -316,10 +320,10 @@ pub async fn manifest(
         period: batch.period.to_string(),
         manifest_hash: batch.manifest_hash.clone(),
         total: batch.total.amount_minor(),
-        currency: batch.currency.code().to_owned(),
+        currency: currency_code(batch.currency),
         item_count: batch.item_count,
         lines,
-        carried: batch.carried,
+        carried: Lower(batch.carried),
     }))
 }
 
@@ -413,11 +417,11 @@ pub async fn list_items(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
-) -> Result<web::Json<List<PayoutItem>>, ApiError> {
+) -> Result<web::Json<Lower<List<PayoutItem>>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let batch = scoped_batch(&state, &principal, &path).await?;
     let page = state.engine.batch_items(batch.id, query.page()?).await?;
-    Ok(web::Json(List::from_page(page, |i| i)))
+    Ok(web::Json(Lower(List::from_page(page, |i| i))))
 }
 
 /// Retries a failed item now, with a new attempt (and so a new idempotency
@@ -433,7 +437,7 @@ pub async fn retry_item(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<web::Json<PayoutItem>, ApiError> {
+) -> Result<web::Json<Lower<PayoutItem>>, ApiError> {
     principal.require(PROGRAM_ROLES)?;
     let item = state
         .engine
@@ -453,7 +457,7 @@ pub async fn retry_item(
             ),
         });
     }
-    Ok(web::Json(state.engine.retry_item(item.id).await?))
+    Ok(web::Json(Lower(state.engine.retry_item(item.id).await?)))
 }
 
 /// Refreshes the batch's status from Stripe: in-flight items are
@@ -509,17 +513,17 @@ pub async fn partner_payouts(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
-) -> Result<web::Json<List<PayoutItem>>, ApiError> {
+) -> Result<web::Json<Lower<List<PayoutItem>>>, ApiError> {
     principal.require(HISTORY_ROLES)?;
     let partner = parse_uuid::<PartnerId>(&path, "partner_id")?;
     scope_partner(&state, &principal, partner).await?;
     let page = state.engine.partner_history(partner, query.page()?).await?;
     let platform = principal.is_platform();
     let mine = |i: &PayoutItem| platform || i.merchant_id == principal.merchant_id;
-    Ok(web::Json(List {
+    Ok(web::Json(Lower(List {
         has_more: page.has_more,
         data: page.data.into_iter().filter(mine).collect(),
-    }))
+    })))
 }
 
 /// A partner's tax summary for a calendar year: totals paid per currency,
@@ -535,7 +539,7 @@ pub async fn partner_tax(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, i32)>,
-) -> Result<web::Json<payouts_domain::tax::TaxSummary>, ApiError> {
+) -> Result<web::Json<Lower<payouts_domain::tax::TaxSummary>>, ApiError> {
     principal.require(HISTORY_ROLES)?;
     let (raw, year) = path.into_inner();
     if !(2000..=9999).contains(&year) {
@@ -549,7 +553,7 @@ pub async fn partner_tax(
     // A merchant's staff (or the partner through a merchant's token) see
     // what that merchant paid them, never another merchant's payouts.
     let payer = (!principal.is_platform()).then_some(&principal.merchant_id);
-    Ok(web::Json(
+    Ok(web::Json(Lower(
         state.engine.tax_summary(partner, year, payer).await?,
-    ))
+    )))
 }

@@ -598,9 +598,11 @@ pub struct RefundResult {
     pub refund_id: String,
     /// Minor units.
     pub amount: i64,
+    /// Lowercase ISO currency of `amount` and `application_fee_refunded`, e.g. `usd`.
+    pub currency: String,
     /// `pending`, `succeeded`, `failed`, …
     pub status: String,
-    /// The fee share given back.
+    /// The fee share given back, minor units.
     pub application_fee_refunded: Option<i64>,
 }
 
@@ -643,6 +645,7 @@ pub async fn refund_payment(
     Ok(web::Json(RefundResult {
         refund_id: refund.refund_id.to_string(),
         amount: refund.amount.amount_minor(),
+        currency: lower(refund.amount.currency()),
         status: super::wire_name(&refund.status).unwrap_or_else(|| "unknown".to_owned()),
         application_fee_refunded: refund.application_fee_refunded.map(|m| m.amount_minor()),
     }))
@@ -754,7 +757,9 @@ pub struct ReversalResult {
     pub transfer_id: String,
     /// This reversal, in minor units.
     pub amount: i64,
-    /// Everything reversed on the transfer so far.
+    /// Lowercase ISO currency of `amount` and `amount_reversed`, e.g. `usd`.
+    pub currency: String,
+    /// Everything reversed on the transfer so far, minor units.
     pub amount_reversed: i64,
     /// True when fully reversed.
     pub reversed: bool,
@@ -797,6 +802,7 @@ pub async fn reverse_transfer(
         reversal_id: r.reversal_id.to_string(),
         transfer_id: r.transfer_id.to_string(),
         amount: r.amount.amount_minor(),
+        currency: lower(r.amount.currency()),
         amount_reversed: r.transfer_amount_reversed.amount_minor(),
         reversed: r.transfer_reversed,
     }))
@@ -976,8 +982,8 @@ pub struct FeeTierDto {
     pub volume_min: i64,
     /// Upper bound, inclusive; none for the top tier.
     pub volume_max: Option<i64>,
-    /// Percent, e.g. `2.5`.
-    #[schema(value_type = f64)]
+    /// Percent, a decimal string, e.g. `"2.5"` (a number is accepted on input).
+    #[schema(value_type = String, example = "2.5")]
     pub fee_percent: Decimal,
     /// Fixed part, minor units.
     pub fee_fixed: i64,
@@ -989,8 +995,8 @@ pub struct FeeTierDto {
 pub struct FeeOverrideDto {
     /// The merchant.
     pub merchant_id: String,
-    /// Percent.
-    #[schema(value_type = f64)]
+    /// Percent, a decimal string (a number is accepted on input).
+    #[schema(value_type = String, example = "2.0")]
     pub fee_percent: Decimal,
     /// Fixed part, minor units.
     pub fee_fixed: i64,
@@ -1005,8 +1011,8 @@ pub struct FeeOverrideDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeesDto {
-    /// Default percent.
-    #[schema(value_type = f64)]
+    /// Default percent, a decimal string (a number is accepted on input).
+    #[schema(value_type = String, example = "2.9")]
     pub default_fee_percent: Decimal,
     /// Default fixed part, minor units.
     pub default_fee_fixed: i64,

@@ -3,10 +3,12 @@
 //! card, partners and their onboarding, coupon codes, conversions,
 //! commissions and period finalization.
 //!
-//! Program settings and the connection card use seed 000's camelCase names
-//! (`autoPayoutPolicy`, `autoPayoutCapUsd`, `couponSyncMode`,
-//! `stripeAccountId`, …); the other resources are the domain's objects in
-//! snake_case.
+//! Every field is snake_case, every currency a lowercase ISO code and
+//! every amount `{amount, currency}` in minor units ([`crate::wire`]).
+//! Seed 000's camelCase names map one to one (`autoPayoutPolicy` is
+//! `auto_payout_policy`, `stripeAccountId` is `stripe_account_id`, …),
+//! except `autoPayoutCapUsd`: dollars there, `auto_payout_cap` here, in USD
+//! cents (see `docs/http.md`).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
@@ -37,6 +39,7 @@ use crate::error::ApiError;
 use crate::paging::{List, ListQuery};
 use crate::routes::{PROGRAM_ROLES, STAFF_ROLES};
 use crate::state::AppState;
+use crate::wire::{Lower, MoneyDto, currency_code, parse_currency};
 
 /// Registers the program routes (relative to `/api/v1`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -113,17 +116,22 @@ pub enum CommissionDto {
     Fixed {
         /// Minor units.
         amount: i64,
+        /// The program's currency, lower case (optional on input; when
+        /// given it must be the program's).
+        #[serde(default)]
+        currency: Option<String>,
     },
 }
 
-/// A program's settings (seed 000's names). On update, every field is
-/// given again (a full replacement of the settings).
+/// A program's settings (seed 000's, in snake_case). On update, every
+/// field is given again (a full replacement of the settings).
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct ProgramBody {
     /// Display name.
     pub name: String,
-    /// ISO currency of commissions and payouts, e.g. `USD`.
+    /// ISO currency of commissions and payouts, e.g. `usd` (upper case is accepted).
+    #[schema(example = "usd")]
     pub currency: String,
     /// The commission rule.
     pub commission: CommissionDto,
@@ -131,21 +139,21 @@ pub struct ProgramBody {
     pub recurring_months: Option<u16>,
     /// Days a commission is held before it can be finalized (refund window).
     pub holding_days: u16,
-    /// The smallest payout, in minor units; smaller balances carry over.
-    #[serde(default)]
-    pub minimum_payout: i64,
+    /// The smallest payout, in the program's currency; smaller balances
+    /// carry over. Default: none (0).
+    pub minimum_payout: Option<MoneyDto>,
     /// `manual`, `auto_under_cap` or `auto_all`.
     pub auto_payout_policy: String,
-    /// The cap in US dollars for `auto_under_cap` (e.g. `1000` or `"999.50"`).
-    #[schema(value_type = Option<String>)]
-    pub auto_payout_cap_usd: Option<Decimal>,
+    /// The cap for `auto_under_cap`, in USD cents (seed 000's
+    /// `autoPayoutCapUsd: 1000` is `{"amount": 100000, "currency": "usd"}`).
+    /// Ignored by the other policies.
+    pub auto_payout_cap: Option<MoneyDto>,
     /// `stripe` (promotion codes are created in Stripe), `webhook` or `manual`.
     pub coupon_sync_mode: String,
 }
 
-/// A program (seed 000's names).
+/// A program (seed 000's settings, in snake_case).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct ProgramView {
     /// Its id.
     pub id: String,
@@ -153,7 +161,8 @@ pub struct ProgramView {
     pub merchant_id: String,
     /// Name.
     pub name: String,
-    /// Currency.
+    /// Lowercase ISO currency, e.g. `usd`.
+    #[schema(example = "usd")]
     pub currency: String,
     /// The commission rule.
     pub commission: CommissionDto,
@@ -161,13 +170,12 @@ pub struct ProgramView {
     pub recurring_months: Option<u16>,
     /// Holding days.
     pub holding_days: u16,
-    /// Minimum payout, minor units.
-    pub minimum_payout: i64,
+    /// Minimum payout, in the program's currency.
+    pub minimum_payout: MoneyDto,
     /// `manual`, `auto_under_cap` or `auto_all`.
     pub auto_payout_policy: String,
-    /// The cap in dollars, for `auto_under_cap`.
-    #[schema(value_type = Option<String>)]
-    pub auto_payout_cap_usd: Option<Decimal>,
+    /// The cap, in USD, for `auto_under_cap`; none for the other policies.
+    pub auto_payout_cap: Option<MoneyDto>,
     /// Coupon sync mode.
     pub coupon_sync_mode: String,
     /// `active`, `probation` or `archived`.
@@ -186,7 +194,7 @@ fn sync_mode(raw: &str) -> Result<CouponSyncMode, ApiError> {
         "webhook" => Ok(CouponSyncMode::Webhook),
         "manual" => Ok(CouponSyncMode::Manual),
         other => Err(ApiError::validation(
-            "couponSyncMode",
+            "coupon_sync_mode",
             format!("`{other}` is not stripe, webhook or manual"),
         )),
     }
@@ -200,36 +208,77 @@ fn sync_mode_str(m: CouponSyncMode) -> &'static str {
     }
 }
 
+/// The cap of `auto_under_cap`: a USD amount in this version (the domain's
+/// cap must be in the batch's currency, and the API's cap is seed 000's
+/// USD-denominated one).
+fn usd_cap(cap: &MoneyDto) -> Result<Money, ApiError> {
+    let cap = cap.to_money("auto_payout_cap")?;
+    if cap.currency() != Currency::USD {
+        return Err(ApiError::validation(
+            "auto_payout_cap.currency",
+            format!("the cap is in usd, not {}", currency_code(cap.currency())),
+        ));
+    }
+    Ok(cap)
+}
+
 impl ProgramBody {
     fn settings(&self) -> Result<ProgramSettings, ApiError> {
-        let currency = Currency::parse(&self.currency.to_uppercase())
-            .map_err(|e| ApiError::validation("currency", e.to_string()))?;
+        let currency = parse_currency(&self.currency, "currency")?;
+        let in_program_currency = |field: &str, given: Currency| {
+            if given == currency {
+                Ok(())
+            } else {
+                Err(ApiError::validation(
+                    field,
+                    format!(
+                        "must be the program currency {}, not {}",
+                        currency_code(currency),
+                        currency_code(given)
+                    ),
+                ))
+            }
+        };
         let amount = match &self.commission {
             CommissionDto::Percent { percent, rounding } => CommissionAmount::Percent {
                 percent: Percent::new(*percent)
                     .map_err(|e| ApiError::validation("commission.percent", e.to_string()))?,
                 rounding: rounding.unwrap_or_default(),
             },
-            CommissionDto::Fixed { amount } => CommissionAmount::Fixed {
-                amount: Money::new(*amount, currency),
-            },
+            CommissionDto::Fixed {
+                amount,
+                currency: given,
+            } => {
+                if let Some(given) = given {
+                    let param = "commission.currency";
+                    in_program_currency(param, parse_currency(given, param)?)?;
+                }
+                CommissionAmount::Fixed {
+                    amount: Money::new(*amount, currency),
+                }
+            }
         };
-        let payout_policy = match (self.auto_payout_policy.as_str(), self.auto_payout_cap_usd) {
+        let minimum_payout = match &self.minimum_payout {
+            None => Money::zero(currency),
+            Some(m) => {
+                let m = m.to_money("minimum_payout")?;
+                in_program_currency("minimum_payout.currency", m.currency())?;
+                m
+            }
+        };
+        let payout_policy = match (self.auto_payout_policy.as_str(), &self.auto_payout_cap) {
             ("manual", _) => PayoutPolicy::Manual,
             ("auto_all", _) => PayoutPolicy::AutoAll,
-            ("auto_under_cap", Some(cap)) => PayoutPolicy::AutoUnderCap {
-                cap: Money::from_major(cap, Currency::USD)
-                    .map_err(|e| ApiError::validation("autoPayoutCapUsd", e.to_string()))?,
-            },
+            ("auto_under_cap", Some(cap)) => PayoutPolicy::AutoUnderCap { cap: usd_cap(cap)? },
             ("auto_under_cap", None) => {
                 return Err(ApiError::validation(
-                    "autoPayoutCapUsd",
-                    "auto_under_cap needs autoPayoutCapUsd",
+                    "auto_payout_cap",
+                    "auto_under_cap needs auto_payout_cap",
                 ));
             }
             (other, _) => {
                 return Err(ApiError::validation(
-                    "autoPayoutPolicy",
+                    "auto_payout_policy",
                     format!("`{other}` is not manual, auto_under_cap or auto_all"),
                 ));
             }
@@ -242,7 +291,7 @@ impl ProgramBody {
                 recurring_months: self.recurring_months,
             },
             holding_days: self.holding_days,
-            minimum_payout: Money::new(self.minimum_payout, currency),
+            minimum_payout,
             payout_policy,
             coupon_sync: sync_mode(&self.coupon_sync_mode)?,
         })
@@ -257,10 +306,11 @@ fn program_view(p: &Program) -> ProgramView {
         },
         CommissionAmount::Fixed { amount } => CommissionDto::Fixed {
             amount: amount.amount_minor(),
+            currency: Some(currency_code(amount.currency())),
         },
     };
     let cap = match p.payout_policy {
-        PayoutPolicy::AutoUnderCap { cap } => Some(cap.to_major().normalize()),
+        PayoutPolicy::AutoUnderCap { cap } => Some(MoneyDto::from_money(&cap)),
         PayoutPolicy::Manual | PayoutPolicy::AutoAll => None,
     };
     let (status, until) = match &p.status {
@@ -272,13 +322,13 @@ fn program_view(p: &Program) -> ProgramView {
         id: p.id.to_string(),
         merchant_id: p.merchant_id.to_string(),
         name: p.name.clone(),
-        currency: p.currency.code().to_owned(),
+        currency: currency_code(p.currency),
         commission,
         recurring_months: p.commission_rule.recurring_months,
         holding_days: p.holding_days,
-        minimum_payout: p.minimum_payout.amount_minor(),
+        minimum_payout: MoneyDto::from_money(&p.minimum_payout),
         auto_payout_policy: p.payout_policy.as_str().to_owned(),
-        auto_payout_cap_usd: cap,
+        auto_payout_cap: cap,
         coupon_sync_mode: sync_mode_str(p.coupon_sync).to_owned(),
         status: status.to_owned(),
         merchant_probation_until: until,
@@ -499,9 +549,9 @@ pub async fn connect_callback(
         .finish()
 }
 
-/// The merchant's connection card (seed 000's four fields).
+/// The merchant's connection card (seed 000's four fields, in snake_case:
+/// `stripeAccountId` is `stripe_account_id`, and so on).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct ConnectionCard {
     /// The merchant.
     pub merchant_id: String,
@@ -550,6 +600,69 @@ pub async fn connection_card(
 
 // ---------------------------------------------------------------- partners
 
+/// A partner's membership in one program (the JSON of the domain's
+/// `Membership`, typed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipView {
+    /// The membership id (`/api/v1/memberships/{membership_id}`).
+    pub id: String,
+    /// The partner id (`/api/v1/partners/{partner_id}/payouts`, `…/tax/{year}`);
+    /// one partner has a membership per program.
+    pub partner_id: String,
+    /// The program.
+    pub program_id: String,
+    /// The program's merchant.
+    pub merchant_id: String,
+    /// Contact e-mail.
+    pub email: String,
+    /// ISO 3166-1 alpha-2 country, upper case, e.g. `US`.
+    pub country: String,
+    /// The partner's Express account (`acct_…`), once onboarding started.
+    pub account_id: Option<String>,
+    /// Onboarding state of that account.
+    pub onboarding: OnboardingView,
+    /// The key in the partner's referral link.
+    pub referral_key: String,
+    /// `active` or `removed`.
+    pub status: String,
+    /// When the partner joined (RFC 3339).
+    pub joined_at: String,
+}
+
+/// A membership's Express onboarding state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OnboardingView {
+    /// The partner finished the onboarding form.
+    pub details_submitted: bool,
+    /// Stripe pays out to the partner's bank.
+    pub payouts_enabled: bool,
+    /// The `transfers` capability: `inactive`, `pending`, `active` or `unknown`.
+    pub transfers: String,
+}
+
+impl From<Membership> for MembershipView {
+    fn from(m: Membership) -> Self {
+        MembershipView {
+            id: m.id.to_string(),
+            partner_id: m.partner_id.to_string(),
+            program_id: m.program_id.to_string(),
+            merchant_id: m.merchant_id.to_string(),
+            email: m.email,
+            country: m.country,
+            account_id: m.account_id.map(|a| a.to_string()),
+            onboarding: OnboardingView {
+                details_submitted: m.onboarding.details_submitted,
+                payouts_enabled: m.onboarding.payouts_enabled,
+                transfers: super::wire_name(&m.onboarding.transfers)
+                    .unwrap_or_else(|| "unknown".to_owned()),
+            },
+            referral_key: m.referral_key.to_string(),
+            status: super::wire_name(&m.status).unwrap_or_else(|| "active".to_owned()),
+            joined_at: rfc3339(m.joined_at),
+        }
+    }
+}
+
 /// Enrolment body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -565,12 +678,14 @@ pub struct EnrollBody {
 }
 
 /// Enrols a partner in a program; their Express account is created when
-/// onboarding starts.
+/// onboarding starts. The membership answered carries both ids: `id` (the
+/// membership, for `/memberships/{membership_id}/…`) and `partner_id` (the
+/// partner, for their payout history and tax summary).
 ///
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/partners", tag = "partners",
     params(("program_id" = String, Path)), request_body = EnrollBody, security(("bearer" = [])),
-    responses((status = 201, description = "the membership", body = Object), (status = 400), (status = 404), (status = 409)))]
+    responses((status = 201, description = "the membership: `id` is the membership id (`/memberships/{membership_id}`), `partner_id` the partner's (`/partners/{partner_id}/payouts`, `/partners/{partner_id}/tax/{year}`)", body = MembershipView), (status = 400), (status = 404), (status = 409)))]
 #[post("/programs/{program_id}/partners")]
 pub async fn enroll_partner(
     principal: Principal,
@@ -598,7 +713,7 @@ pub async fn enroll_partner(
             },
         )
         .await?;
-    Ok(HttpResponse::Created().json(membership))
+    Ok(HttpResponse::Created().json(MembershipView::from(membership)))
 }
 
 /// A program's partners.
@@ -626,18 +741,18 @@ pub async fn list_partners(
 /// A partner's membership: onboarding state, account, referral key.
 ///
 /// Roles: every staff role.
-#[utoipa::path(get, path = "/api/v1/partners/{membership_id}", tag = "partners",
+#[utoipa::path(get, path = "/api/v1/memberships/{membership_id}", tag = "partners",
     params(("membership_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404)))]
-#[get("/partners/{membership_id}")]
+    responses((status = 200, body = MembershipView), (status = 404)))]
+#[get("/memberships/{membership_id}")]
 pub async fn get_partner(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<web::Json<Membership>, ApiError> {
+) -> Result<web::Json<MembershipView>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let m = scoped_membership(&state, &principal, parse_uuid(&path, "membership_id")?).await?;
-    Ok(web::Json(m))
+    Ok(web::Json(m.into()))
 }
 
 /// Onboarding-link body.
@@ -663,10 +778,10 @@ pub struct PartnerLink {
 /// account on first use).
 ///
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
-#[utoipa::path(post, path = "/api/v1/partners/{membership_id}/onboarding-link", tag = "partners",
+#[utoipa::path(post, path = "/api/v1/memberships/{membership_id}/onboarding-link", tag = "partners",
     params(("membership_id" = String, Path)), request_body = PartnerLinkBody, security(("bearer" = [])),
     responses((status = 200, body = PartnerLink), (status = 404)))]
-#[post("/partners/{membership_id}/onboarding-link")]
+#[post("/memberships/{membership_id}/onboarding-link")]
 pub async fn partner_onboarding_link(
     principal: Principal,
     state: web::Data<AppState>,
@@ -696,10 +811,10 @@ pub async fn partner_onboarding_link(
 /// A login link to the partner's Express dashboard.
 ///
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
-#[utoipa::path(post, path = "/api/v1/partners/{membership_id}/dashboard-link", tag = "partners",
+#[utoipa::path(post, path = "/api/v1/memberships/{membership_id}/dashboard-link", tag = "partners",
     params(("membership_id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = PartnerLink), (status = 400), (status = 404)))]
-#[post("/partners/{membership_id}/dashboard-link")]
+#[post("/memberships/{membership_id}/dashboard-link")]
 pub async fn partner_dashboard_link(
     principal: Principal,
     state: web::Data<AppState>,
@@ -718,18 +833,20 @@ pub async fn partner_dashboard_link(
 /// payouts enabled, transfers capability).
 ///
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
-#[utoipa::path(post, path = "/api/v1/partners/{membership_id}/refresh", tag = "partners",
+#[utoipa::path(post, path = "/api/v1/memberships/{membership_id}/refresh", tag = "partners",
     params(("membership_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404)))]
-#[post("/partners/{membership_id}/refresh")]
+    responses((status = 200, body = MembershipView), (status = 404)))]
+#[post("/memberships/{membership_id}/refresh")]
 pub async fn refresh_partner(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<web::Json<Membership>, ApiError> {
+) -> Result<web::Json<MembershipView>, ApiError> {
     principal.require(PROGRAM_ROLES)?;
     let m = scoped_membership(&state, &principal, parse_uuid(&path, "membership_id")?).await?;
-    Ok(web::Json(state.engine.refresh_onboarding(m.id).await?))
+    Ok(web::Json(
+        state.engine.refresh_onboarding(m.id).await?.into(),
+    ))
 }
 
 // ---------------------------------------------------------------- coupons
@@ -748,10 +865,10 @@ pub struct CouponBody {
 /// the matching Stripe Promotion Code on the merchant's account.
 ///
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
-#[utoipa::path(post, path = "/api/v1/partners/{membership_id}/coupons", tag = "coupons",
+#[utoipa::path(post, path = "/api/v1/memberships/{membership_id}/coupons", tag = "coupons",
     params(("membership_id" = String, Path)), request_body = CouponBody, security(("bearer" = [])),
     responses((status = 201, body = Object), (status = 400), (status = 404), (status = 409)))]
-#[post("/partners/{membership_id}/coupons")]
+#[post("/memberships/{membership_id}/coupons")]
 pub async fn assign_coupon(
     principal: Principal,
     state: web::Data<AppState>,
@@ -803,7 +920,7 @@ pub struct ConversionBody {
     pub external_id: String,
     /// The sale amount in minor units.
     pub amount: i64,
-    /// ISO currency (the program's).
+    /// ISO currency (the program's), e.g. `usd`.
     pub currency: String,
     /// When it happened (RFC 3339); default now.
     pub occurred_at: Option<String>,
@@ -824,10 +941,10 @@ pub struct ConversionResult {
     pub outcome: &'static str,
     /// The conversion.
     #[schema(value_type = Object)]
-    pub conversion: Conversion,
+    pub conversion: Lower<Conversion>,
     /// The commission it earned, if any.
     #[schema(value_type = Option<Object>)]
-    pub commission: Option<Commission>,
+    pub commission: Option<Lower<Commission>>,
 }
 
 /// Records a conversion, attributed by coupon code or referral key (a code
@@ -848,8 +965,7 @@ pub async fn record_conversion(
     principal.require(PROGRAM_ROLES)?;
     let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
     let b = body.into_inner();
-    let currency = Currency::parse(&b.currency.to_uppercase())
-        .map_err(|e| ApiError::validation("currency", e.to_string()))?;
+    let currency = parse_currency(&b.currency, "currency")?;
     let occurred_at = match b.occurred_at.as_deref() {
         Some(t) => OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
             .map_err(|_| ApiError::validation("occurred_at", "must be an RFC 3339 timestamp"))?,
@@ -870,12 +986,12 @@ pub async fn record_conversion(
             commission,
         } => Ok(HttpResponse::Created().json(ConversionResult {
             outcome: "recorded",
-            conversion,
-            commission,
+            conversion: Lower(conversion),
+            commission: commission.map(Lower),
         })),
         RecordOutcome::Duplicate { conversion } => Ok(HttpResponse::Ok().json(ConversionResult {
             outcome: "duplicate",
-            conversion,
+            conversion: Lower(conversion),
             commission: None,
         })),
     }
@@ -915,7 +1031,7 @@ pub async fn list_commissions(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<CommissionQuery>,
-) -> Result<web::Json<List<Commission>>, ApiError> {
+) -> Result<web::Json<Lower<List<Commission>>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let q = query.into_inner();
     let merchant = merchant_for(&principal, q.merchant_id.as_deref())?;
@@ -953,7 +1069,7 @@ pub async fn list_commissions(
     }
     .page()?;
     let result: Page<Commission> = state.engine.commissions(&filter, page).await?;
-    Ok(web::Json(List::from_page(result, |c| c)))
+    Ok(web::Json(Lower(List::from_page(result, |c| c))))
 }
 
 // ---------------------------------------------------------------- periods
@@ -991,4 +1107,37 @@ pub async fn finalize_period(
         period: period.to_string(),
         finalized,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use payouts_domain::ids::AccountId;
+    use payouts_domain::partner::{CapabilityStatus, MembershipStatus, OnboardingState};
+
+    use super::*;
+
+    #[test]
+    fn a_membership_view_is_the_domain_membership_json() {
+        let m = Membership {
+            id: MembershipId::from(uuid::Uuid::new_v4()),
+            partner_id: PartnerId::from(uuid::Uuid::new_v4()),
+            program_id: ProgramId::from(uuid::Uuid::new_v4()),
+            merchant_id: MerchantId::parse("m_acme").unwrap(),
+            email: "sarah@partners.test".to_owned(),
+            country: "US".to_owned(),
+            account_id: Some(AccountId::parse("acct_1").unwrap()),
+            onboarding: OnboardingState {
+                details_submitted: true,
+                payouts_enabled: true,
+                transfers: CapabilityStatus::Active,
+            },
+            referral_key: ReferralKey::parse("sarah").unwrap(),
+            status: MembershipStatus::Active,
+            joined_at: OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_value(MembershipView::from(m.clone())).unwrap(),
+            serde_json::to_value(&m).unwrap()
+        );
+    }
 }
