@@ -15,6 +15,9 @@
 //! With the `testing` feature, [`memory`] provides working in-memory
 //! adapters: a store, a scriptable Stripe gateway, a manual clock,
 //! sequential ids and a recording notifier.
+//!
+//! With the `mock` feature, [`mock`] provides mockall mocks of the Stripe
+//! gateways, the notifier and the clock, for interaction tests.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
@@ -29,6 +32,8 @@ pub mod ids;
 pub mod item;
 #[cfg(feature = "testing")]
 pub mod memory;
+#[cfg(feature = "mock")]
+pub mod mock;
 pub mod money;
 pub mod notification;
 pub mod partner;

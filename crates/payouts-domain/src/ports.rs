@@ -79,6 +79,7 @@ pub struct Page<T> {
 // ---------------------------------------------------------------- clock, ids, notifier
 
 /// "Now". Rules never read the system clock themselves.
+#[cfg_attr(feature = "mock", mockall::automock)]
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> OffsetDateTime;
@@ -116,6 +117,7 @@ pub trait IdGenerator: Send + Sync {
 pub struct NotifyError(pub String);
 
 /// Delivers outbox notifications (log, e-mail, signed webhook, …).
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// Delivers one notification. Delivery is at least once: a notifier may
@@ -1216,6 +1218,7 @@ pub struct PromotionCodeRequest {
 }
 
 /// The Stripe Connect operations onboarding and OAuth need.
+#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait ConnectGateway: Send + Sync {
     /// The Connect OAuth authorize URL (Standard, `read_write`) for `state`.
