@@ -22,17 +22,17 @@ use payouts::wire::Engine;
 use payouts_domain::batch::{BatchState, BatchSummary};
 use payouts_domain::commission::ConversionInput;
 use payouts_domain::connection::CallbackOutcome;
-use payouts_domain::engine::{EngineConfig, NewPartner, Payouts};
+use payouts_domain::engine::{EngineConfig, NewPartner};
 use payouts_domain::ids::{
     AccountId, BatchId, ExternalId, MerchantId, PayoutItemId, ProgramId, ReferralKey, WorkerId,
 };
 use payouts_domain::item::{ItemState, PayoutItem, transfer_group};
 use payouts_domain::period::Period;
-use payouts_domain::ports::{BatchStore as _, Clock, MAX_PAGE, PageRequest};
+use payouts_domain::ports::{Clock, MAX_PAGE, PageRequest};
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, ProgramSettings,
 };
-use payouts_domain::system::{RandomIds, SystemClock};
+use payouts_domain::system::SystemClock;
 use payouts_domain::{Currency, Money, Percent, Rounding};
 use payouts_store::SeaOrmStore;
 use payouts_stripe::{StripeConfig, StripeGateway};
@@ -462,11 +462,10 @@ pub async fn engine_with(
     adjust(&mut config);
     config.validate().unwrap();
     let gateway = StripeGateway::new(config).unwrap();
-    Arc::new(Payouts::new(
+    Arc::new(payouts::wire::engine(
         store,
         gateway,
         clock,
-        RandomIds,
         EngineConfig::new(WorkerId::parse(worker).unwrap()),
     ))
 }

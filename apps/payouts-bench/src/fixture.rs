@@ -14,7 +14,9 @@ use payouts_domain::ids::{
 };
 use payouts_domain::partner::{CapabilityStatus, Membership, MembershipStatus, OnboardingState};
 use payouts_domain::period::Period;
-use payouts_domain::ports::{Clock, ConnectionStore, PartnerStore, ProgramStore};
+use payouts_domain::ports::{
+    Clock, ConnectionStore, PartnerStore, PayoutStore, ProgramStore, StripeGateways,
+};
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramStatus,
 };
@@ -29,8 +31,9 @@ use uuid::Uuid;
 
 use crate::{BenchResult, fail, note};
 
-/// The engine the service runs (`payouts_http::Engine`).
-pub type Engine = Payouts<SeaOrmStore, StripeGateway, Arc<dyn Clock>, RandomIds>;
+/// The engine the service runs (`payouts_http::Engine`): the store and the
+/// gateway behind the domain's ports, as `payouts serve` wires them.
+pub type Engine = payouts_http::Engine;
 
 /// The secret key sent to the sandbox.
 pub const SECRET_KEY: &str = "sk_test_payouts_bench";
@@ -202,7 +205,9 @@ pub fn engine(store: SeaOrmStore, gateway: StripeGateway, exec: Exec) -> BenchRe
     let mut config = EngineConfig::new(WorkerId::parse("bench").map_err(|e| fail(e.to_string()))?);
     config.claim_size = exec.claim_size;
     config.concurrency = exec.concurrency;
-    Ok(Payouts::new(
+    let store: Arc<dyn PayoutStore> = Arc::new(store);
+    let gateway: Arc<dyn StripeGateways> = Arc::new(gateway);
+    Ok(Payouts::shared(
         store,
         gateway,
         Arc::new(SystemClock) as Arc<dyn Clock>,
@@ -561,9 +566,7 @@ pub async fn execute_runs(
 /// Count of one outcome in the gateway's call statistics.
 pub fn calls(engine: &Engine, outcome: &str) -> u64 {
     engine
-        .gateway()
-        .call_stats()
-        .snapshot()
+        .stripe_call_counts()
         .into_iter()
         .find(|(k, _)| *k == outcome)
         .map_or(0, |(_, v)| v)

@@ -10,7 +10,7 @@ use payouts_domain::batch::{BatchState, BatchSummary, PayoutBatch};
 use payouts_domain::engine::ExecutionReport;
 use payouts_domain::ids::BatchId;
 use payouts_domain::item::{ItemState, PayoutItem};
-use payouts_domain::ports::{BatchStore, Page, PageRequest};
+use payouts_domain::ports::{Page, PageRequest};
 use serde::Serialize;
 
 use crate::cli::{BatchCommand, BatchCommon, CliError};

@@ -20,7 +20,7 @@ use std::time::Duration;
 use payouts_domain::batch::{Approval, BatchState};
 use payouts_domain::ids::WorkerId;
 use payouts_domain::period::Period;
-use payouts_domain::ports::{BatchStore as _, Clock, LeaseStore as _, Notifier, ProgramStore as _};
+use payouts_domain::ports::{Clock, Notifier};
 use payouts_domain::program::{PayoutPolicy, ProgramStatus};
 use payouts_http::Engine;
 use tokio::sync::watch;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use payouts_domain::StoreError;
 use payouts_domain::engine::{EngineConfig, Payouts};
 use payouts_domain::ids::WorkerId;
-use payouts_domain::ports::Clock;
+use payouts_domain::ports::{Clock, PayoutStore, StripeGateways};
 use payouts_domain::system::{RandomIds, SystemClock};
 use payouts_store::SeaOrmStore;
 use payouts_stripe::{ConfigError, StripeConfig, StripeGateway};
@@ -19,9 +19,23 @@ use stripe_sandbox::{Sandbox, SandboxConfig, SandboxError, SandboxHandle, Webhoo
 
 use crate::settings::Settings;
 
-/// The engine the service runs: SeaORM storage, the Stripe adapter, a
-/// shared clock and random ids. The same type as `payouts_http::Engine`.
-pub type Engine = Payouts<SeaOrmStore, StripeGateway, Arc<dyn Clock>, RandomIds>;
+/// The engine the service runs, `payouts_http::Engine`: the store and the
+/// gateway behind the domain's ports, wired here with SeaORM and the Stripe
+/// adapter (see [`engine`]).
+pub type Engine = payouts_http::Engine;
+
+/// The engine over a SeaORM store and a Stripe gateway: the one place the
+/// concrete adapters are named for the service.
+pub fn engine(
+    store: SeaOrmStore,
+    gateway: StripeGateway,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+) -> Engine {
+    let store: Arc<dyn PayoutStore> = Arc::new(store);
+    let gateway: Arc<dyn StripeGateways> = Arc::new(gateway);
+    Payouts::shared(store, gateway, clock, RandomIds, config)
+}
 
 /// The test key the gateway sends to a sandbox (any `sk_test_…` is accepted).
 pub const SANDBOX_SECRET_KEY: &str = "sk_test_payouts_local_sandbox";
@@ -249,7 +263,7 @@ pub async fn wire(settings: &Settings) -> Result<Wired, WireError> {
     if let Some(concurrency) = settings.engine.exec_concurrency {
         engine_config.concurrency = concurrency;
     }
-    let engine = Payouts::new(store.clone(), gateway, clock, RandomIds, engine_config);
+    let engine = engine(store.clone(), gateway, clock, engine_config);
     Ok(Wired {
         engine: Arc::new(engine),
         store,

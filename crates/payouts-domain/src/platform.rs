@@ -33,7 +33,6 @@ pub struct ListParams {
     pub starting_after: Option<String>,
 }
 
-
 // ---------------------------------------------------------------- accounts
 
 /// The kind of connected account.
@@ -262,7 +261,6 @@ pub struct PayoutSchedule {
     pub monthly_anchor: Option<u8>,
 }
 
-
 /// A connected account, as the platform shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountView {
@@ -295,7 +293,6 @@ pub struct AccountView {
     /// Metadata.
     pub metadata: BTreeMap<String, String>,
 }
-
 
 // ---------------------------------------------------------------- payments
 
@@ -393,7 +390,6 @@ pub enum PaymentIntentStatus {
     Unknown,
 }
 
-
 /// A payment intent, as the platform shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentIntentView {
@@ -420,7 +416,6 @@ pub struct PaymentIntentView {
     /// Metadata.
     pub metadata: BTreeMap<String, String>,
 }
-
 
 /// Why a refund is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -556,7 +551,6 @@ pub struct TransferView {
     pub created: OffsetDateTime,
 }
 
-
 /// A reversal to make.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReverseTransferRequest {
@@ -637,7 +631,6 @@ pub struct PayoutView {
     pub created: OffsetDateTime,
 }
 
-
 /// Balances per currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceView {
@@ -699,7 +692,6 @@ pub struct DisputeView {
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
 }
-
 
 /// Calls `$m!` with every dispute-evidence field (each with its serde
 /// attributes), so that adapters can map the fields one by one.
@@ -783,7 +775,6 @@ macro_rules! evidence {
 }
 
 with_dispute_evidence_fields!(evidence);
-
 
 // ---------------------------------------------------------------- rules
 
@@ -919,14 +910,23 @@ mod tests {
     #[test]
     fn account_status_has_one_rule() {
         use AccountStatus::*;
-        assert_eq!(AccountStatus::derive(false, false, false, None, false), Pending);
+        assert_eq!(
+            AccountStatus::derive(false, false, false, None, false),
+            Pending
+        );
         assert_eq!(
             AccountStatus::derive(false, false, false, Some("requirements.past_due"), true),
             Pending
         );
         assert_eq!(AccountStatus::derive(true, true, true, None, false), Active);
-        assert_eq!(AccountStatus::derive(true, true, false, None, false), Restricted);
-        assert_eq!(AccountStatus::derive(true, true, true, None, true), Restricted);
+        assert_eq!(
+            AccountStatus::derive(true, true, false, None, false),
+            Restricted
+        );
+        assert_eq!(
+            AccountStatus::derive(true, true, true, None, true),
+            Restricted
+        );
         assert_eq!(
             AccountStatus::derive(true, false, false, Some("requirements.past_due"), false),
             Restricted
@@ -985,15 +985,16 @@ mod tests {
             fee_share_refunded(usd(70), usd(2_500), usd(2_500)).ok(),
             Some(usd(70))
         );
-        assert_eq!(fee_share_refunded(usd(70), usd(10), usd(0)).ok(), Some(usd(0)));
+        assert_eq!(
+            fee_share_refunded(usd(70), usd(10), usd(0)).ok(),
+            Some(usd(0))
+        );
         // An overflow is an error, never a silent 0.
         assert_eq!(
             fee_share_refunded(usd(i64::MAX), usd(i64::MAX), usd(1)),
             Err(MoneyError::Overflow)
         );
-        assert!(
-            fee_share_refunded(usd(70), Money::new(10, Currency::EUR), usd(100)).is_err()
-        );
+        assert!(fee_share_refunded(usd(70), Money::new(10, Currency::EUR), usd(100)).is_err());
     }
 
     #[test]

@@ -20,9 +20,8 @@ use crate::fees::FeeSchedule;
 use crate::ids::{
     AccountId, BatchId, CommissionId, ConversionId, CouponCode, DisputeId, EventId, ExternalId,
     IdempotencyKey, MembershipId, MerchantId, NotificationId, PartnerId, PaymentIntentId,
-    PayoutItemId, ProgramId,
-    PromotionCodeId, ReferralKey, StateToken, StripePayoutId, TransferId, TransferReversalId,
-    WorkerId,
+    PayoutItemId, ProgramId, PromotionCodeId, ReferralKey, StateToken, StripePayoutId, TransferId,
+    TransferReversalId, WorkerId,
 };
 use crate::item::{ItemState, PayoutItem};
 use crate::money::{Currency, Money};

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use payouts_domain::engine::{EngineConfig, Payouts};
 use payouts_domain::ids::{MerchantId, PartnerId, WorkerId};
-use payouts_domain::ports::Clock;
+use payouts_domain::memory::InMemoryStore;
+use payouts_domain::ports::{Clock, PayoutStore, StripeGateways};
 use payouts_domain::system::{RandomIds, SystemClock};
 use payouts_http::auth::claims;
 use payouts_http::{AppState, HttpSettings, JwtSecret, Role};
-use payouts_store::SeaOrmStore;
 use payouts_stripe::{SecretString, StripeConfig, StripeGateway};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -52,10 +52,12 @@ impl Api {
         config.backoff_max = Duration::from_millis(20);
         config.webhook_secrets = vec![SecretString::from("whsec_api")];
         let gateway = StripeGateway::new(config).unwrap();
-        let store = SeaOrmStore::connect("sqlite::memory:").await.unwrap();
-        store.migrate().await.unwrap();
+        // The domain's in-memory store and the real Stripe adapter over the
+        // sandbox, behind the same trait objects `payouts serve` uses.
+        let store: Arc<dyn PayoutStore> = Arc::new(InMemoryStore::new());
+        let gateway: Arc<dyn StripeGateways> = Arc::new(gateway);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let engine = Payouts::new(
+        let engine = Payouts::shared(
             store,
             gateway,
             clock,

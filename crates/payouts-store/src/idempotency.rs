@@ -17,7 +17,6 @@ use crate::codec::{from_ts, from_ts_opt, ts};
 use crate::entity::api_idempotency as rec;
 use crate::error::{DbResultExt, conflict, corrupt, not_found};
 
-
 /// The domain's `RequestKeyStore` types, by this crate's older names.
 pub use payouts_domain::ports::{
     RequestKeyBegin as IdempotencyBegin, RequestKeyRecord as IdempotencyRecord,

@@ -142,14 +142,13 @@ pub(crate) fn api_error(
     }
     // Stripe's refusal, as it said it, for a 4xx that is the caller's to
     // fix; rate limits and conflicts are ours to retry.
-    let refusal = (status < 500
-        && !kind.is_ambiguous()
-        && (body.message.is_some() || body.code.is_some()))
-    .then(|| StripeRefusal {
-        card_error: body.error_type.as_deref() == Some("card_error"),
-        param: body.param.clone(),
-        message: body.message.clone().unwrap_or_default(),
-    });
+    let refusal =
+        (status < 500 && !kind.is_ambiguous() && (body.message.is_some() || body.code.is_some()))
+            .then(|| StripeRefusal {
+                card_error: body.error_type.as_deref() == Some("card_error"),
+                param: body.param.clone(),
+                message: body.message.clone().unwrap_or_default(),
+            });
     GatewayError {
         kind,
         code,

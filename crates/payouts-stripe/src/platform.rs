@@ -74,9 +74,7 @@ pub use payouts_domain::platform::*;
 // ---------------------------------------------------------------- from Stripe's shapes
 
 fn list_limit(params: &ListParams) -> Option<i64> {
-    {
-        params.limit.map(|l| i64::from(l.clamp(1, 100)))
-    }
+    { params.limit.map(|l| i64::from(l.clamp(1, 100))) }
 }
 
 fn schedule_from_wire(s: &wire::Schedule) -> PayoutSchedule {
@@ -107,7 +105,9 @@ fn schedule_from_wire(s: &wire::Schedule) -> PayoutSchedule {
     }
 }
 
-fn schedule_request(s: &PayoutSchedule) -> Result<UpdateAccountSettingsPayoutsSchedule, GatewayError> {
+fn schedule_request(
+    s: &PayoutSchedule,
+) -> Result<UpdateAccountSettingsPayoutsSchedule, GatewayError> {
     {
         let mut schedule = UpdateAccountSettingsPayoutsSchedule::new();
         schedule.interval = Some(match s.interval {
@@ -280,7 +280,10 @@ fn payout_from_wire(p: &wire::Payout) -> Result<PayoutView, GatewayError> {
     }
 }
 
-fn dispute_from_wire(d: &wire::Dispute, account: Option<&AccountId>) -> Result<DisputeView, GatewayError> {
+fn dispute_from_wire(
+    d: &wire::Dispute,
+    account: Option<&AccountId>,
+) -> Result<DisputeView, GatewayError> {
     {
         let details = d.evidence_details.as_ref();
         Ok(DisputeView {
@@ -821,31 +824,6 @@ impl StripeGateway {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schedules_round_trip_and_unknown_is_not_sent() {
-        let wire = wire::Schedule {
-            delay_days: Some(2),
-            interval: Some("weekly".to_owned()),
-            weekly_anchor: Some("friday".to_owned()),
-            monthly_anchor: None,
-        };
-        let s = schedule_from_wire(&wire);
-        assert_eq!(s.interval, PayoutInterval::Weekly);
-        assert_eq!(s.weekly_anchor, Some(Weekday::Friday));
-        assert!(schedule_request(&s).is_ok());
-        let odd = schedule_from_wire(&wire::Schedule {
-            interval: Some("fortnightly".to_owned()),
-            ..wire::Schedule::default()
-        });
-        assert_eq!(odd.interval, PayoutInterval::Unknown);
-        assert!(schedule_request(&odd).is_err());
-    }
-}
-
 // ---------------------------------------------------------------- the ports
 
 #[async_trait::async_trait]
@@ -967,5 +945,30 @@ impl payouts_domain::ports::EventVerifier for StripeGateway {
 
     fn call_counts(&self) -> Vec<(&'static str, u64)> {
         self.call_stats().snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_round_trip_and_unknown_is_not_sent() {
+        let wire = wire::Schedule {
+            delay_days: Some(2),
+            interval: Some("weekly".to_owned()),
+            weekly_anchor: Some("friday".to_owned()),
+            monthly_anchor: None,
+        };
+        let s = schedule_from_wire(&wire);
+        assert_eq!(s.interval, PayoutInterval::Weekly);
+        assert_eq!(s.weekly_anchor, Some(Weekday::Friday));
+        assert!(schedule_request(&s).is_ok());
+        let odd = schedule_from_wire(&wire::Schedule {
+            interval: Some("fortnightly".to_owned()),
+            ..wire::Schedule::default()
+        });
+        assert_eq!(odd.interval, PayoutInterval::Unknown);
+        assert!(schedule_request(&odd).is_err());
     }
 }

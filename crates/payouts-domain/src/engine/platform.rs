@@ -11,9 +11,7 @@
 //! not exist, before Stripe is asked anything.
 
 use crate::error::DomainError;
-use crate::ids::{
-    AccountId, DisputeId, IdempotencyKey, MerchantId, PaymentIntentId, TransferId,
-};
+use crate::ids::{AccountId, DisputeId, IdempotencyKey, MerchantId, PaymentIntentId, TransferId};
 use crate::money::Money;
 use crate::period::Period;
 use crate::platform::{
@@ -340,19 +338,19 @@ where
         let pi = self.payment(caller, &request.payment_intent_id).await?;
         request.payment_intent_id = pi.payment_intent_id.clone();
         let mut refund = self.gateway.refund_payment(&request).await?;
-        refund.application_fee_refunded = match (&pi.application_fee, request.refund_application_fee)
-        {
-            (Some(fee), true) => {
-                let captured = if pi.amount_received.is_positive() {
-                    pi.amount_received
-                } else {
-                    pi.amount
-                };
-                Some(fee_share_refunded(*fee, refund.amount, captured)?)
-            }
-            (None, true) => Some(Money::zero(refund.amount.currency())),
-            (_, false) => None,
-        };
+        refund.application_fee_refunded =
+            match (&pi.application_fee, request.refund_application_fee) {
+                (Some(fee), true) => {
+                    let captured = if pi.amount_received.is_positive() {
+                        pi.amount_received
+                    } else {
+                        pi.amount
+                    };
+                    Some(fee_share_refunded(*fee, refund.amount, captured)?)
+                }
+                (None, true) => Some(Money::zero(refund.amount.currency())),
+                (_, false) => None,
+            };
         Ok(refund)
     }
 

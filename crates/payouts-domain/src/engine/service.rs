@@ -6,15 +6,15 @@
 use crate::batch::PayoutBatch;
 use crate::commission::Commission;
 use crate::error::DomainError;
+use crate::events::InboundEvent;
 use crate::ids::{BatchId, MerchantId, PartnerId, ProgramId};
 use crate::item::PayoutItem;
 use crate::partner::Membership;
-use crate::program::Program;
-use crate::events::InboundEvent;
 use crate::ports::{
     Clock, CommissionFilter, ConnectGateway, EventVerifier, IdGenerator, Page, PageRequest,
     PayoutGateway, PayoutStore, RequestKeyBegin, StateTotal, WebhookRejected,
 };
+use crate::program::Program;
 
 use super::Payouts;
 

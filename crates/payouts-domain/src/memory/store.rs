@@ -26,10 +26,10 @@ use crate::notification::Notification;
 use crate::partner::{Coupon, Membership};
 use crate::period::Period;
 use crate::ports::{
-    BankPayout, BatchStore, CommissionFilter, CommissionStore, ConnectionStore, ConversionStore,
-    DisputeStore, FailureKind, LeaseStore, LedgerRow, OutboxStore, Page, PageRequest, PartnerStore,
-    ProgramStore, SettingsStore, StateTotal, StoredDispute, AccountStore, RequestKeyBegin,
-    RequestKeyRecord, RequestKeyStatus, RequestKeyStore,
+    AccountStore, BankPayout, BatchStore, CommissionFilter, CommissionStore, ConnectionStore,
+    ConversionStore, DisputeStore, FailureKind, LeaseStore, LedgerRow, OutboxStore, Page,
+    PageRequest, PartnerStore, ProgramStore, RequestKeyBegin, RequestKeyRecord, RequestKeyStatus,
+    RequestKeyStore, SettingsStore, StateTotal, StoredDispute,
 };
 use crate::program::{HoldReason, Program, ProgramStatus};
 

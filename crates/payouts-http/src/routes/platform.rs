@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use payouts_domain::fees::{FeeRate, FeeSchedule, FeeTier, MerchantOverride};
 use payouts_domain::engine::LinkUrls;
+use payouts_domain::fees::{FeeRate, FeeSchedule, FeeTier, MerchantOverride};
 use payouts_domain::ids::{
     AccountId, DisputeId, IdempotencyKey, MerchantId, PaymentIntentId, TransferId,
 };
@@ -227,7 +227,11 @@ pub async fn create_account(
 }
 
 /// Where a hosted link returns: the body's URLs, else the dashboard.
-fn link_urls(state: &AppState, return_url: Option<String>, refresh_url: Option<String>) -> LinkUrls {
+fn link_urls(
+    state: &AppState,
+    return_url: Option<String>,
+    refresh_url: Option<String>,
+) -> LinkUrls {
     let return_url = return_url.unwrap_or_else(|| state.settings.dashboard_url.clone());
     let refresh_url = refresh_url.unwrap_or_else(|| return_url.clone());
     LinkUrls {

@@ -22,9 +22,7 @@ use payouts_domain::ids::{
 use payouts_domain::money::{Currency, Money, Percent, Rounding};
 use payouts_domain::partner::{Coupon, Membership};
 use payouts_domain::period::Period;
-use payouts_domain::ports::{
-    Clock, CommissionFilter, Page,
-};
+use payouts_domain::ports::{Clock, CommissionFilter, Page};
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramSettings,
     ProgramStatus,
