@@ -37,6 +37,9 @@ pub enum ApiError {
     /// 404 `not_found`: no such object, or not the caller's to see.
     #[error("{0} not found")]
     NotFound(String),
+    /// 405 `method_not_allowed`: the path exists for other methods.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 409 `conflict`: a concurrent change won; reload and retry.
     #[error("{0}")]
     Conflict(String),
@@ -59,7 +62,7 @@ pub enum ApiError {
     /// Seed 002's Stripe-derived codes: 400 `insufficient_balance`,
     /// 400 `account_inactive`, 401 `account_not_onboarded`,
     /// 404 `account_not_found`, 400 `invalid_account_type`,
-    /// 409 `payout_in_progress`, 502 `stripe_error`.
+    /// 409 `payout_in_progress`.
     #[error("{message}")]
     Stripe {
         /// The status.
@@ -70,6 +73,23 @@ pub enum ApiError {
         message: String,
     },
     /// 503 `service_unavailable`: a backend is down; retry later. Opaque.
+    /// Stripe refused the request (a 4xx it answered with an error body):
+    /// 400 for `invalid_request_error`, 402 for `card_error`, with Stripe's
+    /// code, param and message as it gave them.
+    #[error("{message}")]
+    StripeRefused {
+        /// 400 or 402.
+        status: u16,
+        /// Stripe's code.
+        code: String,
+        /// Stripe's message.
+        message: String,
+        /// Stripe's param.
+        param: Option<String>,
+    },
+    /// Stripe failed, timed out or its answer is unknown: 502, opaque.
+    #[error("stripe unavailable: {0}")]
+    StripeUnavailable(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// 500 `internal_error`: a bug. Opaque.
@@ -86,7 +106,7 @@ struct Body<'a> {
 struct Detail<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    code: &'static str,
+    code: &'a str,
     message: String,
     param: Option<&'a str>,
 }
@@ -101,7 +121,7 @@ impl ApiError {
     }
 
     /// The `code` of the body.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> &str {
         match self {
             ApiError::Validation { .. } => "validation_error",
             ApiError::InvalidJson(_) => "invalid_json",
@@ -109,6 +129,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::Duplicate(_) => "duplicate",
             ApiError::InvalidState(_) => "invalid_state",
@@ -116,6 +137,8 @@ impl ApiError {
             ApiError::IdempotencyConflict(_) => "idempotency_conflict",
             ApiError::RateLimited => "rate_limited",
             ApiError::Stripe { code, .. } => code,
+            ApiError::StripeRefused { code, .. } => code,
+            ApiError::StripeUnavailable(_) => "stripe_unavailable",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -127,24 +150,31 @@ impl ApiError {
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::RateLimited => "rate_limit_error",
             ApiError::IdempotencyConflict(_) => "idempotency_error",
-            ApiError::Unavailable(_) | ApiError::Internal(_) => "api_error",
+            ApiError::Unavailable(_) | ApiError::Internal(_) | ApiError::StripeUnavailable(_) => {
+                "api_error"
+            }
+            ApiError::StripeRefused { status: 402, .. } => "card_error",
             ApiError::Stripe { status, .. } if *status >= 500 => "api_error",
             ApiError::Validation { .. }
             | ApiError::InvalidJson(_)
             | ApiError::PayloadTooLarge
             | ApiError::Forbidden
             | ApiError::NotFound(_)
+            | ApiError::MethodNotAllowed(_)
             | ApiError::Conflict(_)
             | ApiError::Duplicate(_)
             | ApiError::InvalidState(_)
             | ApiError::Blocked(_)
-            | ApiError::Stripe { .. } => "invalid_request_error",
+            | ApiError::Stripe { .. }
+            | ApiError::StripeRefused { .. } => "invalid_request_error",
         }
     }
 
     fn param(&self) -> Option<&str> {
         match self {
-            ApiError::Validation { param, .. } => param.as_deref(),
+            ApiError::Validation { param, .. } | ApiError::StripeRefused { param, .. } => {
+                param.as_deref()
+            }
             _ => None,
         }
     }
@@ -156,6 +186,9 @@ impl ApiError {
             ApiError::Internal(_) => "An internal error occurred.".to_owned(),
             ApiError::Unavailable(_) => {
                 "The service is temporarily unavailable; retry later.".to_owned()
+            }
+            ApiError::StripeUnavailable(_) => {
+                "Stripe did not answer, or its answer is unknown; retry later with the same Idempotency-Key.".to_owned()
             }
             other => other.to_string(),
         };
@@ -179,13 +212,15 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => 401,
             ApiError::Forbidden => 403,
             ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed(_) => 405,
             ApiError::Conflict(_)
             | ApiError::Duplicate(_)
             | ApiError::InvalidState(_)
             | ApiError::Blocked(_)
             | ApiError::IdempotencyConflict(_) => 409,
             ApiError::RateLimited => 429,
-            ApiError::Stripe { status, .. } => *status,
+            ApiError::Stripe { status, .. } | ApiError::StripeRefused { status, .. } => *status,
+            ApiError::StripeUnavailable(_) => 502,
             ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
         };
@@ -201,23 +236,37 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Stripe's answers: a refusal is the caller's to fix and is shown as
+/// Stripe gave it (400, or 402 for a card error); a rate limit stays 429;
+/// only Stripe's 5xx, timeouts and unknown outcomes become 502, opaque.
 impl From<GatewayError> for ApiError {
     fn from(e: GatewayError) -> Self {
         let (status, code) = match e.kind {
-            FailureKind::InsufficientBalance => (400, "insufficient_balance"),
-            FailureKind::AccountInactive => (400, "account_inactive"),
-            FailureKind::CannotReceive => (401, "account_not_onboarded"),
-            FailureKind::NotFound => (404, "account_not_found"),
             FailureKind::RateLimited => return ApiError::RateLimited,
             FailureKind::IdempotencyMismatch => {
                 return ApiError::IdempotencyConflict(e.message);
             }
-            FailureKind::Ambiguous | FailureKind::InvalidRequest => (502, "stripe_error"),
+            FailureKind::Ambiguous => return ApiError::StripeUnavailable(e.message),
+            FailureKind::InsufficientBalance => (400, "insufficient_balance"),
+            FailureKind::AccountInactive => (400, "account_inactive"),
+            FailureKind::CannotReceive => (400, "account_not_onboarded"),
+            FailureKind::NotFound => (404, "resource_missing"),
+            FailureKind::InvalidRequest => (400, "invalid_request"),
         };
-        ApiError::Stripe {
-            status,
-            code,
-            message: e.message,
+        match e.refusal {
+            Some(refusal) => ApiError::StripeRefused {
+                status: if refusal.card_error { 402 } else { status },
+                code: e.code.unwrap_or_else(|| code.to_owned()),
+                message: refusal.message,
+                param: refusal.param,
+            },
+            // Our own classification of an answer without Stripe's words.
+            None => ApiError::StripeRefused {
+                status,
+                code: e.code.unwrap_or_else(|| code.to_owned()),
+                message: e.message,
+                param: None,
+            },
         }
     }
 }
@@ -229,6 +278,15 @@ impl From<DomainError> for ApiError {
                 message,
                 param: Some(field),
             },
+            // Seed 002's code for a connected account that is not the caller's.
+            DomainError::NotFound {
+                entity: "account",
+                id,
+            } => ApiError::Stripe {
+                status: 404,
+                code: "account_not_found",
+                message: format!("no such account: {id}"),
+            },
             DomainError::NotFound { entity, .. } => ApiError::NotFound(entity.to_owned()),
             DomainError::Duplicate { entity, key } => {
                 ApiError::Duplicate(format!("{entity} {key} already exists"))
@@ -237,6 +295,11 @@ impl From<DomainError> for ApiError {
                 "{entity} {id} changed concurrently; reload and retry"
             )),
             DomainError::Transition(t) => ApiError::InvalidState(t.to_string()),
+            DomainError::Blocked(Blocked::NotOnboarded(account)) => ApiError::Stripe {
+                status: 401,
+                code: "account_not_onboarded",
+                message: format!("account {account} has not finished onboarding"),
+            },
             DomainError::Blocked(b) => ApiError::Blocked(b),
             DomainError::Money(m) => ApiError::Validation {
                 message: m.to_string(),
@@ -305,8 +368,8 @@ mod tests {
     }
 
     #[test]
-    fn stripe_failures_use_seed_002_codes() {
-        let g = |kind| DomainError::Gateway(GatewayError::new(kind, Some("x"), "from stripe"));
+    fn stripe_failures_keep_stripes_code_and_only_unknown_outcomes_are_502() {
+        let g = |kind| DomainError::Gateway(GatewayError::new(kind, None, "from stripe"));
         let cases = [
             (
                 FailureKind::InsufficientBalance,
@@ -314,16 +377,16 @@ mod tests {
                 "insufficient_balance",
             ),
             (FailureKind::AccountInactive, 400, "account_inactive"),
-            (FailureKind::CannotReceive, 401, "account_not_onboarded"),
-            (FailureKind::NotFound, 404, "account_not_found"),
+            (FailureKind::CannotReceive, 400, "account_not_onboarded"),
+            (FailureKind::NotFound, 404, "resource_missing"),
             (FailureKind::RateLimited, 429, "rate_limited"),
             (
                 FailureKind::IdempotencyMismatch,
                 409,
                 "idempotency_conflict",
             ),
-            (FailureKind::Ambiguous, 502, "stripe_error"),
-            (FailureKind::InvalidRequest, 502, "stripe_error"),
+            (FailureKind::Ambiguous, 502, "stripe_unavailable"),
+            (FailureKind::InvalidRequest, 400, "invalid_request"),
         ];
         for (kind, status, code) in cases {
             let e: ApiError = g(kind).into();
@@ -333,6 +396,44 @@ mod tests {
                 "{kind:?}"
             );
         }
+        // A 502 says nothing of what Stripe said.
+        let (_, body) = shape(g(FailureKind::Ambiguous).into());
+        assert!(!body.to_string().contains("from stripe"));
+    }
+
+    #[test]
+    fn stripe_refusals_are_shown_as_stripe_gave_them() {
+        use payouts_domain::ports::StripeRefusal;
+        let refused = |card_error| {
+            DomainError::Gateway(
+                GatewayError::new(
+                    FailureKind::InvalidRequest,
+                    Some("payment_intent_unexpected_state"),
+                    "HTTP 400: … [request req_1]",
+                )
+                .refused(StripeRefusal {
+                    card_error,
+                    param: Some("amount_to_capture".to_owned()),
+                    message: "This PaymentIntent could not be captured.".to_owned(),
+                }),
+            )
+        };
+        insta::assert_json_snapshot!(shape(refused(false).into()), @r#"
+        [
+          400,
+          {
+            "error": {
+              "code": "payment_intent_unexpected_state",
+              "message": "This PaymentIntent could not be captured.",
+              "param": "amount_to_capture",
+              "type": "invalid_request_error"
+            }
+          }
+        ]
+        "#);
+        let (status, body) = shape(refused(true).into());
+        assert_eq!(status, 402);
+        assert_eq!(body["error"]["type"], "card_error");
     }
 
     #[test]

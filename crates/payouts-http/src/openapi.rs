@@ -68,3 +68,44 @@ impl Modify for BearerAuth {
         );
     }
 }
+
+/// The methods the document lists for the path template that `path`
+/// matches (`{param}` matches one segment), upper case; empty when none does.
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    static PATHS: std::sync::OnceLock<Vec<(Vec<String>, Vec<&'static str>)>> =
+        std::sync::OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
+        ApiDoc::openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let segments = template.split('/').map(str::to_owned).collect();
+                let mut methods = Vec::new();
+                for (method, op) in [
+                    ("GET", &item.get),
+                    ("POST", &item.post),
+                    ("PUT", &item.put),
+                    ("DELETE", &item.delete),
+                    ("PATCH", &item.patch),
+                ] {
+                    if op.is_some() {
+                        methods.push(method);
+                    }
+                }
+                (segments, methods)
+            })
+            .collect()
+    });
+    let wanted: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    paths
+        .iter()
+        .find(|(segments, _)| {
+            segments.len() == wanted.len()
+                && segments.iter().zip(&wanted).all(|(s, w)| {
+                    (s.starts_with('{') && s.ends_with('}') && !w.is_empty()) || s == w
+                })
+        })
+        .map(|(_, methods)| methods.clone())
+        .unwrap_or_default()
+}

@@ -172,7 +172,25 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
     assert_eq!(body["status"], "ok");
     let (s, body) = api.call(reqwest::Method::GET, "/readyz", None, None).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(body["database"], "sqlite");
+    assert_eq!(body["database"], "memory");
+    // A known path with another method is 405 with `Allow`; an unknown one 404.
+    let res = reqwest::Client::new()
+        .delete(format!("{}/api/v1/programs", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        res.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let (s, body) = api
+        .call(reqwest::Method::GET, "/api/v1/nothing-here", None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
 
     let (s, doc) = api
         .call(reqwest::Method::GET, "/openapi.json", None, None)
@@ -680,6 +698,22 @@ async fn platform_payments_transfers_fees_and_balances() {
         .await;
     assert_eq!(s, StatusCode::OK, "{captured}");
     assert_eq!(captured["status"], "succeeded");
+    // Capturing it again is Stripe's 400, shown as Stripe gave it, not a 502.
+    let (s, again) = api
+        .post(
+            &format!("/api/v1/integrations/stripe-connect/payments/{pi_id}/capture"),
+            &t,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{again}");
+    assert_eq!(again["error"]["type"], "invalid_request_error");
+    assert_ne!(again["error"]["code"], "stripe_error");
+    let message = again["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("HTTP 400") && !message.is_empty(),
+        "{again}"
+    );
     let (s, refund) = api
         .post(
             &format!("/api/v1/integrations/stripe-connect/payments/{pi_id}/refund"),
@@ -691,6 +725,8 @@ async fn platform_payments_transfers_fees_and_balances() {
     assert_eq!(refund["amount"], 500);
     assert_eq!(refund["currency"], "usd");
     assert_eq!(refund["status"], "succeeded");
+    // The fee share refunded: 70 × 500 / 2500, worked out by the engine.
+    assert_eq!(refund["application_fee_refunded"], 14, "{refund}");
 
     // Transfers need a platform balance.
     api.sb

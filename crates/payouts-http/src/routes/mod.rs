@@ -80,13 +80,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The 404 for unknown routes, in the API's error shape.
+/// The answer for a request no route took: 405 `method_not_allowed` (with
+/// `Allow`) when the path exists for other methods, else 404, both in the
+/// API's error shape. The paths and their methods are the OpenAPI
+/// document's, so the two cannot disagree.
 pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "route {} {}",
+    let allowed = crate::openapi::methods_of(req.path());
+    if allowed.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "route {} {}",
+            req.method(),
+            req.path()
+        )));
+    }
+    let error = ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}; use {}",
         req.method(),
-        req.path()
-    )))
+        req.path(),
+        allowed.join(", ")
+    ));
+    let mut response = actix_web::ResponseError::error_response(&error);
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    Ok(response)
 }
 
 /// The Stripe idempotency key for a write made on behalf of an HTTP request
