@@ -74,246 +74,226 @@ pub use payouts_domain::platform::*;
 // ---------------------------------------------------------------- from Stripe's shapes
 
 fn list_limit(params: &ListParams) -> Option<i64> {
-    { params.limit.map(|l| i64::from(l.clamp(1, 100))) }
+    params.limit.map(|l| i64::from(l.clamp(1, 100)))
 }
 
 fn schedule_from_wire(s: &wire::Schedule) -> PayoutSchedule {
-    {
-        let interval = match s.interval.as_deref() {
-            Some("daily") => PayoutInterval::Daily,
-            Some("weekly") => PayoutInterval::Weekly,
-            Some("monthly") => PayoutInterval::Monthly,
-            Some("manual") => PayoutInterval::Manual,
-            Some(_) | None => PayoutInterval::Unknown,
-        };
-        let weekly_anchor = match s.weekly_anchor.as_deref() {
-            Some("monday") => Some(Weekday::Monday),
-            Some("tuesday") => Some(Weekday::Tuesday),
-            Some("wednesday") => Some(Weekday::Wednesday),
-            Some("thursday") => Some(Weekday::Thursday),
-            Some("friday") => Some(Weekday::Friday),
-            Some("saturday") => Some(Weekday::Saturday),
-            Some("sunday") => Some(Weekday::Sunday),
-            Some(_) | None => None,
-        };
-        PayoutSchedule {
-            interval,
-            delay_days: s.delay_days,
-            weekly_anchor,
-            monthly_anchor: s.monthly_anchor,
-        }
+    let interval = match s.interval.as_deref() {
+        Some("daily") => PayoutInterval::Daily,
+        Some("weekly") => PayoutInterval::Weekly,
+        Some("monthly") => PayoutInterval::Monthly,
+        Some("manual") => PayoutInterval::Manual,
+        Some(_) | None => PayoutInterval::Unknown,
+    };
+    let weekly_anchor = match s.weekly_anchor.as_deref() {
+        Some("monday") => Some(Weekday::Monday),
+        Some("tuesday") => Some(Weekday::Tuesday),
+        Some("wednesday") => Some(Weekday::Wednesday),
+        Some("thursday") => Some(Weekday::Thursday),
+        Some("friday") => Some(Weekday::Friday),
+        Some("saturday") => Some(Weekday::Saturday),
+        Some("sunday") => Some(Weekday::Sunday),
+        Some(_) | None => None,
+    };
+    PayoutSchedule {
+        interval,
+        delay_days: s.delay_days,
+        weekly_anchor,
+        monthly_anchor: s.monthly_anchor,
     }
 }
 
 fn schedule_request(
     s: &PayoutSchedule,
 ) -> Result<UpdateAccountSettingsPayoutsSchedule, GatewayError> {
-    {
-        let mut schedule = UpdateAccountSettingsPayoutsSchedule::new();
-        schedule.interval = Some(match s.interval {
-            PayoutInterval::Daily => UpdateAccountSettingsPayoutsScheduleInterval::Daily,
-            PayoutInterval::Weekly => UpdateAccountSettingsPayoutsScheduleInterval::Weekly,
-            PayoutInterval::Monthly => UpdateAccountSettingsPayoutsScheduleInterval::Monthly,
-            PayoutInterval::Manual => UpdateAccountSettingsPayoutsScheduleInterval::Manual,
-            PayoutInterval::Unknown => {
-                return Err(invalid("payout interval `unknown` cannot be set"));
-            }
-        });
-        schedule.delay_days = s
-            .delay_days
-            .map(UpdateAccountSettingsPayoutsScheduleDelayDays::U32);
-        schedule.weekly_anchor = s.weekly_anchor.map(|d| match d {
-            Weekday::Monday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Monday,
-            Weekday::Tuesday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Tuesday,
-            Weekday::Wednesday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Wednesday,
-            Weekday::Thursday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Thursday,
-            Weekday::Friday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Friday,
-            Weekday::Saturday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Saturday,
-            Weekday::Sunday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Sunday,
-        });
-        schedule.monthly_anchor = s.monthly_anchor;
-        Ok(schedule)
-    }
+    let mut schedule = UpdateAccountSettingsPayoutsSchedule::new();
+    schedule.interval = Some(match s.interval {
+        PayoutInterval::Daily => UpdateAccountSettingsPayoutsScheduleInterval::Daily,
+        PayoutInterval::Weekly => UpdateAccountSettingsPayoutsScheduleInterval::Weekly,
+        PayoutInterval::Monthly => UpdateAccountSettingsPayoutsScheduleInterval::Monthly,
+        PayoutInterval::Manual => UpdateAccountSettingsPayoutsScheduleInterval::Manual,
+        PayoutInterval::Unknown => {
+            return Err(invalid("payout interval `unknown` cannot be set"));
+        }
+    });
+    schedule.delay_days = s
+        .delay_days
+        .map(UpdateAccountSettingsPayoutsScheduleDelayDays::U32);
+    schedule.weekly_anchor = s.weekly_anchor.map(|d| match d {
+        Weekday::Monday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Monday,
+        Weekday::Tuesday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Tuesday,
+        Weekday::Wednesday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Wednesday,
+        Weekday::Thursday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Thursday,
+        Weekday::Friday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Friday,
+        Weekday::Saturday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Saturday,
+        Weekday::Sunday => UpdateAccountSettingsPayoutsScheduleWeeklyAnchor::Sunday,
+    });
+    schedule.monthly_anchor = s.monthly_anchor;
+    Ok(schedule)
 }
 
 pub(crate) fn account_from_wire(a: &wire::Account) -> Result<AccountView, GatewayError> {
-    {
-        let requirements = a
-            .requirements
-            .as_ref()
-            .map(|r| Requirements {
-                currently_due: r.currently_due.clone(),
-                eventually_due: r.eventually_due.clone(),
-                past_due: r.past_due.clone(),
-                disabled_reason: r.disabled_reason.clone(),
-            })
-            .unwrap_or_default();
-        let profile = a.business_profile.as_ref();
-        let business_profile = BusinessProfile {
-            name: profile.and_then(|p| p.name.clone()),
-            mcc: profile.and_then(|p| p.mcc.clone()),
-            url: profile.and_then(|p| p.url.clone()),
-            support_email: profile.and_then(|p| p.support_email.clone()),
-            support_phone: profile.and_then(|p| p.support_phone.clone()),
-            support_url: profile.and_then(|p| p.support_url.clone()),
-            product_description: profile.and_then(|p| p.product_description.clone()),
-        };
-        let payout_schedule = a
-            .settings
-            .as_ref()
-            .and_then(|s| s.payouts.as_ref())
-            .and_then(|p| p.schedule.as_ref())
-            .map(schedule_from_wire);
-        Ok(AccountView {
-            account_id: parse_id(AccountId::parse(a.id.clone()), "account id")?,
-            account_type: a.account_type.clone(),
-            status: requirements.status(a.details_submitted, a.charges_enabled, a.payouts_enabled),
-            charges_enabled: a.charges_enabled,
-            payouts_enabled: a.payouts_enabled,
-            details_submitted: a.details_submitted,
-            email: a.email.clone(),
-            country: a.country.clone(),
-            business_type: a.business_type.clone(),
-            capabilities: a
-                .capabilities
-                .iter()
-                .map(|(k, v)| (k.clone(), CapabilityStatus::from_stripe(v)))
-                .collect(),
-            requirements,
-            business_profile,
-            payout_schedule,
-            metadata: to_btree(&a.metadata),
+    let requirements = a
+        .requirements
+        .as_ref()
+        .map(|r| Requirements {
+            currently_due: r.currently_due.clone(),
+            eventually_due: r.eventually_due.clone(),
+            past_due: r.past_due.clone(),
+            disabled_reason: r.disabled_reason.clone(),
         })
-    }
+        .unwrap_or_default();
+    let profile = a.business_profile.as_ref();
+    let business_profile = BusinessProfile {
+        name: profile.and_then(|p| p.name.clone()),
+        mcc: profile.and_then(|p| p.mcc.clone()),
+        url: profile.and_then(|p| p.url.clone()),
+        support_email: profile.and_then(|p| p.support_email.clone()),
+        support_phone: profile.and_then(|p| p.support_phone.clone()),
+        support_url: profile.and_then(|p| p.support_url.clone()),
+        product_description: profile.and_then(|p| p.product_description.clone()),
+    };
+    let payout_schedule = a
+        .settings
+        .as_ref()
+        .and_then(|s| s.payouts.as_ref())
+        .and_then(|p| p.schedule.as_ref())
+        .map(schedule_from_wire);
+    Ok(AccountView {
+        account_id: parse_id(AccountId::parse(a.id.clone()), "account id")?,
+        account_type: a.account_type.clone(),
+        status: requirements.status(a.details_submitted, a.charges_enabled, a.payouts_enabled),
+        charges_enabled: a.charges_enabled,
+        payouts_enabled: a.payouts_enabled,
+        details_submitted: a.details_submitted,
+        email: a.email.clone(),
+        country: a.country.clone(),
+        business_type: a.business_type.clone(),
+        capabilities: a
+            .capabilities
+            .iter()
+            .map(|(k, v)| (k.clone(), CapabilityStatus::from_stripe(v)))
+            .collect(),
+        requirements,
+        business_profile,
+        payout_schedule,
+        metadata: to_btree(&a.metadata),
+    })
 }
 
 fn intent_status(s: &str) -> PaymentIntentStatus {
-    use PaymentIntentStatus as Self_;
-    {
-        match s {
-            "requires_payment_method" => Self_::RequiresPaymentMethod,
-            "requires_confirmation" => Self_::RequiresConfirmation,
-            "requires_action" => Self_::RequiresAction,
-            "processing" => Self_::Processing,
-            "requires_capture" => Self_::RequiresCapture,
-            "canceled" => Self_::Canceled,
-            "succeeded" => Self_::Succeeded,
-            _ => Self_::Unknown,
-        }
+    match s {
+        "requires_payment_method" => PaymentIntentStatus::RequiresPaymentMethod,
+        "requires_confirmation" => PaymentIntentStatus::RequiresConfirmation,
+        "requires_action" => PaymentIntentStatus::RequiresAction,
+        "processing" => PaymentIntentStatus::Processing,
+        "requires_capture" => PaymentIntentStatus::RequiresCapture,
+        "canceled" => PaymentIntentStatus::Canceled,
+        "succeeded" => PaymentIntentStatus::Succeeded,
+        _ => PaymentIntentStatus::Unknown,
     }
 }
 
 fn intent_from_wire(pi: &wire::PaymentIntent) -> Result<PaymentIntentView, GatewayError> {
-    {
-        let m = |amount: i64| money(amount, &pi.currency, "payment intent amount");
-        let account_id = pi
-            .transfer_data
-            .as_ref()
-            .map(|t| parse_id(AccountId::parse(t.destination.id()), "destination"))
-            .transpose()?;
-        let fee = pi.application_fee_amount.unwrap_or(0);
-        let destination_amount = match &account_id {
-            Some(_) => Some(m(pi.amount.checked_sub(fee).ok_or_else(|| {
-                crate::error::unreadable("payment intent amounts", "overflow")
-            })?)?),
-            None => None,
-        };
-        Ok(PaymentIntentView {
-            payment_intent_id: parse_id(
-                PaymentIntentId::parse(pi.id.clone()),
-                "payment intent id",
-            )?,
-            status: intent_status(&pi.status),
-            amount: m(pi.amount)?,
-            amount_received: m(pi.amount_received)?,
-            amount_capturable: m(pi.amount_capturable)?,
-            application_fee: pi.application_fee_amount.map(m).transpose()?,
-            account_id,
-            destination_amount,
-            client_secret: pi.client_secret.clone().map(ClientSecret::new),
-            latest_charge: id_of(pi.latest_charge.as_ref()),
-            metadata: to_btree(&pi.metadata),
-        })
-    }
+    let m = |amount: i64| money(amount, &pi.currency, "payment intent amount");
+    let account_id = pi
+        .transfer_data
+        .as_ref()
+        .map(|t| parse_id(AccountId::parse(t.destination.id()), "destination"))
+        .transpose()?;
+    let fee = pi.application_fee_amount.unwrap_or(0);
+    let destination_amount = match &account_id {
+        Some(_) => Some(m(pi.amount.checked_sub(fee).ok_or_else(|| {
+            crate::error::unreadable("payment intent amounts", "overflow")
+        })?)?),
+        None => None,
+    };
+    Ok(PaymentIntentView {
+        payment_intent_id: parse_id(PaymentIntentId::parse(pi.id.clone()), "payment intent id")?,
+        status: intent_status(&pi.status),
+        amount: m(pi.amount)?,
+        amount_received: m(pi.amount_received)?,
+        amount_capturable: m(pi.amount_capturable)?,
+        application_fee: pi.application_fee_amount.map(m).transpose()?,
+        account_id,
+        destination_amount,
+        client_secret: pi.client_secret.clone().map(ClientSecret::new),
+        latest_charge: id_of(pi.latest_charge.as_ref()),
+        metadata: to_btree(&pi.metadata),
+    })
 }
 
 fn transfer_from_wire(t: &wire::Transfer) -> Result<TransferView, GatewayError> {
-    {
-        let domain = crate::gateway::to_transfer(t)?;
-        Ok(TransferView {
-            transfer_id: domain.id,
-            destination: domain.destination,
-            amount: domain.amount,
-            amount_reversed: domain.amount_reversed,
-            reversed: t.reversed || (t.amount_reversed >= t.amount && t.amount > 0),
-            transfer_group: t.transfer_group.clone(),
-            description: t.description.clone(),
-            metadata: to_btree(&t.metadata),
-            created: timestamp(t.created, "transfer created")?,
-        })
-    }
+    let domain = crate::gateway::to_transfer(t)?;
+    Ok(TransferView {
+        transfer_id: domain.id,
+        destination: domain.destination,
+        amount: domain.amount,
+        amount_reversed: domain.amount_reversed,
+        reversed: t.reversed || (t.amount_reversed >= t.amount && t.amount > 0),
+        transfer_group: t.transfer_group.clone(),
+        description: t.description.clone(),
+        metadata: to_btree(&t.metadata),
+        created: timestamp(t.created, "transfer created")?,
+    })
 }
 
 fn payout_from_wire(p: &wire::Payout) -> Result<PayoutView, GatewayError> {
-    {
-        Ok(PayoutView {
-            payout_id: parse_id(StripePayoutId::parse(p.id.clone()), "payout id")?,
-            amount: money(p.amount, &p.currency, "payout amount")?,
-            status: match p.status.as_str() {
-                "pending" => PayoutStatus::Pending,
-                "in_transit" => PayoutStatus::InTransit,
-                "paid" => PayoutStatus::Paid,
-                "failed" => PayoutStatus::Failed,
-                "canceled" => PayoutStatus::Canceled,
-                _ => PayoutStatus::Unknown,
-            },
-            arrival_date: p
-                .arrival_date
-                .map(|t| timestamp(t, "payout arrival"))
-                .transpose()?,
-            method: p.method.clone(),
-            failure_code: p.failure_code.clone(),
-            description: p.description.clone(),
-            destination: id_of(p.destination.as_ref()),
-            created: timestamp(p.created, "payout created")?,
-        })
-    }
+    Ok(PayoutView {
+        payout_id: parse_id(StripePayoutId::parse(p.id.clone()), "payout id")?,
+        amount: money(p.amount, &p.currency, "payout amount")?,
+        status: match p.status.as_str() {
+            "pending" => PayoutStatus::Pending,
+            "in_transit" => PayoutStatus::InTransit,
+            "paid" => PayoutStatus::Paid,
+            "failed" => PayoutStatus::Failed,
+            "canceled" => PayoutStatus::Canceled,
+            _ => PayoutStatus::Unknown,
+        },
+        arrival_date: p
+            .arrival_date
+            .map(|t| timestamp(t, "payout arrival"))
+            .transpose()?,
+        method: p.method.clone(),
+        failure_code: p.failure_code.clone(),
+        description: p.description.clone(),
+        destination: id_of(p.destination.as_ref()),
+        created: timestamp(p.created, "payout created")?,
+    })
 }
 
 fn dispute_from_wire(
     d: &wire::Dispute,
     account: Option<&AccountId>,
 ) -> Result<DisputeView, GatewayError> {
-    {
-        let details = d.evidence_details.as_ref();
-        Ok(DisputeView {
-            dispute_id: parse_id(DisputeId::parse(d.id.clone()), "dispute id")?,
-            payment_intent_id: id_of(d.payment_intent.as_ref())
-                .map(|p| parse_id(PaymentIntentId::parse(p), "dispute payment intent"))
-                .transpose()?,
-            charge: id_of(d.charge.as_ref()),
-            account_id: account.cloned(),
-            amount: money(d.amount, &d.currency, "dispute amount")?,
-            reason: d.reason.clone(),
-            status: match d.status.as_str() {
-                "warning_needs_response" => DisputeStatus::WarningNeedsResponse,
-                "warning_under_review" => DisputeStatus::WarningUnderReview,
-                "warning_closed" => DisputeStatus::WarningClosed,
-                "needs_response" => DisputeStatus::NeedsResponse,
-                "under_review" => DisputeStatus::UnderReview,
-                "won" => DisputeStatus::Won,
-                "lost" => DisputeStatus::Lost,
-                "prevented" => DisputeStatus::Prevented,
-                _ => DisputeStatus::Unknown,
-            },
-            evidence_due_by: details
-                .and_then(|e| e.due_by)
-                .map(|t| timestamp(t, "dispute due date"))
-                .transpose()?,
-            evidence_submission_count: details.map_or(0, |e| e.submission_count),
-            created: timestamp(d.created, "dispute created")?,
-        })
-    }
+    let details = d.evidence_details.as_ref();
+    Ok(DisputeView {
+        dispute_id: parse_id(DisputeId::parse(d.id.clone()), "dispute id")?,
+        payment_intent_id: id_of(d.payment_intent.as_ref())
+            .map(|p| parse_id(PaymentIntentId::parse(p), "dispute payment intent"))
+            .transpose()?,
+        charge: id_of(d.charge.as_ref()),
+        account_id: account.cloned(),
+        amount: money(d.amount, &d.currency, "dispute amount")?,
+        reason: d.reason.clone(),
+        status: match d.status.as_str() {
+            "warning_needs_response" => DisputeStatus::WarningNeedsResponse,
+            "warning_under_review" => DisputeStatus::WarningUnderReview,
+            "warning_closed" => DisputeStatus::WarningClosed,
+            "needs_response" => DisputeStatus::NeedsResponse,
+            "under_review" => DisputeStatus::UnderReview,
+            "won" => DisputeStatus::Won,
+            "lost" => DisputeStatus::Lost,
+            "prevented" => DisputeStatus::Prevented,
+            _ => DisputeStatus::Unknown,
+        },
+        evidence_due_by: details
+            .and_then(|e| e.due_by)
+            .map(|t| timestamp(t, "dispute due date"))
+            .transpose()?,
+        evidence_submission_count: details.map_or(0, |e| e.submission_count),
+        created: timestamp(d.created, "dispute created")?,
+    })
 }
 
 macro_rules! evidence_request {
