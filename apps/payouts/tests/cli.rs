@@ -160,13 +160,14 @@ fn migrate_applies_once_then_has_nothing_to_do() {
     let first = payouts(&["migrate", "--database-url", &url], &[]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
-        stdout(&first).contains("applied 3 migration(s) (3 known)"),
+        stdout(&first).contains("applied 4 migration(s) (4 known)"),
         "{}",
         stdout(&first)
     );
     assert!(stdout(&first).contains("m20260101_000001_initial"));
     assert!(stdout(&first).contains("m20260301_000002_events_leases_disputes"));
     assert!(stdout(&first).contains("m20261121_000003_open_items_index"));
+    assert!(stdout(&first).contains("m20261201_000004_account_owners"));
 
     // The same database through DATABASE_URL.
     let second = payouts(&["migrate"], &[("DATABASE_URL", &url)]);

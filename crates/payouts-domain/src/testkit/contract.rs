@@ -1456,3 +1456,133 @@ pub async fn item_state_counts_span_batches_and_currencies<S: PayoutStore>(s: S)
         ]
     );
 }
+
+/// Lists are keyset pages by id: `limit` rows after `after`, and
+/// `has_more` when more follow; other parents' rows never appear.
+pub async fn lists_are_keyset_pages<S: PayoutStore>(s: S) {
+    let mut programs: Vec<_> = (1..=5).map(|i| program(i, merchant(1))).collect();
+    programs.sort_by_key(|p| p.id);
+    for p in &programs {
+        s.insert_program(p).await.unwrap();
+    }
+    s.insert_program(&program(9, merchant(2))).await.unwrap();
+    let first = s
+        .programs_page(&merchant(1), PageRequest::first(2))
+        .await
+        .unwrap();
+    assert_eq!(first.data, programs[..2].to_vec());
+    assert!(first.has_more);
+    let rest = s
+        .programs_page(
+            &merchant(1),
+            PageRequest {
+                limit: 10,
+                after: first.data.last().map(|p| p.id.as_uuid()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.data, programs[2..].to_vec());
+    assert!(!rest.has_more);
+
+    let host = &programs[0];
+    let members: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, key)| membership(100 + i as u128, host, key))
+        .collect();
+    for m in &members {
+        s.insert_membership(m).await.unwrap();
+    }
+    s.insert_membership(&membership(200, &programs[1], "elsewhere"))
+        .await
+        .unwrap();
+    let page = s
+        .memberships_page(host.id, PageRequest::first(2))
+        .await
+        .unwrap();
+    assert_eq!(page.data.len(), 2);
+    assert!(page.has_more);
+    let next = s
+        .memberships_page(
+            host.id,
+            PageRequest {
+                limit: 2,
+                after: page.data.last().map(|m| m.id.as_uuid()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.data.len(), 1);
+    assert!(!next.has_more);
+    let mut seen: Vec<_> = page.data.iter().chain(&next.data).map(|m| m.id).collect();
+    seen.sort();
+    let mut all: Vec<_> = members.iter().map(|m| m.id).collect();
+    all.sort();
+    assert_eq!(seen, all);
+    let none = s
+        .batches_page(host.id, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(none.data.is_empty() && !none.has_more);
+}
+
+/// A connected account has one owner: recording it again is a no-op,
+/// another merchant is a conflict.
+pub async fn account_owners_are_recorded_once<S: PayoutStore>(s: S) {
+    let account = crate::ids::AccountId::parse("acct_owned1".to_owned()).unwrap();
+    assert_eq!(s.account_owner(&account).await.unwrap(), None);
+    s.record_account_owner(&account, &merchant(1), T0)
+        .await
+        .unwrap();
+    s.record_account_owner(&account, &merchant(1), T0)
+        .await
+        .unwrap();
+    assert!(is_conflict(
+        s.record_account_owner(&account, &merchant(2), T0).await
+    ));
+    assert_eq!(s.account_owner(&account).await.unwrap(), Some(merchant(1)));
+}
+
+/// An API idempotency key is claimed once per scope; its response is
+/// stored once; a released key can be claimed again.
+pub async fn request_keys_are_claimed_once<S: PayoutStore>(s: S) {
+    use crate::ports::{RequestKeyBegin, RequestKeyStatus};
+    assert_eq!(
+        s.begin_request("m1:u", "k", "h1", T0).await.unwrap(),
+        RequestKeyBegin::Started
+    );
+    assert_eq!(
+        s.begin_request("m2:u", "k", "h1", T0).await.unwrap(),
+        RequestKeyBegin::Started,
+        "keys are scoped"
+    );
+    match s.begin_request("m1:u", "k", "h2", T0).await.unwrap() {
+        RequestKeyBegin::Existing(r) => {
+            assert_eq!(r.status, RequestKeyStatus::InProgress);
+            assert_eq!(r.request_hash, "h1");
+        }
+        RequestKeyBegin::Started => panic!("claimed twice"),
+    }
+    s.complete_request("m1:u", "k", 201, "{}", T0)
+        .await
+        .unwrap();
+    assert!(is_conflict(
+        s.complete_request("m1:u", "k", 201, "{}", T0).await
+    ));
+    s.release_request("m1:u", "k").await.unwrap();
+    match s.begin_request("m1:u", "k", "h1", T0).await.unwrap() {
+        RequestKeyBegin::Existing(r) => {
+            assert_eq!(r.status, RequestKeyStatus::Completed);
+            assert_eq!(r.response_status, Some(201));
+            assert_eq!(r.response_body.as_deref(), Some("{}"));
+        }
+        RequestKeyBegin::Started => panic!("a completed key was released"),
+    }
+    s.release_request("m2:u", "k").await.unwrap();
+    assert_eq!(
+        s.begin_request("m2:u", "k", "h3", T0).await.unwrap(),
+        RequestKeyBegin::Started
+    );
+    assert!(!s.ping().await.unwrap().is_empty());
+}

@@ -62,6 +62,9 @@ macro_rules! store_contract_tests {
             disputes_upsert_by_id_and_keep_the_newest,
             leases_are_compare_and_set,
             item_state_counts_span_batches_and_currencies,
+            lists_are_keyset_pages,
+            account_owners_are_recorded_once,
+            request_keys_are_claimed_once,
         );
     };
 }
