@@ -1486,7 +1486,7 @@ pub async fn lists_are_keyset_pages<S: PayoutStore>(s: S) {
     assert!(!rest.has_more);
 
     let host = &programs[0];
-    let members: Vec<_> = ["a", "b", "c"]
+    let members: Vec<_> = ["aa", "bb", "cc"]
         .iter()
         .enumerate()
         .map(|(i, key)| membership(100 + i as u128, host, key))
