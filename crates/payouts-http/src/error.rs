@@ -97,18 +97,31 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// Every error answer's body, Stripe's shape. The OpenAPI document
+/// declares it as every operation's error response, and it is what
+/// [`ApiError::body`] serializes, so the two cannot disagree.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
+/// The `error` object.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `invalid_request_error`, `authentication_error`, `card_error`,
+    /// `idempotency_error`, `rate_limit_error` or `api_error`.
     #[serde(rename = "type")]
-    kind: &'static str,
-    code: &'a str,
-    message: String,
-    param: Option<&'a str>,
+    #[schema(example = "invalid_request_error")]
+    pub kind: String,
+    /// A machine-readable code, e.g. `validation_error`, `not_found`.
+    #[schema(example = "validation_error")]
+    pub code: String,
+    /// A message for a person.
+    pub message: String,
+    /// The parameter at fault, when there is one.
+    pub param: Option<String>,
 }
 
 impl ApiError {
@@ -192,12 +205,12 @@ impl ApiError {
             }
             other => other.to_string(),
         };
-        serde_json::to_value(Body {
-            error: Detail {
-                kind: self.kind(),
-                code: self.code(),
+        serde_json::to_value(ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind().to_owned(),
+                code: self.code().to_owned(),
                 message,
-                param: self.param(),
+                param: self.param().map(str::to_owned),
             },
         })
         .unwrap_or(serde_json::Value::Null)

@@ -35,7 +35,8 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         batches::approve_batch, batches::execute_batch, batches::list_items, batches::retry_item,
         batches::refresh_batch, batches::partner_payouts, batches::partner_tax,
     ),
-    modifiers(&BearerAuth),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&BearerAuth, &ErrorResponses),
     tags(
         (name = "platform", description = "Seed 002's Stripe Connect platform API"),
         (name = "programs", description = "Partner programs and payout policy"),
@@ -53,6 +54,56 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
 pub struct ApiDoc;
 
 struct BearerAuth;
+
+/// Gives every operation Stripe's error body: a `default` response (as in
+/// Stripe's own spec) and the `Error` schema on each documented 4xx/5xx
+/// that names no body. Every status an operation can answer is then
+/// documented, with the shape it has.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error_content = || {
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Error")))
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, response) in op.responses.responses.iter_mut() {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, RefOr::T(r)) = (is_error, response)
+                        && r.content.is_empty()
+                    {
+                        r.content
+                            .insert("application/json".to_owned(), error_content());
+                    }
+                }
+                op.responses
+                    .responses
+                    .entry("default".to_owned())
+                    .or_insert_with(|| {
+                        RefOr::T(
+                            ResponseBuilder::new()
+                                .description("An error, in Stripe's shape")
+                                .content("application/json", error_content())
+                                .build(),
+                        )
+                    });
+            }
+        }
+    }
+}
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
