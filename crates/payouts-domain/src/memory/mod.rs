@@ -3,6 +3,7 @@
 //! or Stripe. They keep every rule a real adapter keeps: compare-and-set,
 //! unique keys, leases, idempotency keys.
 
+mod platform;
 mod store;
 mod stripe;
 

@@ -46,12 +46,14 @@ pub struct LedgerEntry {
 }
 
 #[derive(Debug, Default)]
-struct Fake {
+pub(super) struct Fake {
     counter: u64,
     transfers: BTreeMap<TransferId, LedgerEntry>,
     keys: HashMap<(Option<AccountId>, IdempotencyKey), (String, TransferId, OffsetDateTime)>,
-    balances: HashMap<(Option<AccountId>, Currency), i64>,
-    accounts: HashMap<AccountId, OnboardingState>,
+    pub(super) balances: HashMap<(Option<AccountId>, Currency), i64>,
+    pub(super) accounts: HashMap<AccountId, OnboardingState>,
+    /// The platform API's objects (`memory/platform.rs`).
+    pub(super) platform: super::platform::PlatformState,
     account_keys: HashMap<IdempotencyKey, AccountId>,
     oauth_codes: HashMap<String, AccountId>,
     deauthorized: Vec<AccountId>,
@@ -87,7 +89,7 @@ impl std::future::Future for YieldOnce {
 }
 
 impl Fake {
-    fn next(&mut self, prefix: &str) -> String {
+    pub(super) fn next(&mut self, prefix: &str) -> String {
         self.counter = self.counter.saturating_add(1);
         format!("{prefix}{:014}", self.counter)
     }
@@ -96,7 +98,7 @@ impl Fake {
 /// The scriptable Stripe. Clones share state.
 #[derive(Clone)]
 pub struct InMemoryStripe {
-    fake: Arc<Mutex<Fake>>,
+    pub(super) fake: Arc<Mutex<Fake>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -122,6 +124,11 @@ impl InMemoryStripe {
             fake: Arc::new(Mutex::new(Fake::default())),
             clock,
         }
+    }
+
+    /// Now, by the fake's clock.
+    pub(super) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
     }
 
     /// Makes the next `n` transfer creations fail with `error`, creating nothing.
