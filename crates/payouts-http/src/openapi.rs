@@ -36,7 +36,7 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         batches::refresh_batch, batches::partner_payouts, batches::partner_tax,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
-    modifiers(&BearerAuth, &ErrorResponses),
+    modifiers(&BearerAuth, &ErrorResponses, &PathParameters),
     tags(
         (name = "platform", description = "Seed 002's Stripe Connect platform API"),
         (name = "programs", description = "Partner programs and payout policy"),
@@ -54,6 +54,63 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
 pub struct ApiDoc;
 
 struct BearerAuth;
+
+/// Types every path parameter by the one kind of id it takes: our ids are
+/// UUIDs; Stripe's carry their prefix (`acct_…`, `pi_…`, `tr_…`, `dp_…`);
+/// a period is `YYYY-MM` and a year four digits. What a handler accepts
+/// and what the document says then agree for every route.
+struct PathParameters;
+
+/// The schema of the path parameter `name`, when it is one we type.
+fn path_parameter_schema(name: &str) -> Option<utoipa::openapi::schema::Object> {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    let pattern = |p: &str| string().pattern(Some(p.to_owned())).build();
+    Some(match name {
+        "program_id" | "batch_id" | "item_id" | "membership_id" | "partner_id" => string()
+            .format(Some(SchemaFormat::Custom("uuid".to_owned())))
+            .build(),
+        "account_id" => pattern("^acct_[A-Za-z0-9]+$"),
+        "payment_intent_id" => pattern("^pi_[A-Za-z0-9]+$"),
+        "transfer_id" => pattern("^tr_[A-Za-z0-9]+$"),
+        "dispute_id" => pattern("^(dp|du)_[A-Za-z0-9]+$"),
+        "period" => pattern("^[0-9]{4}-(0[1-9]|1[0-2])$"),
+        "year" => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(2000))
+            .maximum(Some(9999))
+            .build(),
+        "code" => string().min_length(Some(1)).max_length(Some(64)).build(),
+        _ => return None,
+    })
+}
+
+impl Modify for PathParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for parameter in op.parameters.iter_mut().flatten() {
+                    if parameter.parameter_in != ParameterIn::Path {
+                        continue;
+                    }
+                    if let Some(schema) = path_parameter_schema(&parameter.name) {
+                        parameter.schema = Some(schema.into());
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Gives every operation Stripe's error body: a `default` response (as in
 /// Stripe's own spec) and the `Error` schema on each documented 4xx/5xx
@@ -159,4 +216,71 @@ pub fn methods_of(path: &str) -> Vec<&'static str> {
         })
         .map(|(_, methods)| methods.clone())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> serde_json::Value {
+        serde_json::to_value(ApiDoc::openapi()).unwrap()
+    }
+
+    #[test]
+    fn every_path_parameter_is_typed_by_its_kind_of_id() {
+        let doc = doc();
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] != "path" {
+                        continue;
+                    }
+                    seen += 1;
+                    let s = &p["schema"];
+                    let typed = s["format"] == "uuid"
+                        || s["pattern"].is_string()
+                        || s["type"] == "integer"
+                        || s["maxLength"].is_number();
+                    assert!(typed, "{method} {path}: {} is untyped: {s}", p["name"]);
+                }
+            }
+        }
+        assert!(seen > 30, "only {seen} path parameters");
+    }
+
+    #[test]
+    fn every_operation_documents_stripes_error_body() {
+        let doc = doc();
+        assert!(doc["components"]["schemas"]["Error"].is_object());
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                let default = &responses["default"]["content"]["application/json"]["schema"];
+                assert_eq!(
+                    default["$ref"], "#/components/schemas/Error",
+                    "{method} {path}"
+                );
+                for (status, r) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert!(
+                            r["content"]["application/json"]["schema"].is_object(),
+                            "{method} {path} {status} has no body schema"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn methods_come_from_the_document() {
+        assert_eq!(methods_of("/api/v1/programs"), vec!["GET", "POST"]);
+        assert_eq!(
+            methods_of("/api/v1/programs/5f0c4bd2-0000-4000-8000-000000000001"),
+            vec!["GET", "PUT"]
+        );
+        assert!(methods_of("/api/v1/programs/x/nothing").is_empty());
+        assert!(methods_of("/api/v1/programs//batches").is_empty());
+    }
 }
