@@ -41,6 +41,7 @@ pub mod period;
 pub mod platform;
 pub mod ports;
 pub mod program;
+pub mod session;
 pub mod system;
 pub mod tax;
 #[cfg(feature = "testing")]

@@ -14,6 +14,7 @@ mod partners;
 mod platform;
 mod reports;
 mod service;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub use events::EventOutcome;
 pub use partners::NewPartner;
 pub use platform::{ConnectedAccount, CreatedAccount, LinkUrls, MERCHANT_METADATA};
 pub use reports::{LedgerPeriod, LedgerReport};
+pub use sessions::{ISSUER_ROLES, PLATFORM_ROLES};
 
 /// Items claimed at a time, by default.
 pub const DEFAULT_CLAIM_SIZE: u32 = 50;
