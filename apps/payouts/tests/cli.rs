@@ -160,7 +160,7 @@ fn migrate_applies_once_then_has_nothing_to_do() {
     let first = payouts(&["migrate", "--database-url", &url], &[]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
-        stdout(&first).contains("applied 4 migration(s) (4 known)"),
+        stdout(&first).contains("applied 5 migration(s) (5 known)"),
         "{}",
         stdout(&first)
     );
@@ -168,6 +168,7 @@ fn migrate_applies_once_then_has_nothing_to_do() {
     assert!(stdout(&first).contains("m20260301_000002_events_leases_disputes"));
     assert!(stdout(&first).contains("m20261121_000003_open_items_index"));
     assert!(stdout(&first).contains("m20261201_000004_account_owners"));
+    assert!(stdout(&first).contains("m20261201_000005_console_sessions"));
 
     // The same database through DATABASE_URL.
     let second = payouts(&["migrate"], &[("DATABASE_URL", &url)]);

@@ -601,6 +601,62 @@ pub mod account_owner {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// `login_links`: the console's single-use sign-in links.
+pub mod login_link {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "login_links")]
+    pub struct Model {
+        /// Primary key: the SHA-256 of the link's secret.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub secret_hash: String,
+        /// Who it signs in (JSON).
+        pub principal: String,
+        /// Instant issued.
+        pub issued_at_ns: i64,
+        /// Instant it stops working.
+        pub expires_at_ns: i64,
+        /// Instant used.
+        pub used_at_ns: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `console_sessions`: signed-in console sessions.
+pub mod console_session {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "console_sessions")]
+    pub struct Model {
+        /// Primary key: the SHA-256 of the cookie's secret.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub secret_hash: String,
+        /// Who is signed in (JSON).
+        pub principal: String,
+        /// The forms' CSRF token.
+        pub csrf_token: String,
+        /// Instant opened.
+        pub created_at_ns: i64,
+        /// Instant of the last request.
+        pub last_seen_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// `disputes`: the latest reported version of each dispute.
 pub mod dispute {
     use sea_orm::entity::prelude::*;

@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(EventsLeasesDisputes),
             Box::new(OpenItemsIndex),
             Box::new(AccountOwners),
+            Box::new(ConsoleSessions),
         ]
     }
 }
@@ -439,6 +440,60 @@ impl MigrationTrait for AccountOwners {
             .get_connection()
             .execute_unprepared("DROP TABLE IF EXISTS account_owners")
             .await?;
+        Ok(())
+    }
+}
+
+/// `login_links` and `console_sessions`: the console's single-use sign-in
+/// links and its sessions, each keyed by the SHA-256 of its secret.
+#[derive(Debug)]
+struct ConsoleSessions;
+
+impl MigrationName for ConsoleSessions {
+    fn name(&self) -> &str {
+        "m20261201_000005_console_sessions"
+    }
+}
+
+const CONSOLE_SESSIONS: &str = "
+CREATE TABLE login_links (
+    secret_hash TEXT NOT NULL PRIMARY KEY,
+    principal TEXT NOT NULL,
+    issued_at_ns BIGINT NOT NULL,
+    expires_at_ns BIGINT NOT NULL,
+    used_at_ns BIGINT NULL
+);
+CREATE TABLE console_sessions (
+    secret_hash TEXT NOT NULL PRIMARY KEY,
+    principal TEXT NOT NULL,
+    csrf_token TEXT NOT NULL,
+    created_at_ns BIGINT NOT NULL,
+    last_seen_at_ns BIGINT NOT NULL
+)
+";
+
+#[async_trait::async_trait]
+impl MigrationTrait for ConsoleSessions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for statement in CONSOLE_SESSIONS
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            db.execute_unprepared(statement).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for statement in [
+            "DROP TABLE IF EXISTS console_sessions",
+            "DROP TABLE IF EXISTS login_links",
+        ] {
+            db.execute_unprepared(statement).await?;
+        }
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ mod leases;
 mod outbox;
 mod partners;
 mod programs;
+mod sessions;
 mod settings;
 
 use payouts_domain::StoreError;
