@@ -106,6 +106,7 @@ pub async fn start(settings: &Settings, jwt: JwtSecret) -> Result<Running, CliEr
     let handle = server.handle();
     let server = tokio::spawn(server);
     wired.route_sandbox_webhooks(&format!("http://{addr}/webhooks/stripe"));
+    wired.route_sandbox_oauth(&format!("http://{addr}/api/v1/stripe-connect/callback"));
     let scheduler = settings.server.scheduler.then(|| {
         let config = settings
             .server

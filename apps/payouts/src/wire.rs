@@ -164,6 +164,19 @@ impl Wired {
         }
     }
 
+    /// Points the in-process sandbox's authorize page (Authorize / Deny) at
+    /// the service's OAuth callback, as Stripe's Connect settings would.
+    /// Returns false without an in-process sandbox.
+    pub fn route_sandbox_oauth(&self, callback_url: &str) -> bool {
+        match &self.sandbox {
+            Some(sandbox) => {
+                sandbox.set_oauth_redirect_uri(callback_url);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops the in-process sandbox, if any, and waits for it.
     pub async fn shutdown(self) {
         if let Some(sandbox) = self.sandbox {

@@ -18,6 +18,7 @@ use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{self, Ctx, PendingEvent};
@@ -107,6 +108,9 @@ struct Shared {
     webhook: Option<(String, String)>,
     deliveries: Vec<WebhookDelivery>,
     validation_failures: Vec<ValidationFailure>,
+    /// Where the authorize page sends the user when the request names no
+    /// `redirect_uri` (Stripe uses the platform's configured one).
+    oauth_redirect_uri: Option<String>,
 }
 
 impl Shared {
@@ -125,6 +129,7 @@ impl Shared {
             next_token: 1,
             clock_offset_secs: 0,
             webhook: None,
+            oauth_redirect_uri: None,
             deliveries: Vec::new(),
             validation_failures: Vec::new(),
         }
@@ -211,6 +216,8 @@ impl Sandbox {
                 .app_data(data.clone())
                 .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
                 .configure(control_routes)
+                .route("/oauth/authorize", web::get().to(authorize_page))
+                .route("/oauth/authorize", web::post().to(authorize_decision))
                 .default_service(web::to(stripe_entry))
         })
         .workers(config.workers.max(1))
@@ -374,6 +381,13 @@ impl SandboxHandle {
     #[must_use]
     pub fn ledger(&self, filter: &LedgerFilter) -> Ledger {
         ledger(&self.inner, filter)
+    }
+
+    /// Where the authorize page (`GET /oauth/authorize`) sends the user
+    /// when the request names no `redirect_uri`: the platform's OAuth
+    /// callback, as configured in Stripe's Connect settings.
+    pub fn set_oauth_redirect_uri(&self, url: impl Into<String>) {
+        self.inner.lock().oauth_redirect_uri = Some(url.into());
     }
 
     /// Registers an OAuth code (for an existing account, or a new one at exchange).
@@ -613,6 +627,112 @@ fn ledger(inner: &Inner, filter: &LedgerFilter) -> Ledger {
     out
 }
 
+/// `POST /_sandbox/oauth/redirect_uri` body.
+#[derive(Debug, Deserialize)]
+struct OAuthRedirect {
+    url: String,
+}
+
+/// Escapes text for HTML.
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `GET /oauth/authorize`: the sandbox's stand-in for Stripe's Connect
+/// OAuth page, with Authorize and Deny buttons, so the whole flow can be
+/// clicked through without a Stripe account.
+async fn authorize_page(d: Data, q: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+    let redirect = q
+        .get("redirect_uri")
+        .cloned()
+        .or_else(|| d.lock().oauth_redirect_uri.clone());
+    let (status, body) = match (get("response_type"), get("scope"), redirect) {
+        ("code", "read_write" | "read_only", Some(redirect)) => (
+            StatusCode::OK,
+            format!(
+                "<h1>Connect your Stripe account</h1>\
+                 <p>The platform <strong>{client}</strong> asks for <code>{scope}</code> access to a Stripe account.</p>\
+                 <p class=\"note\">This is the Stripe sandbox: no real account is used. Authorize creates a new Standard test account.</p>\
+                 <form method=\"post\" action=\"/oauth/authorize\">\
+                 <input type=\"hidden\" name=\"state\" value=\"{state}\">\
+                 <input type=\"hidden\" name=\"redirect_uri\" value=\"{redirect}\">\
+                 <button type=\"submit\" name=\"decision\" value=\"allow\" autofocus>Authorize access</button> \
+                 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\
+                 </form>",
+                client = html_escape(get("client_id")),
+                scope = html_escape(get("scope")),
+                state = html_escape(get("state")),
+                redirect = html_escape(&redirect),
+            ),
+        ),
+        (_, _, None) => (
+            StatusCode::BAD_REQUEST,
+            "<h1>No redirect URI</h1><p>Pass <code>redirect_uri</code> or set one with \
+             <code>POST /_sandbox/oauth/redirect_uri</code>.</p>"
+                .to_owned(),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "<h1>Invalid request</h1><p>Expected <code>response_type=code</code> and \
+             <code>scope=read_write</code> or <code>read_only</code>.</p>"
+                .to_owned(),
+        ),
+    };
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action *"))
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Stripe sandbox: Connect</title><style>body{{font:16px system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1f36}}\
+             button{{font:inherit;padding:.6rem 1rem;border-radius:6px;border:1px solid #635bff;background:#635bff;color:#fff;cursor:pointer}}\
+             button[value=deny]{{background:#fff;color:#635bff}}button:focus{{outline:3px solid #a5a0ff}}.note{{color:#697386}}</style>\
+             </head><body><main>{body}</main></body></html>"
+        ))
+}
+
+/// `POST /oauth/authorize`: Authorize issues a code for a new Standard
+/// account and redirects with `code` and `state`; Deny redirects with
+/// `error=access_denied`, as Stripe does.
+async fn authorize_decision(d: Data, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let redirect = get("redirect_uri");
+    if redirect.is_empty() {
+        return HttpResponse::BadRequest().body("redirect_uri missing");
+    }
+    let state = get("state");
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if get("decision") == "allow" {
+        match create_oauth_code(&d, None) {
+            Ok(grant) => {
+                query.append_pair("code", &grant.code);
+                query.append_pair("scope", "read_write");
+            }
+            Err(e) => return HttpResponse::InternalServerError().body(e.to_string()),
+        }
+    } else {
+        query.append_pair("error", "access_denied");
+        query.append_pair("error_description", "The user denied your request");
+    }
+    query.append_pair("state", &state);
+    let sep = if redirect.contains('?') { '&' } else { '?' };
+    HttpResponse::Found()
+        .insert_header(("Location", format!("{redirect}{sep}{}", query.finish())))
+        .finish()
+}
+
 fn create_oauth_code(inner: &Inner, account: Option<&str>) -> Result<OAuthCodeGrant, SandboxError> {
     let mut s = inner.lock();
     if let Some(a) = account
@@ -842,6 +962,13 @@ fn control_routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(|d: Data| async move {
                     reset(&d);
                     control_ok(&json!({"reset": true}))
+                }),
+            )
+            .route(
+                "/oauth/redirect_uri",
+                web::post().to(|d: Data, b: web::Json<OAuthRedirect>| async move {
+                    d.lock().oauth_redirect_uri = Some(b.into_inner().url);
+                    control_ok(&json!({"set": true}))
                 }),
             )
             .route(

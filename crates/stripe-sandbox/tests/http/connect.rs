@@ -247,3 +247,86 @@ async fn oauth_token_exchange_and_deauthorize() {
     assert_eq!(sb.get_as(&user, "/v1/balance").await.status, 403);
     sb.stop().await;
 }
+
+#[tokio::test]
+async fn the_authorize_page_issues_a_code_or_a_denial_to_the_redirect_uri() {
+    let sb = TestSandbox::start().await;
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Without a redirect URI the page explains what is missing.
+    let page = no_redirect
+        .get(format!(
+            "{}/oauth/authorize?response_type=code&client_id=ca_x&scope=read_write&state=s1",
+            sb.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    sb.handle
+        .set_oauth_redirect_uri("http://127.0.0.1:9/api/v1/stripe-connect/callback");
+    let page = no_redirect
+        .get(format!(
+            "{}/oauth/authorize?response_type=code&client_id=ca_x&scope=read_write&state=s%3Cb%3E",
+            sb.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Authorize access") && html.contains("Deny"));
+    // The state is echoed, escaped.
+    assert!(html.contains("s&lt;b&gt;") && !html.contains("s<b>"));
+
+    let decide = |decision: &'static str| {
+        no_redirect
+            .post(format!("{}/oauth/authorize", sb.base))
+            .form(&[
+                ("state", "s1"),
+                ("redirect_uri", "http://127.0.0.1:9/cb?x=1"),
+                ("decision", decision),
+            ])
+            .send()
+    };
+    let allowed = decide("allow").await.unwrap();
+    assert_eq!(allowed.status(), 302);
+    let location = allowed.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("http://127.0.0.1:9/cb?x=1&code=ac_"),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=s1"), "{location}");
+    // The code exchanges like any other.
+    let code = location
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("code="))
+        .unwrap()
+        .to_owned();
+    let token = sb
+        .send(
+            sb.client
+                .post(format!("{}/oauth/token", sb.base))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("client_secret", crate::helpers::KEY),
+                ])),
+        )
+        .await
+        .ok();
+    assert!(
+        token.json["stripe_user_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("acct_")
+    );
+
+    let denied = decide("deny").await.unwrap();
+    assert_eq!(denied.status(), 302);
+    let location = denied.headers()["location"].to_str().unwrap();
+    assert!(location.contains("error=access_denied") && location.ends_with("state=s1"));
+}
