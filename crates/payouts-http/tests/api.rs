@@ -175,8 +175,11 @@ fn snake_case(name: &str) -> bool {
 /// 2xx answers without a body by design: `(method, path, status)`.
 const BODILESS: [(&str, &str, &str); 1] = [("get", "/api/v1/stripe-connect/callback", "302")];
 
+/// 2xx answers that are text only (Prometheus' format): `(method, path, status)`.
+const TEXT_ONLY: [(&str, &str, &str); 1] = [("get", "/metrics", "200")];
+
 /// Every way a 2xx answer of `doc` is not typed, one line each: no JSON
-/// schema (except text answers, and the bodiless ones above), a schema
+/// schema (except the text and bodiless answers above), a schema
 /// without a type, an object without `properties` and without a typed
 /// `additionalProperties` (a bare `Object`), a field that is not snake_case.
 fn untyped_responses(doc: &Value) -> Vec<String> {
@@ -195,6 +198,10 @@ fn untyped_responses(doc: &Value) -> Vec<String> {
                     }
                     continue;
                 };
+                let here = (method.as_str(), path.as_str(), status.as_str());
+                if !content.contains_key("application/json") && !TEXT_ONLY.contains(&here) {
+                    problems.push(format!("{at}: no application/json body"));
+                }
                 for (media, body) in content {
                     if media.starts_with("text/") {
                         continue;
@@ -287,6 +294,7 @@ fn the_openapi_walker_finds_bare_objects_missing_bodies_and_camel_case() {
         "paths": {"/a": {"get": {"responses": {
             "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}},
             "201": {"description": "nothing"},
+            "203": {"content": {"text/csv": {"schema": {"type": "string"}}}},
             "400": {"description": "not a 2xx"}
         }}}},
         "components": {"schemas": {
@@ -311,6 +319,7 @@ fn the_openapi_walker_finds_bare_objects_missing_bodies_and_camel_case() {
             "get /a 200 application/json > A.camelCase: not snake_case",
             "get /a 200 application/json > A.list[]: an object without properties",
             "get /a 201: no body",
+            "get /a 203: no application/json body",
         ]
     );
 }

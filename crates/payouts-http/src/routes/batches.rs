@@ -249,8 +249,9 @@ fn csv_field(value: &str) -> String {
 /// Roles: every staff role.
 #[utoipa::path(get, path = "/api/v1/batches/{batch_id}/manifest", tag = "batches",
     params(("batch_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ManifestView, content_type = "application/json"),
-        (status = 200, description = "CSV with a header row", content_type = "text/csv"), (status = 404)))]
+    responses((status = 200, description = "the manifest; with `Accept: text/csv`, its lines as CSV with a header row",
+            content((ManifestView = "application/json"), (String = "text/csv"))),
+        (status = 404)))]
 #[get("/batches/{batch_id}/manifest")]
 pub async fn manifest(
     req: HttpRequest,
