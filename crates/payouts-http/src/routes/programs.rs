@@ -155,6 +155,7 @@ pub struct ProgramBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProgramView {
     /// Its id.
+    #[schema(format = "uuid")]
     pub id: String,
     /// The merchant.
     pub merchant_id: String,
@@ -604,11 +605,14 @@ pub async fn connection_card(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MembershipView {
     /// The membership id (`/api/v1/memberships/{membership_id}`).
+    #[schema(format = "uuid")]
     pub id: String,
     /// The partner id (`/api/v1/partners/{partner_id}/payouts`, `…/tax/{year}`);
     /// one partner has a membership per program.
+    #[schema(format = "uuid")]
     pub partner_id: String,
     /// The program.
+    #[schema(format = "uuid")]
     pub program_id: String,
     /// The program's merchant.
     pub merchant_id: String,
@@ -625,6 +629,7 @@ pub struct MembershipView {
     /// `active` or `removed`.
     pub status: String,
     /// When the partner joined (RFC 3339).
+    #[schema(format = DateTime)]
     pub joined_at: String,
 }
 
