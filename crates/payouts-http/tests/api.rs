@@ -451,10 +451,15 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
     // and a path parameter names one kind of id.
     let snake = snake_case;
     // Every 2xx answer is typed, all the way down.
-    let untyped = untyped_responses(&doc);
+    let mut untyped = untyped_responses(&doc);
+    // So is every named schema, request bodies included (Stripe's webhook
+    // event, an inline `Object`, is the one untyped body).
+    for (name, def) in doc["components"]["schemas"].as_object().unwrap() {
+        check_schema(&doc, def, name, &mut Vec::new(), &mut untyped);
+    }
     assert!(
         untyped.is_empty(),
-        "untyped responses:\n{}",
+        "untyped answers or schemas:\n{}",
         untyped.join("\n")
     );
     for (schema, def) in doc["components"]["schemas"].as_object().unwrap() {

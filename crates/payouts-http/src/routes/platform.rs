@@ -119,15 +119,27 @@ pub struct CreateAccountBody {
     /// The owner's e-mail.
     pub email: Option<String>,
     /// Public business details.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BusinessProfileView>)]
     pub business_profile: Option<BusinessProfile>,
     /// Capabilities to request.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<CapabilitiesSchema>)]
     pub capabilities: Option<RequestedCapabilities>,
     /// Where onboarding returns (default: the configured dashboard URL).
     pub return_url: Option<String>,
     /// Where an expired onboarding link sends the user (default: the return URL).
     pub refresh_url: Option<String>,
+}
+
+/// The schema of `CreateAccountBody.capabilities` (the domain's
+/// `RequestedCapabilities` reads it): each is `false` when left out.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CapabilitiesSchema {
+    /// Request `card_payments`.
+    #[serde(default)]
+    pub card_payments: bool,
+    /// Request `transfers`.
+    #[serde(default)]
+    pub transfers: bool,
 }
 
 /// `POST /accounts` response.
@@ -1333,12 +1345,31 @@ pub async fn list_disputes(
     Ok(web::Json(List::from_page(page, dispute_dto)))
 }
 
+macro_rules! evidence_schema {
+    ($($(#[$doc:meta])* $field:ident),* $(,)?) => {
+        /// The schema of `EvidenceBody.evidence` (the domain's
+        /// `DisputeEvidence` reads it): text fields, or `file_…` ids for
+        /// documents; unknown keys are refused.
+        #[derive(Debug, Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct EvidenceSchema {
+            $(
+                $(#[$doc])*
+                #[serde(default)]
+                pub $field: Option<String>,
+            )*
+        }
+    };
+}
+
+payouts_domain::with_dispute_evidence_fields!(evidence_schema);
+
 /// Evidence body (seed 002).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceBody {
     /// Stripe's evidence fields (`customer_name`, `customer_email`, `receipt`, `service_documentation`, …).
-    #[schema(value_type = Object)]
+    #[schema(value_type = EvidenceSchema)]
     pub evidence: DisputeEvidence,
     /// Submit now (default false: save a draft).
     #[serde(default)]
