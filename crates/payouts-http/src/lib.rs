@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod paging;
 pub mod routes;
 pub mod state;
+pub mod views;
 pub mod wire;
 
 use std::net::TcpListener;

@@ -8,7 +8,7 @@
 //! this module is where the HTTP edge converts.
 
 use payouts_domain::money::{Currency, Money};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -58,42 +58,6 @@ impl MoneyDto {
     }
 }
 
-/// A domain object written with the API's lowercase currency codes: every
-/// string under a `currency` key is lower-cased. For the domain objects the
-/// API returns as they are (memberships, conversions, commissions, batches,
-/// items, tax summaries), whose `Money` is already `{amount, currency}` but
-/// whose currency is the domain's upper-case code.
-#[derive(Debug, Clone)]
-pub struct Lower<T>(pub T);
-
-impl<T: Serialize> Serialize for Lower<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut value = serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?;
-        lower_currencies(&mut value);
-        value.serialize(serializer)
-    }
-}
-
-fn lower_currencies(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                match v {
-                    serde_json::Value::String(s) if key == "currency" => {
-                        s.make_ascii_lowercase();
-                    }
-                    other => lower_currencies(other),
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(lower_currencies),
-        serde_json::Value::Null
-        | serde_json::Value::Bool(_)
-        | serde_json::Value::Number(_)
-        | serde_json::Value::String(_) => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,24 +82,5 @@ mod tests {
             panic!("not a validation error");
         };
         assert_eq!(param.as_deref(), Some("minimum_payout.currency"));
-    }
-
-    #[test]
-    fn lower_rewrites_every_nested_currency() {
-        let v = serde_json::json!({
-            "currency": "USD",
-            "total": {"amount": 1, "currency": "EUR"},
-            "totals": [{"amount": 2, "currency": "JPY"}],
-            "name": "USD"
-        });
-        assert_eq!(
-            serde_json::to_value(Lower(v)).unwrap(),
-            serde_json::json!({
-                "currency": "usd",
-                "total": {"amount": 1, "currency": "eur"},
-                "totals": [{"amount": 2, "currency": "jpy"}],
-                "name": "USD"
-            })
-        );
     }
 }

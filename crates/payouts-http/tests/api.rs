@@ -164,6 +164,162 @@ fn program_body() -> Value {
     })
 }
 
+/// A field or parameter name of the one contract: `a_z0_9`, not empty.
+fn snake_case(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// 2xx answers that are text only (Prometheus' format): `(method, path, status)`.
+const TEXT_ONLY: [(&str, &str, &str); 1] = [("get", "/metrics", "200")];
+
+/// Every way a 2xx answer of `doc` is not typed, one line each: no JSON
+/// schema (except the text answers above; the redirects, 302, are not
+/// 2xx, and no 2xx answer is bodiless), a schema
+/// without a type, an object without `properties` and without a typed
+/// `additionalProperties` (a bare `Object`), a field that is not snake_case.
+fn untyped_responses(doc: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (path, ops) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in ops.as_object().into_iter().flatten() {
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                let at = format!("{method} {path} {status}");
+                let content = response["content"].as_object();
+                let Some(content) = content.filter(|c| !c.is_empty()) else {
+                    problems.push(format!("{at}: no body"));
+                    continue;
+                };
+                let here = (method.as_str(), path.as_str(), status.as_str());
+                if !content.contains_key("application/json") && !TEXT_ONLY.contains(&here) {
+                    problems.push(format!("{at}: no application/json body"));
+                }
+                for (media, body) in content {
+                    if media.starts_with("text/") {
+                        continue;
+                    }
+                    let mut seen = Vec::new();
+                    check_schema(
+                        doc,
+                        &body["schema"],
+                        &format!("{at} {media}"),
+                        &mut seen,
+                        &mut problems,
+                    );
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn check_schema(
+    doc: &Value,
+    schema: &Value,
+    at: &str,
+    seen: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let Some(name) = reference.strip_prefix("#/components/schemas/") else {
+            problems.push(format!("{at}: unresolvable $ref {reference}"));
+            return;
+        };
+        if seen.iter().any(|s| s == name) {
+            return;
+        }
+        seen.push(name.to_owned());
+        let target = &doc["components"]["schemas"][name];
+        if target.is_null() {
+            problems.push(format!("{at}: $ref to a missing schema {name}"));
+            return;
+        }
+        check_schema(doc, target, &format!("{at} > {name}"), seen, problems);
+        return;
+    }
+    let mut composed = false;
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for (n, part) in schema[key].as_array().into_iter().flatten().enumerate() {
+            composed = true;
+            check_schema(doc, part, &format!("{at} {key}[{n}]"), seen, problems);
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if types.is_empty()
+        && !composed
+        && schema.get("enum").is_none()
+        && schema.get("const").is_none()
+    {
+        problems.push(format!("{at}: no type ({schema})"));
+        return;
+    }
+    if types.contains(&"object") || schema.get("properties").is_some() {
+        match schema["properties"].as_object() {
+            Some(properties) if !properties.is_empty() => {
+                for (name, property) in properties {
+                    if !snake_case(name) {
+                        problems.push(format!("{at}.{name}: not snake_case"));
+                    }
+                    check_schema(doc, property, &format!("{at}.{name}"), seen, problems);
+                }
+            }
+            _ => match &schema["additionalProperties"] {
+                extra @ Value::Object(_) => {
+                    check_schema(doc, extra, &format!("{at}{{*}}"), seen, problems);
+                }
+                _ => problems.push(format!("{at}: an object without properties")),
+            },
+        }
+    }
+    if types.contains(&"array") {
+        check_schema(doc, &schema["items"], &format!("{at}[]"), seen, problems);
+    }
+}
+
+#[test]
+fn the_openapi_walker_finds_bare_objects_missing_bodies_and_camel_case() {
+    let doc = json!({
+        "paths": {"/a": {"get": {"responses": {
+            "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}},
+            "201": {"description": "nothing"},
+            "203": {"content": {"text/csv": {"schema": {"type": "string"}}}},
+            "400": {"description": "not a 2xx"}
+        }}}},
+        "components": {"schemas": {
+            "A": {"type": "object", "properties": {
+                "ok": {"type": "string"},
+                "camelCase": {"type": "integer"},
+                "bare": {"type": "object"},
+                "map": {"type": "object", "additionalProperties": {"type": "string"}},
+                "any": {},
+                "list": {"type": "array", "items": {"type": "object"}},
+                "maybe": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/A"}]}
+            }}
+        }}
+    });
+    let mut problems = untyped_responses(&doc);
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            "get /a 200 application/json > A.any: no type ({})",
+            "get /a 200 application/json > A.bare: an object without properties",
+            "get /a 200 application/json > A.camelCase: not snake_case",
+            "get /a 200 application/json > A.list[]: an object without properties",
+            "get /a 201: no body",
+            "get /a 203: no application/json body",
+        ]
+    );
+}
+
 #[tokio::test]
 async fn ops_routes_and_the_openapi_document_list_every_route() {
     let api = Api::start().await;
@@ -293,12 +449,19 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
     }
     // One contract: every documented field and path parameter is snake_case,
     // and a path parameter names one kind of id.
-    let snake = |name: &str| {
-        !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    };
+    let snake = snake_case;
+    // Every 2xx answer is typed, all the way down.
+    let mut untyped = untyped_responses(&doc);
+    // So is every named schema, request bodies included (Stripe's webhook
+    // event, an inline `Object`, is the one untyped body).
+    for (name, def) in doc["components"]["schemas"].as_object().unwrap() {
+        check_schema(&doc, def, name, &mut Vec::new(), &mut untyped);
+    }
+    assert!(
+        untyped.is_empty(),
+        "untyped answers or schemas:\n{}",
+        untyped.join("\n")
+    );
     for (schema, def) in doc["components"]["schemas"].as_object().unwrap() {
         for field in def["properties"].as_object().into_iter().flatten() {
             assert!(snake(field.0), "{schema}.{} is not snake_case", field.0);

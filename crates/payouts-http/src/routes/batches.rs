@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use payouts_domain::batch::{BatchState, BatchSummary, PayoutBatch};
+use payouts_domain::batch::{BatchState, PayoutBatch};
 use payouts_domain::ids::{BatchId, PartnerId, PayoutItemId};
 use payouts_domain::item::{ItemState, PayoutItem};
 use payouts_domain::period::Period;
@@ -20,7 +20,8 @@ use crate::paging::{List, ListQuery};
 use crate::routes::programs::{parse_uuid, scoped_program};
 use crate::routes::{HISTORY_ROLES, PROGRAM_ROLES, STAFF_ROLES};
 use crate::state::AppState;
-use crate::wire::{Lower, currency_code};
+use crate::views::{BatchDto, BatchSummaryDto, CarryOverDto, ItemDto, TaxSummaryDto};
+use crate::wire::currency_code;
 
 /// Registers the batch routes (relative to `/api/v1`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -54,18 +55,16 @@ async fn scoped_batch(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchView {
     /// The batch: state, period, totals, manifest hash, approval, carry-overs.
-    #[schema(value_type = Object)]
-    pub batch: Lower<PayoutBatch>,
+    pub batch: BatchDto,
     /// Posted, failed, pending and reversed counts and amounts.
-    #[schema(value_type = Object)]
-    pub summary: Lower<BatchSummary>,
+    pub summary: BatchSummaryDto,
 }
 
 async fn batch_view(state: &AppState, batch: PayoutBatch) -> Result<BatchView, ApiError> {
     let summary = state.engine.batch_summary(batch.id).await?;
     Ok(BatchView {
-        batch: Lower(batch),
-        summary: Lower(summary),
+        batch: BatchDto::from(&batch),
+        summary: BatchSummaryDto::from(&summary),
     })
 }
 
@@ -105,18 +104,18 @@ pub async fn create_batch(
 /// Roles: every staff role.
 #[utoipa::path(get, path = "/api/v1/programs/{program_id}/batches", tag = "batches",
     params(("program_id" = String, Path), ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "{data, has_more} of batches", body = Object), (status = 404)))]
+    responses((status = 200, description = "{data, has_more} of batches", body = List<BatchDto>), (status = 404)))]
 #[get("/programs/{program_id}/batches")]
 pub async fn list_batches(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
-) -> Result<web::Json<Lower<List<PayoutBatch>>>, ApiError> {
+) -> Result<web::Json<List<BatchDto>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
     let page = state.engine.batches_page(program.id, query.page()?).await?;
-    Ok(web::Json(Lower(List::from_page(page, |b| b))))
+    Ok(web::Json(List::from_page(page, |b| BatchDto::from(&b))))
 }
 
 /// A batch with summary counts (posted, failed, pending, reversed).
@@ -140,10 +139,13 @@ pub async fn get_batch(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ManifestRow {
     /// The item.
+    #[schema(format = "uuid")]
     pub item_id: String,
     /// The partner.
+    #[schema(format = "uuid")]
     pub partner_id: String,
     /// Their membership.
+    #[schema(format = "uuid")]
     pub membership_id: String,
     /// Their Express account.
     pub destination: String,
@@ -167,6 +169,7 @@ pub struct ManifestRow {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ManifestView {
     /// The batch.
+    #[schema(format = "uuid")]
     pub batch_id: String,
     /// The period.
     pub period: String,
@@ -181,8 +184,7 @@ pub struct ManifestView {
     /// One row per item.
     pub lines: Vec<ManifestRow>,
     /// Balances carried to a later batch, with the reason.
-    #[schema(value_type = Vec<Object>)]
-    pub carried: Lower<Vec<payouts_domain::batch::CarryOver>>,
+    pub carried: Vec<CarryOverDto>,
 }
 
 fn transfer_of(item: &PayoutItem) -> Option<String> {
@@ -247,8 +249,9 @@ fn csv_field(value: &str) -> String {
 /// Roles: every staff role.
 #[utoipa::path(get, path = "/api/v1/batches/{batch_id}/manifest", tag = "batches",
     params(("batch_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ManifestView, content_type = "application/json"),
-        (status = 200, description = "CSV with a header row", content_type = "text/csv"), (status = 404)))]
+    responses((status = 200, description = "the manifest; with `Accept: text/csv`, its lines as CSV with a header row",
+            content((ManifestView = "application/json"), (String = "text/csv"))),
+        (status = 404)))]
 #[get("/batches/{batch_id}/manifest")]
 pub async fn manifest(
     req: HttpRequest,
@@ -323,7 +326,7 @@ pub async fn manifest(
         currency: currency_code(batch.currency),
         item_count: batch.item_count,
         lines,
-        carried: Lower(batch.carried),
+        carried: batch.carried.iter().map(CarryOverDto::from).collect(),
     }))
 }
 
@@ -352,6 +355,7 @@ pub async fn approve_batch(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExecutionAccepted {
     /// The batch.
+    #[schema(format = "uuid")]
     pub batch_id: String,
     /// `executing`.
     pub status: &'static str,
@@ -410,18 +414,18 @@ pub async fn execute_batch(
 /// Roles: every staff role.
 #[utoipa::path(get, path = "/api/v1/batches/{batch_id}/items", tag = "batches",
     params(("batch_id" = String, Path), ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "{data, has_more} of items", body = Object), (status = 404)))]
+    responses((status = 200, description = "{data, has_more} of items", body = List<ItemDto>), (status = 404)))]
 #[get("/batches/{batch_id}/items")]
 pub async fn list_items(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
-) -> Result<web::Json<Lower<List<PayoutItem>>>, ApiError> {
+) -> Result<web::Json<List<ItemDto>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let batch = scoped_batch(&state, &principal, &path).await?;
     let page = state.engine.batch_items(batch.id, query.page()?).await?;
-    Ok(web::Json(Lower(List::from_page(page, |i| i))))
+    Ok(web::Json(List::from_page(page, |i| ItemDto::from(&i))))
 }
 
 /// Retries a failed item now, with a new attempt (and so a new idempotency
@@ -430,14 +434,14 @@ pub async fn list_items(
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
 #[utoipa::path(post, path = "/api/v1/items/{item_id}/retry", tag = "batches",
     params(("item_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "the item", body = Object), (status = 404),
+    responses((status = 200, description = "the item", body = ItemDto), (status = 404),
         (status = 409, description = "invalid_state (not failed) or payout_in_progress (its transfer is in flight)")))]
 #[post("/items/{item_id}/retry")]
 pub async fn retry_item(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<web::Json<Lower<PayoutItem>>, ApiError> {
+) -> Result<web::Json<ItemDto>, ApiError> {
     principal.require(PROGRAM_ROLES)?;
     let item = state
         .engine
@@ -457,7 +461,9 @@ pub async fn retry_item(
             ),
         });
     }
-    Ok(web::Json(Lower(state.engine.retry_item(item.id).await?)))
+    Ok(web::Json(ItemDto::from(
+        &state.engine.retry_item(item.id).await?,
+    )))
 }
 
 /// Refreshes the batch's status from Stripe: in-flight items are
@@ -506,24 +512,29 @@ async fn scope_partner(
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles, and `partner` (their own only).
 #[utoipa::path(get, path = "/api/v1/partners/{partner_id}/payouts", tag = "partners",
     params(("partner_id" = String, Path), ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "{data, has_more} of items", body = Object), (status = 404)))]
+    responses((status = 200, description = "{data, has_more} of items", body = List<ItemDto>), (status = 404)))]
 #[get("/partners/{partner_id}/payouts")]
 pub async fn partner_payouts(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
-) -> Result<web::Json<Lower<List<PayoutItem>>>, ApiError> {
+) -> Result<web::Json<List<ItemDto>>, ApiError> {
     principal.require(HISTORY_ROLES)?;
     let partner = parse_uuid::<PartnerId>(&path, "partner_id")?;
     scope_partner(&state, &principal, partner).await?;
     let page = state.engine.partner_history(partner, query.page()?).await?;
     let platform = principal.is_platform();
     let mine = |i: &PayoutItem| platform || i.merchant_id == principal.merchant_id;
-    Ok(web::Json(Lower(List {
+    Ok(web::Json(List {
         has_more: page.has_more,
-        data: page.data.into_iter().filter(mine).collect(),
-    })))
+        data: page
+            .data
+            .iter()
+            .filter(|i| mine(i))
+            .map(ItemDto::from)
+            .collect(),
+    }))
 }
 
 /// A partner's tax summary for a calendar year: totals paid per currency,
@@ -533,13 +544,13 @@ pub async fn partner_payouts(
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles, and `partner` (their own only).
 #[utoipa::path(get, path = "/api/v1/partners/{partner_id}/tax/{year}", tag = "partners",
     params(("partner_id" = String, Path), ("year" = i32, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400), (status = 404)))]
+    responses((status = 200, body = TaxSummaryDto), (status = 400), (status = 404)))]
 #[get("/partners/{partner_id}/tax/{year}")]
 pub async fn partner_tax(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<(String, i32)>,
-) -> Result<web::Json<Lower<payouts_domain::tax::TaxSummary>>, ApiError> {
+) -> Result<web::Json<TaxSummaryDto>, ApiError> {
     principal.require(HISTORY_ROLES)?;
     let (raw, year) = path.into_inner();
     if !(2000..=9999).contains(&year) {
@@ -553,7 +564,7 @@ pub async fn partner_tax(
     // A merchant's staff (or the partner through a merchant's token) see
     // what that merchant paid them, never another merchant's payouts.
     let payer = (!principal.is_platform()).then_some(&principal.merchant_id);
-    Ok(web::Json(Lower(
-        state.engine.tax_summary(partner, year, payer).await?,
+    Ok(web::Json(TaxSummaryDto::from(
+        &state.engine.tax_summary(partner, year, payer).await?,
     )))
 }

@@ -24,7 +24,7 @@ use payouts_domain::platform::{
     AccountType, BalanceView, BusinessProfile, BusinessType, CaptureMethod, CreateAccountRequest,
     CreatePaymentIntentRequest, DisputeEvidence, DisputeView, ListParams, PaymentIntentView,
     PayoutInterval, PayoutSchedule, PlatformTransferRequest, RefundReason, RefundRequest,
-    RequestedCapabilities, ReverseTransferRequest, TransferView, Weekday,
+    RequestedCapabilities, Requirements, ReverseTransferRequest, TransferView, Weekday,
 };
 use payouts_domain::ports::{Clock, HostedLink, LinkKind};
 use rust_decimal::Decimal;
@@ -119,15 +119,27 @@ pub struct CreateAccountBody {
     /// The owner's e-mail.
     pub email: Option<String>,
     /// Public business details.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BusinessProfileView>)]
     pub business_profile: Option<BusinessProfile>,
     /// Capabilities to request.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<CapabilitiesSchema>)]
     pub capabilities: Option<RequestedCapabilities>,
     /// Where onboarding returns (default: the configured dashboard URL).
     pub return_url: Option<String>,
     /// Where an expired onboarding link sends the user (default: the return URL).
     pub refresh_url: Option<String>,
+}
+
+/// The schema of `CreateAccountBody.capabilities` (the domain's
+/// `RequestedCapabilities` reads it): each is `false` when left out.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CapabilitiesSchema {
+    /// Request `card_payments`.
+    #[serde(default)]
+    pub card_payments: bool,
+    /// Request `transfers`.
+    #[serde(default)]
+    pub transfers: bool,
 }
 
 /// `POST /accounts` response.
@@ -255,31 +267,75 @@ pub struct AccountStatusView {
     pub payouts_enabled: bool,
     /// Onboarding details submitted.
     pub details_submitted: bool,
-    /// Capability → `active`, `inactive`, `pending`.
-    #[schema(value_type = Object)]
+    /// Capability name (e.g. `transfers`) → `active`, `inactive`, `pending` or `unknown`.
     pub capabilities: BTreeMap<String, String>,
     /// Outstanding requirements.
-    #[schema(value_type = Object)]
-    pub requirements: serde_json::Value,
+    pub requirements: RequirementsView,
     /// Public business details.
-    #[schema(value_type = Object)]
-    pub business_profile: serde_json::Value,
-    /// The payout schedule.
-    #[schema(value_type = Option<Object>)]
-    pub payout_schedule: Option<serde_json::Value>,
+    pub business_profile: BusinessProfileView,
+    /// The payout schedule; `null` when Stripe does not show it.
+    pub payout_schedule: Option<ScheduleView>,
+}
+
+/// What Stripe still needs from the account holder.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequirementsView {
+    /// Due now (Stripe's requirement names, e.g. `external_account`).
+    pub currently_due: Vec<String>,
+    /// Due eventually.
+    pub eventually_due: Vec<String>,
+    /// Overdue: capabilities are off until provided.
+    pub past_due: Vec<String>,
+    /// Why the account is disabled; `null` when it is not.
+    pub disabled_reason: Option<String>,
+}
+
+impl From<&Requirements> for RequirementsView {
+    fn from(r: &Requirements) -> Self {
+        RequirementsView {
+            currently_due: r.currently_due.clone(),
+            eventually_due: r.eventually_due.clone(),
+            past_due: r.past_due.clone(),
+            disabled_reason: r.disabled_reason.clone(),
+        }
+    }
+}
+
+/// Public details of the business; each is `null` when not set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BusinessProfileView {
+    /// Customer-facing name.
+    pub name: Option<String>,
+    /// Merchant category code, e.g. `5812`.
+    pub mcc: Option<String>,
+    /// Website.
+    pub url: Option<String>,
+    /// Support e-mail.
+    pub support_email: Option<String>,
+    /// Support phone.
+    pub support_phone: Option<String>,
+    /// Support website.
+    pub support_url: Option<String>,
+    /// What the business sells.
+    pub product_description: Option<String>,
+}
+
+impl From<&BusinessProfile> for BusinessProfileView {
+    fn from(b: &BusinessProfile) -> Self {
+        BusinessProfileView {
+            name: b.name.clone(),
+            mcc: b.mcc.clone(),
+            url: b.url.clone(),
+            support_email: b.support_email.clone(),
+            support_phone: b.support_phone.clone(),
+            support_url: b.support_url.clone(),
+            product_description: b.product_description.clone(),
+        }
+    }
 }
 
 fn capability_str(c: &payouts_domain::partner::CapabilityStatus) -> String {
     super::wire_name(&c).unwrap_or_else(|| "unknown".to_owned())
-}
-
-fn schedule_json(s: &PayoutSchedule) -> serde_json::Value {
-    serde_json::json!({
-        "interval": s.interval,
-        "delay_days": s.delay_days,
-        "weekly_anchor": s.weekly_anchor,
-        "monthly_anchor": s.monthly_anchor,
-    })
 }
 
 /// An account's status, capabilities, requirements and payout schedule.
@@ -312,9 +368,9 @@ pub async fn get_account(
             .iter()
             .map(|(k, v)| (k.clone(), capability_str(v)))
             .collect(),
-        requirements: serde_json::to_value(&view.requirements).unwrap_or_default(),
-        business_profile: serde_json::to_value(&view.business_profile).unwrap_or_default(),
-        payout_schedule: view.payout_schedule.as_ref().map(schedule_json),
+        requirements: RequirementsView::from(&view.requirements),
+        business_profile: BusinessProfileView::from(&view.business_profile),
+        payout_schedule: view.payout_schedule.as_ref().map(schedule_view),
     }))
 }
 
@@ -817,24 +873,29 @@ pub async fn reverse_transfer(
 /// A payout schedule (seed 002).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScheduleView {
-    /// `daily`, `weekly`, `monthly` or `manual`.
+    /// `daily`, `weekly`, `monthly` or `manual` (`unknown` for a value this version does not know).
     pub interval: String,
-    /// Days funds are held.
+    /// Days funds are held; `null` when Stripe's default applies.
     pub delay_days: Option<u32>,
-    /// The weekday (weekly) or day of month (monthly), when set.
-    #[schema(value_type = Option<String>)]
-    pub anchor_day: Option<serde_json::Value>,
+    /// `monday` … `sunday`, for weekly payouts; else `null`.
+    pub weekly_anchor: Option<String>,
+    /// 1–31, for monthly payouts; else `null`.
+    pub monthly_anchor: Option<u8>,
+    /// The anchor as one string: the weekday (`friday`) or the day of the
+    /// month in decimal (`15`); `null` when neither is set.
+    pub anchor_day: Option<String>,
 }
 
 fn schedule_view(s: &PayoutSchedule) -> ScheduleView {
-    let anchor_day = match (s.weekly_anchor, s.monthly_anchor) {
-        (Some(w), _) => serde_json::to_value(w).ok(),
-        (None, Some(m)) => Some(serde_json::Value::from(m)),
-        (None, None) => None,
-    };
+    let weekly_anchor = s.weekly_anchor.as_ref().and_then(super::wire_name);
+    let anchor_day = weekly_anchor
+        .clone()
+        .or_else(|| s.monthly_anchor.map(|m| m.to_string()));
     ScheduleView {
         interval: super::wire_name(&s.interval).unwrap_or_else(|| "unknown".to_owned()),
         delay_days: s.delay_days,
+        weekly_anchor,
+        monthly_anchor: s.monthly_anchor,
         anchor_day,
     }
 }
@@ -1284,12 +1345,31 @@ pub async fn list_disputes(
     Ok(web::Json(List::from_page(page, dispute_dto)))
 }
 
+macro_rules! evidence_schema {
+    ($($(#[$doc:meta])* $field:ident),* $(,)?) => {
+        /// The schema of `EvidenceBody.evidence` (the domain's
+        /// `DisputeEvidence` reads it): text fields, or `file_…` ids for
+        /// documents; unknown keys are refused.
+        #[derive(Debug, Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct EvidenceSchema {
+            $(
+                $(#[$doc])*
+                #[serde(default)]
+                pub $field: Option<String>,
+            )*
+        }
+    };
+}
+
+payouts_domain::with_dispute_evidence_fields!(evidence_schema);
+
 /// Evidence body (seed 002).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvidenceBody {
     /// Stripe's evidence fields (`customer_name`, `customer_email`, `receipt`, `service_documentation`, …).
-    #[schema(value_type = Object)]
+    #[schema(value_type = EvidenceSchema)]
     pub evidence: DisputeEvidence,
     /// Submit now (default false: save a draft).
     #[serde(default)]

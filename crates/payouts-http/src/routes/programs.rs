@@ -12,7 +12,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use payouts_domain::commission::{Commission, Conversion, ConversionInput};
+use payouts_domain::commission::{Commission, ConversionInput};
 use payouts_domain::connection::MerchantConnection;
 use payouts_domain::engine::{NewPartner, RecordOutcome};
 use payouts_domain::ids::{
@@ -37,7 +37,8 @@ use crate::error::ApiError;
 use crate::paging::{List, ListQuery};
 use crate::routes::{PROGRAM_ROLES, STAFF_ROLES};
 use crate::state::AppState;
-use crate::wire::{Lower, MoneyDto, currency_code, parse_currency};
+use crate::views::{CommissionView, ConversionDto, CouponDto};
+use crate::wire::{MoneyDto, currency_code, parse_currency};
 
 /// Registers the program routes (relative to `/api/v1`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -154,6 +155,7 @@ pub struct ProgramBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProgramView {
     /// Its id.
+    #[schema(format = "uuid")]
     pub id: String,
     /// The merchant.
     pub merchant_id: String,
@@ -603,11 +605,14 @@ pub async fn connection_card(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MembershipView {
     /// The membership id (`/api/v1/memberships/{membership_id}`).
+    #[schema(format = "uuid")]
     pub id: String,
     /// The partner id (`/api/v1/partners/{partner_id}/payouts`, `…/tax/{year}`);
     /// one partner has a membership per program.
+    #[schema(format = "uuid")]
     pub partner_id: String,
     /// The program.
+    #[schema(format = "uuid")]
     pub program_id: String,
     /// The program's merchant.
     pub merchant_id: String,
@@ -624,6 +629,7 @@ pub struct MembershipView {
     /// `active` or `removed`.
     pub status: String,
     /// When the partner joined (RFC 3339).
+    #[schema(format = DateTime)]
     pub joined_at: String,
 }
 
@@ -719,21 +725,21 @@ pub async fn enroll_partner(
 /// Roles: every staff role.
 #[utoipa::path(get, path = "/api/v1/programs/{program_id}/partners", tag = "partners",
     params(("program_id" = String, Path), ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "{data, has_more} of memberships", body = Object), (status = 404)))]
+    responses((status = 200, description = "{data, has_more} of memberships", body = List<MembershipView>), (status = 404)))]
 #[get("/programs/{program_id}/partners")]
 pub async fn list_partners(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
-) -> Result<web::Json<List<Membership>>, ApiError> {
+) -> Result<web::Json<List<MembershipView>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
     let page = state
         .engine
         .memberships_page(program.id, query.page()?)
         .await?;
-    Ok(web::Json(List::from_page(page, |m| m)))
+    Ok(web::Json(List::from_page(page, MembershipView::from)))
 }
 
 /// A partner's membership: onboarding state, account, referral key.
@@ -865,7 +871,7 @@ pub struct CouponBody {
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
 #[utoipa::path(post, path = "/api/v1/memberships/{membership_id}/coupons", tag = "coupons",
     params(("membership_id" = String, Path)), request_body = CouponBody, security(("bearer" = [])),
-    responses((status = 201, body = Object), (status = 400), (status = 404), (status = 409)))]
+    responses((status = 201, body = CouponDto), (status = 400), (status = 404), (status = 409)))]
 #[post("/memberships/{membership_id}/coupons")]
 pub async fn assign_coupon(
     principal: Principal,
@@ -884,7 +890,7 @@ pub async fn assign_coupon(
             body.stripe_coupon.as_deref(),
         )
         .await?;
-    Ok(HttpResponse::Created().json(coupon))
+    Ok(HttpResponse::Created().json(CouponDto::from(&coupon)))
 }
 
 /// Deactivates a coupon code (and its Stripe promotion code).
@@ -892,20 +898,20 @@ pub async fn assign_coupon(
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
 #[utoipa::path(post, path = "/api/v1/coupons/{code}/deactivate", tag = "coupons",
     params(("code" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 404)))]
+    responses((status = 200, body = CouponDto), (status = 404)))]
 #[post("/coupons/{code}/deactivate")]
 pub async fn deactivate_coupon(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-) -> Result<web::Json<Coupon>, ApiError> {
+) -> Result<web::Json<CouponDto>, ApiError> {
     principal.require(PROGRAM_ROLES)?;
     let code = CouponCode::parse(path.into_inner())?;
     let coupon = state
         .engine
         .deactivate_coupon(&principal.merchant_id, &code)
         .await?;
-    Ok(web::Json(coupon))
+    Ok(web::Json(CouponDto::from(&coupon)))
 }
 
 // ---------------------------------------------------------------- conversions
@@ -938,11 +944,9 @@ pub struct ConversionResult {
     /// `recorded` (201) or `duplicate` (200).
     pub outcome: &'static str,
     /// The conversion.
-    #[schema(value_type = Object)]
-    pub conversion: Lower<Conversion>,
-    /// The commission it earned, if any.
-    #[schema(value_type = Option<Object>)]
-    pub commission: Option<Lower<Commission>>,
+    pub conversion: ConversionDto,
+    /// The commission it earned; `null` when none (and on a duplicate).
+    pub commission: Option<CommissionView>,
 }
 
 /// Records a conversion, attributed by coupon code or referral key (a code
@@ -984,12 +988,12 @@ pub async fn record_conversion(
             commission,
         } => Ok(HttpResponse::Created().json(ConversionResult {
             outcome: "recorded",
-            conversion: Lower(conversion),
-            commission: commission.map(Lower),
+            conversion: ConversionDto::from(&conversion),
+            commission: commission.as_ref().map(CommissionView::from),
         })),
         RecordOutcome::Duplicate { conversion } => Ok(HttpResponse::Ok().json(ConversionResult {
             outcome: "duplicate",
-            conversion: Lower(conversion),
+            conversion: ConversionDto::from(&conversion),
             commission: None,
         })),
     }
@@ -1023,13 +1027,13 @@ pub struct CommissionQuery {
 ///
 /// Roles: every staff role.
 #[utoipa::path(get, path = "/api/v1/commissions", tag = "commissions", params(CommissionQuery),
-    security(("bearer" = [])), responses((status = 200, description = "{data, has_more}", body = Object), (status = 400)))]
+    security(("bearer" = [])), responses((status = 200, description = "{data, has_more}", body = List<CommissionView>), (status = 400)))]
 #[get("/commissions")]
 pub async fn list_commissions(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<CommissionQuery>,
-) -> Result<web::Json<Lower<List<Commission>>>, ApiError> {
+) -> Result<web::Json<List<CommissionView>>, ApiError> {
     principal.require(STAFF_ROLES)?;
     let q = query.into_inner();
     let merchant = merchant_for(&principal, q.merchant_id.as_deref())?;
@@ -1067,7 +1071,9 @@ pub async fn list_commissions(
     }
     .page()?;
     let result: Page<Commission> = state.engine.commissions(&filter, page).await?;
-    Ok(web::Json(Lower(List::from_page(result, |c| c))))
+    Ok(web::Json(List::from_page(result, |c| {
+        CommissionView::from(&c)
+    })))
 }
 
 // ---------------------------------------------------------------- periods
