@@ -1,4 +1,5 @@
-//! The Stripe gateways of payouts and Connect: `PayoutGateway`, `ConnectGateway`, and their errors.
+//! The Stripe gateways of payouts and Connect (`PayoutGateway`,
+//! `ConnectGateway`) and their errors.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

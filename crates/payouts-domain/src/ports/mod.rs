@@ -1,10 +1,11 @@
 //! Ports: the traits adapters implement, in the domain's own terms.
 //!
-//! Stores speak domain types and [`StoreError`]; the Stripe gateways speak
-//! domain types and [`GatewayError`]. No SQL error and no Stripe struct ever
-//! crosses these traits. Every state change in a store is compare-and-set:
-//! the caller names the state it expects, and a store that finds another
-//! one writes nothing and answers [`StoreError::Conflict`].
+//! Stores speak domain types and [`StoreError`](crate::StoreError); the
+//! Stripe gateways speak domain types and [`GatewayError`]. No SQL error and
+//! no Stripe struct ever crosses these traits. Every state change in a store
+//! is compare-and-set: the caller names the state it expects, and a store
+//! that finds another one writes nothing and answers
+//! [`StoreError::Conflict`](crate::StoreError::Conflict).
 //!
 //! One module per port (per aggregate for the stores); every item is
 //! re-exported here, so `crate::ports::X` names it.
