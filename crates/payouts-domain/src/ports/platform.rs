@@ -15,7 +15,8 @@ pub trait PlatformGateway: Send + Sync {
     /// Creates a connected account.
     ///
     /// # Errors
-    /// [`GatewayError`]; Stripe's refusal is [`FailureKind::InvalidRequest`].
+    /// [`GatewayError`]; Stripe's refusal is
+    /// [`FailureKind::InvalidRequest`](super::FailureKind::InvalidRequest).
     async fn create_account(
         &self,
         request: &platform::CreateAccountRequest,
@@ -24,7 +25,8 @@ pub trait PlatformGateway: Send + Sync {
     /// Reads a connected account.
     ///
     /// # Errors
-    /// [`GatewayError`]; an unknown account is [`FailureKind::NotFound`].
+    /// [`GatewayError`]; an unknown account is
+    /// [`FailureKind::NotFound`](super::FailureKind::NotFound).
     async fn retrieve_account(
         &self,
         account: &AccountId,
@@ -53,7 +55,8 @@ pub trait PlatformGateway: Send + Sync {
     /// Reads a payment intent (on `on_account`, or the platform's).
     ///
     /// # Errors
-    /// [`GatewayError`]; an unknown one is [`FailureKind::NotFound`].
+    /// [`GatewayError`]; an unknown one is
+    /// [`FailureKind::NotFound`](super::FailureKind::NotFound).
     async fn retrieve_payment_intent(
         &self,
         id: &PaymentIntentId,
@@ -84,7 +87,9 @@ pub trait PlatformGateway: Send + Sync {
     /// Creates a transfer to a connected account.
     ///
     /// # Errors
-    /// [`GatewayError`]; [`FailureKind::InsufficientBalance`] when the source cannot pay.
+    /// [`GatewayError`];
+    /// [`FailureKind::InsufficientBalance`](super::FailureKind::InsufficientBalance)
+    /// when the source cannot pay.
     async fn create_platform_transfer(
         &self,
         request: &platform::PlatformTransferRequest,
@@ -93,7 +98,8 @@ pub trait PlatformGateway: Send + Sync {
     /// Reads a transfer.
     ///
     /// # Errors
-    /// [`GatewayError`]; an unknown one is [`FailureKind::NotFound`].
+    /// [`GatewayError`]; an unknown one is
+    /// [`FailureKind::NotFound`](super::FailureKind::NotFound).
     async fn platform_transfer(
         &self,
         source_account: Option<&AccountId>,
