@@ -15,7 +15,7 @@ use payouts_domain::ids::{
 use payouts_domain::partner::{CapabilityStatus, Membership, MembershipStatus, OnboardingState};
 use payouts_domain::period::Period;
 use payouts_domain::ports::{
-    Clock, ConnectionStore, PartnerStore, PayoutStore, ProgramStore, StripeGateways,
+    Clock, ConnectionStore, MembershipStore, PayoutStore, ProgramStore, StripeGateways,
 };
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramStatus,

@@ -10,8 +10,9 @@
 //! signatures stay as they are for every other adapter.
 //!
 //! The engine needs one gateway type for [`PayoutGateway`] and
-//! [`ConnectGateway`] together; a test that drives it declares its own
-//! combined mock with [`mockall::mock!`] (see `tests/interactions.rs`).
+//! [`ConnectGateway`](crate::ports::ConnectGateway) together; a test that
+//! drives it declares its own combined mock with [`mockall::mock!`] (see
+//! `tests/interactions.rs`).
 
 use async_trait::async_trait;
 

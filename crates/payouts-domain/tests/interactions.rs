@@ -33,8 +33,8 @@ use payouts_domain::notification::{NotificationKind, Recipient};
 use payouts_domain::partner::OnboardingState;
 use payouts_domain::period::Period;
 use payouts_domain::ports::{
-    BatchStore, CommissionStore, ConnectGateway, ConnectionStore, ExpressAccountRequest,
-    FailureKind, GatewayError, HostedLink, LinkKind, OAuthGrant, PageRequest, PartnerStore,
+    CommissionStore, ConnectGateway, ConnectionStore, ExpressAccountRequest, FailureKind,
+    GatewayError, HostedLink, ItemStore, LinkKind, MembershipStore, OAuthGrant, PageRequest,
     PayoutGateway, ProgramStore, PromotionCodeRequest, Transfer, TransferRequest, TransferReversal,
 };
 use payouts_domain::program::{HoldReason, PayoutPolicy};

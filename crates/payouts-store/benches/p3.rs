@@ -33,7 +33,7 @@ use payouts_domain::memory::{InMemoryStripe, ManualClock};
 use payouts_domain::partner::{CapabilityStatus, Membership, MembershipStatus, OnboardingState};
 use payouts_domain::period::Period;
 use payouts_domain::ports::{
-    BatchStore, CommissionStore, ConnectionStore, PartnerStore, ProgramStore,
+    CommissionStore, ConnectionStore, ItemStore, MembershipStore, ProgramStore,
 };
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramStatus,

@@ -2,8 +2,10 @@
 //!
 //! The SeaORM storage adapter of `payouts-domain`: [`SeaOrmStore`]
 //! implements every store port (`ConnectionStore`, `ProgramStore`,
-//! `PartnerStore`, `ConversionStore`, `CommissionStore`, `BatchStore`,
-//! `OutboxStore`, `SettingsStore`, `DisputeStore`, `LeaseStore`) on SQLite
+//! `MembershipStore`, `CouponStore`, `BankPayoutStore`, `ConversionStore`,
+//! `CommissionStore`, `BatchStore`, `ItemStore`, `OutboxStore`,
+//! `SettingsStore`, `DisputeStore`, `LeaseStore`, `AccountStore`,
+//! `RequestKeyStore`) on SQLite
 //! (the embedded default) and on PostgreSQL, chosen by the URL. It holds
 //! the entities ([`entity`]), the migrations ([`migration`]), the
 //! row/domain conversions, the HTTP layer's `Idempotency-Key` records

@@ -35,8 +35,9 @@ use crate::money::Money;
 use crate::notification::{Notification, NotificationKind, Recipient};
 use crate::period::Period;
 use crate::ports::{
-    Clock, ConnectGateway, FailureKind, GatewayError, IdGenerator, Page, PageRequest,
-    PayoutGateway, PayoutStore, TransferRequest,
+    BatchStore, Clock, CommissionStore, ConnectGateway, ConnectionStore, ConversionStore,
+    FailureKind, GatewayError, IdGenerator, ItemStore, MembershipStore, Page, PageRequest,
+    PayoutGateway, ProgramStore, SettingsStore, TransferRequest,
 };
 use crate::program::{HoldReason, Program, ProgramEvent};
 
@@ -80,7 +81,13 @@ enum Step {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore + ?Sized,
+    S: ProgramStore
+        + MembershipStore
+        + ConversionStore
+        + CommissionStore
+        + BatchStore
+        + SettingsStore
+        + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -171,7 +178,15 @@ where
         self.store.insert_batch(&batch, &items).await?;
         Ok(batch)
     }
+}
 
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: BatchStore + ItemStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
     /// A batch by id.
     ///
     /// # Errors
@@ -199,7 +214,15 @@ where
                 id: id.to_string(),
             })
     }
+}
 
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: ConnectionStore + ProgramStore + BatchStore + ItemStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
     /// Approves a draft batch on behalf of `actor`. Approving an approved
     /// batch is a no-op.
     ///

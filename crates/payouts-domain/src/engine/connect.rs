@@ -12,7 +12,10 @@ use crate::error::{DomainError, StoreError};
 use crate::ids::{AccountId, MerchantId, StateToken};
 use crate::notification::{NotificationKind, Recipient};
 use crate::partner::{CapabilityStatus, MembershipStatus, OnboardingState};
-use crate::ports::{Clock, ConnectGateway, FailureKind, IdGenerator, PayoutGateway, PayoutStore};
+use crate::ports::{
+    Clock, ConnectGateway, ConnectionStore, FailureKind, IdGenerator, ItemStore, MembershipStore,
+    OutboxStore, PayoutGateway, ProgramStore,
+};
 use crate::program::{HoldReason, ProgramEvent, ProgramStatus};
 
 /// A started OAuth flow.
@@ -69,7 +72,7 @@ impl AccountSnapshot {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore + ?Sized,
+    S: ConnectionStore + ProgramStore + MembershipStore + ItemStore + OutboxStore + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,

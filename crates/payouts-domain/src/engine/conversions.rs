@@ -12,7 +12,10 @@ use crate::ids::{CommissionId, ExternalId, MerchantId, ProgramId};
 use crate::money::Money;
 use crate::partner::{Membership, MembershipStatus};
 use crate::period::Period;
-use crate::ports::{Clock, ConnectGateway, IdGenerator, PayoutGateway, PayoutStore};
+use crate::ports::{
+    Clock, CommissionStore, ConnectGateway, ConversionStore, CouponStore, IdGenerator,
+    MembershipStore, PayoutGateway, ProgramStore,
+};
 use crate::program::ProgramStatus;
 
 /// The result of recording a conversion.
@@ -40,7 +43,7 @@ pub enum RecordOutcome {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore + ?Sized,
+    S: ProgramStore + MembershipStore + CouponStore + ConversionStore + CommissionStore + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,

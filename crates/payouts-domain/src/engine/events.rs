@@ -11,7 +11,11 @@ use crate::events::{EventKind, InboundEvent, PromotionCodeSale};
 use crate::ids::{AccountId, ExternalId, PaymentIntentId, PromotionCodeId, TransferId};
 use crate::money::Money;
 use crate::partner::Coupon;
-use crate::ports::{Clock, ConnectGateway, IdGenerator, PayoutGateway, PayoutStore};
+use crate::ports::{
+    BankPayoutStore, BatchStore, Clock, CommissionStore, ConnectGateway, ConnectionStore,
+    ConversionStore, CouponStore, DisputeStore, IdGenerator, ItemStore, MembershipStore,
+    OutboxStore, PayoutGateway, ProgramStore, SettingsStore,
+};
 use crate::program::CouponSyncMode;
 
 /// What handling one webhook event did. Every outcome is an acknowledgement:
@@ -48,7 +52,19 @@ fn ignored(reason: impl Into<String>) -> EventOutcome {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore + ?Sized,
+    S: ConnectionStore
+        + ProgramStore
+        + MembershipStore
+        + CouponStore
+        + BankPayoutStore
+        + ConversionStore
+        + CommissionStore
+        + BatchStore
+        + ItemStore
+        + OutboxStore
+        + SettingsStore
+        + DisputeStore
+        + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,

@@ -130,7 +130,15 @@ where
             config,
         }
     }
+}
 
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
     /// The store.
     pub fn store(&self) -> &S {
         &self.store

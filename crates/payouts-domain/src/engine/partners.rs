@@ -14,8 +14,9 @@ use crate::partner::{
     Coupon, Membership, MembershipStatus, OnboardingState, valid_country, valid_email,
 };
 use crate::ports::{
-    Clock, ConnectGateway, ExpressAccountRequest, HostedLink, IdGenerator, LinkKind, PayoutGateway,
-    PayoutStore, PromotionCodeRequest,
+    Clock, ConnectGateway, ConnectionStore, CouponStore, ExpressAccountRequest, HostedLink,
+    IdGenerator, ItemStore, LinkKind, MembershipStore, PayoutGateway, ProgramStore,
+    PromotionCodeRequest, SettingsStore,
 };
 use crate::program::{
     CouponSyncMode, HoldReason, Program, ProgramEvent, ProgramSettings, ProgramStatus,
@@ -36,7 +37,7 @@ pub struct NewPartner {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore + ?Sized,
+    S: ProgramStore + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -111,7 +112,15 @@ where
         }
         Ok(next)
     }
+}
 
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: ProgramStore + ItemStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
     /// Releases a hold and schedules an immediate retry of the items that
     /// failed with `account_inactive` while waiting for the merchant.
     ///
@@ -139,7 +148,15 @@ where
         }
         Ok(next)
     }
+}
 
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: ProgramStore + MembershipStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
     /// Enrols a partner in a program, with a referral key.
     ///
     /// # Errors
@@ -273,7 +290,15 @@ where
         }
         Ok(membership)
     }
+}
 
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: ConnectionStore + ProgramStore + MembershipStore + CouponStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
     /// Assigns a coupon code to a partner. In `stripe` sync mode it is first
     /// created as a Stripe Promotion Code on the merchant's account, applying
     /// the merchant's `stripe_coupon`.
@@ -377,7 +402,15 @@ where
         self.store.update_coupon(&coupon).await?;
         Ok(coupon)
     }
+}
 
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: SettingsStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
     /// The platform fee schedule.
     ///
     /// # Errors

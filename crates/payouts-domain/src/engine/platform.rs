@@ -21,8 +21,8 @@ use crate::platform::{
     TransferView, fee_share_refunded,
 };
 use crate::ports::{
-    Clock, ConnectGateway, HostedLink, IdGenerator, LinkKind, Page, PayoutGateway, PayoutStore,
-    PlatformGateway,
+    AccountStore, Clock, ConnectGateway, ConnectionStore, ConversionStore, HostedLink, IdGenerator,
+    LinkKind, MembershipStore, Page, PayoutGateway, PlatformGateway, SettingsStore,
 };
 
 use super::Payouts;
@@ -67,7 +67,7 @@ fn not_found(entity: &'static str, id: impl ToString) -> DomainError {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore + ?Sized,
+    S: ConnectionStore + MembershipStore + ConversionStore + SettingsStore + AccountStore + ?Sized,
     G: PayoutGateway + ConnectGateway + PlatformGateway + ?Sized,
     C: Clock,
     I: IdGenerator,

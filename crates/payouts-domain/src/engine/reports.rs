@@ -13,7 +13,8 @@ use crate::item::{LedgerBucket, PayoutItem, bucket_of};
 use crate::money::Money;
 use crate::period::Period;
 use crate::ports::{
-    Clock, ConnectGateway, IdGenerator, Notifier, Page, PageRequest, PayoutGateway, PayoutStore,
+    BatchStore, Clock, CommissionStore, ConnectGateway, IdGenerator, ItemStore, MembershipStore,
+    Notifier, OutboxStore, Page, PageRequest, PayoutGateway, ProgramStore,
 };
 use crate::tax::{TaxSummary, tally};
 
@@ -70,7 +71,7 @@ impl LedgerReport {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore + ?Sized,
+    S: ProgramStore + MembershipStore + CommissionStore + BatchStore + ItemStore + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -215,7 +216,15 @@ where
             item_cross_check,
         })
     }
+}
 
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: OutboxStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
     /// Delivers up to `limit` undelivered notifications through `notifier`,
     /// marking each delivered. Failed deliveries stay queued. Returns how
     /// many were delivered.

@@ -11,8 +11,9 @@ use crate::ids::{BatchId, MerchantId, PartnerId, ProgramId};
 use crate::item::PayoutItem;
 use crate::partner::Membership;
 use crate::ports::{
-    Clock, CommissionFilter, ConnectGateway, EventVerifier, IdGenerator, Page, PageRequest,
-    PayoutGateway, PayoutStore, RequestKeyBegin, StateTotal, WebhookRejected,
+    BatchStore, Clock, CommissionFilter, CommissionStore, ConnectGateway, EventVerifier,
+    IdGenerator, ItemStore, MembershipStore, Page, PageRequest, PayoutGateway, ProgramStore,
+    RequestKeyBegin, RequestKeyStore, StateTotal, WebhookRejected,
 };
 use crate::program::Program;
 
@@ -20,7 +21,7 @@ use super::Payouts;
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore + ?Sized,
+    S: RequestKeyStore + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -75,7 +76,15 @@ where
     pub async fn ready(&self) -> Result<&'static str, DomainError> {
         Ok(self.store.ping().await?)
     }
+}
 
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: ProgramStore + MembershipStore + CommissionStore + BatchStore + ItemStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
     /// One page of a merchant's programs.
     ///
     /// # Errors
@@ -158,7 +167,7 @@ where
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: PayoutStore + ?Sized,
+    S: ?Sized,
     G: PayoutGateway + ConnectGateway + EventVerifier + ?Sized,
     C: Clock,
     I: IdGenerator,

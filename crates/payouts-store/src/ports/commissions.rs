@@ -136,7 +136,7 @@ impl CommissionStore for SeaOrmStore {
         if let Some(i) = filter.payout_item_id {
             query = query
                 .filter(commission::Column::PayoutItemId.eq(i.as_uuid()))
-                .filter(super::batches::linked_through_membership(i));
+                .filter(super::items::linked_through_membership(i));
         }
         if let Some(after) = request.after {
             query = query.filter(commission::Column::Id.gt(after));

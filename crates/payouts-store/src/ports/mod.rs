@@ -1,14 +1,17 @@
 //! The store ports, one module per trait.
 
 mod accounts;
+mod bank_payouts;
 mod batches;
 mod commissions;
 mod connections;
 mod conversions;
+mod coupons;
 mod disputes;
+mod items;
 mod leases;
+mod memberships;
 mod outbox;
-mod partners;
 mod programs;
 mod sessions;
 mod settings;

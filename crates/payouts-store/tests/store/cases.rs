@@ -9,8 +9,8 @@ use payouts_domain::ids::WorkerId;
 use payouts_domain::item::PayoutItem;
 use payouts_domain::period::Period;
 use payouts_domain::ports::{
-    BatchStore, CommissionFilter, CommissionStore, ConversionStore, LeaseStore, PageRequest,
-    PartnerStore, ProgramStore,
+    BatchStore, CommissionFilter, CommissionStore, ConversionStore, ItemStore, LeaseStore,
+    MembershipStore, PageRequest, ProgramStore,
 };
 use payouts_domain::testkit::fixtures::{
     T0, batch, commission, conversion, finalized, item, membership, merchant, program, usd,
@@ -492,7 +492,7 @@ pub async fn connect_and_ping(store: SeaOrmStore) {
     let _backend = store.backend();
     drop(clone);
     drop(
-        PartnerStore::memberships_of(&store, program(1, merchant(1)).id)
+        MembershipStore::memberships_of(&store, program(1, merchant(1)).id)
             .await
             .unwrap(),
     );

@@ -1,24 +1,21 @@
-//! `PartnerStore`: memberships, coupon codes, bank payouts.
+//! `MembershipStore`: memberships.
 
 use async_trait::async_trait;
 use payouts_domain::StoreError;
-use payouts_domain::ids::{
-    AccountId, CouponCode, MembershipId, MerchantId, PartnerId, ProgramId, PromotionCodeId,
-    ReferralKey,
-};
-use payouts_domain::partner::{Coupon, Membership};
-use payouts_domain::ports::{BankPayout, Page, PageRequest, PartnerStore};
-use sea_orm::sea_query::{Expr, OnConflict};
+use payouts_domain::ids::{AccountId, MembershipId, PartnerId, ProgramId, ReferralKey};
+use payouts_domain::partner::Membership;
+use payouts_domain::ports::{MembershipStore, Page, PageRequest};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{decode_all, page, probe_limit};
 use crate::SeaOrmStore;
-use crate::codec::{active, bank_payout_row, coupon_row, membership_row};
-use crate::entity::{bank_payout, coupon, membership};
+use crate::codec::{active, membership_row};
+use crate::entity::membership;
 use crate::error::{DbResultExt, duplicate, is_unique_violation, not_found, unavailable};
 
 #[async_trait]
-impl PartnerStore for SeaOrmStore {
+impl MembershipStore for SeaOrmStore {
     async fn insert_membership(&self, m: &Membership) -> Result<(), StoreError> {
         let result =
             membership::Entity::insert(active::<membership::ActiveModel, _>(membership_row(m)?))
@@ -152,97 +149,5 @@ impl PartnerStore for SeaOrmStore {
         } else {
             Err(not_found("membership", m.id))
         }
-    }
-
-    async fn insert_coupon(&self, c: &Coupon) -> Result<(), StoreError> {
-        coupon::Entity::insert(active::<coupon::ActiveModel, _>(coupon_row(c)?))
-            .exec_without_returning(self.db())
-            .await
-            .or_duplicate("coupon code", || c.code.normalized())?;
-        Ok(())
-    }
-
-    async fn coupon(
-        &self,
-        merchant: &MerchantId,
-        code: &CouponCode,
-    ) -> Result<Option<Coupon>, StoreError> {
-        coupon::Entity::find_by_id((merchant.to_string(), code.normalized()))
-            .one(self.db())
-            .await
-            .or_unavailable()?
-            .map(Coupon::try_from)
-            .transpose()
-    }
-
-    async fn coupon_by_promotion_code(
-        &self,
-        promotion_code: &PromotionCodeId,
-    ) -> Result<Option<Coupon>, StoreError> {
-        coupon::Entity::find()
-            .filter(coupon::Column::PromotionCodeId.eq(promotion_code.as_str()))
-            .order_by_asc(coupon::Column::MerchantId)
-            .order_by_asc(coupon::Column::CodeNormalized)
-            .one(self.db())
-            .await
-            .or_unavailable()?
-            .map(Coupon::try_from)
-            .transpose()
-    }
-
-    async fn update_coupon(&self, c: &Coupon) -> Result<(), StoreError> {
-        // The port replaces the promotion-code id and the active flag only.
-        let changed = coupon::Entity::update_many()
-            .col_expr(
-                coupon::Column::PromotionCodeId,
-                Expr::value(c.promotion_code_id.as_ref().map(ToString::to_string)),
-            )
-            .col_expr(coupon::Column::Active, Expr::value(c.active))
-            .filter(coupon::Column::MerchantId.eq(c.merchant_id.as_str()))
-            .filter(coupon::Column::CodeNormalized.eq(c.code.normalized()))
-            .exec(self.db())
-            .await
-            .or_unavailable()?
-            .rows_affected;
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(not_found("coupon code", &c.code))
-        }
-    }
-
-    async fn upsert_bank_payout(&self, payout: &BankPayout) -> Result<(), StoreError> {
-        bank_payout::Entity::insert(active::<bank_payout::ActiveModel, _>(bank_payout_row(
-            payout,
-        )?))
-        .on_conflict(
-            OnConflict::column(bank_payout::Column::PayoutId)
-                .update_columns([
-                    bank_payout::Column::AccountId,
-                    bank_payout::Column::Currency,
-                    bank_payout::Column::AmountMinor,
-                    bank_payout::Column::Status,
-                    bank_payout::Column::FailureCode,
-                    bank_payout::Column::ArrivalDateNs,
-                    bank_payout::Column::UpdatedAtNs,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(self.db())
-        .await
-        .or_unavailable()?;
-        Ok(())
-    }
-
-    async fn bank_payouts(&self, account: &AccountId) -> Result<Vec<BankPayout>, StoreError> {
-        decode_all(
-            bank_payout::Entity::find()
-                .filter(bank_payout::Column::AccountId.eq(account.as_str()))
-                .order_by_desc(bank_payout::Column::UpdatedAtNs)
-                .order_by_asc(bank_payout::Column::PayoutId)
-                .all(self.db())
-                .await
-                .or_unavailable()?,
-        )
     }
 }

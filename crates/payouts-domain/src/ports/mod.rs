@@ -1,0 +1,195 @@
+//! Ports: the traits adapters implement, in the domain's own terms.
+//!
+//! Stores speak domain types and [`StoreError`](crate::StoreError); the
+//! Stripe gateways speak domain types and [`GatewayError`]. No SQL error and
+//! no Stripe struct ever crosses these traits. Every state change in a store
+//! is compare-and-set: the caller names the state it expects, and a store
+//! that finds another one writes nothing and answers
+//! [`StoreError::Conflict`](crate::StoreError::Conflict).
+//!
+//! One module per port (per aggregate for the stores); every item is
+//! re-exported here, so `crate::ports::X` names it.
+
+mod accounts;
+mod bank_payouts;
+mod batches;
+mod commissions;
+mod connections;
+mod conversions;
+mod coupons;
+mod disputes;
+mod events;
+mod gateways;
+mod items;
+mod leases;
+mod memberships;
+mod outbox;
+mod platform;
+mod programs;
+mod request_keys;
+mod settings;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::notification::Notification;
+
+pub use accounts::*;
+pub use bank_payouts::*;
+pub use batches::*;
+pub use commissions::*;
+pub use connections::*;
+pub use conversions::*;
+pub use coupons::*;
+pub use disputes::*;
+pub use events::*;
+pub use gateways::*;
+pub use items::*;
+pub use leases::*;
+pub use memberships::*;
+pub use outbox::*;
+pub use platform::*;
+pub use programs::*;
+pub use request_keys::*;
+pub use settings::*;
+
+// ---------------------------------------------------------------- paging
+
+/// The largest page any list returns.
+pub const MAX_PAGE: u32 = 100;
+
+/// A keyset page request: at most `limit` rows after the row with id `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    /// 1..=100; larger values are clamped.
+    pub limit: u32,
+    /// The last id of the previous page.
+    pub after: Option<Uuid>,
+}
+
+impl PageRequest {
+    /// The first page of `limit` rows.
+    pub fn first(limit: u32) -> Self {
+        PageRequest {
+            limit: limit.clamp(1, MAX_PAGE),
+            after: None,
+        }
+    }
+
+    /// The limit, clamped to 1..=100.
+    pub fn limit(&self) -> u32 {
+        self.limit.clamp(1, MAX_PAGE)
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest::first(MAX_PAGE)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The rows.
+    pub data: Vec<T>,
+    /// True when more rows follow.
+    pub has_more: bool,
+}
+
+// ---------------------------------------------------------------- clock, ids, notifier
+
+/// "Now". Rules never read the system clock themselves.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> OffsetDateTime;
+}
+
+impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
+    fn now(&self) -> OffsetDateTime {
+        (**self).now()
+    }
+}
+
+impl<T: Clock + ?Sized> Clock for &T {
+    fn now(&self) -> OffsetDateTime {
+        (**self).now()
+    }
+}
+
+/// Makes new ids.
+pub trait IdGenerator: Send + Sync {
+    /// A fresh UUID; unique, and unpredictable in production.
+    fn next_uuid(&self) -> Uuid;
+
+    /// A fresh typed id.
+    fn next_id<T: From<Uuid>>(&self) -> T
+    where
+        Self: Sized,
+    {
+        T::from(self.next_uuid())
+    }
+}
+
+/// Why a notification could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("notification not delivered: {0}")]
+pub struct NotifyError(pub String);
+
+/// Delivers outbox notifications (log, e-mail, signed webhook, …).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Delivers one notification. Delivery is at least once: a notifier may
+    /// see the same notification again after a crash, and should use its id
+    /// to deduplicate downstream.
+    ///
+    /// # Errors
+    /// [`NotifyError`] when delivery failed; it is retried on the next dispatch.
+    async fn deliver(&self, notification: &Notification) -> Result<(), NotifyError>;
+}
+
+// ---------------------------------------------------------------- the umbrella store
+
+/// Everything a payout engine stores; implemented for any type that
+/// implements each store.
+pub trait PayoutStore:
+    ConnectionStore
+    + ProgramStore
+    + MembershipStore
+    + CouponStore
+    + BankPayoutStore
+    + ConversionStore
+    + CommissionStore
+    + BatchStore
+    + ItemStore
+    + OutboxStore
+    + SettingsStore
+    + DisputeStore
+    + LeaseStore
+    + AccountStore
+    + RequestKeyStore
+{
+}
+
+impl<T> PayoutStore for T where
+    T: ConnectionStore
+        + ProgramStore
+        + MembershipStore
+        + CouponStore
+        + BankPayoutStore
+        + ConversionStore
+        + CommissionStore
+        + BatchStore
+        + ItemStore
+        + OutboxStore
+        + SettingsStore
+        + DisputeStore
+        + LeaseStore
+        + AccountStore
+        + RequestKeyStore
+{
+}
