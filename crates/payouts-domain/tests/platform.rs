@@ -355,3 +355,80 @@ fn disputes_are_read_on_the_merchants_own_account() {
         assert_eq!(submitted.evidence_submission_count, 1);
     });
 }
+
+#[test]
+fn login_links_sign_in_once_and_only_whom_the_issuer_may() {
+    use payouts_domain::ids::PartnerId;
+    use payouts_domain::session::{LoginRefused, SessionPrincipal};
+    block_on(async {
+        let e = engine();
+        let who = |roles: &[&str], m: &str, partner: Option<PartnerId>| SessionPrincipal {
+            subject: "someone".to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            merchant_id: merchant(m),
+            partner_id: partner,
+        };
+        let admin = who(&["tenant_admin"], "m_a", None);
+        // A merchant's admin cannot sign in another merchant, a platform
+        // role, or a partner who never joined its programs.
+        assert!(is_not_found(
+            e.issue_login_link(&admin, who(&["manager"], "m_b", None))
+                .await
+        ));
+        assert!(matches!(
+            e.issue_login_link(&admin, who(&["platform_admin"], "m_a", None))
+                .await,
+            Err(DomainError::Validation { .. })
+        ));
+        let stranger = PartnerId::from_uuid(uuid::Uuid::from_u128(77));
+        assert!(is_not_found(
+            e.issue_login_link(&admin, who(&["partner"], "m_a", Some(stranger)))
+                .await
+        ));
+        // Staff cannot issue links at all.
+        assert!(matches!(
+            e.issue_login_link(
+                &who(&["pos_staff"], "m_a", None),
+                who(&["pos_staff"], "m_a", None)
+            )
+            .await,
+            Err(DomainError::Validation { .. })
+        ));
+        let (secret, link) = e
+            .issue_login_link(&admin, who(&["manager"], "m_a", None))
+            .await
+            .unwrap();
+        assert_eq!(link.expires_at - link.issued_at, time::Duration::minutes(5));
+        assert_eq!(secret.expose().len(), 64);
+        let (cookie, session) = e.redeem_login_link(&secret).await.unwrap().unwrap();
+        assert_eq!(session.principal.roles, vec!["manager".to_owned()]);
+        assert_eq!(
+            e.redeem_login_link(&secret).await.unwrap().err(),
+            Some(LoginRefused::Used)
+        );
+        assert!(e.console_session(&cookie).await.unwrap().is_some());
+        // Twelve idle hours end it.
+        e.clock().advance(time::Duration::hours(12));
+        assert!(e.console_session(&cookie).await.unwrap().is_none());
+        // A platform operator may sign anyone in; an expired link opens nothing.
+        let (late, _) = e
+            .issue_login_link(
+                &who(&["platform_admin"], "platform", None),
+                who(&["tenant_admin"], "m_b", None),
+            )
+            .await
+            .unwrap();
+        e.clock().advance(time::Duration::minutes(5));
+        assert_eq!(
+            e.redeem_login_link(&late).await.unwrap().err(),
+            Some(LoginRefused::Expired)
+        );
+        let (fresh, _) = e
+            .issue_login_link(&admin, who(&["tenant_admin"], "m_a", None))
+            .await
+            .unwrap();
+        let (cookie, _) = e.redeem_login_link(&fresh).await.unwrap().unwrap();
+        e.end_session(&cookie).await.unwrap();
+        assert!(e.console_session(&cookie).await.unwrap().is_none());
+    });
+}

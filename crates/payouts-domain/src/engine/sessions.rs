@@ -2,9 +2,9 @@
 //! sessions, reading and ending sessions. Bounded by the two ports it uses.
 
 use crate::error::DomainError;
-use crate::ports::{Clock, IdGenerator, PartnerStore};
+use crate::ports::{Clock, IdGenerator, MembershipStore, SessionStore};
 use crate::session::{
-    LOGIN_LINK_TTL, LoginLink, LoginRefused, Session, SessionPrincipal, SessionSecret, SessionStore,
+    LOGIN_LINK_TTL, LoginLink, LoginRefused, Session, SessionPrincipal, SessionSecret,
 };
 
 use super::Payouts;
@@ -21,7 +21,7 @@ fn is_platform(p: &SessionPrincipal) -> bool {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: SessionStore + PartnerStore + ?Sized,
+    S: SessionStore + MembershipStore + ?Sized,
     G: ?Sized,
     C: Clock,
     I: IdGenerator,

@@ -27,6 +27,7 @@ mod outbox;
 mod platform;
 mod programs;
 mod request_keys;
+mod sessions;
 mod settings;
 
 use async_trait::async_trait;
@@ -53,6 +54,7 @@ pub use outbox::*;
 pub use platform::*;
 pub use programs::*;
 pub use request_keys::*;
+pub use sessions::*;
 pub use settings::*;
 
 // ---------------------------------------------------------------- paging
@@ -172,6 +174,7 @@ pub trait PayoutStore:
     + LeaseStore
     + AccountStore
     + RequestKeyStore
+    + SessionStore
 {
 }
 
@@ -191,5 +194,6 @@ impl<T> PayoutStore for T where
         + LeaseStore
         + AccountStore
         + RequestKeyStore
+        + SessionStore
 {
 }

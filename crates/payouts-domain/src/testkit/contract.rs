@@ -1586,3 +1586,74 @@ pub async fn request_keys_are_claimed_once<S: PayoutStore>(s: S) {
     );
     assert!(!s.ping().await.unwrap().is_empty());
 }
+
+/// A login link is redeemed once, never after it expires; sessions are
+/// stored by hash, touched and deleted.
+pub async fn login_links_are_single_use_and_sessions_end<S: PayoutStore>(s: S) {
+    use crate::session::{
+        LOGIN_LINK_TTL, LoginLink, LoginRefused, Session, SessionPrincipal, SessionSecret,
+    };
+    let principal = SessionPrincipal {
+        subject: "ops@acme.test".to_owned(),
+        roles: vec!["tenant_admin".to_owned()],
+        merchant_id: merchant(1),
+        partner_id: None,
+    };
+    let link = |secret: &str| LoginLink {
+        hash: SessionSecret::new(secret.to_owned()).hash(),
+        principal: principal.clone(),
+        issued_at: T0,
+        expires_at: T0 + LOGIN_LINK_TTL,
+        used_at: None,
+    };
+    let (a, b) = (link("link-a"), link("link-b"));
+    s.insert_login_link(&a).await.unwrap();
+    s.insert_login_link(&b).await.unwrap();
+    assert!(is_duplicate(s.insert_login_link(&a).await));
+    let unknown = SessionSecret::new("nope".to_owned()).hash();
+    assert_eq!(
+        s.redeem_login_link(&unknown, T0).await.unwrap(),
+        Err(LoginRefused::Unknown)
+    );
+    let redeemed = s
+        .redeem_login_link(&a.hash, T0 + Duration::minutes(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(redeemed.principal, principal);
+    assert_eq!(
+        s.redeem_login_link(&a.hash, T0 + Duration::minutes(2))
+            .await
+            .unwrap(),
+        Err(LoginRefused::Used)
+    );
+    assert_eq!(
+        s.redeem_login_link(&b.hash, T0 + LOGIN_LINK_TTL)
+            .await
+            .unwrap(),
+        Err(LoginRefused::Expired)
+    );
+
+    let session = Session {
+        hash: SessionSecret::new("cookie".to_owned()).hash(),
+        principal: principal.clone(),
+        csrf_token: "csrf".to_owned(),
+        created_at: T0,
+        last_seen_at: T0,
+    };
+    s.insert_session(&session).await.unwrap();
+    assert!(is_duplicate(s.insert_session(&session).await));
+    s.touch_session(&session.hash, T0 + Duration::hours(1))
+        .await
+        .unwrap();
+    let read = s.session(&session.hash).await.unwrap().unwrap();
+    assert_eq!(read.last_seen_at, T0 + Duration::hours(1));
+    assert_eq!(read.principal, principal);
+    s.delete_session(&session.hash).await.unwrap();
+    s.delete_session(&session.hash).await.unwrap();
+    assert_eq!(s.session(&session.hash).await.unwrap(), None);
+    assert!(matches!(
+        s.touch_session(&session.hash, T0).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}

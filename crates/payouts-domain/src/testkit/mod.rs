@@ -65,6 +65,7 @@ macro_rules! store_contract_tests {
             lists_are_keyset_pages,
             account_owners_are_recorded_once,
             request_keys_are_claimed_once,
+            login_links_are_single_use_and_sessions_end,
         );
     };
 }

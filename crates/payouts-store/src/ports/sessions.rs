@@ -4,9 +4,8 @@
 
 use async_trait::async_trait;
 use payouts_domain::StoreError;
-use payouts_domain::session::{
-    LoginLink, LoginRefused, SecretHash, Session, SessionPrincipal, SessionStore,
-};
+use payouts_domain::ports::SessionStore;
+use payouts_domain::session::{LoginLink, LoginRefused, SecretHash, Session, SessionPrincipal};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue, ColumnTrait, EntityTrait, QueryFilter};
 use time::OffsetDateTime;

@@ -14,6 +14,7 @@ mod memberships;
 mod outbox;
 mod programs;
 mod request_keys;
+mod sessions;
 mod settings;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,6 +39,7 @@ use crate::notification::Notification;
 use crate::partner::{Coupon, Membership};
 use crate::ports::{BankPayout, Page, PageRequest, RequestKeyRecord, StateTotal, StoredDispute};
 use crate::program::Program;
+use crate::session::{LoginLink, SecretHash, Session};
 
 #[derive(Debug, Default)]
 struct State {
@@ -60,6 +62,8 @@ struct State {
     leases: HashMap<String, Lease>,
     account_owners: HashMap<AccountId, MerchantId>,
     request_keys: HashMap<(String, String), RequestKeyRecord>,
+    login_links: HashMap<SecretHash, LoginLink>,
+    sessions: HashMap<SecretHash, Session>,
 }
 
 impl State {
