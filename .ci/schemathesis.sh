@@ -48,6 +48,9 @@ status=0
 for role in tenant_admin platform_admin; do
     token="$("$bin" token --role "$role" --merchant m_schemathesis)"
     echo "== schemathesis as ${role} (${per_role}s)"
+    # One worker: with several, CPython 3.11's `ast.parse` races inside
+    # hypothesis ("AST constructor recursion depth mismatch"), which
+    # schemathesis reports as a runtime error of its own, not of the API.
     # The checks issue 11 names: no 5xx, every response matches its schema,
     # every status is documented (each operation has Stripe's `default`
     # error response, so a documented shape is required of every status).
@@ -56,7 +59,7 @@ for role in tenant_admin platform_admin; do
         --header "Authorization: Bearer ${token}" \
         --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
         --max-time "$per_role" \
-        --workers 2 \
+        --workers 1 \
         --seed 11; then
         status=1
     fi
