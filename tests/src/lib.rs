@@ -92,7 +92,8 @@ impl App {
         let sb = sandbox().await;
         let mut settings = Settings::new(database_url);
         settings.server.bind = "127.0.0.1:0".parse().unwrap();
-        settings.server.dashboard_url = "http://dashboard.test/partners/stripe-connect".to_owned();
+        settings.server.dashboard_url =
+            Some("http://dashboard.test/partners/stripe-connect".to_owned());
         settings.server.http_workers = Some(2);
         settings.stripe.api_base = Some(sb.base_url());
         settings.stripe.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));

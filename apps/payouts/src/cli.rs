@@ -53,6 +53,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Mint an API token (JWT) signed with PAYOUTS_JWT_SECRET; prints only the token.
     Token(TokenArgs),
+    /// Issue a single-use console sign-in link (5 minutes); prints only the URL.
+    LoginLink(LoginLinkArgs),
     /// Run the whole payout story end to end against an in-process Stripe sandbox.
     Demo(DemoArgs),
     /// Build, inspect, approve, execute and retry payout batches.
@@ -93,6 +95,36 @@ pub struct TokenArgs {
     /// The token's subject (`sub`).
     #[arg(long, value_name = "SUBJECT", default_value = "payouts-cli")]
     pub subject: String,
+}
+
+/// `payouts login-link`.
+#[derive(Debug, Args)]
+pub struct LoginLinkArgs {
+    /// The role the link signs in with: one of pos_staff, payment_admin,
+    /// tenant_admin, platform_admin, system_admin, super_admin,
+    /// integration_admin, manager, partner.
+    #[arg(long = "role", value_name = "ROLE", value_parser = parse_role)]
+    pub role: Role,
+    /// The merchant, e.g. `merchant_123`.
+    #[arg(long, value_name = "MERCHANT_ID", value_parser = parse_merchant)]
+    pub merchant: MerchantId,
+    /// For a `partner` link, the partner (a UUID enrolled with the merchant).
+    #[arg(long, value_name = "PARTNER_ID", value_parser = parse_partner)]
+    pub partner: Option<PartnerId>,
+    /// Who it is for, shown in the console.
+    #[arg(long, value_name = "SUBJECT", default_value = "console-user")]
+    pub subject: String,
+    /// Where people reach the service the link signs in to.
+    #[arg(
+        long = "public-url",
+        env = "PAYOUTS_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    pub public_url: String,
+    /// The database the service uses.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
 }
 
 /// `payouts demo`.
@@ -252,6 +284,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let secret = crate::settings::secret_var(env, "PAYOUTS_JWT_SECRET");
             let token = crate::token::mint(&args, secret.as_ref())?;
             writeln!(out, "{token}")?;
+            Ok(())
+        }
+        Command::LoginLink(args) => {
+            let url = crate::serve::login_link(&args).await?;
+            writeln!(out, "{url}")?;
             Ok(())
         }
         Command::Demo(args) => crate::demo::run(&args, &mut out).await,

@@ -87,10 +87,22 @@ pub async fn start(settings: &Settings, jwt: JwtSecret) -> Result<Running, CliEr
             ..
         }
     );
+    let public_url = settings
+        .server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
     let state = AppState::new(
         Arc::clone(&wired.engine),
         HttpSettings {
-            dashboard_url: settings.server.dashboard_url.clone(),
+            dashboard_url: settings
+                .server
+                .dashboard_url
+                .clone()
+                .unwrap_or_else(|| format!("{public_url}/dashboard/partners/stripe-connect")),
+            public_url: public_url.clone(),
             stripe_dashboard_url: if test_mode {
                 "https://dashboard.stripe.com/test".to_owned()
             } else {
@@ -102,7 +114,8 @@ pub async fn start(settings: &Settings, jwt: JwtSecret) -> Result<Running, CliEr
         .server
         .http_workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
-    let server = payouts_http::server(listener, state, jwt, workers)?;
+    let server =
+        payouts_http::server_with(listener, state, jwt, workers, payouts_console::configure)?;
     let handle = server.handle();
     let server = tokio::spawn(server);
     wired.route_sandbox_webhooks(&format!("http://{addr}/webhooks/stripe"));
@@ -140,10 +153,89 @@ pub async fn serve(settings: Settings) -> Result<(), CliError> {
     };
     let running = start(&settings, jwt).await?;
     println!("listening on {}", running.base_url());
+    if running.wired.sandbox.is_some() {
+        // No keys: a ready sign-in for the console, as the token above is for the API.
+        let public_url = settings
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| running.base_url());
+        match issue_link(
+            &running.wired.engine,
+            Role::TenantAdmin,
+            DEV_MERCHANT,
+            None,
+            "dev-admin",
+            &public_url,
+        )
+        .await
+        {
+            Ok(url) => println!(
+                "console sign-in link (tenant_admin, merchant `{DEV_MERCHANT}`; works once, for 5 minutes; \
+                 `payouts login-link --role tenant_admin --merchant {DEV_MERCHANT}` makes another):\n{url}"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not issue a console sign-in link"),
+        }
+    }
     shutdown_signal().await;
     tracing::info!("stopping");
     running.stop().await;
     Ok(())
+}
+
+/// Issues a console sign-in link on `engine`, as the platform.
+async fn issue_link(
+    engine: &crate::wire::Engine,
+    role: Role,
+    merchant: &str,
+    partner: Option<payouts_domain::ids::PartnerId>,
+    subject: &str,
+    public_url: &str,
+) -> Result<String, CliError> {
+    use payouts_domain::session::SessionPrincipal;
+    let merchant =
+        MerchantId::parse(merchant.to_owned()).map_err(|e| CliError::Config(e.to_string()))?;
+    let platform = SessionPrincipal {
+        subject: "payouts-cli".to_owned(),
+        roles: vec![Role::PlatformAdmin.as_str().to_owned()],
+        merchant_id: merchant.clone(),
+        partner_id: None,
+    };
+    let target = SessionPrincipal {
+        subject: subject.to_owned(),
+        roles: vec![role.as_str().to_owned()],
+        merchant_id: merchant,
+        partner_id: partner,
+    };
+    let (secret, _) = engine
+        .issue_login_link(&platform, target)
+        .await
+        .map_err(|e| CliError::Config(format!("cannot issue a login link: {e}")))?;
+    Ok(format!(
+        "{}/login/{}",
+        public_url.trim_end_matches('/'),
+        secret.expose()
+    ))
+}
+
+/// `payouts login-link`: a single-use console sign-in link in the
+/// service's database.
+///
+/// # Errors
+/// [`CliError`] when the database cannot be opened or the link refused.
+pub async fn login_link(args: &crate::cli::LoginLinkArgs) -> Result<String, CliError> {
+    let settings = Settings::new(args.database.url.clone());
+    let store = crate::wire::open_store(&settings).await?;
+    let engine = crate::wire::offline_engine(store)?;
+    issue_link(
+        &engine,
+        args.role,
+        args.merchant.as_str(),
+        args.partner,
+        &args.subject,
+        &args.public_url,
+    )
+    .await
 }
 
 /// A random secret for this run, with a warning and a ready admin token.

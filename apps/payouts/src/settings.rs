@@ -16,8 +16,6 @@ use secrecy::SecretString;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://payouts.db?mode=rwc";
 /// Where `serve` listens by default.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
-/// Where the OAuth callback sends the merchant back by default.
-pub const DEFAULT_DASHBOARD_URL: &str = "http://localhost:3000/settings/payments";
 
 /// The environment variables read as secrets (never flags).
 pub const SECRET_VARS: [&str; 3] = [
@@ -124,16 +122,28 @@ pub struct ServerSettings {
         help_heading = "Server"
     )]
     pub bind: SocketAddr,
-    /// The merchant dashboard the OAuth callback redirects to.
+    /// Where the OAuth callback sends the merchant back (`?stripe=connected`
+    /// or `?stripe=error&reason=…` is appended); default: the console's
+    /// card, `{public URL}/dashboard/partners/stripe-connect`.
     #[arg(
         long = "dashboard-url",
         env = "PAYOUTS_DASHBOARD_URL",
         hide_env_values = true,
-        default_value = DEFAULT_DASHBOARD_URL,
         value_name = "URL",
         help_heading = "Server"
     )]
-    pub dashboard_url: String,
+    pub dashboard_url: Option<String>,
+    /// Where people reach this service (login links point here; the
+    /// session cookie is Secure when it is https); default:
+    /// `http://` and the address it listens on.
+    #[arg(
+        long = "public-url",
+        env = "PAYOUTS_PUBLIC_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Server"
+    )]
+    pub public_url: Option<String>,
     /// Run the background scheduler (retry ladder, probation sweep) in this
     /// process: true or false.
     #[arg(
@@ -186,7 +196,8 @@ impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            dashboard_url: DEFAULT_DASHBOARD_URL.to_owned(),
+            dashboard_url: None,
+            public_url: None,
             scheduler: true,
             scheduler_tick_ms: None,
             http_workers: None,

@@ -205,6 +205,26 @@ pub async fn open_store(settings: &Settings) -> Result<SeaOrmStore, WireError> {
     Ok(store)
 }
 
+/// An engine for commands that make no Stripe call (issuing login links):
+/// its gateway is configured for no Stripe at all (an unroutable loopback
+/// port), so a call made by mistake fails at once instead of reaching one.
+///
+/// # Errors
+/// [`WireError::Stripe`] should the offline configuration be refused.
+pub fn offline_engine(store: SeaOrmStore) -> Result<Engine, WireError> {
+    let gateway = StripeGateway::new(sandbox_config("http://127.0.0.1:9", None))?;
+    let worker = WorkerId::parse("payouts-cli".to_owned()).map_err(|e| WireError::Invalid {
+        field: "worker id",
+        reason: e.to_string(),
+    })?;
+    Ok(engine(
+        store,
+        gateway,
+        Arc::new(SystemClock),
+        EngineConfig::new(worker),
+    ))
+}
+
 /// Connects the store, runs migrations, configures Stripe (starting the
 /// in-process sandbox when there is no `STRIPE_SECRET_KEY` and no
 /// `STRIPE_API_BASE`) and builds the engine.

@@ -121,12 +121,31 @@ pub fn app(
         InitError = (),
     >,
 > {
+    app_with(state, jwt, |_| {})
+}
+
+/// [`app`] with more routes (another inbound adapter's, e.g. the console)
+/// on the same server, before the 404/405 fallback.
+pub fn app_with(
+    state: web::Data<AppState>,
+    jwt: web::Data<JwtSecret>,
+    extra: fn(&mut web::ServiceConfig),
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     App::new()
         .app_data(state)
         .app_data(jwt)
         .wrap(from_fn(idempotency::middleware))
         .wrap(from_fn(observe))
         .configure(configure)
+        .configure(extra)
         .default_service(web::to(routes::not_found))
 }
 
@@ -141,9 +160,23 @@ pub fn server(
     jwt: JwtSecret,
     workers: usize,
 ) -> std::io::Result<Server> {
+    server_with(listener, state, jwt, workers, |_| {})
+}
+
+/// [`server`] with more routes ([`app_with`]).
+///
+/// # Errors
+/// An I/O error when the listener cannot be used.
+pub fn server_with(
+    listener: TcpListener,
+    state: AppState,
+    jwt: JwtSecret,
+    workers: usize,
+    extra: fn(&mut web::ServiceConfig),
+) -> std::io::Result<Server> {
     let state = web::Data::new(state);
     let jwt = web::Data::new(jwt);
-    let server = HttpServer::new(move || app(state.clone(), jwt.clone()))
+    let server = HttpServer::new(move || app_with(state.clone(), jwt.clone(), extra))
         .workers(workers.max(1))
         .disable_signals()
         .listen(listener)?

@@ -27,13 +27,18 @@ pub struct HttpSettings {
     /// The Stripe dashboard base used for transfer links in manifests,
     /// e.g. `https://dashboard.stripe.com/test`.
     pub stripe_dashboard_url: String,
+    /// Where people reach this service, e.g. `http://127.0.0.1:8080`:
+    /// login links point here, and the session cookie is `Secure` when it
+    /// is `https`.
+    pub public_url: String,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
-            dashboard_url: "http://localhost:3000/settings/payments".to_owned(),
+            dashboard_url: "http://127.0.0.1:8080/dashboard/partners/stripe-connect".to_owned(),
             stripe_dashboard_url: "https://dashboard.stripe.com/test".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }

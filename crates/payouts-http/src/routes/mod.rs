@@ -3,6 +3,7 @@
 //! and maps the result; errors are [`ApiError`]s.
 
 pub mod batches;
+pub mod login_links;
 pub mod ops;
 pub mod platform;
 pub mod programs;
@@ -76,7 +77,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .configure(programs::configure)
-            .configure(batches::configure),
+            .configure(batches::configure)
+            .configure(login_links::configure),
     );
 }
 

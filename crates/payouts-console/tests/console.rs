@@ -1,0 +1,319 @@
+//! The console over HTTP, on the service's own server (the domain's
+//! in-memory store and the Stripe adapter over `stripe-sandbox`): sign-in
+//! by single-use link, the session cookie, security headers, CSRF, the
+//! connection card and the OAuth round through the sandbox's authorize page.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests: a failed setup should stop the test loudly"
+)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use payouts_domain::engine::{EngineConfig, Payouts};
+use payouts_domain::ids::{MerchantId, WorkerId};
+use payouts_domain::memory::InMemoryStore;
+use payouts_domain::ports::{Clock, PayoutStore, StripeGateways};
+use payouts_domain::system::{RandomIds, SystemClock};
+use payouts_http::auth::claims;
+use payouts_http::{AppState, HttpSettings, JwtSecret, Role};
+use payouts_stripe::{SecretString, StripeConfig, StripeGateway};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use stripe_sandbox::{Sandbox, SandboxConfig, SandboxHandle, Spec};
+
+const SECRET: &str = "console-secret-console-secret-0123456789";
+
+struct Console {
+    base: String,
+    http: reqwest::Client,
+    jwt: JwtSecret,
+    _sb: SandboxHandle,
+}
+
+impl Console {
+    async fn start() -> Console {
+        let spec = Arc::new(Spec::load(&Spec::default_path().unwrap()).unwrap());
+        let sb = Sandbox::start(SandboxConfig::default().with_spec(spec))
+            .await
+            .unwrap();
+        let mut config = StripeConfig::new(SecretString::from("sk_test_console"), "ca_console");
+        config.api_base = sb.base_url();
+        config.connect_base = sb.base_url();
+        config.ops_per_second = Some(10_000);
+        let store: Arc<dyn PayoutStore> = Arc::new(InMemoryStore::new());
+        let gateway: Arc<dyn StripeGateways> = Arc::new(StripeGateway::new(config).unwrap());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let engine = Payouts::shared(
+            store,
+            gateway,
+            clock,
+            RandomIds,
+            EngineConfig::new(WorkerId::parse("console-test").unwrap()),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        sb.set_oauth_redirect_uri(format!("{base}/api/v1/stripe-connect/callback"));
+        let state = AppState::new(
+            Arc::new(engine),
+            HttpSettings {
+                dashboard_url: format!("{base}/dashboard/partners/stripe-connect"),
+                stripe_dashboard_url: "https://dashboard.stripe.com/test".to_owned(),
+                public_url: base.clone(),
+            },
+        );
+        let server = payouts_http::server_with(
+            listener,
+            state,
+            JwtSecret::new(SECRET).unwrap(),
+            1,
+            payouts_console::configure,
+        )
+        .unwrap();
+        tokio::spawn(server);
+        Console {
+            base,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            jwt: JwtSecret::new(SECRET).unwrap(),
+            _sb: sb,
+        }
+    }
+
+    fn token(&self, role: Role, merchant: &str) -> String {
+        self.jwt
+            .mint(&claims(
+                "tester",
+                vec![role],
+                &MerchantId::parse(merchant.to_owned()).unwrap(),
+                None,
+                time::OffsetDateTime::now_utc(),
+                time::Duration::hours(1),
+            ))
+            .unwrap()
+    }
+
+    /// A login link from the API, as a merchant's admin issues one.
+    async fn link(&self, issuer: Role, merchant: &str, body: Value) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/login-links", self.base))
+            .bearer_auth(self.token(issuer, merchant))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(c) = cookie {
+            req = req.header("Cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Follows a login link; returns the `name=value` of the session cookie.
+    async fn sign_in(&self, url: &str) -> String {
+        let res = self.http.get(url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+            "{set}"
+        );
+        assert!(!set.contains("Secure"), "plain http is not Secure: {set}");
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        cookie: &str,
+        origin: &str,
+        csrf: &str,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", cookie)
+            .header("Origin", origin)
+            .form(&[("csrf_token", csrf)])
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let at = html.find(marker).unwrap();
+    let rest = &html[at + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_login_link_signs_in_once_and_the_card_connects_through_the_sandbox() {
+    let c = Console::start().await;
+    // Every console URL without a session sends the person to sign in.
+    let res = c
+        .get("/dashboard/partners/stripe-connect?stripe=connected", None)
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()["location"],
+        "/signin?next=/dashboard/partners/stripe-connect%3Fstripe%3Dconnected"
+    );
+    let signin = c.get("/signin", None).await;
+    assert_eq!(signin.status(), StatusCode::OK);
+    let csp = signin.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert!(signin.headers().contains_key("referrer-policy"));
+
+    // A merchant's admin may not issue a link for another merchant or a platform role.
+    let (s, _) = c
+        .link(
+            Role::TenantAdmin,
+            "m_a",
+            json!({"role": "manager", "merchant_id": "m_b"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = c
+        .link(Role::TenantAdmin, "m_a", json!({"role": "platform_admin"}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, link) = c
+        .link(
+            Role::TenantAdmin,
+            "m_a",
+            json!({"role": "tenant_admin", "subject": "ops@a.test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{link}");
+    let url = link["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/login/", c.base)));
+
+    let cookie = c.sign_in(&url).await;
+    // Used once: the second visit is refused, in words.
+    let again = c.http.get(&url).send().await.unwrap();
+    assert_eq!(again.headers()["location"], "/signin?reason=used");
+    let used = c
+        .get("/signin?reason=used", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(used.contains("already used"));
+
+    let card = c
+        .get("/dashboard/partners/stripe-connect", Some(&cookie))
+        .await;
+    assert_eq!(card.status(), StatusCode::OK);
+    assert_eq!(card.headers()["cache-control"], "no-store");
+    let html = card.text().await.unwrap();
+    assert!(html.contains("No Stripe account is connected yet"));
+    assert!(html.contains("Connect with Stripe"));
+    let csrf = csrf_of(&html);
+
+    // A form without its CSRF token, or from another origin, is refused.
+    let connect = "/dashboard/partners/stripe-connect/connect";
+    let forged = c.post_form(connect, &cookie, &c.base, "nope").await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let cross = c
+        .post_form(connect, &cookie, "http://evil.test", &csrf)
+        .await;
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+
+    // Connect with Stripe: the sandbox's authorize page, Authorize, the
+    // callback, and back to the card with the account.
+    let go = c.post_form(connect, &cookie, &c.base, &csrf).await;
+    assert_eq!(go.status(), StatusCode::SEE_OTHER);
+    let authorize = go.headers()["location"].to_str().unwrap().to_owned();
+    assert!(authorize.contains("/oauth/authorize?"), "{authorize}");
+    let page = c
+        .http
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Authorize access"));
+    let state = authorize
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("state="))
+        .unwrap()
+        .to_owned();
+    let sandbox_base = authorize.split("/oauth/").next().unwrap().to_owned();
+    let callback_url = format!("{}/api/v1/stripe-connect/callback", c.base);
+    let decided = c
+        .http
+        .post(format!("{sandbox_base}/oauth/authorize"))
+        .form(&[
+            ("state", state.as_str()),
+            ("redirect_uri", callback_url.as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let callback = decided.headers()["location"].to_str().unwrap().to_owned();
+    let back = c.http.get(&callback).send().await.unwrap();
+    let landing = back.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        landing,
+        format!(
+            "{}/dashboard/partners/stripe-connect?stripe=connected",
+            c.base
+        )
+    );
+    let path = landing.trim_start_matches(&c.base);
+    let html = c.get(path, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("Your Stripe account is connected."));
+    assert!(html.contains("acct_"));
+    assert!(html.contains("read_write"));
+    assert!(html.contains("Re-connect with Stripe"));
+
+    // A state used twice comes back as a reason in words.
+    let reused = c.http.get(&callback).send().await.unwrap();
+    let landing = reused.headers()["location"].to_str().unwrap().to_owned();
+    let path = landing.trim_start_matches(&c.base);
+    let html = c.get(path, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("already used"), "{landing}");
+
+    // Sign out ends the session.
+    let out = c.post_form("/logout", &cookie, &c.base, &csrf).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let after = c
+        .get("/dashboard/partners/stripe-connect", Some(&cookie))
+        .await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn unknown_links_and_partner_links_without_a_partner_are_refused() {
+    let c = Console::start().await;
+    let res = c
+        .get(
+            "/login/0000000000000000000000000000000000000000000000000000000000000000",
+            None,
+        )
+        .await;
+    assert_eq!(res.headers()["location"], "/signin?reason=unknown");
+    let (s, body) = c
+        .link(Role::TenantAdmin, "m_a", json!({"role": "partner"}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["param"], "partner_id");
+}
