@@ -42,5 +42,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/dashboard/partners/stripe-connect/connect",
             web::post().to(views::connect::connect),
+        )
+        .route(
+            "/dashboard/partners/batches/{batch_id}",
+            web::get().to(views::batch::show),
+        )
+        .route(
+            "/dashboard/partners/batches/{batch_id}/manifest.csv",
+            web::get().to(views::batch::manifest_csv),
+        )
+        .route(
+            "/dashboard/partners/batches/{batch_id}/approve",
+            web::post().to(views::batch::approve),
+        )
+        .route(
+            "/dashboard/partners/batches/{batch_id}/execute",
+            web::post().to(views::batch::execute),
+        )
+        .route(
+            "/dashboard/partners/batches/{batch_id}/refresh",
+            web::post().to(views::batch::refresh),
+        )
+        .route(
+            "/dashboard/partners/batches/{batch_id}/items/{item_id}/retry",
+            web::post().to(views::batch::retry),
         );
 }

@@ -317,3 +317,310 @@ async fn unknown_links_and_partner_links_without_a_partner_are_refused() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["param"], "partner_id");
 }
+
+/// The string at `pointer` in `v`.
+fn at<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap()
+}
+
+impl Console {
+    /// A JSON API call with a bearer token.
+    async fn api(&self, method: reqwest::Method, path: &str, token: &str, body: Value) -> Value {
+        let res = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// Connects `merchant` by OAuth through the sandbox's authorize page.
+    async fn connect_merchant(&self, merchant: &str) {
+        let res = self
+            .http
+            .get(format!("{}/api/v1/stripe-connect/authorize", self.base))
+            .bearer_auth(self.token(Role::TenantAdmin, merchant))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let start: Value = res.json().await.unwrap();
+        let authorize = at(&start, "/authorize_url").to_owned();
+        let state = authorize
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("state="))
+            .unwrap()
+            .to_owned();
+        let sandbox_base = authorize.split("/oauth/").next().unwrap().to_owned();
+        let callback_url = format!("{}/api/v1/stripe-connect/callback", self.base);
+        let decided = self
+            .http
+            .post(format!("{sandbox_base}/oauth/authorize"))
+            .form(&[
+                ("state", state.as_str()),
+                ("redirect_uri", callback_url.as_str()),
+                ("decision", "allow"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let callback = decided.headers()["location"].to_str().unwrap().to_owned();
+        let back = self.http.get(&callback).send().await.unwrap();
+        let landing = back.headers()["location"].to_str().unwrap().to_owned();
+        assert!(landing.ends_with("?stripe=connected"), "{landing}");
+    }
+
+    /// Enrols a partner and finishes their onboarding on the sandbox.
+    async fn onboard(&self, admin: &str, program_id: &str, key: &str) {
+        let m = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/programs/{program_id}/partners"),
+                admin,
+                json!({"email": format!("{key}@partners.test"), "country": "US", "referral_key": key}),
+            )
+            .await;
+        let id = at(&m, "/id").to_owned();
+        self.api(
+            reqwest::Method::POST,
+            &format!("/api/v1/memberships/{id}/onboarding-link"),
+            admin,
+            json!({"return_url": "https://partners.test/done", "refresh_url": "https://partners.test/again"}),
+        )
+        .await;
+        let m = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/memberships/{id}"),
+                admin,
+                Value::Null,
+            )
+            .await;
+        self._sb.complete_onboarding(at(&m, "/account_id")).unwrap();
+        let m = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/memberships/{id}/refresh"),
+                admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            m.pointer("/onboarding/payouts_enabled"),
+            Some(&json!(true)),
+            "{m}"
+        );
+    }
+
+    /// A draft batch of `merchant`, paying two partners USD 350.00.
+    async fn draft_batch(&self, merchant: &str) -> String {
+        self.connect_merchant(merchant).await;
+        let admin = self.token(Role::TenantAdmin, merchant);
+        let program = self
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/programs",
+                &admin,
+                json!({
+                    "name": "Spring",
+                    "currency": "usd",
+                    "commission": {"type": "percent", "percent": "20"},
+                    "holding_days": 0,
+                    "minimum_payout": {"amount": 100, "currency": "usd"},
+                    "auto_payout_policy": "manual",
+                    "coupon_sync_mode": "manual"
+                }),
+            )
+            .await;
+        let program_id = at(&program, "/id").to_owned();
+        self.onboard(&admin, &program_id, "tom").await;
+        self.onboard(&admin, &program_id, "ana").await;
+        for (ext, amount, key) in [("ord_1", 100_000, "tom"), ("ord_2", 75_000, "ana")] {
+            self.api(
+                reqwest::Method::POST,
+                &format!("/api/v1/programs/{program_id}/conversions"),
+                &admin,
+                json!({"external_id": ext, "amount": amount, "currency": "usd", "referral_key": key}),
+            )
+            .await;
+        }
+        let today = time::OffsetDateTime::now_utc().date();
+        let period = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
+        self.api(
+            reqwest::Method::POST,
+            &format!("/api/v1/programs/{program_id}/periods/{period}/finalize"),
+            &admin,
+            json!({}),
+        )
+        .await;
+        let b = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/programs/{program_id}/batches"),
+                &admin,
+                json!({"period": period}),
+            )
+            .await;
+        assert_eq!(at(&b, "/batch/state"), "draft", "{b}");
+        at(&b, "/batch/id").to_owned()
+    }
+
+    /// A signed-in session of `merchant`'s `role` person.
+    async fn session(&self, merchant: &str, role: &str) -> String {
+        let (s, link) = self
+            .link(
+                Role::TenantAdmin,
+                merchant,
+                json!({"role": role, "subject": format!("ops@{merchant}.test")}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{link}");
+        self.sign_in(at(&link, "/url")).await
+    }
+
+    async fn post_fields(
+        &self,
+        path: &str,
+        cookie: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", cookie)
+            .header("Origin", &self.base)
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_batch_page_reviews_confirms_approves_and_runs_a_batch() {
+    let c = Console::start().await;
+    let batch = c.draft_batch("m_a").await;
+    let cookie = c.session("m_a", "tenant_admin").await;
+    let page_path = format!("/dashboard/partners/batches/{batch}");
+
+    let res = c.get(&page_path, Some(&cookie)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("content-security-policy"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("USD 350.00"), "{html}");
+    assert!(html.contains("USD 200.00") && html.contains("USD 150.00"));
+    assert!(html.contains(">draft<"));
+    assert!(html.contains(&format!(
+        "<section id=\"progress\" class=\"card\" aria-labelledby=\"progress-title\" data-refresh=\"{page_path}\">"
+    )));
+    assert!(html.contains("<progress"));
+    assert!(html.contains("manifest.csv"));
+    let csrf = csrf_of(&html);
+
+    // The manifest as CSV, with the session (no bearer token).
+    let csv = c
+        .get(&format!("{page_path}/manifest.csv"), Some(&cookie))
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("item_id,partner_id,"), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+
+    // Without its CSRF token, approval is refused.
+    let approve = format!("{page_path}/approve");
+    let forged = c.post_form(&approve, &cookie, &c.base, "nope").await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    // Approve asks first, restating the total and item count.
+    let ask = c
+        .post_fields(&approve, &cookie, &[("csrf_token", csrf.as_str())])
+        .await;
+    assert_eq!(ask.status(), StatusCode::OK);
+    let html = ask.text().await.unwrap();
+    assert!(html.contains("Pay 2 partners USD 350.00?"), "{html}");
+    assert!(html.contains("name=\"confirm\" value=\"yes\""));
+    // Nothing was approved yet.
+    let html = c.get(&page_path, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains(">draft<"));
+
+    let yes = c
+        .post_fields(
+            &approve,
+            &cookie,
+            &[("csrf_token", csrf.as_str()), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(yes.status(), StatusCode::SEE_OTHER);
+    assert_eq!(yes.headers()["location"], page_path.as_str());
+    let html = c.get(&page_path, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains(">approved<"), "{html}");
+    assert!(html.contains("Approved by ops@m_a.test"));
+    assert!(html.contains("Run the payouts"));
+
+    // Run it: the merchant's balance pays both, each transfer linked to Stripe.
+    let card = c
+        .http
+        .get(format!("{}/api/v1/stripe-connect", c.base))
+        .bearer_auth(c.token(Role::TenantAdmin, "m_a"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    c._sb
+        .set_balance(stripe_sandbox::SetBalance {
+            account: Some(card["stripe_account_id"].as_str().unwrap().to_owned()),
+            currency: "usd".to_owned(),
+            available: 100_000,
+            pending: 0,
+        })
+        .unwrap();
+    let run = c
+        .post_fields(
+            &format!("{page_path}/execute"),
+            &cookie,
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(run.status(), StatusCode::SEE_OTHER);
+    let mut html = String::new();
+    for _ in 0..100 {
+        html = c.get(&page_path, Some(&cookie)).await.text().await.unwrap();
+        if html.contains(">completed<") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(html.contains(">completed<"), "{html}");
+    assert!(
+        html.contains("data-testid=\"posted\">2 (USD 350.00)"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"https://dashboard.stripe.com/test/connect/transfers/tr_"));
+
+    // Another merchant's staff get 404 on this batch, page and CSV alike.
+    let other = c.session("m_b", "tenant_admin").await;
+    let res = c.get(&page_path, Some(&other)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = c
+        .get(&format!("{page_path}/manifest.csv"), Some(&other))
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = c
+        .get("/dashboard/partners/batches/not-an-id", Some(&other))
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}

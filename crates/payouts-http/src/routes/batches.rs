@@ -242,6 +242,59 @@ fn csv_field(value: &str) -> String {
     }
 }
 
+/// The manifest's lines of `items`, each transfer linked to the Stripe
+/// dashboard at `stripe_dashboard_url`.
+pub fn manifest_rows(items: &[PayoutItem], stripe_dashboard_url: &str) -> Vec<ManifestRow> {
+    let dashboard = stripe_dashboard_url.trim_end_matches('/');
+    items
+        .iter()
+        .map(|i| {
+            let transfer_id = transfer_of(i);
+            ManifestRow {
+                item_id: i.id.to_string(),
+                partner_id: i.partner_id.to_string(),
+                membership_id: i.membership_id.to_string(),
+                destination: i.destination.to_string(),
+                amount: i.amount.amount_minor(),
+                currency: currency_code(i.amount.currency()),
+                fee: i.fee.amount_minor(),
+                commission_count: i.commission_count,
+                state: i.state.as_str().to_owned(),
+                transfer_url: transfer_id
+                    .as_ref()
+                    .map(|t| format!("{dashboard}/connect/transfers/{t}")),
+                transfer_id,
+            }
+        })
+        .collect()
+}
+
+/// The manifest's lines as CSV, with a header row (what
+/// `Accept: text/csv` on the manifest answers).
+pub fn manifest_csv(lines: &[ManifestRow]) -> String {
+    let mut csv = String::from(
+        "item_id,partner_id,membership_id,destination,amount,currency,fee,commission_count,state,transfer_id,transfer_url\n",
+    );
+    for l in lines {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            l.item_id,
+            l.partner_id,
+            l.membership_id,
+            csv_field(&l.destination),
+            l.amount,
+            l.currency,
+            l.fee,
+            l.commission_count,
+            l.state,
+            l.transfer_id.as_deref().unwrap_or(""),
+            l.transfer_url.as_deref().map(csv_field).unwrap_or_default(),
+        );
+    }
+    csv
+}
+
 /// The manifest: every item with amount, fee, destination, state and its
 /// Stripe transfer (linked to the Stripe dashboard), plus carry-overs. With
 /// `Accept: text/csv`, the lines as CSV.
@@ -262,54 +315,14 @@ pub async fn manifest(
     principal.require(STAFF_ROLES)?;
     let batch = scoped_batch(&state, &principal, &path).await?;
     let items = all_items(&state, batch.id).await?;
-    let dashboard = state.settings.stripe_dashboard_url.trim_end_matches('/');
-    let lines: Vec<ManifestRow> = items
-        .iter()
-        .map(|i| {
-            let transfer_id = transfer_of(i);
-            ManifestRow {
-                item_id: i.id.to_string(),
-                partner_id: i.partner_id.to_string(),
-                membership_id: i.membership_id.to_string(),
-                destination: i.destination.to_string(),
-                amount: i.amount.amount_minor(),
-                currency: currency_code(i.amount.currency()),
-                fee: i.fee.amount_minor(),
-                commission_count: i.commission_count,
-                state: i.state.as_str().to_owned(),
-                transfer_url: transfer_id
-                    .as_ref()
-                    .map(|t| format!("{dashboard}/connect/transfers/{t}")),
-                transfer_id,
-            }
-        })
-        .collect();
+    let lines = manifest_rows(&items, &state.settings.stripe_dashboard_url);
     let wants_csv = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
     if wants_csv {
-        let mut csv = String::from(
-            "item_id,partner_id,membership_id,destination,amount,currency,fee,commission_count,state,transfer_id,transfer_url\n",
-        );
-        for l in &lines {
-            let _ = writeln!(
-                csv,
-                "{},{},{},{},{},{},{},{},{},{},{}",
-                l.item_id,
-                l.partner_id,
-                l.membership_id,
-                csv_field(&l.destination),
-                l.amount,
-                l.currency,
-                l.fee,
-                l.commission_count,
-                l.state,
-                l.transfer_id.as_deref().unwrap_or(""),
-                l.transfer_url.as_deref().map(csv_field).unwrap_or_default(),
-            );
-        }
+        let csv = manifest_csv(&lines);
         return Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
             .insert_header((
