@@ -420,8 +420,10 @@ impl Console {
     }
 
     /// A draft batch of `merchant`, paying two partners USD 350.00.
-    async fn draft_batch(&self, merchant: &str) -> String {
-        self.connect_merchant(merchant).await;
+    async fn draft_batch(&self, merchant: &str, connect: bool) -> String {
+        if connect {
+            self.connect_merchant(merchant).await;
+        }
         let admin = self.token(Role::TenantAdmin, merchant);
         let program = self
             .api(
@@ -505,7 +507,7 @@ impl Console {
 #[tokio::test]
 async fn the_batch_page_reviews_confirms_approves_and_runs_a_batch() {
     let c = Console::start().await;
-    let batch = c.draft_batch("m_a").await;
+    let batch = c.draft_batch("m_a", true).await;
     let cookie = c.session("m_a", "tenant_admin").await;
     let page_path = format!("/dashboard/partners/batches/{batch}");
 
@@ -623,4 +625,126 @@ async fn the_batch_page_reviews_confirms_approves_and_runs_a_batch() {
         .get("/dashboard/partners/batches/not-an-id", Some(&other))
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn failed_payouts_say_why_in_words_and_retry_from_the_page() {
+    let c = Console::start().await;
+    let batch = c.draft_batch("m_a", true).await;
+    let cookie = c.session("m_a", "payment_admin").await;
+    let page_path = format!("/dashboard/partners/batches/{batch}");
+    let html = c.get(&page_path, Some(&cookie)).await.text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let yes = c
+        .post_fields(
+            &format!("{page_path}/approve"),
+            &cookie,
+            &[("csrf_token", csrf.as_str()), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(yes.status(), StatusCode::SEE_OTHER);
+    // Without a CSRF token, execution is refused too.
+    let forged = c
+        .post_form(&format!("{page_path}/execute"), &cookie, &c.base, "nope")
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    // The merchant's balance is empty: both transfers fail.
+    let run = c
+        .post_fields(
+            &format!("{page_path}/execute"),
+            &cookie,
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(run.status(), StatusCode::SEE_OTHER);
+    let mut html = String::new();
+    for _ in 0..100 {
+        html = c.get(&page_path, Some(&cookie)).await.text().await.unwrap();
+        if html.contains(">completed_with_failures<") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(html.contains(">completed_with_failures<"), "{html}");
+    assert!(
+        html.contains("data-testid=\"failed\">2 (USD 350.00)"),
+        "{html}"
+    );
+    assert!(html.contains("<code>balance_insufficient</code>"), "{html}");
+    assert!(
+        html.contains("Stripe balance was too low; it is retried in 24 hours."),
+        "{html}"
+    );
+    assert_eq!(html.matches("Retry now").count(), 2);
+
+    // Money arrives; one retry from the page pays that partner.
+    let card = c
+        .http
+        .get(format!("{}/api/v1/stripe-connect", c.base))
+        .bearer_auth(c.token(Role::TenantAdmin, "m_a"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    c._sb
+        .set_balance(stripe_sandbox::SetBalance {
+            account: Some(card["stripe_account_id"].as_str().unwrap().to_owned()),
+            currency: "usd".to_owned(),
+            available: 100_000,
+            pending: 0,
+        })
+        .unwrap();
+    let marker = format!("action=\"{page_path}/items/");
+    let at = html.find(&marker).unwrap() + "action=\"".len();
+    let retry = html[at..at + html[at..].find('"').unwrap()].to_owned();
+    assert!(retry.ends_with("/retry"), "{retry}");
+    let done = c
+        .post_fields(&retry, &cookie, &[("csrf_token", csrf.as_str())])
+        .await;
+    assert_eq!(
+        done.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        done.text().await.unwrap()
+    );
+    let html = c.get(&page_path, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("data-testid=\"posted\">1 "), "{html}");
+    assert_eq!(html.matches("Retry now").count(), 1);
+    // Retrying a posted item is refused in words.
+    let again = c
+        .post_fields(&retry, &cookie, &[("csrf_token", csrf.as_str())])
+        .await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+
+    // Refresh looks the items up on Stripe and comes back.
+    let refreshed = c
+        .post_fields(
+            &format!("{page_path}/refresh"),
+            &cookie,
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_batch_of_a_merchant_not_connected_says_why_it_cannot_run() {
+    let c = Console::start().await;
+    let batch = c.draft_batch("m_a", false).await;
+    let cookie = c.session("m_a", "tenant_admin").await;
+    let html = c
+        .get(
+            &format!("/dashboard/partners/batches/{batch}"),
+            Some(&cookie),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Payouts cannot run now."), "{html}");
+    assert!(html.contains("Stripe account is not connected"), "{html}");
+    assert!(!html.contains("Run the payouts"));
 }
