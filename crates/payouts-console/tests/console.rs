@@ -250,25 +250,7 @@ async fn a_login_link_signs_in_once_and_the_card_connects_through_the_sandbox() 
         .await
         .unwrap();
     assert!(page.contains("Authorize access"));
-    let state = authorize
-        .split(['?', '&'])
-        .find_map(|p| p.strip_prefix("state="))
-        .unwrap()
-        .to_owned();
-    let sandbox_base = authorize.split("/oauth/").next().unwrap().to_owned();
-    let callback_url = format!("{}/api/v1/stripe-connect/callback", c.base);
-    let decided = c
-        .http
-        .post(format!("{sandbox_base}/oauth/authorize"))
-        .form(&[
-            ("state", state.as_str()),
-            ("redirect_uri", callback_url.as_str()),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let callback = decided.headers()["location"].to_str().unwrap().to_owned();
+    let callback = c.authorize(&authorize).await;
     let back = c.http.get(&callback).send().await.unwrap();
     let landing = back.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(
@@ -340,25 +322,15 @@ impl Console {
         body
     }
 
-    /// Connects `merchant` by OAuth through the sandbox's authorize page.
-    async fn connect_merchant(&self, merchant: &str) {
-        let res = self
-            .http
-            .get(format!("{}/api/v1/stripe-connect/authorize", self.base))
-            .bearer_auth(self.token(Role::TenantAdmin, merchant))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let start: Value = res.json().await.unwrap();
-        let authorize = at(&start, "/authorize_url").to_owned();
-        let state = authorize
+    /// Presses Authorize on the sandbox's authorize page at `authorize_url`;
+    /// returns the callback URL Stripe sends the merchant back to.
+    async fn authorize(&self, authorize_url: &str) -> String {
+        let state = authorize_url
             .split(['?', '&'])
             .find_map(|p| p.strip_prefix("state="))
             .unwrap()
             .to_owned();
-        let sandbox_base = authorize.split("/oauth/").next().unwrap().to_owned();
+        let sandbox_base = authorize_url.split("/oauth/").next().unwrap().to_owned();
         let callback_url = format!("{}/api/v1/stripe-connect/callback", self.base);
         let decided = self
             .http
@@ -371,7 +343,23 @@ impl Console {
             .send()
             .await
             .unwrap();
-        let callback = decided.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(decided.status(), StatusCode::FOUND);
+        decided.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Connects `merchant` by OAuth through the sandbox's authorize page.
+    async fn connect_merchant(&self, merchant: &str) {
+        let res = self
+            .http
+            .get(format!("{}/api/v1/stripe-connect/authorize", self.base))
+            .bearer_auth(self.token(Role::TenantAdmin, merchant))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let start: Value = res.json().await.unwrap();
+        let callback = self.authorize(at(&start, "/authorize_url")).await;
         let back = self.http.get(&callback).send().await.unwrap();
         let landing = back.headers()["location"].to_str().unwrap().to_owned();
         assert!(landing.ends_with("?stripe=connected"), "{landing}");
