@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/console.css", web::get().to(assets::css))
         .route("/console.js", web::get().to(assets::js))
         .route("/signin", web::get().to(views::signin::page))
+        .route("/portal", web::get().to(views::portal::portal))
         .route("/login/{token}", web::get().to(views::signin::redeem))
         .route("/logout", web::post().to(views::signin::logout))
         .route(

@@ -601,6 +601,61 @@ async fn the_batch_page_reviews_confirms_approves_and_runs_a_batch() {
     );
     assert!(html.contains("href=\"https://dashboard.stripe.com/test/connect/transfers/tr_"));
 
+    // The partner signs in by link and reads the payout in the portal.
+    let items = c
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/batches/{batch}/items"),
+            &c.token(Role::TenantAdmin, "m_a"),
+            Value::Null,
+        )
+        .await;
+    let tom = items["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["amount"]["amount"] == 20_000)
+        .unwrap();
+    let partner_id = tom["partner_id"].as_str().unwrap();
+    let (s, link) = c
+        .link(
+            Role::TenantAdmin,
+            "m_a",
+            json!({"role": "partner", "partner_id": partner_id, "subject": "tom@partners.test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{link}");
+    let signed_in = c.http.get(at(&link, "/url")).send().await.unwrap();
+    assert_eq!(signed_in.headers()["location"], "/portal");
+    let partner = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let portal = c.get("/portal", Some(&partner)).await;
+    assert_eq!(portal.status(), StatusCode::OK);
+    let html = portal.text().await.unwrap();
+    assert!(
+        html.contains("USD 200.00") && html.contains("Paid to your Stripe account."),
+        "{html}"
+    );
+    assert!(html.contains("in 1 payout."), "{html}");
+    assert!(
+        !html.contains("USD 150.00"),
+        "another partner's payout shows: {html}"
+    );
+    // A partner cannot open the merchant's pages, and staff have no portal.
+    assert_eq!(
+        c.get(&page_path, Some(&partner)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        c.get("/portal", Some(&cookie)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
     // Another merchant's staff get 404 on this batch, page and CSV alike.
     let other = c.session("m_b", "tenant_admin").await;
     let res = c.get(&page_path, Some(&other)).await;

@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod connect;
+pub mod portal;
 pub mod signin;
 
 use actix_web::HttpResponse;
