@@ -347,6 +347,35 @@ impl Console {
         decided.headers()["location"].to_str().unwrap().to_owned()
     }
 
+    /// Presses "Run the payouts" on the batch page and waits (bounded)
+    /// until the page shows the batch in `state`; returns the page.
+    async fn run_batch(&self, page_path: &str, cookie: &str, csrf: &str, state: &str) -> String {
+        let run = self
+            .post_fields(
+                &format!("{page_path}/execute"),
+                cookie,
+                &[("csrf_token", csrf)],
+            )
+            .await;
+        assert_eq!(run.status(), StatusCode::SEE_OTHER);
+        let marker = format!(">{state}<");
+        let mut html = String::new();
+        for _ in 0..100 {
+            html = self
+                .get(page_path, Some(cookie))
+                .await
+                .text()
+                .await
+                .unwrap();
+            if html.contains(&marker) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(html.contains(&marker), "{html}");
+        html
+    }
+
     /// Connects `merchant` by OAuth through the sandbox's authorize page.
     async fn connect_merchant(&self, merchant: &str) {
         let res = self
@@ -578,23 +607,7 @@ async fn the_batch_page_reviews_confirms_approves_and_runs_a_batch() {
             pending: 0,
         })
         .unwrap();
-    let run = c
-        .post_fields(
-            &format!("{page_path}/execute"),
-            &cookie,
-            &[("csrf_token", csrf.as_str())],
-        )
-        .await;
-    assert_eq!(run.status(), StatusCode::SEE_OTHER);
-    let mut html = String::new();
-    for _ in 0..100 {
-        html = c.get(&page_path, Some(&cookie)).await.text().await.unwrap();
-        if html.contains(">completed<") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(html.contains(">completed<"), "{html}");
+    let html = c.run_batch(&page_path, &cookie, &csrf, "completed").await;
     assert!(
         html.contains("data-testid=\"posted\">2 (USD 350.00)"),
         "{html}"
@@ -693,23 +706,9 @@ async fn failed_payouts_say_why_in_words_and_retry_from_the_page() {
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 
     // The merchant's balance is empty: both transfers fail.
-    let run = c
-        .post_fields(
-            &format!("{page_path}/execute"),
-            &cookie,
-            &[("csrf_token", csrf.as_str())],
-        )
+    let html = c
+        .run_batch(&page_path, &cookie, &csrf, "completed_with_failures")
         .await;
-    assert_eq!(run.status(), StatusCode::SEE_OTHER);
-    let mut html = String::new();
-    for _ in 0..100 {
-        html = c.get(&page_path, Some(&cookie)).await.text().await.unwrap();
-        if html.contains(">completed_with_failures<") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(html.contains(">completed_with_failures<"), "{html}");
     assert!(
         html.contains("data-testid=\"failed\">2 (USD 350.00)"),
         "{html}"
