@@ -347,28 +347,17 @@ CREATE INDEX coupons_by_promotion_code ON coupons (promotion_code_id) WHERE prom
 #[async_trait::async_trait]
 impl MigrationTrait for EventsLeasesDisputes {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
         // Portable DDL: the same text on both backends.
-        for statement in EVENTS_LEASES_DISPUTES
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        execute_script(manager, EVENTS_LEASES_DISPUTES).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for statement in [
-            "DROP INDEX IF EXISTS coupons_by_promotion_code",
-            "DROP TABLE IF EXISTS disputes",
-            "DROP TABLE IF EXISTS leases",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        execute_script(
+            manager,
+            "DROP INDEX IF EXISTS coupons_by_promotion_code; \
+             DROP TABLE IF EXISTS disputes; DROP TABLE IF EXISTS leases",
+        )
+        .await
     }
 }
 
@@ -475,25 +464,23 @@ CREATE TABLE console_sessions (
 #[async_trait::async_trait]
 impl MigrationTrait for ConsoleSessions {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for statement in CONSOLE_SESSIONS
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        execute_script(manager, CONSOLE_SESSIONS).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for statement in [
-            "DROP TABLE IF EXISTS console_sessions",
-            "DROP TABLE IF EXISTS login_links",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        execute_script(
+            manager,
+            "DROP TABLE IF EXISTS console_sessions; DROP TABLE IF EXISTS login_links",
+        )
+        .await
     }
+}
+
+/// Runs each `;`-separated statement of a portable DDL script in order.
+async fn execute_script(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
 }
