@@ -103,6 +103,7 @@ pub async fn start(settings: &Settings, jwt: JwtSecret) -> Result<Running, CliEr
                 .clone()
                 .unwrap_or_else(|| format!("{public_url}/dashboard/partners/stripe-connect")),
             public_url: public_url.clone(),
+            stripe_hosted_origin: wired.stripe_hosted_origin.clone(),
             stripe_dashboard_url: if test_mode {
                 "https://dashboard.stripe.com/test".to_owned()
             } else {

@@ -127,6 +127,9 @@ pub struct Wired {
     pub sandbox: Option<SandboxHandle>,
     /// Where Stripe calls go.
     pub stripe_mode: StripeMode,
+    /// The origin of the pages Stripe hosts (OAuth authorize, onboarding),
+    /// from the Connect base: `https://connect.stripe.com` or the sandbox's.
+    pub stripe_hosted_origin: String,
     /// The secret the in-process sandbox signs webhooks with (the gateway
     /// verifies with the same one).
     sandbox_webhook_secret: Option<SecretString>,
@@ -290,6 +293,7 @@ pub async fn wire(settings: &Settings) -> Result<Wired, WireError> {
     if let Some(ops) = stripe.ops_per_second {
         config.ops_per_second = Some(ops);
     }
+    let stripe_hosted_origin = origin_of(&config.connect_base);
     let gateway = StripeGateway::new(config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut engine_config = EngineConfig::new(worker);
@@ -298,6 +302,7 @@ pub async fn wire(settings: &Settings) -> Result<Wired, WireError> {
     }
     let engine = engine(store.clone(), gateway, clock, engine_config);
     Ok(Wired {
+        stripe_hosted_origin,
         engine: Arc::new(engine),
         store,
         sandbox,
@@ -324,6 +329,17 @@ fn stripe_var(settings: &Settings, key: &str) -> Option<String> {
 }
 
 /// A gateway configuration for a sandbox at `url`.
+/// `scheme://host[:port]` of a URL (the URL itself when it has no path).
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            format!("{scheme}://{authority}")
+        }
+        None => url.trim_end_matches('/').to_owned(),
+    }
+}
+
 fn sandbox_config(url: &str, connect_base: Option<&str>) -> StripeConfig {
     let mut config = StripeConfig::new(SecretString::from(SANDBOX_SECRET_KEY), SANDBOX_CLIENT_ID);
     config.api_base = url.to_owned();

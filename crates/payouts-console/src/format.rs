@@ -5,17 +5,21 @@ use time::OffsetDateTime;
 
 /// `USD 350.00`, `JPY 1200`, `KWD 1.250`.
 pub fn money(m: &Money) -> String {
+    format!("{} {}", m.currency().code(), major(m))
+}
+
+/// The amount alone in major units, as a form field holds it: `350.00`.
+pub fn major(m: &Money) -> String {
     let exponent = m.currency().exponent();
     let minor = m.amount_minor();
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
     if exponent == 0 {
-        return format!("{} {sign}{abs}", m.currency().code());
+        return format!("{sign}{abs}");
     }
     let scale = 10_u64.pow(exponent);
     format!(
-        "{} {sign}{}.{:0width$}",
-        m.currency().code(),
+        "{sign}{}.{:0width$}",
         abs / scale,
         abs % scale,
         width = usize::try_from(exponent).unwrap_or(2)

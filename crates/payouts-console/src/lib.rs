@@ -18,6 +18,7 @@ pub mod assets;
 pub mod csrf;
 pub mod error;
 pub mod format;
+pub mod forms;
 pub mod session;
 pub mod views;
 
@@ -30,42 +31,116 @@ pub const COOKIE: &str = "payouts_session";
 
 /// Registers the console's routes (at the root of the service).
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use views::{batch, connect, home, platform, portal, program, signin};
     cfg.route("/console.css", web::get().to(assets::css))
         .route("/console.js", web::get().to(assets::js))
-        .route("/signin", web::get().to(views::signin::page))
-        .route("/portal", web::get().to(views::portal::portal))
-        .route("/login/{token}", web::get().to(views::signin::redeem))
-        .route("/logout", web::post().to(views::signin::logout))
+        .route("/signin", web::get().to(signin::page))
+        .route("/login/{token}", web::get().to(signin::redeem))
+        .route("/logout", web::post().to(signin::logout))
+        .route("/portal", web::get().to(portal::portal))
+        .route("/portal/stripe", web::post().to(portal::stripe))
+        .route("/portal/onboarded", web::get().to(portal::onboarded))
+        .route("/dashboard/partners", web::get().to(home::home))
         .route(
             "/dashboard/partners/stripe-connect",
-            web::get().to(views::connect::card),
+            web::get().to(connect::card),
         )
         .route(
             "/dashboard/partners/stripe-connect/connect",
-            web::post().to(views::connect::connect),
+            web::post().to(connect::connect),
+        )
+        .route(
+            "/dashboard/partners/programs",
+            web::post().to(program::create),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}",
+            web::get().to(program::show),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/policy",
+            web::post().to(program::policy),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/partners",
+            web::post().to(program::enroll),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/partners/{membership_id}/onboarding",
+            web::post().to(program::onboarding),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/partners/{membership_id}/onboarded",
+            web::get().to(program::onboarded),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/partners/{membership_id}/refresh",
+            web::post().to(program::refresh),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/partners/{membership_id}/dashboard",
+            web::post().to(program::dashboard),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/partners/{membership_id}/coupons",
+            web::post().to(program::coupon),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/partners/{membership_id}/portal-link",
+            web::post().to(program::portal_link),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/periods/{period}/finalize",
+            web::post().to(program::finalize),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/batches",
+            web::post().to(program::build),
         )
         .route(
             "/dashboard/partners/batches/{batch_id}",
-            web::get().to(views::batch::show),
+            web::get().to(batch::show),
         )
         .route(
             "/dashboard/partners/batches/{batch_id}/manifest.csv",
-            web::get().to(views::batch::manifest_csv),
+            web::get().to(batch::manifest_csv),
         )
         .route(
             "/dashboard/partners/batches/{batch_id}/approve",
-            web::post().to(views::batch::approve),
+            web::post().to(batch::approve),
         )
         .route(
             "/dashboard/partners/batches/{batch_id}/execute",
-            web::post().to(views::batch::execute),
+            web::post().to(batch::execute),
         )
         .route(
             "/dashboard/partners/batches/{batch_id}/refresh",
-            web::post().to(views::batch::refresh),
+            web::post().to(batch::refresh),
         )
         .route(
             "/dashboard/partners/batches/{batch_id}/items/{item_id}/retry",
-            web::post().to(views::batch::retry),
-        );
+            web::post().to(batch::retry),
+        )
+        .route("/dashboard/platform/fees", web::get().to(platform::fees))
+        .route(
+            "/dashboard/platform/fees",
+            web::post().to(platform::save_fees),
+        )
+        .route(
+            "/dashboard/platform/balance",
+            web::get().to(platform::balance),
+        )
+        .route(
+            "/dashboard/platform/disputes",
+            web::get().to(platform::disputes),
+        )
+        .route(
+            "/dashboard/platform/disputes/{dispute_id}/evidence",
+            web::post().to(platform::evidence),
+        )
+        // Anything else under the console's prefixes: sign in first, then
+        // a page that says there is nothing here (registered last).
+        .route("/dashboard", web::get().to(views::not_found))
+        .route("/dashboard/{tail:.*}", web::get().to(views::not_found))
+        .route("/portal/{tail:.*}", web::get().to(views::not_found));
 }

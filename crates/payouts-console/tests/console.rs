@@ -61,6 +61,7 @@ impl Console {
             HttpSettings {
                 dashboard_url: format!("{base}/dashboard/partners/stripe-connect"),
                 stripe_dashboard_url: "https://dashboard.stripe.com/test".to_owned(),
+                stripe_hosted_origin: sb.base_url(),
                 public_url: base.clone(),
             },
         );
@@ -789,4 +790,428 @@ async fn a_batch_of_a_merchant_not_connected_says_why_it_cannot_run() {
     assert!(html.contains("Payouts cannot run now."), "{html}");
     assert!(html.contains("Stripe account is not connected"), "{html}");
     assert!(!html.contains("Run the payouts"));
+}
+
+/// The path and query of a `Location` on this console.
+fn location(res: &reqwest::Response, base: &str) -> String {
+    res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches(base)
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_month_runs_from_the_home_and_program_pages_and_the_partner_reads_their_notices() {
+    let c = Console::start().await;
+    c.connect_merchant("m_a").await;
+    let cookie = c.session("m_a", "tenant_admin").await;
+    let home = c.get("/dashboard/partners", Some(&cookie)).await;
+    assert_eq!(home.status(), StatusCode::OK);
+    let html = home.text().await.unwrap();
+    assert!(html.contains("No programs yet") && html.contains("Create a program"));
+    assert!(html.contains("Nothing has been paid yet"));
+    let csrf = csrf_of(&html);
+
+    // Create a program; a bad value is refused in words and creates nothing.
+    let bad = c
+        .post_fields(
+            "/dashboard/partners/programs",
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("name", "Spring"),
+                ("currency", "usd"),
+                ("commission_percent", "120"),
+                ("holding_days", "0"),
+                ("minimum_payout", "1.00"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("Commission (%)"));
+    let made = c
+        .post_fields(
+            "/dashboard/partners/programs",
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("name", "Spring"),
+                ("currency", "usd"),
+                ("commission_percent", "20"),
+                ("holding_days", "0"),
+                ("minimum_payout", "1.00"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    let program_page = location(&made, &c.base);
+    let program_path = program_page.split('?').next().unwrap().to_owned();
+    let program_id = program_path.rsplit('/').next().unwrap().to_owned();
+    let html = c
+        .get("/dashboard/partners", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches(&program_path).count(), 1, "one program listed");
+
+    // Enroll a partner; a bad e-mail is refused and enrolls no one.
+    let enroll = format!("{program_path}/partners");
+    let refused = c
+        .post_fields(
+            &enroll,
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("email", "not-an-email"),
+                ("country", "US"),
+                ("referral_key", "tom"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let ok = c
+        .post_fields(
+            &enroll,
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("email", "tom@partners.test"),
+                ("country", "US"),
+                ("referral_key", "tom"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let html = c
+        .get(&program_path, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("data-testid=\"partner-").count(), 1);
+    assert!(html.contains("data-testid=\"onboarding\">onboarding"));
+    let marker = format!("action=\"{program_path}/partners/");
+    let at = html.find(&marker).unwrap() + marker.len();
+    let membership = html[at..at + 36].to_owned();
+    let row = format!("{program_path}/partners/{membership}");
+
+    // Onboarding: the sandbox's hosted page, Complete, back to the program.
+    let go = c
+        .post_fields(
+            &format!("{row}/onboarding"),
+            &cookie,
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(go.status(), StatusCode::SEE_OTHER);
+    let hosted = go.headers()["location"].to_str().unwrap().to_owned();
+    assert!(hosted.contains("/setup/s/acct_"), "{hosted}");
+    let done = c
+        .http
+        .post(&hosted)
+        .form(&[("decision", "complete")])
+        .send()
+        .await
+        .unwrap();
+    let back = done.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(back, format!("{}{row}/onboarded", c.base));
+    let checked = c.get(&format!("{row}/onboarded"), Some(&cookie)).await;
+    assert_eq!(checked.status(), StatusCode::SEE_OTHER);
+    let html = c
+        .get(&program_path, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-testid=\"onboarding\">ready"), "{html}");
+
+    // A coupon code, and the payout policy.
+    let coupon = c
+        .post_fields(
+            &format!("{row}/coupons"),
+            &cookie,
+            &[("csrf_token", csrf.as_str()), ("code", "TOM10")],
+        )
+        .await;
+    assert_eq!(coupon.status(), StatusCode::SEE_OTHER);
+    let bad_cap = c
+        .post_fields(
+            &format!("{program_path}/policy"),
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("policy", "auto_under_cap"),
+                ("cap", "lots"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_cap.status(), StatusCode::BAD_REQUEST);
+    let capped = c
+        .post_fields(
+            &format!("{program_path}/policy"),
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("policy", "auto_under_cap"),
+                ("cap", "5.00"),
+            ],
+        )
+        .await;
+    assert_eq!(capped.status(), StatusCode::SEE_OTHER);
+    let html = c
+        .get(&program_path, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<code>TOM10</code>"));
+    assert!(
+        html.contains("Batches of at most USD 5.00 approve themselves"),
+        "{html}"
+    );
+
+    // A conversion by API; the commission by period; finalize; build.
+    let admin = c.token(Role::TenantAdmin, "m_a");
+    c.api(
+        reqwest::Method::POST,
+        &format!("/api/v1/programs/{program_id}/conversions"),
+        &admin,
+        json!({"external_id": "ord_1", "amount": 100_000, "currency": "usd", "referral_key": "tom"}),
+    )
+    .await;
+    let html = c
+        .get(&program_path, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("USD 200.00") && html.contains("badge pending"),
+        "{html}"
+    );
+    let today = time::OffsetDateTime::now_utc().date();
+    let period = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
+    let fin = c
+        .post_fields(
+            &format!("{program_path}/periods/{period}/finalize"),
+            &cookie,
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    let after = location(&fin, &c.base);
+    assert!(after.contains("notice=finalized&count=1"), "{after}");
+    let html = c.get(&after, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("1 commission was finalized."));
+    let pending = c
+        .get(
+            &format!("{program_path}?period={period}&state=pending"),
+            Some(&cookie),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(pending.contains("No commissions in state pending"));
+    let built = c
+        .post_fields(
+            &format!("{program_path}/batches"),
+            &cookie,
+            &[("csrf_token", csrf.as_str()), ("period", period.as_str())],
+        )
+        .await;
+    assert_eq!(built.status(), StatusCode::SEE_OTHER);
+    let batch_path = location(&built, &c.base);
+    assert!(batch_path.starts_with("/dashboard/partners/batches/"));
+    let html = c
+        .get(&batch_path, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // USD 200.00 is over the USD 5.00 cap: a person approves it.
+    assert!(html.contains("data-testid=\"state\">draft"), "{html}");
+    assert!(
+        html.contains("tom (tom@partners.test)"),
+        "partners by name: {html}"
+    );
+    let yes = c
+        .post_fields(
+            &format!("{batch_path}/approve"),
+            &cookie,
+            &[("csrf_token", csrf.as_str()), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(yes.status(), StatusCode::SEE_OTHER);
+    // The merchant's balance is empty: the payout fails and is retried later.
+    c.run_batch(&batch_path, &cookie, &csrf, "completed_with_failures")
+        .await;
+
+    // The home page: the program, the batch, the merchant's notifications.
+    let html = c
+        .get("/dashboard/partners", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&batch_path));
+    assert!(
+        html.contains("merchant_insufficient_balance_retry"),
+        "{html}"
+    );
+    assert!(html.contains("data-testid=\"paid-volume\""), "{html}");
+
+    // The partner's portal link, from the program page; the portal's notice.
+    let issued = c
+        .post_fields(
+            &format!("{row}/portal-link"),
+            &cookie,
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(issued.status(), StatusCode::OK);
+    let html = issued.text().await.unwrap();
+    let at = html.find("data-testid=\"portal-link\" href=\"").unwrap()
+        + "data-testid=\"portal-link\" href=\"".len();
+    let portal_url = html[at..at + html[at..].find('"').unwrap()].to_owned();
+    let partner = c.sign_in(&portal_url).await;
+    let html = c.get("/portal", Some(&partner)).await.text().await.unwrap();
+    assert!(
+        html.contains("USD 200.00 is delayed: the merchant&#x27;s Stripe balance was too low")
+            || html
+                .contains("USD 200.00 is delayed: the merchant&#39;s Stripe balance was too low"),
+        "{html}"
+    );
+    assert!(html.contains("Open your Stripe dashboard"));
+    let pcsrf = csrf_of(&html);
+    let dash = c
+        .post_fields(
+            "/portal/stripe",
+            &partner,
+            &[
+                ("csrf_token", pcsrf.as_str()),
+                ("membership_id", membership.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(dash.status(), StatusCode::SEE_OTHER);
+    assert!(
+        dash.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("/express/acct_")
+    );
+    // The partner cannot open the merchant's pages.
+    let denied = c.get(&program_path, Some(&partner)).await;
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
+
+    // Another merchant sees none of it; unknown console URLs are 404 in words.
+    let other = c.session("m_b", "tenant_admin").await;
+    for path in [
+        program_path.as_str(),
+        batch_path.as_str(),
+        "/dashboard/partners/nope",
+    ] {
+        let res = c.get(path, Some(&other)).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(res.text().await.unwrap().contains("There is nothing here"));
+    }
+    let res = c.get("/dashboard/platform/fees", Some(&other)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = c.get("/dashboard/partners/nope", None).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // A program form without its token changes nothing.
+    let forged = c
+        .post_fields(
+            &format!("{program_path}/policy"),
+            &cookie,
+            &[("csrf_token", "nope"), ("policy", "auto_all")],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_platform_operator_sets_fees_and_reads_the_balance_and_disputes() {
+    let c = Console::start().await;
+    let (s, link) = c
+        .link(
+            Role::PlatformAdmin,
+            "m_a",
+            json!({"role": "platform_admin", "subject": "ops@platform.test"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{link}");
+    let cookie = c.sign_in(at(&link, "/url")).await;
+    let html = c
+        .get("/dashboard/platform/fees", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-testid=\"default-rate\">0%"), "{html}");
+    let csrf = csrf_of(&html);
+    let fees = |fields: Vec<(&'static str, &'static str)>| {
+        let mut all = vec![("csrf_token", csrf.clone())];
+        all.extend(fields.into_iter().map(|(k, v)| (k, v.to_owned())));
+        all
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let c = &c;
+        let cookie = cookie.clone();
+        async move {
+            c.http
+                .post(format!("{}/dashboard/platform/fees", c.base))
+                .header("Cookie", cookie)
+                .header("Origin", &c.base)
+                .form(&fields)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let saved = post(fees(vec![
+        ("action", "default"),
+        ("percent", "2.9"),
+        ("fixed_minor", "30"),
+    ]))
+    .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let tier = post(fees(vec![
+        ("action", "tier"),
+        ("volume_min_minor", "0"),
+        ("volume_max_minor", "1000000"),
+        ("percent", "3"),
+    ]))
+    .await;
+    assert_eq!(tier.status(), StatusCode::SEE_OTHER);
+    // Overlapping tiers are refused by the domain, and nothing changes.
+    let overlap = post(fees(vec![
+        ("action", "tier"),
+        ("volume_min_minor", "500"),
+        ("percent", "1"),
+    ]))
+    .await;
+    assert_eq!(overlap.status(), StatusCode::BAD_REQUEST);
+    let bad = post(fees(vec![("action", "default"), ("percent", "-1")])).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let html = c
+        .get("/dashboard/platform/fees?notice=saved", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("2.9% + 30 minor units"), "{html}");
+    assert_eq!(html.matches("value=\"remove_tier\"").count(), 1);
+    let balance = c.get("/dashboard/platform/balance", Some(&cookie)).await;
+    assert_eq!(balance.status(), StatusCode::OK);
+    assert!(balance.text().await.unwrap().contains("Platform balance"));
+    let bad_account = c
+        .get("/dashboard/platform/balance?account=nope", Some(&cookie))
+        .await;
+    assert_eq!(bad_account.status(), StatusCode::BAD_REQUEST);
+    let disputes = c.get("/dashboard/platform/disputes", Some(&cookie)).await;
+    assert_eq!(disputes.status(), StatusCode::OK);
+    assert!(disputes.text().await.unwrap().contains("No disputes."));
 }

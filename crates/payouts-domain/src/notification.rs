@@ -17,6 +17,9 @@ pub enum NotificationKind {
     PartnerPayoutSent,
     /// The partner's account cannot receive transfers; they must finish onboarding.
     PartnerPayoutDestinationCannotReceive,
+    /// A payout to the partner failed on the merchant's side (balance short,
+    /// account inactive) and waits: for a retry, or for the merchant.
+    PartnerPayoutDelayed,
     /// The merchant's balance was short; the ladder retries later.
     MerchantInsufficientBalanceRetry,
     /// The balance was short too many times; automatic retries stopped.
@@ -38,6 +41,7 @@ impl NotificationKind {
             NotificationKind::PartnerPayoutDestinationCannotReceive => {
                 "partner_payout_destination_cannot_receive"
             }
+            NotificationKind::PartnerPayoutDelayed => "partner_payout_delayed",
             NotificationKind::MerchantInsufficientBalanceRetry => {
                 "merchant_insufficient_balance_retry"
             }

@@ -270,7 +270,8 @@ fn a_retry_after_an_ambiguous_answer_sends_the_same_key() {
 /// Stripe's `account_inactive` means every transfer from the merchant's
 /// account would be refused: with three items claimed and one sent at a
 /// time, exactly one transfer is attempted. The run stops, the program is
-/// held for the merchant, the merchant (only) is told, and the two unsent
+/// held for the merchant, the merchant and the one partner whose payout is
+/// held are told (nobody else), and the two unsent
 /// items are released, still open, with no further call to Stripe, until
 /// the merchant acts.
 #[test]
@@ -336,7 +337,13 @@ fn no_transfer_is_sent_after_account_inactive() {
             Err(DomainError::Blocked(Blocked::PayoutsPaused(_)))
         ));
 
-        // The merchant is told once, and nobody else.
+        // The merchant is told once, the partner whose payout is held once,
+        // and nobody else.
+        let held_partner = all
+            .iter()
+            .find(|i| i.id == refused)
+            .map(|i| i.partner_id)
+            .unwrap();
         let mut notifier = MockNotifier::new();
         let merchant_id = merchant(1);
         notifier
@@ -348,9 +355,19 @@ fn no_transfer_is_sent_after_account_inactive() {
             })
             .times(1)
             .returning(|_| Ok(()));
+        notifier
+            .expect_deliver()
+            .withf(move |n| {
+                n.kind == NotificationKind::PartnerPayoutDelayed
+                    && n.recipient == Recipient::Partner(held_partner)
+                    && n.payload["item_id"] == serde_json::json!(refused)
+                    && n.payload["reason"] == "account_inactive"
+            })
+            .times(1)
+            .returning(|_| Ok(()));
         assert_eq!(
             engine.dispatch_notifications(&notifier, 10).await.unwrap(),
-            1
+            2
         );
         notifier.checkpoint();
         assert_eq!(

@@ -31,6 +31,10 @@ pub struct HttpSettings {
     /// login links point here, and the session cookie is `Secure` when it
     /// is `https`.
     pub public_url: String,
+    /// The origin of the pages Stripe hosts (OAuth authorize, onboarding):
+    /// `https://connect.stripe.com`, or the sandbox's. The console's forms
+    /// that lead there allow it in `form-action`.
+    pub stripe_hosted_origin: String,
 }
 
 impl Default for HttpSettings {
@@ -39,6 +43,7 @@ impl Default for HttpSettings {
             dashboard_url: "http://127.0.0.1:8080/dashboard/partners/stripe-connect".to_owned(),
             stripe_dashboard_url: "https://dashboard.stripe.com/test".to_owned(),
             public_url: "http://127.0.0.1:8080".to_owned(),
+            stripe_hosted_origin: "https://connect.stripe.com".to_owned(),
         }
     }
 }

@@ -69,6 +69,7 @@ impl Api {
             HttpSettings {
                 dashboard_url: "http://dash.test/settings".to_owned(),
                 stripe_dashboard_url: "https://dashboard.stripe.com/test".to_owned(),
+                stripe_hosted_origin: "https://connect.stripe.com".to_owned(),
                 public_url: "http://127.0.0.1".to_owned(),
             },
         );

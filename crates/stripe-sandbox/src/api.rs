@@ -657,13 +657,32 @@ fn create_account_link(w: &mut World, ctx: &mut Ctx<'_>) -> Result<Value, ApiErr
             Some("type"),
         ));
     }
+    let account = a.id.clone();
+    let token = random_alnum(12);
+    let expires_at = ctx.now.saturating_add(ACCOUNT_LINK_TTL_SECS);
+    let base = w
+        .hosted_base
+        .clone()
+        .unwrap_or_else(|| "https://connect.stripe.com".to_owned());
+    // The sandbox serves the hosted onboarding page itself: Complete sends
+    // the user to `return_url`, an expired or used link to `refresh_url`.
+    w.account_links.insert(
+        token.clone(),
+        crate::state::HostedAccountLink {
+            account: account.clone(),
+            return_url: s(p, "return_url").unwrap_or_default().to_owned(),
+            refresh_url: s(p, "refresh_url").unwrap_or_default().to_owned(),
+            expires_at,
+            used: false,
+        },
+    );
     Ok(render(
         "account_link",
         json!({
             "object": "account_link",
             "created": ctx.now,
-            "expires_at": ctx.now.saturating_add(ACCOUNT_LINK_TTL_SECS),
-            "url": format!("https://connect.stripe.com/setup/s/{}/{}", a.id, random_alnum(12)),
+            "expires_at": expires_at,
+            "url": format!("{base}/setup/s/{account}/{token}"),
         }),
     ))
 }
@@ -682,7 +701,12 @@ fn create_login_link(w: &mut World, ctx: &mut Ctx<'_>) -> Result<Value, ApiError
         json!({
             "object": "login_link",
             "created": ctx.now,
-            "url": format!("https://connect.stripe.com/express/{}/{}", a.id, random_alnum(12)),
+            "url": format!(
+                "{}/express/{}/{}",
+                w.hosted_base.as_deref().unwrap_or("https://connect.stripe.com"),
+                a.id,
+                random_alnum(12)
+            ),
         }),
     ))
 }

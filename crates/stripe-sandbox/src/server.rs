@@ -114,8 +114,8 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(platform_id: &str) -> Self {
-        let mut world = World::new(platform_id.to_owned());
+    fn new(platform_id: &str, hosted_base: &str) -> Self {
+        let mut world = World::new(platform_id.to_owned(), Some(hosted_base.to_owned()));
         let mut platform = Account::new(platform_id.to_owned(), 0, 0, "standard");
         platform.complete_onboarding();
         world.accounts.insert(platform_id.to_owned(), platform);
@@ -154,6 +154,8 @@ pub(crate) struct Inner {
     shared: Mutex<Shared>,
     http: reqwest::Client,
     platform_id: String,
+    /// `http://` and the sandbox's own address: its hosted pages live there.
+    hosted_base: String,
 }
 
 impl Inner {
@@ -202,14 +204,16 @@ impl Sandbox {
         let platform_id = config
             .platform_account_id
             .unwrap_or_else(|| new_id("acct_"));
-        let inner = Arc::new(Inner {
-            spec,
-            shared: Mutex::new(Shared::new(&platform_id)),
-            http,
-            platform_id,
-        });
         let listener = std::net::TcpListener::bind(config.addr)?;
         let addr = listener.local_addr()?;
+        let hosted_base = format!("http://{addr}");
+        let inner = Arc::new(Inner {
+            spec,
+            shared: Mutex::new(Shared::new(&platform_id, &hosted_base)),
+            http,
+            platform_id,
+            hosted_base,
+        });
         let data = web::Data::from(Arc::clone(&inner));
         let server = HttpServer::new(move || {
             App::new()
@@ -218,6 +222,18 @@ impl Sandbox {
                 .configure(control_routes)
                 .route("/oauth/authorize", web::get().to(authorize_page))
                 .route("/oauth/authorize", web::post().to(authorize_decision))
+                .route(
+                    "/setup/s/{account}/{token}",
+                    web::get().to(hosted::onboarding_page),
+                )
+                .route(
+                    "/setup/s/{account}/{token}",
+                    web::post().to(hosted::onboarding_decision),
+                )
+                .route(
+                    "/express/{account}/{token}",
+                    web::get().to(hosted::express_page),
+                )
                 .default_service(web::to(stripe_entry))
         })
         .workers(config.workers.max(1))
@@ -799,7 +815,7 @@ fn set_payout_status(
 }
 
 fn reset(inner: &Inner) {
-    *inner.lock() = Shared::new(&inner.platform_id);
+    *inner.lock() = Shared::new(&inner.platform_id, &inner.hosted_base);
 }
 
 // ------------------------------------------------------------ control HTTP
@@ -1464,4 +1480,188 @@ pub(crate) fn lock_world<R>(inner: &Inner, f: impl FnOnce(&mut World, i64) -> R)
     let mut s = inner.lock();
     let now = s.now();
     f(&mut s.world, now)
+}
+
+/// The pages Stripe hosts on connect.stripe.com, served by the sandbox
+/// itself so that a person can click through onboarding with no Stripe
+/// account: the Account Link's onboarding page and the Express dashboard
+/// a login link opens.
+mod hosted {
+    use std::collections::HashMap;
+
+    use actix_web::http::StatusCode;
+    use actix_web::{HttpResponse, web};
+
+    use super::{Data, complete_onboarding, html_escape};
+
+    fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; form-action *",
+            ))
+            .body(format!(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+                 <title>Stripe sandbox: {title}</title><style>body{{font:16px system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1a1f36}}\
+                 button{{font:inherit;padding:.6rem 1rem;border-radius:6px;border:1px solid #635bff;background:#635bff;color:#fff;cursor:pointer}}\
+                 button[value=leave]{{background:#fff;color:#635bff}}button:focus{{outline:3px solid #a5a0ff}}.note{{color:#697386}}</style>\
+                 </head><body><main>{body}</main></body></html>"
+            ))
+    }
+
+    fn redirect(to: &str) -> HttpResponse {
+        HttpResponse::Found()
+            .insert_header(("Location", to.to_owned()))
+            .finish()
+    }
+
+    /// The link's state: `Ok(link)` while it may be used, `Err(response)`
+    /// otherwise (an expired or used link goes to its `refresh_url`, as
+    /// Stripe's does; an unknown one is 404).
+    fn usable(
+        d: &Data,
+        account: &str,
+        token: &str,
+    ) -> Result<crate::state::HostedAccountLink, Box<HttpResponse>> {
+        let s = d.lock();
+        let now = s.now();
+        match s.world.account_links.get(token) {
+            Some(link) if link.account == account => {
+                if link.used || link.expires_at < now {
+                    Err(Box::new(if link.refresh_url.is_empty() {
+                        page(
+                            StatusCode::GONE,
+                            "link expired",
+                            "<h1>This onboarding link has expired</h1><p>Ask for a new one.</p>",
+                        )
+                    } else {
+                        redirect(&link.refresh_url)
+                    }))
+                } else {
+                    Ok(link.clone())
+                }
+            }
+            _ => Err(Box::new(page(
+                StatusCode::NOT_FOUND,
+                "no such link",
+                "<h1>No such onboarding link</h1>",
+            ))),
+        }
+    }
+
+    /// `GET /setup/s/{account}/{token}`: Complete onboarding, or leave.
+    pub(super) async fn onboarding_page(
+        d: Data,
+        path: web::Path<(String, String)>,
+    ) -> HttpResponse {
+        let (account, token) = path.into_inner();
+        match usable(&d, &account, &token) {
+            Ok(_) => page(
+                StatusCode::OK,
+                "onboarding",
+                &format!(
+                    "<h1>Set up your Stripe Express account</h1>\
+                     <p>Account <code>{account}</code>.</p>\
+                     <p class=\"note\">This is the Stripe sandbox: no identity or bank details are asked for. \
+                     Complete onboarding marks the account verified, with transfers and payouts enabled, \
+                     and sends <code>account.updated</code>.</p>\
+                     <form method=\"post\">\
+                     <button type=\"submit\" name=\"decision\" value=\"complete\" autofocus>Complete onboarding</button> \
+                     <button type=\"submit\" name=\"decision\" value=\"leave\">Leave for now</button>\
+                     </form>",
+                    account = html_escape(&account)
+                ),
+            ),
+            Err(response) => *response,
+        }
+    }
+
+    /// `POST /setup/s/{account}/{token}`: completes onboarding (once) and
+    /// returns to `return_url`; leaving returns there unchanged.
+    pub(super) async fn onboarding_decision(
+        d: Data,
+        path: web::Path<(String, String)>,
+        form: web::Form<HashMap<String, String>>,
+    ) -> HttpResponse {
+        let (account, token) = path.into_inner();
+        let link = match usable(&d, &account, &token) {
+            Ok(link) => link,
+            Err(response) => return *response,
+        };
+        if form.get("decision").map(String::as_str) == Some("complete") {
+            if let Some(l) = d.lock().world.account_links.get_mut(&token) {
+                l.used = true;
+            }
+            if let Err(e) = complete_onboarding(&d.clone().into_inner(), &account) {
+                return page(
+                    StatusCode::BAD_REQUEST,
+                    "onboarding failed",
+                    &format!(
+                        "<h1>Onboarding failed</h1><p>{}</p>",
+                        html_escape(&e.to_string())
+                    ),
+                );
+            }
+        }
+        if link.return_url.is_empty() {
+            return page(
+                StatusCode::OK,
+                "done",
+                "<h1>Done</h1><p>You can close this page.</p>",
+            );
+        }
+        redirect(&link.return_url)
+    }
+
+    /// `GET /express/{account}/{token}`: the Express dashboard's stand-in.
+    pub(super) async fn express_page(d: Data, path: web::Path<(String, String)>) -> HttpResponse {
+        let (account, _) = path.into_inner();
+        let s = d.lock();
+        let Some(a) = s.world.accounts.get(&account) else {
+            return page(
+                StatusCode::NOT_FOUND,
+                "no such account",
+                "<h1>No such account</h1>",
+            );
+        };
+        let balances: String = s
+            .world
+            .balances
+            .get(&account)
+            .map(|by_currency| {
+                by_currency
+                    .iter()
+                    .map(|(currency, b)| {
+                        format!(
+                            "<li>{}: {} available, {} pending (minor units)</li>",
+                            html_escape(&currency.to_uppercase()),
+                            b.available,
+                            b.pending
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        page(
+            StatusCode::OK,
+            "Express dashboard",
+            &format!(
+                "<h1>Express dashboard</h1><p>Account <code>{}</code>, {}.</p><ul>{}</ul>\
+                 <p class=\"note\">This is the Stripe sandbox's stand-in for the Express dashboard.</p>",
+                html_escape(&a.id),
+                if a.onboarded {
+                    "verified"
+                } else {
+                    "onboarding unfinished"
+                },
+                if balances.is_empty() {
+                    "<li>No balance yet.</li>".to_owned()
+                } else {
+                    balances
+                }
+            ),
+        )
+    }
 }

@@ -572,10 +572,25 @@ pub(crate) struct OAuthCode {
     pub used: bool,
 }
 
+/// An Account Link the sandbox's hosted onboarding page answers to.
+#[derive(Debug, Clone)]
+pub(crate) struct HostedAccountLink {
+    pub account: String,
+    pub return_url: String,
+    pub refresh_url: String,
+    pub expires_at: i64,
+    pub used: bool,
+}
+
 /// Every Stripe object the sandbox holds, keyed by id.
 #[derive(Debug)]
 pub(crate) struct World {
     pub platform_id: String,
+    /// The sandbox's own address, for the hosted pages its links point to
+    /// (Stripe's are on connect.stripe.com, which is not reachable here).
+    pub hosted_base: Option<String>,
+    /// Account Links by their token (the last path segment of the URL).
+    pub account_links: HashMap<String, HostedAccountLink>,
     pub seq: u64,
     pub accounts: HashMap<String, Account>,
     pub balances: HashMap<String, BTreeMap<String, BalanceAmounts>>,
@@ -594,9 +609,11 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub(crate) fn new(platform_id: String) -> Self {
+    pub(crate) fn new(platform_id: String, hosted_base: Option<String>) -> Self {
         Self {
             platform_id,
+            hosted_base,
+            account_links: HashMap::new(),
             seq: 0,
             accounts: HashMap::new(),
             balances: HashMap::new(),

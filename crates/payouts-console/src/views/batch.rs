@@ -22,15 +22,6 @@ use crate::error::ConsoleError;
 use crate::format;
 use crate::session::Signed;
 
-/// The roles that may approve, execute, retry and refresh a batch (with
-/// the platform's roles).
-const PAY_ROLES: [&str; 4] = [
-    "tenant_admin",
-    "payment_admin",
-    "manager",
-    "integration_admin",
-];
-
 /// The batch page's path.
 fn batch_path(id: BatchId) -> String {
     format!("/dashboard/partners/batches/{id}")
@@ -56,7 +47,7 @@ async fn scoped_batch(
 
 /// Whether the person may act on batches.
 fn may_pay(signed: &Signed) -> bool {
-    signed.has_any(&PAY_ROLES) || signed.is_platform()
+    super::may_act(signed)
 }
 
 /// Every item of the batch, in order.
@@ -220,10 +211,20 @@ fn carry_words(reason: payouts_domain::batch::CarryReason) -> &'static str {
     }
 }
 
-fn outcome_of(item: &PayoutItem, dashboard: &str) -> Outcome {
+/// Partners by id, named by their referral key and e-mail.
+type Names = std::collections::HashMap<payouts_domain::ids::PartnerId, String>;
+
+fn name(names: &Names, partner: payouts_domain::ids::PartnerId) -> String {
+    names
+        .get(&partner)
+        .cloned()
+        .unwrap_or_else(|| partner.to_string())
+}
+
+fn outcome_of(item: &PayoutItem, dashboard: &str, names: &Names) -> Outcome {
     let mut outcome = Outcome {
         item_id: item.id.to_string(),
-        partner: item.partner_id.to_string(),
+        partner: name(names, item.partner_id),
         amount: format::money(&item.amount),
         state: item.state.as_str(),
         transfer: None,
@@ -264,6 +265,11 @@ pub async fn show(
     let batch = scoped_batch(&state, &signed, &path).await?;
     let items = all_items(&state, batch.id).await?;
     let summary = state.engine.batch_summary(batch.id).await?;
+    let names: Names = super::program::all_memberships(&state, batch.program_id)
+        .await?
+        .into_iter()
+        .map(|m| (m.partner_id, format!("{} ({})", m.referral_key, m.email)))
+        .collect();
     let dashboard = state.settings.stripe_dashboard_url.trim_end_matches('/');
     let open = matches!(
         batch.state,
@@ -298,7 +304,7 @@ pub async fn show(
         lines: items
             .iter()
             .map(|i| Line {
-                partner: i.partner_id.to_string(),
+                partner: name(&names, i.partner_id),
                 destination: i.destination.to_string(),
                 amount: format::money(&i.amount),
                 commissions: i.commission_count,
@@ -309,7 +315,7 @@ pub async fn show(
             .carried
             .iter()
             .map(|c| Carried {
-                partner: c.partner_id.to_string(),
+                partner: name(&names, c.partner_id),
                 amount: format::money(&c.amount),
                 commissions: c.commission_count,
                 reason: carry_words(c.reason),
@@ -325,7 +331,10 @@ pub async fn show(
             done: summary.posted_count + summary.failed_count,
             total: summary.posted_count + summary.failed_count + summary.pending_count,
         },
-        outcomes: items.iter().map(|i| outcome_of(i, dashboard)).collect(),
+        outcomes: items
+            .iter()
+            .map(|i| outcome_of(i, dashboard, &names))
+            .collect(),
         may_pay: may,
         may_approve: may && batch.state == BatchState::Draft,
         may_execute: may
@@ -341,12 +350,14 @@ pub async fn show(
 /// A form with only its CSRF token.
 #[derive(Debug, Deserialize)]
 pub struct PlainForm {
+    #[serde(default)]
     csrf_token: String,
 }
 
 /// The approve form: without `confirm=yes` it asks first.
 #[derive(Debug, Deserialize)]
 pub struct ApproveForm {
+    #[serde(default)]
     csrf_token: String,
     confirm: Option<String>,
 }

@@ -12,7 +12,7 @@ use payouts_domain::program::ProgramStatus;
 use payouts_http::AppState;
 use serde::Deserialize;
 
-use super::{Layout, page, see_other};
+use super::{Layout, see_other};
 use crate::csrf;
 use crate::error::ConsoleError;
 use crate::format;
@@ -53,6 +53,9 @@ struct CardPage {
     connection: Option<Connection>,
     probations: Vec<Probation>,
     may_connect: bool,
+    policies: Vec<super::program::PolicyForm>,
+    show_program_name: bool,
+    may_act: bool,
 }
 
 /// What the callback's reason means to a person.
@@ -117,11 +120,15 @@ pub async fn card(
         }
     });
     let mut probations = Vec::new();
+    let mut policies = Vec::new();
     let programs = state
         .engine
         .programs_page(&merchant, PageRequest::first(100))
         .await?;
     for program in programs.data {
+        if program.status != ProgramStatus::Archived {
+            policies.push(super::program::PolicyForm::of(&program));
+        }
         if let ProgramStatus::Probation { until } = program.status {
             let left = until - now;
             probations.push(Probation {
@@ -134,6 +141,7 @@ pub async fn card(
     }
     let notice = match (q.stripe.as_deref(), q.reason.as_deref()) {
         (Some("connected"), _) => Some(("ok", "Your Stripe account is connected.".to_owned())),
+        (Some("policy_saved"), _) => Some(("ok", "The payout policy was saved.".to_owned())),
         (Some("error"), reason) => Some(("error", reason_words(reason.unwrap_or("")).to_owned())),
         _ => None,
     };
@@ -143,15 +151,23 @@ pub async fn card(
         connection,
         probations,
         may_connect: signed.has_any(&CONNECT_ROLES) || signed.is_platform(),
+        policies,
+        show_program_name: true,
+        may_act: super::may_act(&signed),
     }
     .render()
     .map_err(|e| ConsoleError::Unavailable(e.to_string()))?;
-    Ok(page(StatusCode::OK, html))
+    Ok(super::page_to(
+        StatusCode::OK,
+        html,
+        Some(&state.settings.stripe_hosted_origin),
+    ))
 }
 
 /// The "Connect with Stripe" form.
 #[derive(Debug, Deserialize)]
 pub struct ConnectForm {
+    #[serde(default)]
     csrf_token: String,
 }
 

@@ -1,16 +1,22 @@
 //! `/portal`: the partner's own payouts from the merchant that signed them
-//! in: each payout's state and amount, what is still on its way, and this
-//! year's tax summary with the 1099 flag.
+//! in: each payout's state and amount, what is still on its way, this
+//! year's tax summary with the 1099 flag, their Stripe Express dashboard
+//! (or onboarding, while it is unfinished), and their own notices.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use payouts_domain::item::ItemState;
 use payouts_domain::money::Money;
 use payouts_domain::ports::PageRequest;
 use payouts_http::AppState;
 
-use super::{Layout, page};
+use payouts_domain::ids::{MembershipId, PartnerId};
+use payouts_domain::partner::Membership;
+use serde::Deserialize;
+
+use super::{Layout, see_other};
+use crate::csrf;
 use crate::error::ConsoleError;
 use crate::format;
 use crate::session::Signed;
@@ -34,6 +40,39 @@ struct PortalPage {
     tax_totals: Vec<String>,
     payout_count: u64,
     form_1099: bool,
+    accounts: Vec<Account>,
+    notices: Vec<Notice>,
+}
+
+/// One of the partner's Stripe accounts (one per program they joined).
+#[derive(Debug)]
+struct Account {
+    membership_id: String,
+    program: String,
+    ready: bool,
+}
+
+/// A notice for the partner.
+#[derive(Debug)]
+struct Notice {
+    when: String,
+    text: String,
+    warning: bool,
+}
+
+/// The partner's memberships with the signing merchant.
+async fn memberships(
+    state: &AppState,
+    merchant: &payouts_domain::ids::MerchantId,
+    partner: PartnerId,
+) -> Result<Vec<Membership>, ConsoleError> {
+    Ok(state
+        .engine
+        .memberships_of_partner(partner)
+        .await?
+        .into_iter()
+        .filter(|m| &m.merchant_id == merchant)
+        .collect())
 }
 
 /// What a payout's state means to the partner.
@@ -110,6 +149,26 @@ pub async fn portal(
         .engine
         .tax_summary(partner, year, Some(&merchant))
         .await?;
+    let mut accounts = Vec::new();
+    for m in memberships(&state, &merchant, partner).await? {
+        let program = state.engine.program(m.program_id).await?;
+        accounts.push(Account {
+            membership_id: m.id.to_string(),
+            program: program.name,
+            ready: m.can_receive_transfers(),
+        });
+    }
+    let notices = state
+        .engine
+        .partner_notices(&merchant, partner, 20)
+        .await?
+        .iter()
+        .map(|n| Notice {
+            when: format::date_time(n.created_at),
+            text: super::home::note_text(n),
+            warning: n.kind != payouts_domain::notification::NotificationKind::PartnerPayoutSent,
+        })
+        .collect();
     let html = PortalPage {
         layout: Layout::signed("Your payouts", &signed),
         payouts,
@@ -118,8 +177,74 @@ pub async fn portal(
         tax_totals: tax.totals.iter().map(format::money).collect(),
         payout_count: tax.payout_count,
         form_1099: tax.form_1099_required,
+        accounts,
+        notices,
     }
     .render()
     .map_err(|e| ConsoleError::Unavailable(e.to_string()))?;
-    Ok(page(StatusCode::OK, html))
+    Ok(super::page_to(
+        StatusCode::OK,
+        html,
+        Some(&state.settings.stripe_hosted_origin),
+    ))
+}
+
+/// The Stripe button's form.
+#[derive(Debug, Deserialize)]
+pub struct StripeForm {
+    #[serde(default)]
+    csrf_token: String,
+    membership_id: String,
+}
+
+/// `POST /portal/stripe`: the partner's Express dashboard (a fresh login
+/// link), or, while onboarding is unfinished, a fresh onboarding link that
+/// returns to the portal.
+pub async fn stripe(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed: Signed,
+    form: web::Form<StripeForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    csrf::check(&req, &signed, &form.csrf_token)?;
+    let Some(partner) = signed.partner() else {
+        return Err(ConsoleError::Forbidden);
+    };
+    let id = MembershipId::parse(&form.membership_id).map_err(|_| ConsoleError::NotFound)?;
+    let membership = memberships(&state, signed.merchant(), partner)
+        .await?
+        .into_iter()
+        .find(|m| m.id == id)
+        .ok_or(ConsoleError::NotFound)?;
+    let link = if membership.can_receive_transfers() {
+        state.engine.dashboard_link(membership.id).await?
+    } else {
+        let base = state.settings.public_url.trim_end_matches('/');
+        state
+            .engine
+            .onboarding_link(
+                membership.id,
+                &format!("{base}/portal/onboarded"),
+                &format!("{base}/portal"),
+            )
+            .await?
+    };
+    Ok(see_other(&link.url))
+}
+
+/// `GET /portal/onboarded`: where onboarding returns; checks the
+/// partner's accounts with Stripe, then shows the portal.
+pub async fn onboarded(
+    state: web::Data<AppState>,
+    signed: Signed,
+) -> Result<HttpResponse, ConsoleError> {
+    let Some(partner) = signed.partner() else {
+        return Err(ConsoleError::Forbidden);
+    };
+    for m in memberships(&state, signed.merchant(), partner).await? {
+        if !m.can_receive_transfers() && m.account_id.is_some() {
+            state.engine.refresh_onboarding(m.id).await?;
+        }
+    }
+    Ok(see_other("/portal"))
 }

@@ -93,6 +93,7 @@ pub async fn redeem(
 /// The sign-out form.
 #[derive(Debug, Deserialize)]
 pub struct LogoutForm {
+    #[serde(default)]
     csrf_token: String,
 }
 

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures_util::stream::{self, BoxStream, TryStreamExt};
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use super::Payouts;
 use crate::batch::{
@@ -626,39 +627,66 @@ where
         });
         let key = |what: &str| format!("{what}:{}:{attempt}", item.id);
         let merchant = Recipient::Merchant(item.merchant_id.clone());
+        // The partner hears of a payout that waits on the merchant too.
+        let delayed = |reason: &str, retry_at: Option<OffsetDateTime>| {
+            let mut partner_payload = payload.clone();
+            if let Some(map) = partner_payload.as_object_mut() {
+                map.insert("reason".to_owned(), serde_json::json!(reason));
+                map.insert(
+                    "retry_at".to_owned(),
+                    serde_json::json!(retry_at.map(OffsetDateTime::unix_timestamp)),
+                );
+            }
+            self.notification(
+                &item.merchant_id,
+                NotificationKind::PartnerPayoutDelayed,
+                Recipient::Partner(item.partner_id),
+                key(&format!("payout_delayed_{reason}")),
+                partner_payload,
+            )
+        };
         let (retry_at, escalated, notices) = match effect {
             FailureEffect::RetryLater { retry_at } => (
                 Some(retry_at),
                 false,
-                vec![self.notification(
-                    &item.merchant_id,
-                    NotificationKind::MerchantInsufficientBalanceRetry,
-                    merchant,
-                    key("insufficient_balance_retry"),
-                    payload,
-                )],
+                vec![
+                    self.notification(
+                        &item.merchant_id,
+                        NotificationKind::MerchantInsufficientBalanceRetry,
+                        merchant,
+                        key("insufficient_balance_retry"),
+                        payload.clone(),
+                    ),
+                    delayed("insufficient_balance", Some(retry_at)),
+                ],
             ),
             FailureEffect::Escalate => (
                 None,
                 true,
-                vec![self.notification(
-                    &item.merchant_id,
-                    NotificationKind::MerchantInsufficientBalanceEscalated,
-                    merchant,
-                    key("insufficient_balance_escalated"),
-                    payload,
-                )],
+                vec![
+                    self.notification(
+                        &item.merchant_id,
+                        NotificationKind::MerchantInsufficientBalanceEscalated,
+                        merchant,
+                        key("insufficient_balance_escalated"),
+                        payload.clone(),
+                    ),
+                    delayed("insufficient_balance", None),
+                ],
             ),
             FailureEffect::PauseProgram => (
                 None,
                 false,
-                vec![self.notification(
-                    &item.merchant_id,
-                    NotificationKind::MerchantAccountInactive,
-                    merchant,
-                    key("account_inactive"),
-                    payload,
-                )],
+                vec![
+                    self.notification(
+                        &item.merchant_id,
+                        NotificationKind::MerchantAccountInactive,
+                        merchant,
+                        key("account_inactive"),
+                        payload.clone(),
+                    ),
+                    delayed("account_inactive", None),
+                ],
             ),
             FailureEffect::NotifyPartner => (
                 None,

@@ -299,6 +299,17 @@ where
     C: Clock,
     I: IdGenerator,
 {
+    /// The coupon codes of one membership, active or not, by code.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn coupons_of(
+        &self,
+        membership_id: MembershipId,
+    ) -> Result<Vec<crate::partner::Coupon>, DomainError> {
+        Ok(self.store.coupons_of(membership_id).await?)
+    }
+
     /// Assigns a coupon code to a partner. In `stripe` sync mode it is first
     /// created as a Stripe Promotion Code on the merchant's account, applying
     /// the merchant's `stripe_coupon`.

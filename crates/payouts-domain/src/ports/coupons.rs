@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::ids::{CouponCode, MerchantId, PromotionCodeId};
+use crate::ids::{CouponCode, MembershipId, MerchantId, PromotionCodeId};
 use crate::partner::Coupon;
 
 /// Merchants' coupon codes, each tied to a membership and synced to a Stripe
@@ -35,6 +35,12 @@ pub trait CouponStore: Send + Sync {
         &self,
         promotion_code: &PromotionCodeId,
     ) -> Result<Option<Coupon>, StoreError>;
+
+    /// Every coupon assigned to one membership, active or not, by code.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn coupons_of(&self, membership: MembershipId) -> Result<Vec<Coupon>, StoreError>;
 
     /// Replaces a coupon's promotion-code id and active flag (nothing else).
     ///

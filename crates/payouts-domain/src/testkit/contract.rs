@@ -230,6 +230,32 @@ pub async fn coupons_are_unique_per_merchant_ignoring_case<S: PayoutStore>(s: S)
             .unwrap()
             .active
     );
+    // Listed per membership, inactive ones included, by code.
+    let m2 = membership(11, &p, "tom");
+    s.insert_membership(&m2).await.unwrap();
+    let toms = [
+        Coupon {
+            code: CouponCode::parse("TOMB").unwrap(),
+            membership_id: m2.id,
+            promotion_code_id: None,
+            ..off.clone()
+        },
+        Coupon {
+            code: CouponCode::parse("toma").unwrap(),
+            membership_id: m2.id,
+            promotion_code_id: None,
+            ..off.clone()
+        },
+    ];
+    for c in &toms {
+        s.insert_coupon(c).await.unwrap();
+    }
+    let listed = s.coupons_of(m2.id).await.unwrap();
+    assert_eq!(listed, vec![toms[1].clone(), toms[0].clone()]);
+    let sarahs = s.coupons_of(m.id).await.unwrap();
+    assert_eq!(sarahs.len(), 2);
+    assert!(sarahs.iter().all(|c| c.membership_id == m.id));
+    assert!(sarahs.contains(&off));
 }
 
 /// Bank payouts are upserted by id and listed per account, newest first.

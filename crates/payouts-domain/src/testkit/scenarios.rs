@@ -17,7 +17,7 @@ use crate::error::{Blocked, DomainError};
 use crate::ids::{AccountId, CouponCode, ExternalId, MerchantId, ReferralKey, WorkerId};
 use crate::item::{ItemState, PayoutItem, idempotency_key};
 use crate::memory::{InMemoryStripe, ManualClock, RecordingNotifier, SequentialIds};
-use crate::notification::NotificationKind;
+use crate::notification::{NotificationKind, Recipient};
 use crate::partner::Membership;
 use crate::period::Period;
 use crate::ports::{Clock, CommissionFilter, FailureKind, GatewayError, PageRequest, PayoutStore};
@@ -325,6 +325,18 @@ pub async fn batch_with_partial_failures_then_retry_only_the_failed_item<S: Payo
             .unwrap(),
         batch.total
     );
+    // The merchant's overview: this batch, and what its month paid.
+    let overview = w.engine.merchant_overview(&w.merchant, 10).await.unwrap();
+    assert_eq!(overview.programs.len(), 1);
+    assert_eq!(overview.recent_batches.len(), 1);
+    assert_eq!(overview.recent_batches[0].id, batch.id);
+    assert_eq!(
+        overview.paid_by_month,
+        vec![crate::engine::MonthlyVolume {
+            period: batch.period,
+            paid: summary.posted_amount
+        }]
+    );
 
     // The partner was told; running the batch again changes nothing.
     let notes = w
@@ -486,6 +498,29 @@ pub async fn revocation_starts_probation_and_the_window_archives<S: PayoutStore 
         .filter(|n| n.kind == NotificationKind::PartnerMerchantOauthRevoked)
         .count();
     assert_eq!(partner_notes, 3);
+    // Each partner reads their own notice, and only theirs.
+    let Some(Recipient::Partner(one)) = notes
+        .iter()
+        .find(|n| n.kind == NotificationKind::PartnerMerchantOauthRevoked)
+        .map(|n| n.recipient.clone())
+    else {
+        panic!("no partner notice: {notes:?}");
+    };
+    let mine = w
+        .engine
+        .partner_notices(&w.merchant, one, 10)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0].kind, NotificationKind::PartnerMerchantOauthRevoked);
+    assert_eq!(mine[0].recipient, Recipient::Partner(one));
+    let all = w
+        .engine
+        .merchant_notifications(&w.merchant, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), notes.len());
+    assert!(all.windows(2).all(|p| p[0].created_at >= p[1].created_at));
 
     // Automatic payouts pause: the batch is not approved by policy, and nothing executes.
     let batch = w.close("2026-01").await;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use payouts_domain::StoreError;
-use payouts_domain::ids::{CouponCode, MerchantId, PromotionCodeId};
+use payouts_domain::ids::{CouponCode, MembershipId, MerchantId, PromotionCodeId};
 use payouts_domain::partner::Coupon;
 use payouts_domain::ports::CouponStore;
 use sea_orm::sea_query::Expr;
@@ -49,6 +49,18 @@ impl CouponStore for SeaOrmStore {
             .or_unavailable()?
             .map(Coupon::try_from)
             .transpose()
+    }
+
+    async fn coupons_of(&self, membership: MembershipId) -> Result<Vec<Coupon>, StoreError> {
+        coupon::Entity::find()
+            .filter(coupon::Column::MembershipId.eq(membership.as_uuid()))
+            .order_by_asc(coupon::Column::CodeNormalized)
+            .all(self.db())
+            .await
+            .or_unavailable()?
+            .into_iter()
+            .map(Coupon::try_from)
+            .collect()
     }
 
     async fn update_coupon(&self, c: &Coupon) -> Result<(), StoreError> {

@@ -124,9 +124,48 @@ async fn payout_schedule_update_and_links() {
         .await
         .ok();
     assert_eq!(link.json["object"], "account_link");
-    assert!(link.json["url"].as_str().unwrap().starts_with("https://"));
+    let url = link.json["url"].as_str().unwrap().to_owned();
     let created = link.json["created"].as_i64().unwrap();
     assert_eq!(link.json["expires_at"].as_i64().unwrap(), created + 300);
+    // The sandbox hosts the onboarding page itself: Complete onboards the
+    // account and returns to `return_url`; the used link then sends the
+    // user to `refresh_url`, as Stripe's does.
+    assert!(
+        url.starts_with(&format!("{}/setup/s/{acct}/", sb.base)),
+        "{url}"
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = no_redirects.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Complete onboarding"));
+    let before = sb.get(&format!("/v1/accounts/{acct}")).await.ok();
+    assert_eq!(before.json["details_submitted"], false);
+    let done = no_redirects
+        .post(&url)
+        .form(&[("decision", "complete")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 302);
+    assert_eq!(done.headers()["location"], "https://app.example.com/return");
+    let after = sb.get(&format!("/v1/accounts/{acct}")).await.ok();
+    assert_eq!(after.json["details_submitted"], true);
+    assert_eq!(after.json["payouts_enabled"], true);
+    let again = no_redirects.get(&url).send().await.unwrap();
+    assert_eq!(again.status(), 302);
+    assert_eq!(
+        again.headers()["location"],
+        "https://app.example.com/refresh"
+    );
+    let unknown = no_redirects
+        .get(format!("{}/setup/s/{acct}/nope", sb.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
     let missing = sb
         .post(
             "/v1/account_links",
@@ -141,6 +180,13 @@ async fn payout_schedule_update_and_links() {
         .await
         .ok();
     assert_eq!(login.json["object"], "login_link");
+    let express = no_redirects
+        .get(login.json["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(express.status(), 200);
+    assert!(express.text().await.unwrap().contains(acct.as_str()));
     let standard = sb
         .post("/v1/accounts", &[("type", "standard")])
         .await

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{InMemoryStore, not_found};
 use crate::error::StoreError;
-use crate::ids::{CouponCode, MerchantId, PromotionCodeId};
+use crate::ids::{CouponCode, MembershipId, MerchantId, PromotionCodeId};
 use crate::memory::lock;
 use crate::partner::Coupon;
 use crate::ports::CouponStore;
@@ -44,6 +44,17 @@ impl CouponStore for InMemoryStore {
             .values()
             .find(|c| c.promotion_code_id.as_ref() == Some(promotion_code))
             .cloned())
+    }
+
+    async fn coupons_of(&self, membership: MembershipId) -> Result<Vec<Coupon>, StoreError> {
+        let mut out: Vec<Coupon> = lock(&self.state)
+            .coupons
+            .values()
+            .filter(|c| c.membership_id == membership)
+            .cloned()
+            .collect();
+        out.sort_by_key(|c| c.code.normalized());
+        Ok(out)
     }
 
     async fn update_coupon(&self, coupon: &Coupon) -> Result<(), StoreError> {
