@@ -174,7 +174,6 @@ struct Progress {
     failed_amount: String,
     pending: u64,
     pending_amount: String,
-    done: u64,
     total: u64,
 }
 
@@ -183,6 +182,10 @@ struct Progress {
 struct BatchPage {
     layout: Layout,
     path: String,
+    program_name: String,
+    program_path: String,
+    live: bool,
+    state_words: &'static str,
     id: String,
     period: String,
     state: &'static str,
@@ -199,6 +202,19 @@ struct BatchPage {
     may_pay: bool,
     may_approve: bool,
     may_execute: bool,
+}
+
+/// What a batch's state means, in words.
+fn state_words(state: BatchState) -> &'static str {
+    match state {
+        BatchState::Draft => "Review the manifest, then approve it.",
+        BatchState::Approved => "Approved: ready to run.",
+        BatchState::Executing => "Running: transfers are being sent.",
+        BatchState::Completed => "Every partner was paid.",
+        BatchState::CompletedWithFailures => {
+            "Done, with failures: retry them below once the cause is fixed."
+        }
+    }
 }
 
 fn carry_words(reason: payouts_domain::batch::CarryReason) -> &'static str {
@@ -290,9 +306,14 @@ pub async fn show(
         ),
     });
     let may = may_pay(&signed);
+    let program = state.engine.program(batch.program_id).await?;
     let html = BatchPage {
         layout: Layout::signed("Payout batch", &signed),
         path: batch_path(batch.id),
+        program_name: program.name.clone(),
+        program_path: super::program::program_path(program.id),
+        live: batch.state == BatchState::Executing,
+        state_words: state_words(batch.state),
         id: batch.id.to_string(),
         period: batch.period.to_string(),
         state: batch.state.as_str(),
@@ -328,7 +349,6 @@ pub async fn show(
             failed_amount: format::money(&summary.failed_amount),
             pending: summary.pending_count,
             pending_amount: format::money(&summary.pending_amount),
-            done: summary.posted_count + summary.failed_count,
             total: summary.posted_count + summary.failed_count + summary.pending_count,
         },
         outcomes: items

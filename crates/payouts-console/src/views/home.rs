@@ -153,8 +153,21 @@ fn when_of(n: &Notification, field: &str) -> Option<String> {
         .map(format::date_time)
 }
 
+/// Who reads a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The merchant's staff (the home page).
+    Merchant,
+    /// The partner it is about (the portal).
+    Partner,
+}
+
 /// What a notification says, for the merchant or the partner.
-pub fn note_text(n: &Notification) -> String {
+pub fn note_text(n: &Notification, reader: Reader) -> String {
+    let whose = match reader {
+        Reader::Merchant => "the partner's",
+        Reader::Partner => "your",
+    };
     let amount = amount_of(n).unwrap_or_else(|| "a payout".to_owned());
     match n.kind {
         NotificationKind::PartnerMerchantOauthRevoked => format!(
@@ -162,10 +175,10 @@ pub fn note_text(n: &Notification) -> String {
             when_of(n, "probation_until").unwrap_or_else(|| "the merchant re-connects".to_owned())
         ),
         NotificationKind::PartnerPayoutSent => {
-            format!("{amount} was sent to the partner's Stripe account.")
+            format!("{amount} was sent to {whose} Stripe account.")
         }
         NotificationKind::PartnerPayoutDestinationCannotReceive => format!(
-            "{amount} could not be paid: the partner's Stripe account cannot receive transfers until onboarding is finished."
+            "{amount} could not be paid: {whose} Stripe account cannot receive transfers until onboarding is finished."
         ),
         NotificationKind::PartnerPayoutDelayed => {
             match (
@@ -184,8 +197,9 @@ pub fn note_text(n: &Notification) -> String {
             }
         }
         NotificationKind::MerchantInsufficientBalanceRetry => format!(
-            "{amount} failed: the Stripe balance was too low. It is retried on {}.",
-            when_of(n, "retry_at").unwrap_or_else(|| "the next retry".to_owned())
+            "{amount} failed: the Stripe balance was too low. It is retried {}.",
+            when_of(n, "retry_at")
+                .map_or_else(|| "in 24 hours".to_owned(), |at| format!("on {at}"))
         ),
         NotificationKind::MerchantInsufficientBalanceEscalated => format!(
             "{amount} failed again for a low Stripe balance: automatic retries stopped. Top up, then retry it from the batch."
@@ -232,6 +246,13 @@ pub async fn home(
             .find(|p| p.id == id)
             .map_or_else(String::new, |p| p.name.clone())
     };
+    // Partners by name (referral key) rather than by id.
+    let mut partner_names = std::collections::HashMap::new();
+    for program in &overview.programs {
+        for m in super::program::all_memberships(&state, program.id).await? {
+            partner_names.insert(m.partner_id, m.referral_key.to_string());
+        }
+    }
     let notes = state
         .engine
         .merchant_notifications(&merchant, 20)
@@ -242,9 +263,11 @@ pub async fn home(
             kind: n.kind.as_str(),
             to: match &n.recipient {
                 Recipient::Merchant(_) => "you".to_owned(),
-                Recipient::Partner(p) => format!("partner {p}"),
+                Recipient::Partner(p) => partner_names
+                    .get(p)
+                    .map_or_else(|| format!("partner {p}"), |k| format!("partner {k}")),
             },
-            text: note_text(n),
+            text: note_text(n, Reader::Merchant),
             delivered: n.delivered_at.is_some(),
         })
         .collect();

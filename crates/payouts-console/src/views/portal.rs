@@ -165,7 +165,7 @@ pub async fn portal(
         .iter()
         .map(|n| Notice {
             when: format::date_time(n.created_at),
-            text: super::home::note_text(n),
+            text: super::home::note_text(n, super::home::Reader::Partner),
             warning: n.kind != payouts_domain::notification::NotificationKind::PartnerPayoutSent,
         })
         .collect();

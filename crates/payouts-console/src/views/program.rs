@@ -135,7 +135,6 @@ pub fn policy_words(policy: &PayoutPolicy) -> String {
 #[derive(Debug)]
 struct PartnerRow {
     membership_id: String,
-    partner_id: String,
     email: String,
     country: String,
     referral_key: String,
@@ -173,6 +172,7 @@ struct ProgramPage {
     path: String,
     name: String,
     status: String,
+    status_class: &'static str,
     currency: String,
     commission: String,
     holding_days: u16,
@@ -267,7 +267,6 @@ pub async fn show(
         let coupons = state.engine.coupons_of(m.id).await?;
         partners.push(PartnerRow {
             membership_id: m.id.to_string(),
-            partner_id: m.partner_id.to_string(),
             email: m.email.clone(),
             country: m.country.clone(),
             referral_key: m.referral_key.to_string(),
@@ -343,6 +342,7 @@ pub async fn show(
             path: program_path(program.id),
             name: program.name.clone(),
             status: status_words(&program.status),
+            status_class: program.status.as_str(),
             currency: program.currency.code().to_uppercase(),
             commission: commission_words(&program.commission_rule),
             holding_days: program.holding_days,

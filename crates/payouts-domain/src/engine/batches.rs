@@ -655,7 +655,7 @@ where
                         NotificationKind::MerchantInsufficientBalanceRetry,
                         merchant,
                         key("insufficient_balance_retry"),
-                        payload.clone(),
+                        with_retry_at(&payload, retry_at),
                     ),
                     delayed("insufficient_balance", Some(retry_at)),
                 ],
@@ -1035,4 +1035,17 @@ where
         }
         Ok(())
     }
+}
+
+/// The payload with `retry_at` (Unix seconds) added, for notices that say
+/// when the payout is tried again.
+fn with_retry_at(payload: &serde_json::Value, retry_at: OffsetDateTime) -> serde_json::Value {
+    let mut out = payload.clone();
+    if let Some(map) = out.as_object_mut() {
+        map.insert(
+            "retry_at".to_owned(),
+            serde_json::json!(retry_at.unix_timestamp()),
+        );
+    }
+    out
 }
