@@ -46,7 +46,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP service (for now: wire the engine, then wait for Ctrl-C).
+    /// Run the HTTP service and the console (and the scheduler), until Ctrl-C or SIGTERM.
     #[command(after_help = SERVE_HELP)]
     Serve(Settings),
     /// Apply pending database migrations and say which ones ran.
@@ -114,14 +114,18 @@ pub struct LoginLinkArgs {
     /// Who it is for, shown in the console.
     #[arg(long, value_name = "SUBJECT", default_value = "console-user")]
     pub subject: String,
-    /// Where people reach the service the link signs in to.
+    /// Where people reach the service the link signs in to (default:
+    /// `http://` and `PAYOUTS_BIND`, as `serve` uses).
+    #[arg(long = "public-url", env = "PAYOUTS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// The address `serve` listens on, for the default public URL.
     #[arg(
-        long = "public-url",
-        env = "PAYOUTS_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080",
-        value_name = "URL"
+        long = "bind",
+        env = "PAYOUTS_BIND",
+        default_value = crate::settings::DEFAULT_BIND,
+        value_name = "ADDR"
     )]
-    pub public_url: String,
+    pub bind: std::net::SocketAddr,
     /// The database the service uses.
     #[command(flatten)]
     pub database: DatabaseSettings,

@@ -228,13 +228,17 @@ pub async fn login_link(args: &crate::cli::LoginLinkArgs) -> Result<String, CliE
     let settings = Settings::new(args.database.url.clone());
     let store = crate::wire::open_store(&settings).await?;
     let engine = crate::wire::offline_engine(store)?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.bind));
     issue_link(
         &engine,
         args.role,
         args.merchant.as_str(),
         args.partner,
         &args.subject,
-        &args.public_url,
+        &public_url,
     )
     .await
 }

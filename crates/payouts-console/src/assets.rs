@@ -24,3 +24,10 @@ pub async fn js() -> HttpResponse {
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(JS)
 }
+
+/// `GET /favicon.ico`: there is none (204), so browsers stop asking.
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .finish()
+}

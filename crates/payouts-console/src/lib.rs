@@ -33,6 +33,7 @@ pub const COOKIE: &str = "payouts_session";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use views::{batch, connect, home, platform, portal, program, signin};
     cfg.route("/console.css", web::get().to(assets::css))
+        .route("/favicon.ico", web::get().to(assets::favicon))
         .route("/console.js", web::get().to(assets::js))
         .route("/signin", web::get().to(signin::page))
         .route("/login/{token}", web::get().to(signin::redeem))
@@ -108,6 +109,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/dashboard/partners/batches/{batch_id}/approve",
             web::post().to(batch::approve),
+        )
+        .route(
+            "/dashboard/partners/batches/{batch_id}/approve",
+            web::get().to(batch::approve_page),
         )
         .route(
             "/dashboard/partners/batches/{batch_id}/execute",

@@ -1214,4 +1214,105 @@ async fn the_platform_operator_sets_fees_and_reads_the_balance_and_disputes() {
     let disputes = c.get("/dashboard/platform/disputes", Some(&cookie)).await;
     assert_eq!(disputes.status(), StatusCode::OK);
     assert!(disputes.text().await.unwrap().contains("No disputes."));
+
+    // A disputed payment: the dispute is listed with its evidence form;
+    // evidence is saved, then submitted, and the form goes away.
+    c.connect_merchant("m_a").await;
+    let admin = c.token(Role::TenantAdmin, "m_a");
+    let card = c
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/stripe-connect",
+            &admin,
+            Value::Null,
+        )
+        .await;
+    let account = at(&card, "/stripe_account_id").to_owned();
+    let pi = c
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/integrations/stripe-connect/payments",
+            &admin,
+            json!({"account_id": account, "amount": 2500, "currency": "usd", "order_id": "ord_d1",
+                   "payment_method_types": ["card"], "payment_method": "pm_card_visa", "confirm": true}),
+        )
+        .await;
+    let pi_id = at(&pi, "/payment_intent_id").to_owned();
+    let charges: Value = c
+        .http
+        .get(format!(
+            "{}/v1/charges?payment_intent={pi_id}",
+            c._sb.base_url()
+        ))
+        .bearer_auth("sk_test_console")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let charge = at(&charges, "/data/0/id").to_owned();
+    let dispute = c
+        ._sb
+        .create_dispute(&stripe_sandbox::CreateDispute {
+            charge,
+            amount: None,
+            reason: Some("product_not_received".to_owned()),
+        })
+        .unwrap();
+    let dispute_id = dispute["id"].as_str().unwrap().to_owned();
+    let html = c
+        .get("/dashboard/platform/disputes", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&dispute_id), "{html}");
+    assert!(
+        html.contains("product_not_received") && html.contains("USD 25.00"),
+        "{html}"
+    );
+    let evidence = format!("/dashboard/platform/disputes/{dispute_id}/evidence");
+    assert!(html.contains(&evidence));
+    let saved = c
+        .post_fields(
+            &evidence,
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("customer_name", "Jane Doe"),
+                ("product_description", "Annual plan"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert!(location(&saved, &c.base).contains("notice=saved"));
+    let submitted = c
+        .post_fields(
+            &evidence,
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("uncategorized_text", "Delivered on 2 Nov"),
+                ("submit", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(submitted.status(), StatusCode::SEE_OTHER);
+    let html = c
+        .get(
+            "/dashboard/platform/disputes?notice=submitted",
+            Some(&cookie),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("The evidence was submitted to the bank."));
+    assert!(html.contains("under_review"), "{html}");
+    assert!(!html.contains(&evidence), "no form once submitted: {html}");
+    // A merchant's admin never sees the platform's disputes page.
+    let merchant = c.session("m_a", "tenant_admin").await;
+    let res = c.get("/dashboard/platform/disputes", Some(&merchant)).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }

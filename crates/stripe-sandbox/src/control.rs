@@ -356,6 +356,11 @@ impl RateBucket {
         }
     }
 
+    /// Whether a token could be taken at `now` (nothing is taken).
+    pub(crate) fn would_admit(&self, now: Instant) -> bool {
+        !self.closed && self.tat.max(now).saturating_duration_since(now) <= self.burst
+    }
+
     /// Takes a token at `now`; `false` (and nothing taken) when there is none.
     pub(crate) fn admit(&mut self, now: Instant) -> bool {
         if self.closed {

@@ -40,6 +40,7 @@
 pub mod control;
 pub mod error;
 pub mod ids;
+pub mod limiter;
 pub mod spec;
 pub mod validate;
 pub mod webhook;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use stripe_sandbox::limiter::RateLimitMode;
 use stripe_sandbox::{Sandbox, SandboxConfig};
 
 /// A stateful fake of the Stripe Connect API.
@@ -28,6 +29,15 @@ struct Args {
     /// Fixed platform account id (default: random `acct_…`).
     #[arg(long)]
     platform_account: Option<String>,
+    /// Stripe's documented rate limiter: `live` (100 requests/s per
+    /// account, 25/s per operation), `test` (25/s, 25/s) or `off`
+    /// (`POST /_sandbox/rate_limits` changes it while running).
+    #[arg(long, default_value = "off", value_parser = parse_mode)]
+    rate_limits: RateLimitMode,
+}
+
+fn parse_mode(text: &str) -> Result<RateLimitMode, String> {
+    RateLimitMode::parse(text).ok_or_else(|| format!("`{text}` is not live, test or off"))
 }
 
 #[tokio::main]
@@ -41,6 +51,7 @@ async fn main() -> ExitCode {
         spec: None,
         workers: args.workers,
         platform_account_id: args.platform_account,
+        rate_limits: args.rate_limits,
     };
     let handle = match Sandbox::start(config).await {
         Ok(h) => h,

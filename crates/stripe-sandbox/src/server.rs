@@ -49,6 +49,9 @@ pub struct SandboxConfig {
     pub workers: usize,
     /// Platform account id (default: a fresh `acct_…`).
     pub platform_account_id: Option<String>,
+    /// Stripe's documented limiter (`live`, `test`) or none (`off`, the
+    /// default).
+    pub rate_limits: crate::limiter::RateLimitMode,
 }
 
 impl Default for SandboxConfig {
@@ -59,6 +62,7 @@ impl Default for SandboxConfig {
             spec: None,
             workers: 2,
             platform_account_id: None,
+            rate_limits: crate::limiter::RateLimitMode::Off,
         }
     }
 }
@@ -101,6 +105,8 @@ struct Shared {
     idempotency: HashMap<IdemKey, IdemEntry>,
     latency: Latency,
     rate: Option<RateBucket>,
+    /// Stripe's documented limiter, when a mode other than `off` is set.
+    limiter: Option<crate::limiter::Limiter>,
     faults: Vec<ActiveFault>,
     next_fault_id: u64,
     next_token: u64,
@@ -124,6 +130,7 @@ impl Shared {
             idempotency: HashMap::new(),
             latency: Latency::default(),
             rate: None,
+            limiter: None,
             faults: Vec::new(),
             next_fault_id: 1,
             next_token: 1,
@@ -156,6 +163,8 @@ pub(crate) struct Inner {
     platform_id: String,
     /// `http://` and the sandbox's own address: its hosted pages live there.
     hosted_base: String,
+    /// The limiter mode it started with (a reset returns to it).
+    rate_limits: crate::limiter::RateLimitMode,
 }
 
 impl Inner {
@@ -213,7 +222,12 @@ impl Sandbox {
             http,
             platform_id,
             hosted_base,
+            rate_limits: config.rate_limits,
         });
+        set_rate_limits(
+            &inner,
+            crate::limiter::LimiterModel::for_mode(config.rate_limits),
+        );
         let data = web::Data::from(Arc::clone(&inner));
         let server = HttpServer::new(move || {
             App::new()
@@ -312,6 +326,12 @@ impl SandboxHandle {
     /// Sets or clears the per-second request budget.
     pub fn set_rate_limit(&self, limit: RateLimit) {
         set_rate_limit(&self.inner, limit);
+    }
+
+    /// Sets Stripe's documented limiter model (`None`: off), with fresh
+    /// buckets.
+    pub fn set_rate_limits(&self, model: Option<crate::limiter::LimiterModel>) {
+        set_rate_limits(&self.inner, model);
     }
 
     /// Adds a fault rule; returns its id.
@@ -444,6 +464,10 @@ fn set_rate_limit(inner: &Inner, limit: RateLimit) {
     inner.lock().rate = limit
         .per_second
         .map(|per_second| RateBucket::new(per_second, Instant::now()));
+}
+
+fn set_rate_limits(inner: &Inner, model: Option<crate::limiter::LimiterModel>) {
+    inner.lock().limiter = model.map(crate::limiter::Limiter::new);
 }
 
 fn add_fault(inner: &Inner, spec: FaultSpec) -> u64 {
@@ -684,6 +708,8 @@ async fn authorize_page(d: Data, q: web::Query<HashMap<String, String>>) -> Http
                  <form method=\"post\" action=\"/oauth/authorize\">\
                  <input type=\"hidden\" name=\"state\" value=\"{state}\">\
                  <input type=\"hidden\" name=\"redirect_uri\" value=\"{redirect}\">\
+                 <p><label>Test funds for the new account, USD (available at once; 0 for none)<br>\
+                 <input name=\"test_balance\" value=\"1000.00\" inputmode=\"decimal\" size=\"10\"></label></p>\
                  <button type=\"submit\" name=\"decision\" value=\"allow\" autofocus>Authorize access</button> \
                  <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\
                  </form>",
@@ -731,7 +757,12 @@ async fn authorize_decision(d: Data, form: web::Form<HashMap<String, String>>) -
     let state = get("state");
     let mut query = form_urlencoded::Serializer::new(String::new());
     if get("decision") == "allow" {
-        match create_oauth_code(&d, None) {
+        let account = match test_funds(&get("test_balance")) {
+            Err(why) => return HttpResponse::BadRequest().body(why),
+            Ok(None) => None,
+            Ok(Some(minor)) => Some(funded_standard_account(&d, minor)),
+        };
+        match create_oauth_code(&d, account.as_deref()) {
             Ok(grant) => {
                 query.append_pair("code", &grant.code);
                 query.append_pair("scope", "read_write");
@@ -747,6 +778,45 @@ async fn authorize_decision(d: Data, form: web::Form<HashMap<String, String>>) -
     HttpResponse::Found()
         .insert_header(("Location", format!("{redirect}{sep}{}", query.finish())))
         .finish()
+}
+
+/// `1000.00` → 100000 minor units; empty or `0` → none.
+fn test_funds(text: &str) -> Result<Option<i64>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !(frac.is_empty() || (digits(frac) && frac.len() <= 2)) {
+        return Err("test funds: write an amount such as 1000.00".to_owned());
+    }
+    let minor = format!("{whole}{frac:0<2}")
+        .parse::<i64>()
+        .ok()
+        .filter(|m| *m <= 99_999_999)
+        .ok_or_else(|| "test funds: at most 999999.99".to_owned())?;
+    Ok((minor > 0).then_some(minor))
+}
+
+/// A fresh, onboarded Standard account (what OAuth connects) holding
+/// `minor` USD available.
+fn funded_standard_account(inner: &Inner, minor: i64) -> String {
+    let mut s = inner.lock();
+    let now = s.now();
+    let seq = s.world.next_seq();
+    let mut a = Account::new(new_id("acct_"), seq, now, "standard");
+    a.complete_onboarding();
+    let id = a.id.clone();
+    s.world.accounts.insert(id.clone(), a);
+    s.world.balances.entry(id.clone()).or_default().insert(
+        "usd".to_owned(),
+        BalanceAmounts {
+            available: minor,
+            pending: 0,
+        },
+    );
+    id
 }
 
 fn create_oauth_code(inner: &Inner, account: Option<&str>) -> Result<OAuthCodeGrant, SandboxError> {
@@ -816,6 +886,10 @@ fn set_payout_status(
 
 fn reset(inner: &Inner) {
     *inner.lock() = Shared::new(&inner.platform_id, &inner.hosted_base);
+    set_rate_limits(
+        inner,
+        crate::limiter::LimiterModel::for_mode(inner.rate_limits),
+    );
 }
 
 // ------------------------------------------------------------ control HTTP
@@ -845,6 +919,29 @@ fn result<T: serde::Serialize>(r: Result<T, SandboxError>) -> HttpResponse {
 }
 
 type Data = web::Data<Inner>;
+
+/// `POST /_sandbox/rate_limits`: `{"mode": "live"|"test"|"off"}`, or a
+/// whole `{"model": {…}}` (for other budgets, a concurrency limit, or
+/// `lock_timeout` off).
+#[derive(serde::Deserialize)]
+struct RateLimitsRequest {
+    #[serde(default)]
+    mode: Option<crate::limiter::RateLimitMode>,
+    #[serde(default)]
+    model: Option<crate::limiter::LimiterModel>,
+}
+
+impl RateLimitsRequest {
+    fn model(self) -> Result<Option<crate::limiter::LimiterModel>, SandboxError> {
+        match (self.mode, self.model) {
+            (_, Some(model)) => Ok(Some(model)),
+            (Some(mode), None) => Ok(crate::limiter::LimiterModel::for_mode(mode)),
+            (None, None) => Err(SandboxError::Invalid(
+                "send {\"mode\": \"live\"|\"test\"|\"off\"} or {\"model\": {…}}".to_owned(),
+            )),
+        }
+    }
+}
 
 #[derive(serde::Deserialize)]
 struct ClockAdvance {
@@ -890,6 +987,25 @@ fn control_routes(cfg: &mut web::ServiceConfig) {
                     let limit = b.into_inner();
                     set_rate_limit(&d, limit);
                     control_ok(&limit)
+                }),
+            )
+            .route(
+                "/rate_limits",
+                web::post().to(|d: Data, b: web::Json<RateLimitsRequest>| async move {
+                    match b.into_inner().model() {
+                        Ok(model) => {
+                            set_rate_limits(&d, model.clone());
+                            control_ok(&json!({"model": model}))
+                        }
+                        Err(e) => control_err(&e),
+                    }
+                }),
+            )
+            .route(
+                "/rate_limits",
+                web::get().to(|d: Data| async move {
+                    let model = d.lock().limiter.as_ref().map(|l| l.model.clone());
+                    control_ok(&json!({"model": model}))
                 }),
             )
             .route(
@@ -1044,6 +1160,12 @@ enum Outcome {
         should_retry: Option<bool>,
         replayed: bool,
     },
+    /// Refused by the limiter model: its body and `Stripe-Rate-Limited-Reason`.
+    Limited {
+        status: u16,
+        body: Value,
+        reason: &'static str,
+    },
     Drop,
 }
 
@@ -1102,6 +1224,20 @@ async fn stripe_entry(req: HttpRequest, body: Bytes, data: Data) -> HttpResponse
     let outcome = pipeline(&inner, &req, &body, &request_id).await;
     match outcome {
         Outcome::Drop => HttpResponse::Ok().body(AbortBody),
+        Outcome::Limited {
+            status,
+            body,
+            reason,
+        } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+            HttpResponse::build(code)
+                .insert_header(("Request-Id", request_id.as_str()))
+                .insert_header(("Stripe-Version", crate::webhook::API_VERSION))
+                .insert_header(("Stripe-Rate-Limited-Reason", reason))
+                .insert_header(("Stripe-Should-Retry", "true"))
+                .content_type("application/json")
+                .body(body.to_string())
+        }
         Outcome::Reply {
             status,
             body,
@@ -1274,6 +1410,99 @@ fn prepare(inner: &Inner, req: &HttpRequest, body: &[u8]) -> Result<Target, ApiE
     })
 }
 
+/// Holds a request's place in the limiter until it ends (also when the
+/// handler future is dropped mid-way).
+struct AdmissionGuard {
+    inner: Arc<Inner>,
+    admission: crate::limiter::Admission,
+}
+
+impl Drop for AdmissionGuard {
+    fn drop(&mut self) {
+        if let Some(l) = self.inner.lock().limiter.as_mut() {
+            l.release(&self.admission);
+        }
+    }
+}
+
+/// The object a write changes, for `lock_timeout`: the last path parameter
+/// of an update (`POST /v1/accounts/{account}`), a delete, or an action on
+/// an object (`…/{intent}/confirm`, `…/{id}/reversals`).
+fn written_object(route: &crate::spec::RouteMatch) -> Option<&str> {
+    if route.op.method == HttpMethod::Get {
+        return None;
+    }
+    let template = route.op.template.as_str();
+    let last = template.rsplit('/').next().unwrap_or("");
+    let acts_on_object = last.starts_with('{')
+        || matches!(
+            last,
+            "capture" | "confirm" | "cancel" | "reversals" | "close" | "refunds" | "reject"
+        );
+    if !acts_on_object {
+        return None;
+    }
+    route.path_params.last().map(|(_, v)| v.as_str())
+}
+
+/// Admits the request under the limiter model, or answers as Stripe does.
+fn admit(
+    inner: &Arc<Inner>,
+    scope: &str,
+    route: &crate::spec::RouteMatch,
+) -> Result<Option<AdmissionGuard>, Outcome> {
+    use crate::limiter::Refusal;
+    let mut s = inner.lock();
+    let Some(limiter) = s.limiter.as_mut() else {
+        return Ok(None);
+    };
+    let method = route.op.method.as_str();
+    match limiter.admit(
+        scope,
+        method,
+        &route.op.template,
+        written_object(route),
+        Instant::now(),
+    ) {
+        Ok(admission) => Ok(Some(AdmissionGuard {
+            inner: Arc::clone(inner),
+            admission,
+        })),
+        Err(refusal) => {
+            let mode = limiter.model.mode;
+            let (status, code, message) = match refusal {
+                Refusal::AccountCreation => (
+                    400,
+                    "rate_limit",
+                    "Request rate limit exceeded. You are creating accounts too quickly: limit your requests to less than 5 creation attempts per second with a test key, or less than 30 with a live key.".to_owned(),
+                ),
+                Refusal::LockTimeout => (
+                    429,
+                    "lock_timeout",
+                    "This object cannot be accessed right now because another API request or Stripe process is currently accessing it. If you see this error intermittently, retry the request. If you see this error frequently and are making multiple concurrent requests to a single object, make your requests serially or at a lower rate.".to_owned(),
+                ),
+                Refusal::GlobalRate | Refusal::EndpointRate | Refusal::Concurrency => (
+                    429,
+                    "rate_limit",
+                    "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.".to_owned(),
+                ),
+            };
+            tracing::debug!(
+                account = scope,
+                ?mode,
+                reason = refusal.reason(),
+                "rate limited"
+            );
+            let error = ApiError::invalid(Some(code), message, None).with_status(status);
+            Err(Outcome::Limited {
+                status,
+                body: error.body(),
+                reason: refusal.reason(),
+            })
+        }
+    }
+}
+
 enum Idem {
     None,
     Replay(u16, Value),
@@ -1404,6 +1633,14 @@ async fn pipeline(inner: &Arc<Inner>, req: &HttpRequest, body: &[u8], request_id
             } else {
                 Outcome::ok(status, body)
             };
+        }
+    };
+    // Stripe's limiter, per account and operation (when a model is set).
+    let _admission = match admit(inner, &scope, &route) {
+        Ok(admission) => admission,
+        Err(refused) => {
+            sleep(latency).await;
+            return refused;
         }
     };
     // Stripe ignores idempotency keys on GET and DELETE.

@@ -67,11 +67,35 @@ async fn all_items(state: &AppState, batch: BatchId) -> Result<Vec<PayoutItem>, 
     }
 }
 
+/// Posted, failed and pending counts and amounts of `items`, checked.
+fn summary_of(
+    items: &[PayoutItem],
+    currency: payouts_domain::money::Currency,
+) -> Result<payouts_domain::batch::BatchSummary, ConsoleError> {
+    let mut summary = payouts_domain::batch::BatchSummary::empty(currency);
+    for item in items {
+        summary
+            .add(&payouts_domain::ports::StateTotal {
+                state: item.state.as_str().to_owned(),
+                count: 1,
+                amount: item.amount,
+                reversed: match &item.state {
+                    ItemState::Reversed {
+                        amount_reversed, ..
+                    } => *amount_reversed,
+                    _ => payouts_domain::money::Money::zero(currency),
+                },
+            })
+            .map_err(ConsoleError::from)?;
+    }
+    Ok(summary)
+}
+
 /// What a failure means to a person.
 pub fn failure_words(kind: FailureKind) -> &'static str {
     match kind {
         FailureKind::InsufficientBalance => {
-            "The merchant's Stripe balance was too low; it is retried in 24 hours."
+            "The merchant's Stripe balance was too low; it is retried in 24 hours. Add funds to the Stripe balance, then press Retry now to pay it at once."
         }
         FailureKind::AccountInactive => {
             "The merchant's Stripe account cannot send transfers; payouts wait for the merchant."
@@ -280,7 +304,9 @@ pub async fn show(
 ) -> Result<HttpResponse, ConsoleError> {
     let batch = scoped_batch(&state, &signed, &path).await?;
     let items = all_items(&state, batch.id).await?;
-    let summary = state.engine.batch_summary(batch.id).await?;
+    // The counts come from the same snapshot as the rows, so the page
+    // never contradicts itself while the batch runs.
+    let summary = summary_of(&items, batch.currency)?;
     let names: Names = super::program::all_memberships(&state, batch.program_id)
         .await?
         .into_iter()
@@ -357,9 +383,16 @@ pub async fn show(
             .collect(),
         may_pay: may,
         may_approve: may && batch.state == BatchState::Draft,
+        // Run an approved batch; resume one whose run stopped (items left
+        // unsent and none in flight).
         may_execute: may
             && blocked.is_none()
-            && matches!(batch.state, BatchState::Approved | BatchState::Executing),
+            && (batch.state == BatchState::Approved
+                || (batch.state == BatchState::Executing
+                    && items.iter().any(|i| matches!(i.state, ItemState::Pending))
+                    && !items
+                        .iter()
+                        .any(|i| matches!(i.state, ItemState::Submitting { .. })))),
         blocked,
     }
     .render()
@@ -433,6 +466,16 @@ pub async fn approve(
         .engine
         .approve_batch(batch.id, &signed.session.principal.subject)
         .await?;
+    Ok(see_other(&batch_path(batch.id)))
+}
+
+/// `GET …/approve` (a reload of the confirm page): back to the batch.
+pub async fn approve_page(
+    state: web::Data<AppState>,
+    signed: Signed,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    let batch = scoped_batch(&state, &signed, &path).await?;
     Ok(see_other(&batch_path(batch.id)))
 }
 

@@ -12,6 +12,7 @@ use payouts_domain::ports::PageRequest;
 use payouts_http::AppState;
 
 use payouts_domain::ids::{MembershipId, PartnerId};
+use payouts_domain::notification::NotificationKind;
 use payouts_domain::partner::Membership;
 use serde::Deserialize;
 
@@ -158,15 +159,27 @@ pub async fn portal(
             ready: m.can_receive_transfers(),
         });
     }
-    let notices = state
-        .engine
-        .partner_notices(&merchant, partner, 20)
-        .await?
+    let raw = state.engine.partner_notices(&merchant, partner, 20).await?;
+    // A payout that was delayed and has since been sent is no warning now.
+    let sent: Vec<&serde_json::Value> = raw
         .iter()
-        .map(|n| Notice {
-            when: format::date_time(n.created_at),
-            text: super::home::note_text(n, super::home::Reader::Partner),
-            warning: n.kind != payouts_domain::notification::NotificationKind::PartnerPayoutSent,
+        .filter(|n| n.kind == NotificationKind::PartnerPayoutSent)
+        .filter_map(|n| n.payload.get("item_id"))
+        .collect();
+    let notices = raw
+        .iter()
+        .map(|n| {
+            let settled = n.kind != NotificationKind::PartnerPayoutSent
+                && n.payload.get("item_id").is_some_and(|i| sent.contains(&i));
+            let mut text = super::home::note_text(n, super::home::Reader::Partner);
+            if settled {
+                text.push_str(" It has been paid since.");
+            }
+            Notice {
+                when: format::date_time(n.created_at),
+                text,
+                warning: n.kind != NotificationKind::PartnerPayoutSent && !settled,
+            }
         })
         .collect();
     let html = PortalPage {

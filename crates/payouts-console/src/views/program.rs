@@ -204,7 +204,7 @@ pub struct ProgramQuery {
 fn notice_words(q: &ProgramQuery) -> Option<String> {
     let text = match q.notice.as_deref()? {
         "created" => "The program was created. Enroll partners next.".to_owned(),
-        "enrolled" => "The partner was enrolled. Send them the onboarding link.".to_owned(),
+        "enrolled" => "The partner was enrolled. Send them a portal link: from their portal they finish onboarding with Stripe. Or open their onboarding link with them now.".to_owned(),
         "policy" => "The payout policy was saved.".to_owned(),
         "coupon" => "The coupon code was assigned.".to_owned(),
         "onboarding" => "The partner's onboarding state was checked with Stripe.".to_owned(),
@@ -531,6 +531,20 @@ async fn scoped_membership(
     Ok(membership)
 }
 
+/// Checks the form and the role, and returns the program and the
+/// membership of it that the path names (`(program_id, membership_id)`).
+async fn acting_on_member(
+    req: &HttpRequest,
+    state: &AppState,
+    signed: &Signed,
+    (raw_program, raw_membership): (String, String),
+    token: &str,
+) -> Result<(Program, Membership), ConsoleError> {
+    let program = acting_on(req, state, signed, &raw_program, token).await?;
+    let membership = scoped_membership(state, &program, &raw_membership).await?;
+    Ok((program, membership))
+}
+
 /// `POST …/partners/{membership_id}/onboarding`: a fresh Stripe onboarding
 /// link (Express), then off to it. It returns to this page.
 pub async fn onboarding(
@@ -540,9 +554,8 @@ pub async fn onboarding(
     path: web::Path<(String, String)>,
     form: web::Form<PlainForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (raw_program, raw_membership) = path.into_inner();
-    let program = acting_on(&req, &state, &signed, &raw_program, &form.csrf_token).await?;
-    let membership = scoped_membership(&state, &program, &raw_membership).await?;
+    let (program, membership) =
+        acting_on_member(&req, &state, &signed, path.into_inner(), &form.csrf_token).await?;
     let base = state.settings.public_url.trim_end_matches('/');
     let back = format!("{base}{}", program_path(program.id));
     let link = state
@@ -581,9 +594,8 @@ pub async fn refresh(
     path: web::Path<(String, String)>,
     form: web::Form<PlainForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (raw_program, raw_membership) = path.into_inner();
-    let program = acting_on(&req, &state, &signed, &raw_program, &form.csrf_token).await?;
-    let membership = scoped_membership(&state, &program, &raw_membership).await?;
+    let (program, membership) =
+        acting_on_member(&req, &state, &signed, path.into_inner(), &form.csrf_token).await?;
     state.engine.refresh_onboarding(membership.id).await?;
     Ok(see_other(&format!(
         "{}?notice=onboarding",
@@ -600,9 +612,8 @@ pub async fn dashboard(
     path: web::Path<(String, String)>,
     form: web::Form<PlainForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (raw_program, raw_membership) = path.into_inner();
-    let program = acting_on(&req, &state, &signed, &raw_program, &form.csrf_token).await?;
-    let membership = scoped_membership(&state, &program, &raw_membership).await?;
+    let (_, membership) =
+        acting_on_member(&req, &state, &signed, path.into_inner(), &form.csrf_token).await?;
     let link = state.engine.dashboard_link(membership.id).await?;
     Ok(see_other(&link.url))
 }
@@ -626,9 +637,8 @@ pub async fn coupon(
     path: web::Path<(String, String)>,
     form: web::Form<CouponForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (raw_program, raw_membership) = path.into_inner();
-    let program = acting_on(&req, &state, &signed, &raw_program, &form.csrf_token).await?;
-    let membership = scoped_membership(&state, &program, &raw_membership).await?;
+    let (program, membership) =
+        acting_on_member(&req, &state, &signed, path.into_inner(), &form.csrf_token).await?;
     let code = CouponCode::parse(form.code.trim())
         .map_err(|e| ConsoleError::Invalid(format!("Coupon code: {e}")))?;
     let stripe_coupon = Some(form.stripe_coupon.trim()).filter(|c| !c.is_empty());
@@ -661,9 +671,8 @@ pub async fn portal_link(
     path: web::Path<(String, String)>,
     form: web::Form<PlainForm>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (raw_program, raw_membership) = path.into_inner();
-    let program = acting_on(&req, &state, &signed, &raw_program, &form.csrf_token).await?;
-    let membership = scoped_membership(&state, &program, &raw_membership).await?;
+    let (program, membership) =
+        acting_on_member(&req, &state, &signed, path.into_inner(), &form.csrf_token).await?;
     let target = SessionPrincipal {
         subject: membership.email.clone(),
         roles: vec!["partner".to_owned()],

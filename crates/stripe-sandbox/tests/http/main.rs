@@ -16,6 +16,8 @@ mod faults;
 #[cfg(test)]
 mod idempotency;
 #[cfg(test)]
+mod limits;
+#[cfg(test)]
 mod money;
 #[cfg(test)]
 mod validation;
