@@ -457,6 +457,9 @@ pub async fn engine_with(
     config.api_base = stripe_base.to_owned();
     config.connect_base = stripe_base.to_owned();
     config.ops_per_second = Some(1_000);
+    // Seeding against an unthrottled sandbox: only the cap paces it. The
+    // `payouts serve` under test paces to the live model.
+    config.limit_mode = Some(payouts_stripe::LimitMode::Unlimited);
     config.request_timeout = Duration::from_secs(10);
     config.webhook_secrets = vec![SecretString::from(crate::WEBHOOK_SECRET)];
     adjust(&mut config);

@@ -168,16 +168,19 @@ impl Env {
     }
 }
 
-/// A gateway to `api_base` pacing itself at `ops_per_second`.
+/// A gateway to `api_base` pacing itself to `mode`'s budgets under a cap
+/// of `ops_per_second`.
 pub fn gateway(
     api_base: &str,
     ops_per_second: u32,
+    mode: payouts_stripe::LimitMode,
     webhook_secret: Option<SecretString>,
 ) -> BenchResult<StripeGateway> {
     let mut config = StripeConfig::new(SecretString::from(SECRET_KEY), "ca_payouts_bench");
     api_base.clone_into(&mut config.api_base);
     api_base.clone_into(&mut config.connect_base);
     config.ops_per_second = Some(ops_per_second);
+    config.limit_mode = Some(mode);
     config.request_timeout = Duration::from_secs(30);
     config.webhook_secrets = webhook_secret.into_iter().collect();
     Ok(StripeGateway::new(config)?)
@@ -490,13 +493,14 @@ pub async fn exec_fixture(
     store: SeaOrmStore,
     sandbox: &SandboxHandle,
     ops_per_second: u32,
+    mode: payouts_stripe::LimitMode,
     exec: Exec,
     partners: usize,
 ) -> BenchResult<ExecFixture> {
     let t = Instant::now();
     let engine = engine(
         store.clone(),
-        gateway(&sandbox.base_url(), ops_per_second, None)?,
+        gateway(&sandbox.base_url(), ops_per_second, mode, None)?,
         exec,
     )?;
     let merchant =

@@ -1,6 +1,7 @@
 //! P2: execution throughput with a zero-latency, unthrottled sandbox, on
 //! SQLite and on PostgreSQL.
 
+use payouts_stripe::LimitMode;
 use std::time::Instant;
 
 use serde_json::json;
@@ -32,7 +33,8 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
             continue;
         };
         let sandbox = env.sandbox(2).await?;
-        let fx = fixture::exec_fixture(store, &sandbox, OPS, EXEC, items).await?;
+        let fx =
+            fixture::exec_fixture(store, &sandbox, OPS, LimitMode::Unlimited, EXEC, items).await?;
         note!(
             "p2 {}: {items} items ready in {:.1} s",
             backend.name(),

@@ -1,6 +1,7 @@
 //! P3: 1,000,000 commissions across 10,000 partners; finalize the period,
 //! then build its batch (the logic of `payouts-store`'s `p3` bench).
 
+use payouts_stripe::LimitMode;
 use std::time::Instant;
 
 use payouts_domain::ids::MerchantId;
@@ -32,7 +33,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
             continue;
         };
         // Never called: building a batch does not talk to Stripe.
-        let gateway = fixture::gateway("http://127.0.0.1:9", 100, None)?;
+        let gateway = fixture::gateway("http://127.0.0.1:9", 100, LimitMode::Unlimited, None)?;
         let engine = fixture::engine(store.clone(), gateway, fixture::Exec::DEFAULT)?;
         let merchant = MerchantId::parse("merchant_p3").map_err(|e| fail(e.to_string()))?;
         fixture::save_connection(&store, &merchant).await?;

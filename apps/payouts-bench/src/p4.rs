@@ -8,6 +8,7 @@
 //! by `IN_FLIGHT`), then an open loop offering the goal's 3,000 events/s
 //! (the p99 figure: the latency each event gets at the goal's rate).
 
+use payouts_stripe::LimitMode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -164,7 +165,12 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
         .store(Backend::Sqlite)
         .await?
         .ok_or_else(|| fail("no SQLite"))?;
-    let gateway = fixture::gateway("http://127.0.0.1:9", 100, Some(SecretString::from(SECRET)))?;
+    let gateway = fixture::gateway(
+        "http://127.0.0.1:9",
+        100,
+        LimitMode::Unlimited,
+        Some(SecretString::from(SECRET)),
+    )?;
     let engine = Arc::new(fixture::engine(store, gateway, fixture::Exec::DEFAULT)?);
     let state = AppState::new(engine, HttpSettings::default());
     let jwt =

@@ -7,6 +7,7 @@
 //! figure: the memory of a worker executing the batch, not of the test
 //! harness that generated the data, nor of the Stripe fake.
 
+use payouts_stripe::LimitMode;
 use std::time::Instant;
 
 use payouts_domain::ids::BatchId;
@@ -45,7 +46,7 @@ pub async fn child(args: &[String]) -> BenchResult<()> {
     let store = payouts_store::SeaOrmStore::connect(url).await?;
     let engine = std::sync::Arc::new(fixture::engine(
         store,
-        fixture::gateway(api_base, OPS, None)?,
+        fixture::gateway(api_base, OPS, LimitMode::Unlimited, None)?,
         EXEC,
     )?);
     let rss_start = status_kb("VmRSS:").unwrap_or(0);
@@ -66,7 +67,7 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
     let items = if quick { 5_000 } else { 100_000 };
     let (store, url) = env.sqlite().await?;
     let sandbox = env.sandbox(2).await?;
-    let fx = fixture::exec_fixture(store, &sandbox, OPS, EXEC, items).await?;
+    let fx = fixture::exec_fixture(store, &sandbox, OPS, LimitMode::Unlimited, EXEC, items).await?;
     note!("p5: {items} items ready in {:.1} s", fx.setup_s);
     let exe = std::env::current_exe()?;
     let args = [

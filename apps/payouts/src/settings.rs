@@ -89,10 +89,10 @@ pub struct StripeSettings {
         help_heading = "Stripe"
     )]
     pub connect_base: Option<String>,
-    /// Calls per second this process sends to Stripe at most (a token
-    /// bucket shared by every call) [default: 24 for test keys, 99 for live
-    /// keys, 1000 for a sandbox]. Lower it when other software shares the
-    /// account's limit.
+    /// Calls per second this process sends to Stripe at most, every
+    /// account together: a cap above the per-account (live 96, test 24) and
+    /// per-operation (24) budgets the calls are paced to [default: 10000].
+    /// Lower it when other software shares the key.
     #[arg(
         long = "stripe-ops-per-second",
         env = "STRIPE_OPS_PER_SECOND",
@@ -101,6 +101,29 @@ pub struct StripeSettings {
         help_heading = "Stripe"
     )]
     pub ops_per_second: Option<u32>,
+    /// Whose limits to pace to when no key says so (a sandbox): `live`
+    /// (100 requests/s per account, 25/s per operation) or `test` (25/s and
+    /// 25/s). It also sets the in-process sandbox's limiter. A key's own
+    /// mode (`sk_live_`, `sk_test_`) wins [default: live].
+    #[arg(
+        long = "stripe-mode",
+        env = "STRIPE_MODE",
+        value_parser = ["live", "test"],
+        value_name = "MODE",
+        help_heading = "Stripe"
+    )]
+    pub mode: Option<String>,
+    /// `account` (Stripe's rule: each connected account has its own budget)
+    /// or `platform` (every call shares one budget, for a platform whose
+    /// Connect requests are counted together) [default: account].
+    #[arg(
+        long = "stripe-rate-limit-scope",
+        env = "STRIPE_RATE_LIMIT_SCOPE",
+        value_parser = ["account", "platform"],
+        value_name = "SCOPE",
+        help_heading = "Stripe"
+    )]
+    pub rate_limit_scope: Option<String>,
     /// `STRIPE_SECRET_KEY` (environment only).
     #[arg(skip)]
     pub secret_key: Option<SecretString>,

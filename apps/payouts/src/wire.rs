@@ -41,9 +41,6 @@ pub fn engine(
 pub const SANDBOX_SECRET_KEY: &str = "sk_test_payouts_local_sandbox";
 /// The Connect client id used with a sandbox.
 pub const SANDBOX_CLIENT_ID: &str = "ca_payouts_local_sandbox";
-/// A sandbox has no rate limit of its own; this keeps the client-side limit
-/// out of the way without removing it.
-const SANDBOX_OPS_PER_SECOND: u32 = 1_000;
 
 /// Where Stripe calls go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,7 +261,16 @@ pub async fn wire(settings: &Settings) -> Result<Wired, WireError> {
                 (config, None, mode, None)
             }
             _ => {
-                let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+                // The in-process sandbox applies Stripe's documented
+                // limiter for the mode the pacer keeps to.
+                let sandbox = Sandbox::start(SandboxConfig {
+                    rate_limits: match stripe.mode.as_deref() {
+                        Some("test") => stripe_sandbox::limiter::RateLimitMode::Test,
+                        _ => stripe_sandbox::limiter::RateLimitMode::Live,
+                    },
+                    ..SandboxConfig::default()
+                })
+                .await?;
                 let url = sandbox.base_url();
                 let secret = SecretString::from(format!("whsec_{}", uuid::Uuid::new_v4().simple()));
                 let mut config = sandbox_config(&url, None);
@@ -292,6 +298,16 @@ pub async fn wire(settings: &Settings) -> Result<Wired, WireError> {
     let mut config = config;
     if let Some(ops) = stripe.ops_per_second {
         config.ops_per_second = Some(ops);
+    }
+    // A key's own mode wins; without a key, STRIPE_MODE (default live).
+    if !matches!(stripe_mode, StripeMode::Stripe { .. }) {
+        config.limit_mode = Some(match stripe.mode.as_deref() {
+            Some("test") => payouts_stripe::LimitMode::Test,
+            _ => payouts_stripe::LimitMode::Live,
+        });
+    }
+    if stripe.rate_limit_scope.as_deref() == Some("platform") {
+        config.limit_scope = payouts_stripe::LimitScope::Platform;
     }
     let stripe_hosted_origin = origin_of(&config.connect_base);
     let gateway = StripeGateway::new(config)?;
@@ -348,7 +364,6 @@ fn sandbox_config(url: &str, connect_base: Option<&str>) -> StripeConfig {
         .filter(|c| !c.is_empty())
         .unwrap_or(url)
         .to_owned();
-    config.ops_per_second = Some(SANDBOX_OPS_PER_SECOND);
     // A local sandbox answers in milliseconds; fail fast rather than hang.
     config.request_timeout = Duration::from_secs(10);
     config

@@ -43,6 +43,7 @@ impl Console {
         config.api_base = sb.base_url();
         config.connect_base = sb.base_url();
         config.ops_per_second = Some(10_000);
+        config.limit_mode = Some(payouts_stripe::LimitMode::Unlimited);
         let store: Arc<dyn PayoutStore> = Arc::new(InMemoryStore::new());
         let gateway: Arc<dyn StripeGateways> = Arc::new(StripeGateway::new(config).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

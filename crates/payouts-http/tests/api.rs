@@ -48,6 +48,7 @@ impl Api {
         config.api_base = sb.base_url();
         config.connect_base = sb.base_url();
         config.ops_per_second = Some(10_000);
+        config.limit_mode = Some(payouts_stripe::LimitMode::Unlimited);
         config.backoff_base = Duration::from_millis(5);
         config.backoff_max = Duration::from_millis(20);
         config.webhook_secrets = vec![SecretString::from("whsec_api")];

@@ -9,15 +9,11 @@ use secrecy::{ExposeSecret, SecretString};
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 /// Stripe's Connect (OAuth) host.
 pub const DEFAULT_CONNECT_BASE: &str = "https://connect.stripe.com";
-/// The default pace for test keys: Stripe's documented test-mode limit is 25
-/// operations per second; one less leaves room for network jitter, so that
-/// a client at its pace never meets a 429.
-pub const TEST_MODE_OPS_PER_SECOND: u32 = 24;
-/// The default pace for live keys: Stripe's documented live-mode limit is
-/// 100 operations per second, less 1 %: a client paced under a token
-/// bucket's rate gains slack every second, so network jitter never finds it
-/// empty.
-pub const LIVE_MODE_OPS_PER_SECOND: u32 = 99;
+/// The default process-wide cap on Stripe calls per second, above the
+/// per-account and per-operation budgets (see [`crate::pacer`]): high
+/// enough never to bind for a few merchants; lower it when other software
+/// shares the key.
+pub const DEFAULT_OPS_CAP: u32 = 10_000;
 /// Stripe's own libraries accept signatures up to five minutes old.
 pub const DEFAULT_WEBHOOK_TOLERANCE: Duration = Duration::from_secs(300);
 
@@ -51,10 +47,15 @@ pub struct StripeConfig {
     /// Where Stripe sends the merchant back after OAuth; Stripe uses the
     /// dashboard's default redirect when `None`.
     pub redirect_uri: Option<String>,
-    /// Client-side rate limit shared by every call; `None` picks 24 for test
-    /// keys and 99 for live keys, just under Stripe's documented limits (25
-    /// and 100). Lower it when other software shares the account's limit.
+    /// A process-wide cap on calls per second, above the per-account and
+    /// per-operation budgets; `None` is [`DEFAULT_OPS_CAP`]. Lower it when
+    /// other software shares the key.
     pub ops_per_second: Option<u32>,
+    /// Whose budgets to pace to, live or test; `None` reads the key's mode
+    /// (`sk_test_`/`rk_test_`: test, else live).
+    pub limit_mode: Option<crate::pacer::LimitMode>,
+    /// Per connected account (Stripe's rule) or one budget for the platform.
+    pub limit_scope: crate::pacer::LimitScope,
     /// Attempts per call, the first included (default 3). Every attempt of
     /// a write carries the same idempotency key.
     pub max_attempts: u32,
@@ -81,6 +82,8 @@ impl StripeConfig {
             connect_base: DEFAULT_CONNECT_BASE.to_owned(),
             redirect_uri: None,
             ops_per_second: None,
+            limit_mode: None,
+            limit_scope: crate::pacer::LimitScope::Account,
             max_attempts: 3,
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(4),
@@ -185,13 +188,23 @@ impl StripeConfig {
         key.starts_with("sk_test_") || key.starts_with("rk_test_")
     }
 
-    /// The rate limit in force: the configured one, else 24 (test) or 99 (live).
-    pub fn effective_ops_per_second(&self) -> u32 {
-        self.ops_per_second.unwrap_or(if self.is_test_mode() {
-            TEST_MODE_OPS_PER_SECOND
+    /// The mode whose budgets apply: the configured one, else the key's.
+    pub fn effective_limit_mode(&self) -> crate::pacer::LimitMode {
+        self.limit_mode.unwrap_or(if self.is_test_mode() {
+            crate::pacer::LimitMode::Test
         } else {
-            LIVE_MODE_OPS_PER_SECOND
+            crate::pacer::LimitMode::Live
         })
+    }
+
+    /// The pacer's budgets: just under Stripe's for the mode (live 96/s per
+    /// account and 24/s per operation, test 24 and 24), under the cap.
+    pub fn effective_budgets(&self) -> crate::pacer::Budgets {
+        crate::pacer::Budgets::for_mode(
+            self.effective_limit_mode(),
+            self.ops_per_second.unwrap_or(DEFAULT_OPS_CAP),
+            self.limit_scope,
+        )
     }
 }
 
@@ -219,7 +232,8 @@ mod tests {
         assert_eq!(c.connect_base, DEFAULT_CONNECT_BASE);
         assert_eq!(c.webhook_secrets.len(), 2);
         assert_eq!(c.webhook_secrets[1].expose_secret(), "whsec_new");
-        assert_eq!(c.effective_ops_per_second(), 24);
+        assert_eq!(c.effective_budgets().per_operation, 24);
+        assert_eq!(c.effective_budgets().per_account, 24);
         assert_eq!(c.max_attempts, 3);
         assert_eq!(c.webhook_tolerance, Duration::from_secs(300));
     }
@@ -228,11 +242,15 @@ mod tests {
     fn live_keys_default_to_100_ops() {
         let mut c = StripeConfig::new(SecretString::from("sk_live_x"), "ca_1");
         assert!(!c.is_test_mode());
-        assert_eq!(c.effective_ops_per_second(), 99);
+        assert_eq!(c.effective_budgets().per_account, 96);
+        assert_eq!(c.effective_budgets().per_operation, 24);
+        assert_eq!(c.effective_budgets().cap, DEFAULT_OPS_CAP);
         c.ops_per_second = Some(7);
-        assert_eq!(c.effective_ops_per_second(), 7);
+        assert_eq!(c.effective_budgets().cap, 7);
+        c.limit_mode = Some(crate::pacer::LimitMode::Test);
+        assert_eq!(c.effective_budgets().per_account, 24);
         let restricted = StripeConfig::new(SecretString::from("rk_test_x"), "ca_1");
-        assert_eq!(restricted.effective_ops_per_second(), 24);
+        assert_eq!(restricted.effective_budgets().per_account, 24);
     }
 
     #[test]

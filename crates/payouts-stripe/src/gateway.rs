@@ -131,7 +131,7 @@ impl StripeGateway {
             http.clone(),
             &config.api_base,
             config.secret_key.clone(),
-            config.effective_ops_per_second(),
+            config.effective_budgets(),
             RetryPolicy {
                 max_attempts: config.max_attempts,
                 base: config.backoff_base,
@@ -159,9 +159,9 @@ impl StripeGateway {
         crate::transport::stripe_version()
     }
 
-    /// The shared client-side rate limiter (exposed for pacing tests).
-    pub fn rate_limiter(&self) -> &crate::rate_limit::RateLimiter {
-        self.transport.limiter()
+    /// The client-side pacer (exposed for pacing tests and metrics).
+    pub fn pacer(&self) -> &crate::pacer::Pacer {
+        self.transport.pacer()
     }
 
     /// Stripe HTTP attempts by outcome, for metrics.

@@ -22,17 +22,18 @@ mod config;
 mod error;
 mod gateway;
 mod oauth;
+pub mod pacer;
 pub mod platform;
-mod rate_limit;
 mod transport;
 pub mod webhook;
 mod wire;
 
 pub use config::{
-    ConfigError, DEFAULT_API_BASE, DEFAULT_CONNECT_BASE, DEFAULT_WEBHOOK_TOLERANCE,
-    LIVE_MODE_OPS_PER_SECOND, StripeConfig, TEST_MODE_OPS_PER_SECOND,
+    ConfigError, DEFAULT_API_BASE, DEFAULT_CONNECT_BASE, DEFAULT_OPS_CAP,
+    DEFAULT_WEBHOOK_TOLERANCE, StripeConfig,
 };
 pub use gateway::StripeGateway;
+pub use pacer::{Budgets, LimitMode, LimitScope, Pacer};
 pub use platform::{
     AccountStatus, AccountType, AccountView, BalanceView, BusinessProfile, BusinessType,
     CaptureMethod, ClientSecret, CreateAccountRequest, CreatePaymentIntentRequest, DisputeEvidence,
@@ -41,7 +42,6 @@ pub use platform::{
     RefundStatus, RefundView, RequestedCapabilities, Requirements, ReversalView,
     ReverseTransferRequest, TransferView, Weekday,
 };
-pub use rate_limit::RateLimiter;
 pub use secrecy::SecretString;
 pub use transport::{CallStats, stripe_version};
 pub use webhook::{

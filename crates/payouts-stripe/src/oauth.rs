@@ -62,7 +62,7 @@ impl StripeGateway {
     }
 
     async fn oauth_post(&self, path: &str, form: &[(&str, &str)]) -> Result<Vec<u8>, GatewayError> {
-        self.transport.limiter().acquire().await;
+        self.transport.pacer().acquire(None, "POST", path).await;
         let response = self
             .http
             .post(format!("{}{path}", self.connect_base))

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use stripe_client_core::{RequestBuilder, StripeMethod, StripeRequest};
 
 use crate::error::{ApiErrorBody, api_error, transport_error, unreadable};
-use crate::rate_limit::RateLimiter;
+use crate::pacer::{Budgets, Pacer};
 
 /// The API version async-stripe 1.0.0-rc.10 is generated for, sent on every call.
 pub fn stripe_version() -> &'static str {
@@ -125,7 +125,7 @@ pub(crate) struct Transport {
     http: reqwest::Client,
     api_base: String,
     secret: SecretString,
-    limiter: RateLimiter,
+    pacer: Pacer,
     retry: RetryPolicy,
     stats: CallStats,
 }
@@ -150,14 +150,14 @@ impl Transport {
         http: reqwest::Client,
         api_base: &str,
         secret: SecretString,
-        ops_per_second: u32,
+        budgets: Budgets,
         retry: RetryPolicy,
     ) -> Self {
         Transport {
             http,
             api_base: api_base.trim_end_matches('/').to_owned(),
             secret,
-            limiter: RateLimiter::new(ops_per_second),
+            pacer: Pacer::new(budgets),
             retry,
             stats: CallStats::default(),
         }
@@ -167,8 +167,8 @@ impl Transport {
         &self.stats
     }
 
-    pub(crate) fn limiter(&self) -> &RateLimiter {
-        &self.limiter
+    pub(crate) fn pacer(&self) -> &Pacer {
+        &self.pacer
     }
 
     pub(crate) fn retry_policy(&self) -> RetryPolicy {
@@ -207,7 +207,10 @@ impl Transport {
         let mut attempt: u32 = 0;
         loop {
             attempt = attempt.saturating_add(1);
-            self.limiter.acquire().await;
+            let account = call.account.map(|a| a.as_str());
+            self.pacer
+                .acquire(account, method.as_str(), &request.path)
+                .await;
             let mut builder = self
                 .http
                 .request(method.clone(), &url)
@@ -225,6 +228,16 @@ impl Transport {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let request_id = header_str(response.headers(), "request-id");
+                    if status == 429 {
+                        // Stripe's limiter refused: that bucket pauses.
+                        let reason = header_str(response.headers(), "stripe-rate-limited-reason");
+                        self.pacer.throttled(
+                            account,
+                            method.as_str(),
+                            &request.path,
+                            reason.as_deref(),
+                        );
+                    }
                     let retry_header = header_str(response.headers(), "stripe-should-retry")
                         .and_then(|v| v.parse::<bool>().ok());
                     match response.bytes().await {

@@ -356,3 +356,68 @@ async fn stripe_should_retry_false_stops_the_retries() {
     assert_eq!(by_key(&env, req.key.as_str()), 1);
     env.finish().await;
 }
+
+/// Stripe's live limiter in the sandbox (per account 100/s, per operation
+/// 25/s): the adapter, pacing to the live model, sends one merchant's 60
+/// transfers at its 24/s with no 429, while another merchant's transfers
+/// go at their own 24/s beside them.
+#[tokio::test]
+async fn the_live_model_is_met_per_account_and_operation_without_429s() {
+    let env = start().await;
+    let a = env.onboarded_account().await;
+    let b = env.onboarded_account().await;
+    let dest = env.onboarded_account().await;
+    env.fund(Some(&a), 1_000_000);
+    env.fund(Some(&b), 1_000_000);
+    env.sb
+        .set_rate_limits(stripe_sandbox::limiter::LimiterModel::for_mode(
+            stripe_sandbox::limiter::RateLimitMode::Live,
+        ));
+    let live = env.gateway_with(|c| {
+        c.limit_mode = Some(payouts_stripe::LimitMode::Live);
+        c.max_attempts = 1;
+    });
+    let from = |source: &AccountId| {
+        let mut req = transfer_request(&dest, 100);
+        req.source_account = Some(source.clone());
+        req
+    };
+    let requests: Vec<_> = (0..60)
+        .map(|i| from(if i % 2 == 0 { &a } else { &b }))
+        .chain((0..30).map(|_| from(&a)))
+        .collect();
+    let started = Instant::now();
+    let results = futures::future::join_all(requests.iter().map(|r| live.create_transfer(r))).await;
+    let elapsed = started.elapsed();
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(refused.is_empty(), "no 429s under the model: {refused:?}");
+    let limited = live
+        .call_stats()
+        .snapshot()
+        .into_iter()
+        .find(|(o, _)| *o == "rate_limited")
+        .map_or(0, |(_, n)| n);
+    assert_eq!(limited, 0);
+    // Merchant A sent 60 at 24/s after a burst of 24: about 1.5 s; B's 30
+    // went beside them, not after them.
+    assert!(elapsed >= Duration::from_millis(1_400), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(2_600), "{elapsed:?}");
+
+    // Without pacing to the model (the cap alone), the same burst is refused.
+    let unpaced = env.gateway_with(|c| c.max_attempts = 1);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let burst: Vec<_> = (0..40).map(|_| from(&a)).collect();
+    let results = futures::future::join_all(burst.iter().map(|r| unpaced.create_transfer(r))).await;
+    let refused = results
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .is_err_and(|e| e.kind == FailureKind::RateLimited)
+        })
+        .count();
+    assert!(
+        refused >= 10,
+        "an unpaced burst of 40 meets the 25/s limit: {refused}"
+    );
+    env.finish().await;
+}

@@ -33,6 +33,8 @@ pub fn test_config(base: &str) -> StripeConfig {
     c.api_base = base.to_owned();
     c.connect_base = base.to_owned();
     c.ops_per_second = Some(10_000);
+    // An unthrottled sandbox: pace only to the cap (the pacer has tests of its own).
+    c.limit_mode = Some(payouts_stripe::LimitMode::Unlimited);
     c.backoff_base = Duration::from_millis(10);
     c.backoff_max = Duration::from_millis(80);
     c.request_timeout = Duration::from_secs(10);
