@@ -344,7 +344,6 @@ fn stripe_var(settings: &Settings, key: &str) -> Option<String> {
     }
 }
 
-/// A gateway configuration for a sandbox at `url`.
 /// `scheme://host[:port]` of a URL (the URL itself when it has no path).
 fn origin_of(url: &str) -> String {
     match url.split_once("://") {
@@ -356,6 +355,7 @@ fn origin_of(url: &str) -> String {
     }
 }
 
+/// A gateway configuration for a sandbox at `url`.
 fn sandbox_config(url: &str, connect_base: Option<&str>) -> StripeConfig {
     let mut config = StripeConfig::new(SecretString::from(SANDBOX_SECRET_KEY), SANDBOX_CLIENT_ID);
     config.api_base = url.to_owned();

@@ -25,10 +25,25 @@ fn invalid(label: &str, why: &str) -> ConsoleError {
 /// # Errors
 /// [`ConsoleError::Invalid`] naming `label`.
 pub fn amount(label: &str, text: &str, currency: Currency) -> Result<Money, ConsoleError> {
-    let text = text.trim().replace(',', "");
+    let text = text.trim();
     if text.is_empty() {
         return Err(invalid(label, "enter an amount"));
     }
+    // Commas only as thousands separators (`1,250.00`), never as a decimal
+    // point (`12,50` is refused, not read as 1,250).
+    let text = match text.split_once('.') {
+        _ if !text.contains(',') => text.to_owned(),
+        Some((whole, frac)) if grouped(whole) && !frac.contains(',') => {
+            format!("{}.{frac}", whole.replace(',', ""))
+        }
+        None if grouped(text) => text.replace(',', ""),
+        _ => {
+            return Err(invalid(
+                label,
+                "write the amount like 1250.00 (a comma only between thousands)",
+            ));
+        }
+    };
     let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
     let exponent = usize::try_from(currency.exponent()).unwrap_or(2);
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
@@ -54,6 +69,15 @@ pub fn amount(label: &str, text: &str, currency: Currency) -> Result<Money, Cons
         .filter(|m| *m <= MAX_MINOR)
         .ok_or_else(|| invalid(label, "is larger than Stripe allows"))?;
     Ok(Money::new(minor, currency))
+}
+
+/// `1,250` or `12,345,678`: digits in groups of three after the first.
+fn grouped(whole: &str) -> bool {
+    let mut groups = whole.split(',');
+    let first = groups.next().unwrap_or("");
+    (1..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A percentage such as `20` or `12.5`.
@@ -107,6 +131,16 @@ mod tests {
     fn amounts_read_in_the_currencys_exponent() {
         assert_eq!(amount("a", "12.5", usd()).unwrap().amount_minor(), 1_250);
         assert_eq!(amount("a", "1,000", usd()).unwrap().amount_minor(), 100_000);
+        assert_eq!(
+            amount("a", "1,250.50", usd()).unwrap().amount_minor(),
+            125_050
+        );
+        assert!(
+            amount("a", "12,50", usd()).is_err(),
+            "a decimal comma is refused"
+        );
+        assert!(amount("a", "1,2,3", usd()).is_err());
+        assert!(amount("a", "1.00,5", usd()).is_err());
         assert_eq!(amount("a", "0.01", usd()).unwrap().amount_minor(), 1);
         let jpy = Currency::parse("jpy").unwrap();
         assert_eq!(amount("a", "1200", jpy).unwrap().amount_minor(), 1_200);

@@ -215,7 +215,13 @@ impl Sandbox {
             .unwrap_or_else(|| new_id("acct_"));
         let listener = std::net::TcpListener::bind(config.addr)?;
         let addr = listener.local_addr()?;
-        let hosted_base = format!("http://{addr}");
+        // Links must name an address a browser can reach: loopback for a
+        // sandbox bound to every interface.
+        let hosted_base = if addr.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        };
         let inner = Arc::new(Inner {
             spec,
             shared: Mutex::new(Shared::new(&platform_id, &hosted_base)),
@@ -1588,6 +1594,18 @@ async fn pipeline(inner: &Arc<Inner>, req: &HttpRequest, body: &[u8], request_id
             return Outcome::error(&e);
         }
     };
+    // Stripe's limiter, per account and operation (when a model is set),
+    // before any fault rule is used up by a request it refuses.
+    let _admission = match &target {
+        Target::V1 { route, scope, .. } => match admit(inner, scope, route) {
+            Ok(admission) => admission,
+            Err(refused) => {
+                sleep(latency).await;
+                return refused;
+            }
+        },
+        Target::OAuthToken(..) | Target::OAuthDeauthorize(_) => None,
+    };
     let method = req.method().as_str();
     let path = req.path();
     let haystack = format!(
@@ -1633,14 +1651,6 @@ async fn pipeline(inner: &Arc<Inner>, req: &HttpRequest, body: &[u8], request_id
             } else {
                 Outcome::ok(status, body)
             };
-        }
-    };
-    // Stripe's limiter, per account and operation (when a model is set).
-    let _admission = match admit(inner, &scope, &route) {
-        Ok(admission) => admission,
-        Err(refused) => {
-            sleep(latency).await;
-            return refused;
         }
     };
     // Stripe ignores idempotency keys on GET and DELETE.

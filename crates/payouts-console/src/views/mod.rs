@@ -170,7 +170,16 @@ pub fn url_encode(value: &str) -> String {
 /// never another site (`//evil.test`).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        // No control characters or spaces either: browsers drop a tab, so
+        // `/<TAB>/evil.test` would become `//evil.test`.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b > 0x20 && b != 0x7F) =>
+        {
+            n.to_owned()
+        }
         _ => "/dashboard/partners".to_owned(),
     }
 }
@@ -187,6 +196,8 @@ mod tests {
         );
         assert_eq!(safe_next(Some("//evil.test/x")), "/dashboard/partners");
         assert_eq!(safe_next(Some("https://evil.test")), "/dashboard/partners");
+        assert_eq!(safe_next(Some("/\t/evil.test")), "/dashboard/partners");
+        assert_eq!(safe_next(Some("/ /evil.test")), "/dashboard/partners");
         assert_eq!(url_encode("/a?b=c d"), "/a%3Fb%3Dc%20d");
         assert!(is_origin("https://connect.stripe.com"));
         assert!(is_origin("http://127.0.0.1:4242"));
