@@ -20,7 +20,7 @@ use payouts_domain::ports::{
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramStatus,
 };
-use payouts_domain::system::{RandomIds, SystemClock};
+use payouts_domain::system::{RandomIds, SystemClock, SystemTimer};
 use payouts_domain::{Currency, Money, Percent, Rounding};
 use payouts_store::SeaOrmStore;
 use payouts_store::testing::PgServer;
@@ -113,6 +113,14 @@ impl Env {
     /// A migrated store on `backend`; `Ok(None)` when PostgreSQL is not
     /// available (outside CI).
     pub async fn store(&mut self, backend: Backend) -> BenchResult<Option<SeaOrmStore>> {
+        Ok(self.store_and_url(backend).await?.map(|(store, _)| store))
+    }
+
+    /// [`Env::store`] and its URL (for a second instance's own pool).
+    pub async fn store_and_url(
+        &mut self,
+        backend: Backend,
+    ) -> BenchResult<Option<(SeaOrmStore, String)>> {
         self.next_db = self.next_db.saturating_add(1);
         let url = match backend {
             Backend::Sqlite => format!(
@@ -127,7 +135,7 @@ impl Env {
         };
         let store = SeaOrmStore::connect(&url).await?;
         store.migrate().await?;
-        Ok(Some(store))
+        Ok(Some((store, url)))
     }
 
     async fn postgres_url(&mut self) -> BenchResult<Option<String>> {
@@ -205,7 +213,17 @@ impl Exec {
 
 /// An engine over `store` and `gateway`.
 pub fn engine(store: SeaOrmStore, gateway: StripeGateway, exec: Exec) -> BenchResult<Engine> {
-    let mut config = EngineConfig::new(WorkerId::parse("bench").map_err(|e| fail(e.to_string()))?);
+    engine_named(store, gateway, exec, "bench")
+}
+
+/// [`engine`] with its own worker id (another instance).
+pub fn engine_named(
+    store: SeaOrmStore,
+    gateway: StripeGateway,
+    exec: Exec,
+    worker: &str,
+) -> BenchResult<Engine> {
+    let mut config = EngineConfig::new(WorkerId::parse(worker).map_err(|e| fail(e.to_string()))?);
     config.claim_size = exec.claim_size;
     config.concurrency = exec.concurrency;
     let store: Arc<dyn PayoutStore> = Arc::new(store);
@@ -216,7 +234,8 @@ pub fn engine(store: SeaOrmStore, gateway: StripeGateway, exec: Exec) -> BenchRe
         Arc::new(SystemClock) as Arc<dyn Clock>,
         RandomIds,
         config,
-    ))
+    )
+    .with_timer(Arc::new(SystemTimer)))
 }
 
 /// What [`seed`] produced.
@@ -503,15 +522,47 @@ pub async fn exec_fixture(
         gateway(&sandbox.base_url(), ops_per_second, mode, None)?,
         exec,
     )?;
+    let paid = merchant_batch(&engine, &store, sandbox, partners, 8).await?;
+    Ok(ExecFixture {
+        engine: Arc::new(engine),
+        batch: paid.batch,
+        merchant_account: paid.merchant_account,
+        destinations: paid.destinations,
+        setup_s: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// One merchant's approved batch ([`merchant_batch`]).
+#[derive(Debug)]
+pub struct MerchantBatch {
+    /// The batch.
+    pub batch: PayoutBatch,
+    /// The merchant's sandbox account (transfers are sent from it).
+    pub merchant_account: AccountId,
+    /// The partners' onboarded sandbox accounts.
+    pub destinations: Vec<AccountId>,
+}
+
+/// A new merchant, connected through the sandbox's OAuth, with `partners`
+/// partners of two commissions each (one item each) paying to
+/// `destinations` onboarded sandbox accounts, its batch approved and its
+/// balance funded with the batch's total.
+pub async fn merchant_batch(
+    engine: &Engine,
+    store: &SeaOrmStore,
+    sandbox: &SandboxHandle,
+    partners: usize,
+    destinations: usize,
+) -> BenchResult<MerchantBatch> {
     let merchant =
         MerchantId::parse(format!("merchant_{}", Uuid::new_v4().simple())).map_err(err)?;
-    let merchant_account = connect_merchant(&engine, sandbox, &merchant).await?;
-    let program = program(&store, &merchant).await?;
-    let destinations = onboarded_accounts(&engine, sandbox, program.id, 8).await?;
+    let merchant_account = connect_merchant(engine, sandbox, &merchant).await?;
+    let program = program(store, &merchant).await?;
+    let destinations = onboarded_accounts(engine, sandbox, program.id, destinations).await?;
     // Two commissions of at least 6.00 each: every partner is above the
     // program's 10.00 minimum, so the batch has one item per partner.
-    let seeded = seed(&store, &program, &destinations, partners, partners * 2, 600).await?;
-    let batch = approved_batch(&engine, &seeded).await?;
+    let seeded = seed(store, &program, &destinations, partners, partners * 2, 600).await?;
+    let batch = approved_batch(engine, &seeded).await?;
     if usize::try_from(batch.item_count)? != partners {
         return Err(fail(format!(
             "expected {partners} items, the batch has {}",
@@ -524,12 +575,10 @@ pub async fn exec_fixture(
         available: batch.total.amount_minor(),
         pending: 0,
     })?;
-    Ok(ExecFixture {
-        engine: Arc::new(engine),
+    Ok(MerchantBatch {
         batch,
         merchant_account,
         destinations,
-        setup_s: t.elapsed().as_secs_f64(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! Issue 6's benchmarks, P1 to P5.
 //!
 //! ```text
-//! payouts-bench p1|p2|p3|p4|p5|all [--quick]
+//! payouts-bench p1|p1-many|p1-test|p1-two|p1-all|p2|p3|p4|p5|all [--quick]
 //! ```
 //!
 //! Progress goes to stderr; the last lines on stdout are one JSON object per
@@ -13,6 +13,7 @@
 
 mod fixture;
 mod p1;
+mod p1x;
 mod p2;
 mod p3;
 mod p4;
@@ -77,7 +78,7 @@ macro_rules! note {
 }
 
 fn usage() -> String {
-    "usage: payouts-bench p1|p2|p3|p4|p5|all [--quick]".to_owned()
+    "usage: payouts-bench p1|p1-many|p1-test|p1-two|p1-all|p2|p3|p4|p5|all [--quick]".to_owned()
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -101,9 +102,15 @@ async fn run() -> BenchResult<()> {
     for arg in args {
         match arg.as_str() {
             "--quick" => quick = true,
-            "p1" | "p2" | "p3" | "p4" | "p5" => which.push(arg),
+            "p1" | "p1-many" | "p1-test" | "p1-two" | "p2" | "p3" | "p4" | "p5" => {
+                which.push(arg);
+            }
+            // Every P1 figure (issue 13).
+            "p1-all" => which.extend(["p1", "p1-many", "p1-test", "p1-two"].map(str::to_owned)),
             // P5 first: its peak RSS is then not inflated by earlier runs.
-            "all" => which.extend(["p5", "p1", "p2", "p3", "p4"].map(str::to_owned)),
+            "all" => which.extend(
+                ["p5", "p1", "p1-many", "p1-test", "p1-two", "p2", "p3", "p4"].map(str::to_owned),
+            ),
             "-h" | "--help" => {
                 println!("{}", usage());
                 return Ok(());
@@ -122,6 +129,9 @@ async fn run() -> BenchResult<()> {
         note!("{bench}{} …", if quick { " (quick)" } else { "" });
         let mut got = match bench.as_str() {
             "p1" => p1::run(&mut env, quick).await?,
+            "p1-many" => p1x::many(&mut env, quick).await?,
+            "p1-test" => p1x::test_mode(&mut env, quick).await?,
+            "p1-two" => p1x::two(&mut env, quick).await?,
             "p2" => p2::run(&mut env, quick).await?,
             "p3" => p3::run(&mut env, quick).await?,
             "p4" => p4::run(&mut env, quick).await?,

@@ -407,6 +407,12 @@ pub fn print_report(out: &mut impl Write, report: &ExecutionReport) -> Result<()
     if let Some(stopped) = &report.stopped {
         writeln!(out, "stopped early: {stopped}")?;
     }
+    if report.deferred {
+        writeln!(
+            out,
+            "nothing sent: another instance is paying from this Stripe account; the scheduler's sweep pays this batch once the account is free"
+        )?;
+    }
     if let Some(state) = report.batch_state {
         writeln!(out, "batch is now {}", state.as_str())?;
     }

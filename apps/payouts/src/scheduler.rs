@@ -51,7 +51,9 @@ impl Default for SchedulerConfig {
             finalize_every: Duration::from_secs(300),
             payouts_every: Duration::from_secs(60),
             ladder_every: Duration::from_secs(60),
-            reconcile_every: Duration::from_secs(60),
+            // Short, so a killed instance's items (claims of 10 s) come
+            // back within about 10 s.
+            reconcile_every: Duration::from_secs(5),
             probation_every: Duration::from_secs(300),
             refresh_every: Duration::from_secs(900),
             outbox_every: Duration::from_secs(10),
@@ -206,7 +208,10 @@ async fn run_once(
                 .batches_in_state(BatchState::Executing)
                 .await?
             {
-                match engine.execute_batch(batch.id).await {
+                // One pass each: a batch another instance is paying (its
+                // account's lease) is left to it; delayed items wait for a
+                // later sweep or for the run that is waiting for them.
+                match engine.resume_batch(batch.id).await {
                     Ok(report) if report.processed > 0 => tracing::info!(
                         batch = %batch.id,
                         posted = report.posted,

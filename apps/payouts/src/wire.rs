@@ -11,7 +11,7 @@ use payouts_domain::StoreError;
 use payouts_domain::engine::{EngineConfig, Payouts};
 use payouts_domain::ids::WorkerId;
 use payouts_domain::ports::{Clock, PayoutStore, StripeGateways};
-use payouts_domain::system::{RandomIds, SystemClock};
+use payouts_domain::system::{RandomIds, SystemClock, SystemTimer};
 use payouts_store::SeaOrmStore;
 use payouts_stripe::{ConfigError, StripeConfig, StripeGateway};
 use secrecy::{ExposeSecret, SecretString};
@@ -34,7 +34,7 @@ pub fn engine(
 ) -> Engine {
     let store: Arc<dyn PayoutStore> = Arc::new(store);
     let gateway: Arc<dyn StripeGateways> = Arc::new(gateway);
-    Payouts::shared(store, gateway, clock, RandomIds, config)
+    Payouts::shared(store, gateway, clock, RandomIds, config).with_timer(Arc::new(SystemTimer))
 }
 
 /// The test key the gateway sends to a sandbox (any `sk_test_…` is accepted).

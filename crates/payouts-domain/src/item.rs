@@ -476,7 +476,9 @@ pub struct RetryPolicy {
     pub ambiguous_backoff: Duration,
     /// The longest delay between re-sends after ambiguous outcomes.
     pub ambiguous_backoff_max: Duration,
-    /// How long a worker's claim on an item lasts.
+    /// How long a worker's claim on an item lasts (10 s). A run with a
+    /// timer renews its claims every third of it, so the items of a worker
+    /// that was killed come back within one lease.
     pub lease: Duration,
 }
 
@@ -489,7 +491,7 @@ impl Default for RetryPolicy {
             reconcile_margin: Duration::hours(1),
             ambiguous_backoff: Duration::seconds(2),
             ambiguous_backoff_max: Duration::minutes(5),
-            lease: Duration::seconds(60),
+            lease: Duration::seconds(10),
         }
     }
 }

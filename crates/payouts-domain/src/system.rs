@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ports::{Clock, IdGenerator};
+use crate::ports::{Clock, IdGenerator, Timer};
 
 /// The system clock, in UTC.
 #[derive(Debug, Clone, Copy, Default)]
@@ -13,6 +13,32 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+}
+
+/// Sleeps on a thread of its own, so it works under any executor (the
+/// engine's waits are few: a lease renewal every few seconds of a run, and
+/// a run's waits for its delayed items).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemTimer;
+
+impl Timer for SystemTimer {
+    fn sleep(&self, duration: std::time::Duration) -> futures_util::future::BoxFuture<'static, ()> {
+        let (done, wait) = futures_channel::oneshot::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("payouts-timer".to_owned())
+            .spawn(move || {
+                std::thread::sleep(duration);
+                // The waiter may be gone (its run ended): nothing to wake.
+                let _gone = done.send(());
+            });
+        Box::pin(async move {
+            if spawned.is_ok() {
+                // Cancelled only when the sender is dropped, which the
+                // thread does after sending.
+                let _woken = wait.await;
+            }
+        })
     }
 }
 

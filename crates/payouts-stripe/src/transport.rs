@@ -53,6 +53,11 @@ impl RetryPolicy {
     }
 }
 
+/// How many 429s one call may meet before they count as failed attempts:
+/// each re-send waits a back-off, then for the pacer, which halves its rate
+/// at every 429.
+const MAX_THROTTLED_RESENDS: u32 = 8;
+
 /// Whether to send an error response again: Stripe's `Stripe-Should-Retry`
 /// header decides when present; without it, the ambiguous kinds (429,
 /// `lock_timeout`, 5xx, 409 key in use) are retried.
@@ -205,8 +210,10 @@ impl Transport {
         }
         let headers = self.headers(call)?;
         let mut attempt: u32 = 0;
+        let mut throttled_resends: u32 = 0;
         loop {
             attempt = attempt.saturating_add(1);
+            let mut throttled = false;
             let account = call.account.map(|a| a.as_str());
             self.pacer
                 .acquire(account, method.as_str(), &request.path)
@@ -229,7 +236,8 @@ impl Transport {
                     let status = response.status().as_u16();
                     let request_id = header_str(response.headers(), "request-id");
                     if status == 429 {
-                        // Stripe's limiter refused: that bucket pauses.
+                        // Stripe's limiter refused: that bucket slows down.
+                        throttled = true;
                         let reason = header_str(response.headers(), "stripe-rate-limited-reason");
                         self.pacer.throttled(
                             account,
@@ -260,6 +268,22 @@ impl Transport {
             let retry = should_retry(retry_header, error.kind)
                 // A write without a key must never be sent twice.
                 && (matches!(method, reqwest::Method::GET) || call.key.is_some());
+            if retry && throttled && throttled_resends < MAX_THROTTLED_RESENDS {
+                // Stripe's limiter refused it before acting: not a failure,
+                // and not an attempt. It is re-sent with the same key when
+                // the slowed pacer lets it go.
+                throttled_resends = throttled_resends.saturating_add(1);
+                attempt = attempt.saturating_sub(1);
+                let delay = self.retry.backoff(throttled_resends, random_unit());
+                tracing::debug!(
+                    path = %request.path,
+                    resend = throttled_resends,
+                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "Stripe's limiter refused the call; re-sending with the same key"
+                );
+                tokio::time::sleep(delay).await;
+                continue;
+            }
             if !retry || attempt >= self.retry.max_attempts {
                 if attempt > 1 {
                     tracing::warn!(

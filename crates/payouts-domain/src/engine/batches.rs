@@ -12,10 +12,16 @@
 //! * every write is compare-and-set on the state it read, so two workers
 //!   can never both record an outcome for one attempt;
 //! * items are claimed with leases, so one worker sends an item at a time,
-//!   and an expired lease (a crashed worker) lets another take over.
+//!   and an expired lease (a crashed worker) lets another take over;
+//! * one source account is paid from by one worker at a time (a lease per
+//!   account), so several instances together keep to its Stripe budget.
+//!
+//! A run with a timer renews its claims and its account lease while it
+//! lives, and waits for its delayed items (a back-off) instead of ending.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use futures_util::stream::{self, BoxStream, TryStreamExt};
 
@@ -37,8 +43,8 @@ use crate::notification::{Notification, NotificationKind, Recipient};
 use crate::period::Period;
 use crate::ports::{
     BatchStore, Clock, CommissionStore, ConnectGateway, ConnectionStore, ConversionStore,
-    FailureKind, GatewayError, IdGenerator, ItemStore, MembershipStore, Page, PageRequest,
-    PayoutGateway, ProgramStore, SettingsStore, TransferRequest,
+    FailureKind, GatewayError, IdGenerator, ItemStore, LeaseStore, MembershipStore, Page,
+    PageRequest, PayoutGateway, ProgramStore, SettingsStore, Timer, TransferRequest,
 };
 use crate::program::{HoldReason, Program, ProgramEvent};
 
@@ -59,6 +65,77 @@ pub struct ExecutionReport {
     pub stopped: Option<Blocked>,
     /// The batch's state after the run.
     pub batch_state: Option<BatchState>,
+    /// Nothing was sent: another worker is paying from the same Stripe
+    /// account (the batch goes on there, or at the scheduler's next sweep).
+    #[serde(default)]
+    pub deferred: bool,
+}
+
+/// The claims one run holds (item → its lease's end), renewed while it lives.
+#[derive(Debug, Default)]
+struct Held(Mutex<HashMap<PayoutItemId, OffsetDateTime>>);
+
+impl Held {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PayoutItemId, OffsetDateTime>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The runs of one engine paying from each source account.
+pub(super) type Paying = std::sync::Arc<Mutex<HashMap<String, usize>>>;
+
+/// One run's share of an account lease: dropped (the run ended, or its
+/// future was dropped), it leaves the count; [`AccountShare::end`] says
+/// whether it was the last, which releases the lease.
+struct AccountShare {
+    paying: Paying,
+    key: String,
+    ended: bool,
+}
+
+impl AccountShare {
+    fn new(paying: &Paying, key: String) -> Self {
+        AccountShare {
+            paying: std::sync::Arc::clone(paying),
+            key,
+            ended: false,
+        }
+    }
+
+    /// Leaves the count; `true` when no other run of this engine pays from
+    /// the account.
+    fn end(mut self) -> bool {
+        self.ended = true;
+        self.leave()
+    }
+
+    fn leave(&self) -> bool {
+        let mut paying = self.paying.lock().unwrap_or_else(PoisonError::into_inner);
+        match paying.get_mut(&self.key) {
+            Some(n) if *n > 1 => {
+                *n = n.saturating_sub(1);
+                false
+            }
+            _ => {
+                paying.remove(&self.key);
+                true
+            }
+        }
+    }
+}
+
+impl Drop for AccountShare {
+    fn drop(&mut self) {
+        // A run whose future was dropped: its lease lapses on its own.
+        if !self.ended {
+            self.leave();
+        }
+    }
+}
+
+/// The lease under which one worker at a time pays from `source`.
+fn account_lease(source: &AccountId) -> String {
+    format!("payouts:account:{source}")
 }
 
 /// What a scheduler sweep did.
@@ -219,7 +296,7 @@ where
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: ConnectionStore + ProgramStore + BatchStore + ItemStore + ?Sized,
+    S: ConnectionStore + ProgramStore + BatchStore + ItemStore + LeaseStore + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -273,14 +350,35 @@ where
     /// are dropped as in a crash: they stay `submitting` under this worker's
     /// lease and are re-sent, with the same key, once it expires.
     ///
-    /// Ambiguous answers leave items `submitting` with a back-off lease; run
-    /// again later to re-send them with the same key. When every item has an
-    /// outcome the batch completes.
+    /// One worker at a time pays from a source account: while another holds
+    /// its lease, a run with a timer waits for it (up to
+    /// `EngineConfig::tail_wait`); without one it sends nothing and reports
+    /// `deferred`. Ambiguous answers leave items `submitting` with a
+    /// back-off lease; a run with a timer waits for the earliest of them (up
+    /// to `EngineConfig::tail_wait` from its start) and re-sends it with the
+    /// same key, so a run ends when every item has an outcome. Without a
+    /// timer, or past that bound, the run ends and a later run re-sends
+    /// them. When every item has an outcome the batch completes.
     ///
     /// # Errors
     /// [`DomainError::Blocked`] when the batch is a draft or the program may
     /// not pay (probation, archived, on hold, not connected).
     pub async fn execute_batch(&self, id: BatchId) -> Result<ExecutionReport, DomainError> {
+        self.run_batch(id, true).await
+    }
+
+    /// One pass over an executing batch, for a scheduler's sweep: as
+    /// [`Payouts::execute_batch`], but it neither waits for a source account
+    /// another worker is paying from (it reports `deferred`) nor for delayed
+    /// items (it ends when only they remain).
+    ///
+    /// # Errors
+    /// As [`Payouts::execute_batch`].
+    pub async fn resume_batch(&self, id: BatchId) -> Result<ExecutionReport, DomainError> {
+        self.run_batch(id, false).await
+    }
+
+    async fn run_batch(&self, id: BatchId, wait: bool) -> Result<ExecutionReport, DomainError> {
         let batch = self.batch(id).await?;
         let program = self.program(batch.program_id).await?;
         let source = match self.payout_source(&program).await? {
@@ -304,6 +402,77 @@ where
                 return Err(Blocked::BatchState(batch.state.as_str().to_owned()).into());
             }
         };
+        let wait = wait && self.timer.is_some();
+        let Some(share) = self.take_account(&source, wait).await? else {
+            return Ok(ExecutionReport {
+                deferred: true,
+                batch_state: Some(batch.state),
+                ..ExecutionReport::default()
+            });
+        };
+        let result = self.run_items(&batch, &source, wait).await;
+        let released = if share.end() {
+            self.store
+                .release_lease(&account_lease(&source), &self.config.worker)
+                .await
+                .map(|_| ())
+        } else {
+            Ok(())
+        };
+        let report = result?;
+        released?;
+        Ok(report)
+    }
+
+    /// Takes the source account's lease (shared by this engine's runs),
+    /// waiting for it when `wait`. `None` when another worker holds it.
+    async fn take_account(
+        &self,
+        source: &AccountId,
+        wait: bool,
+    ) -> Result<Option<AccountShare>, DomainError> {
+        let key = source.as_str().to_owned();
+        {
+            let mut paying = self.paying.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(n) = paying.get_mut(&key) {
+                *n = n.saturating_add(1);
+                return Ok(Some(AccountShare::new(&self.paying, key)));
+            }
+        }
+        let started = self.clock.now();
+        loop {
+            let now = self.clock.now();
+            if self
+                .store
+                .try_acquire_lease(
+                    &account_lease(source),
+                    &self.config.worker,
+                    now,
+                    self.config.retry.lease,
+                )
+                .await?
+            {
+                let mut paying = self.paying.lock().unwrap_or_else(PoisonError::into_inner);
+                let n = paying.entry(key.clone()).or_insert(0);
+                *n = n.saturating_add(1);
+                return Ok(Some(AccountShare::new(&self.paying, key)));
+            }
+            let timer = match &self.timer {
+                Some(timer) if wait && now < started.saturating_add(self.config.tail_wait) => timer,
+                _ => return Ok(None),
+            };
+            timer.sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+
+    /// The items of one run; see [`Payouts::execute_batch`].
+    async fn run_items(
+        &self,
+        batch: &PayoutBatch,
+        source: &AccountId,
+        wait: bool,
+    ) -> Result<ExecutionReport, DomainError> {
+        let id = batch.id;
         let mut report = ExecutionReport::default();
         // Items run `concurrency` at a time; a claim is taken (and its
         // pending items moved to `submitting`) only when the previous one is
@@ -311,79 +480,230 @@ where
         // lease. An `account_inactive` refusal stops the run: no new claim,
         // no new send, and the unsent claimed items are released below.
         let stop = AtomicBool::new(false);
-        // Boxed as a `Send` stream here, where every lifetime is concrete:
-        // left to inference across the combinators' closures, the compiler
-        // cannot prove `execute_batch`'s future `Send`.
-        let mut steps: BoxStream<'_, Result<Result<Step, PayoutItem>, DomainError>> = Box::pin(
-            stream::try_unfold((), |()| self.next_claim(id, &stop))
-                .map_ok(|claimed| stream::iter(claimed.into_iter().map(Ok)))
-                .try_flatten()
-                .map_ok(|item| self.run_claimed(&batch, &source, &stop, item))
-                .try_buffer_unordered(self.config.concurrency()),
-        );
-        let mut unsent = Vec::new();
-        while let Some(step) = steps.try_next().await? {
-            let step = match step {
-                Ok(step) => step,
-                Err(item) => {
-                    unsent.push(item);
-                    continue;
+        let held = Held::default();
+        let until = self.clock.now().saturating_add(self.config.tail_wait);
+        let deadline = wait.then_some(until);
+        let work = async {
+            // Passes over the batch: each claims and sends until nothing is
+            // left to claim; between passes the run waits for its delayed
+            // items (no polling while a pass runs).
+            loop {
+                let unsent = self.pass(batch, source, &stop, &held, &mut report).await?;
+                self.release_unsent(unsent).await?;
+                if stop.load(Ordering::Acquire) {
+                    return Ok::<_, DomainError>(());
                 }
-            };
-            report.processed = report.processed.saturating_add(1);
-            match step {
-                Step::Posted { reconciled } => {
-                    report.posted = report.posted.saturating_add(1);
-                    if reconciled {
-                        report.reconciled = report.reconciled.saturating_add(1);
-                    }
+                match deadline {
+                    Some(deadline) if self.wait_for_delayed(id, deadline).await? => {}
+                    _ => return Ok(()),
                 }
-                Step::Failed(kind) => {
-                    report.failed = report.failed.saturating_add(1);
-                    if kind == FailureKind::AccountInactive && report.stopped.is_none() {
-                        // Every other transfer from this account would fail
-                        // too: stop, leave the rest pending for the merchant.
-                        report.stopped = Some(Blocked::PayoutsPaused(
-                            HoldReason::MerchantAccountInactive.as_str().to_owned(),
-                        ));
-                    }
-                }
-                Step::Ambiguous => report.ambiguous = report.ambiguous.saturating_add(1),
-                Step::Skipped => {}
             }
+        };
+        match &self.timer {
+            Some(timer) => {
+                let work = std::pin::pin!(work);
+                let renew =
+                    std::pin::pin!(self.renew_while_running(timer.as_ref(), source, &held, &stop));
+                match futures_util::future::select(work, renew).await {
+                    futures_util::future::Either::Left((done, _)) => done?,
+                    // The renewals never end on their own.
+                    futures_util::future::Either::Right(((), work)) => work.await?,
+                }
+            }
+            None => work.await?,
         }
-        self.release_unsent(unsent).await?;
         report.batch_state = Some(self.settle_batch(id).await?);
         Ok(report)
     }
 
-    /// The next claim of [`Payouts::execute_batch`]; `None` when there is
-    /// nothing left to claim or the run was stopped.
+    /// Waits, when delayed items remain (open ones under a lease not run
+    /// out: a back-off, or another worker's claim), until the earliest of
+    /// them is due; `false` when there are none or it is due after
+    /// `deadline`.
+    async fn wait_for_delayed(
+        &self,
+        batch: BatchId,
+        deadline: OffsetDateTime,
+    ) -> Result<bool, DomainError> {
+        let Some(timer) = &self.timer else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        let earliest = self
+            .store
+            .items_in_flight(batch)
+            .await?
+            .iter()
+            .filter_map(|i| i.lease.as_ref().map(|l| l.until))
+            .min();
+        let Some(due) = earliest else {
+            return Ok(false);
+        };
+        if due > deadline {
+            return Ok(false);
+        }
+        let ahead = due
+            .unix_timestamp_nanos()
+            .saturating_sub(now.unix_timestamp_nanos());
+        let pause = std::time::Duration::from_nanos(u64::try_from(ahead).unwrap_or(0))
+            .max(std::time::Duration::from_millis(20));
+        timer.sleep(pause).await;
+        Ok(true)
+    }
+
+    /// One pass of a run: claims and sends, `concurrency` at a time, until
+    /// nothing is left to claim or the run stops; returns the claimed items
+    /// it never sent.
+    async fn pass(
+        &self,
+        batch: &PayoutBatch,
+        source: &AccountId,
+        stop: &AtomicBool,
+        held: &Held,
+        report: &mut ExecutionReport,
+    ) -> Result<Vec<PayoutItem>, DomainError> {
+        let id = batch.id;
+        {
+            // Boxed as a `Send` stream here, where every lifetime is
+            // concrete: left to inference across the combinators' closures,
+            // the compiler cannot prove `execute_batch`'s future `Send`.
+            let mut steps: BoxStream<'_, Result<Result<Step, PayoutItem>, DomainError>> = Box::pin(
+                stream::try_unfold((), |()| self.next_claim(id, stop, held))
+                    .map_ok(|claimed| stream::iter(claimed.into_iter().map(Ok)))
+                    .try_flatten()
+                    .map_ok(|item| self.run_claimed(batch, source, stop, held, item))
+                    .try_buffer_unordered(self.config.concurrency()),
+            );
+            let mut unsent = Vec::new();
+            while let Some(step) = steps.try_next().await? {
+                let step = match step {
+                    Ok(step) => step,
+                    Err(item) => {
+                        unsent.push(item);
+                        continue;
+                    }
+                };
+                report.processed = report.processed.saturating_add(1);
+                match step {
+                    Step::Posted { reconciled } => {
+                        report.posted = report.posted.saturating_add(1);
+                        if reconciled {
+                            report.reconciled = report.reconciled.saturating_add(1);
+                        }
+                    }
+                    Step::Failed(kind) => {
+                        report.failed = report.failed.saturating_add(1);
+                        if kind == FailureKind::AccountInactive && report.stopped.is_none() {
+                            // Every other transfer from this account would
+                            // fail too: stop, leave the rest pending for the
+                            // merchant.
+                            report.stopped = Some(Blocked::PayoutsPaused(
+                                HoldReason::MerchantAccountInactive.as_str().to_owned(),
+                            ));
+                        }
+                    }
+                    Step::Ambiguous => report.ambiguous = report.ambiguous.saturating_add(1),
+                    Step::Skipped => {}
+                }
+            }
+            Ok(unsent)
+        }
+    }
+
+    /// Renews, every third of a lease, the run's claims and its account
+    /// lease. Losing the account lease (another worker took it after this
+    /// one missed its renewals) stops the run: no new claim, no new send.
+    async fn renew_while_running(
+        &self,
+        timer: &dyn Timer,
+        source: &AccountId,
+        held: &Held,
+        stop: &AtomicBool,
+    ) {
+        let lease = self.config.retry.lease;
+        let every = std::time::Duration::try_from(lease)
+            .map(|l| l.checked_div(3).unwrap_or_default())
+            .unwrap_or(std::time::Duration::from_secs(1))
+            .max(std::time::Duration::from_millis(100));
+        loop {
+            timer.sleep(every).await;
+            let now = self.clock.now();
+            let until = now.saturating_add(lease);
+            let claims: Vec<(PayoutItemId, OffsetDateTime)> =
+                held.lock().iter().map(|(id, at)| (*id, *at)).collect();
+            // A failed renewal is tried again at the next tick; a claim
+            // that lapses meanwhile may be taken over, and is then re-sent
+            // with the same key (Stripe answers with the same transfer).
+            if let Ok(applied) = self
+                .store
+                .renew_leases(&self.config.worker, &claims, until)
+                .await
+            {
+                let mut held = held.lock();
+                for ((id, at), ok) in claims.iter().zip(applied) {
+                    if ok && held.get(id) == Some(at) {
+                        held.insert(*id, until);
+                    }
+                }
+            }
+            if let Ok(false) = self
+                .store
+                .try_acquire_lease(&account_lease(source), &self.config.worker, now, lease)
+                .await
+            {
+                stop.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// The next claim of a pass; `None` when there is nothing left to
+    /// claim or the run was stopped.
     async fn next_claim(
         &self,
         batch: BatchId,
         stop: &AtomicBool,
+        held: &Held,
     ) -> Result<Option<(Vec<PayoutItem>, ())>, DomainError> {
         if stop.load(Ordering::Acquire) {
             return Ok(None);
         }
         let claimed = self.claim_and_submit(batch).await?;
-        Ok((!claimed.is_empty()).then_some((claimed, ())))
+        if claimed.is_empty() {
+            return Ok(None);
+        }
+        let mut held = held.lock();
+        for item in &claimed {
+            if let Some(lease) = &item.lease {
+                held.insert(item.id, lease.until);
+            }
+        }
+        Ok(Some((claimed, ())))
     }
 
     /// One claimed item of [`Payouts::execute_batch`]: `Err(item)` when the
-    /// run was stopped before it was sent.
+    /// run was stopped before it was sent. Its claim is renewed while it is
+    /// processed.
     async fn run_claimed(
         &self,
         batch: &PayoutBatch,
         source: &AccountId,
         stop: &AtomicBool,
+        held: &Held,
         item: PayoutItem,
     ) -> Result<Result<Step, PayoutItem>, DomainError> {
         if stop.load(Ordering::Acquire) {
+            held.lock().remove(&item.id);
             return Ok(Err(item));
         }
-        Ok(Ok(self.process_claimed(batch, source, item, stop).await?))
+        // The claim as last renewed, so that writes carry its current end.
+        let mut item = item;
+        if let (Some(lease), Some(until)) = (item.lease.as_mut(), held.lock().get(&item.id)) {
+            lease.until = *until;
+        }
+        let id = item.id;
+        let step = self.process_claimed(batch, source, item, stop).await;
+        held.lock().remove(&id);
+        Ok(Ok(step?))
     }
 
     /// Claims up to `claim_size` open items of the batch under this

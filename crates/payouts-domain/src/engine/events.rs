@@ -13,8 +13,8 @@ use crate::money::Money;
 use crate::partner::Coupon;
 use crate::ports::{
     BankPayoutStore, BatchStore, Clock, CommissionStore, ConnectGateway, ConnectionStore,
-    ConversionStore, CouponStore, DisputeStore, IdGenerator, ItemStore, MembershipStore,
-    OutboxStore, PayoutGateway, ProgramStore, SettingsStore,
+    ConversionStore, CouponStore, DisputeStore, IdGenerator, ItemStore, LeaseStore,
+    MembershipStore, OutboxStore, PayoutGateway, ProgramStore, SettingsStore,
 };
 use crate::program::CouponSyncMode;
 
@@ -64,6 +64,7 @@ where
         + OutboxStore
         + SettingsStore
         + DisputeStore
+        + LeaseStore
         + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,

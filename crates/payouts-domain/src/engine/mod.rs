@@ -27,7 +27,7 @@ use crate::error::DomainError;
 use crate::ids::WorkerId;
 use crate::item::RetryPolicy;
 use crate::notification::{Notification, NotificationKind, Recipient};
-use crate::ports::{Clock, ConnectGateway, IdGenerator, PayoutGateway, PayoutStore};
+use crate::ports::{Clock, ConnectGateway, IdGenerator, PayoutGateway, PayoutStore, Timer};
 
 pub use batches::{ExecutionReport, SweepReport};
 pub use connect::{AccountSnapshot, ConnectStart, DeauthorizationOutcome};
@@ -61,6 +61,10 @@ pub struct EngineConfig {
     /// can reach: about `concurrency / latency`; the gateway's rate limiter
     /// bounds it from above.
     pub concurrency: u32,
+    /// How long a run (given a timer) waits for its delayed items, from its
+    /// start, instead of ending when only they remain (5 min, the longest
+    /// back-off). Items due later are left to the scheduler's sweep.
+    pub tail_wait: time::Duration,
 }
 
 impl EngineConfig {
@@ -71,6 +75,7 @@ impl EngineConfig {
             worker,
             claim_size: DEFAULT_CLAIM_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
+            tail_wait: time::Duration::minutes(5),
         }
     }
 
@@ -92,6 +97,11 @@ pub struct Payouts<S: ?Sized, G: ?Sized, C, I> {
     clock: C,
     ids: I,
     config: EngineConfig,
+    /// Waiting, if the engine may wait ([`Payouts::with_timer`]).
+    timer: Option<Arc<dyn Timer>>,
+    /// The runs of this engine paying from each source account now, under
+    /// one account lease.
+    paying: batches::Paying,
 }
 
 impl<S: ?Sized, G: ?Sized, C, I> std::fmt::Debug for Payouts<S, G, C, I> {
@@ -130,7 +140,19 @@ where
             clock,
             ids,
             config,
+            timer: None,
+            paying: Arc::default(),
         }
+    }
+
+    /// Lets the engine wait: runs renew their claims (a lease of
+    /// `RetryPolicy::lease`, renewed every third of it) and their account
+    /// lease while they live, and wait up to `EngineConfig::tail_wait` for
+    /// delayed items instead of ending.
+    #[must_use]
+    pub fn with_timer(mut self, timer: Arc<dyn Timer>) -> Self {
+        self.timer = Some(timer);
+        self
     }
 }
 

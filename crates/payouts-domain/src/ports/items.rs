@@ -47,6 +47,21 @@ pub trait ItemStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<PayoutItem>, StoreError>;
 
+    /// Renews `worker`'s claims: for each `(id, held_until)`, moves the
+    /// lease's end to `until` if the item is open and its lease is still
+    /// exactly `worker`'s until `held_until`. A compare-and-set: an item
+    /// that ended, backed off (a new lease end) or was taken over is left
+    /// alone. Answers, in order, whether each renewal applied.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn renew_leases(
+        &self,
+        worker: &WorkerId,
+        held: &[(PayoutItemId, OffsetDateTime)],
+        until: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError>;
+
     /// Writes `next` (state and lease) if the stored state is `expected`,
     /// and enqueues `notifications` in the same transaction. Notifications
     /// whose dedupe key exists are skipped.

@@ -122,6 +122,15 @@ impl<T: Clock + ?Sized> Clock for &T {
     }
 }
 
+/// Waiting. An engine given a timer ([`crate::engine::Payouts::with_timer`])
+/// renews its claims while a run lives and lets a run wait for its delayed
+/// items; without one, a run never waits (it ends when only delayed items
+/// remain, and its claims last one lease).
+pub trait Timer: Send + Sync + std::fmt::Debug {
+    /// A future that completes after `duration`.
+    fn sleep(&self, duration: std::time::Duration) -> futures_util::future::BoxFuture<'static, ()>;
+}
+
 /// Makes new ids.
 pub trait IdGenerator: Send + Sync {
     /// A fresh UUID; unique, and unpredictable in production.

@@ -811,6 +811,85 @@ pub async fn claims_hold_leases<S: PayoutStore>(s: S) {
     let _ = items;
 }
 
+/// A worker renews its own live claims, compare-and-set on the lease's
+/// end: not another worker's, not one that backed off (a new end), not an
+/// item that ended.
+pub async fn claims_are_renewed_by_their_holder_only<S: PayoutStore>(s: S) {
+    let (b, _) = seed_items(&s, 3).await;
+    let (w1, w2) = (
+        WorkerId::parse("w1").unwrap(),
+        WorkerId::parse("w2").unwrap(),
+    );
+    let lease = T0 + Duration::seconds(10);
+    let claimed = s.claim_items(b.id, &w1, T0, lease, 3).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    // The second backs off (a new lease end), the third posts.
+    let backed_off = PayoutItem {
+        lease: Some(Lease {
+            worker: w1.clone(),
+            until: T0 + Duration::seconds(4),
+        }),
+        ..claimed[1].clone()
+    };
+    s.transition_item(&backed_off, &claimed[1].state, &[])
+        .await
+        .unwrap();
+    let submitting = claimed[2]
+        .apply(&ItemEvent::Submit { attempt: 1, at: T0 })
+        .unwrap();
+    s.transition_item(&submitting, &claimed[2].state, &[])
+        .await
+        .unwrap();
+    let posted = PayoutItem {
+        lease: None,
+        ..submitting
+            .apply(&ItemEvent::Posted {
+                transfer_id: TransferId::parse("tr_r").unwrap(),
+                at: T0,
+            })
+            .unwrap()
+    };
+    s.transition_item(&posted, &submitting.state, &[])
+        .await
+        .unwrap();
+    let held: Vec<_> = claimed.iter().map(|i| (i.id, lease)).collect();
+    let later = T0 + Duration::seconds(20);
+    // Another worker renews nothing.
+    assert_eq!(
+        s.renew_leases(&w2, &held, later).await.unwrap(),
+        vec![false; 3]
+    );
+    assert_eq!(
+        s.renew_leases(&w1, &held, later).await.unwrap(),
+        vec![true, false, false]
+    );
+    let renewed = s.item(claimed[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        renewed.lease,
+        Some(Lease {
+            worker: w1.clone(),
+            until: later
+        })
+    );
+    let still = s.item(claimed[1].id).await.unwrap().unwrap();
+    assert_eq!(still.lease, backed_off.lease, "a back-off is not renewed");
+    // Renewed, the claim is not taken over when the old end has passed.
+    assert!(
+        s.claim_items(b.id, &w2, lease + Duration::seconds(1), later, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|i| i.id != claimed[0].id)
+    );
+    // A renewal from a stale end does not apply.
+    assert_eq!(
+        s.renew_leases(&w1, &held[..1], later + Duration::seconds(5))
+            .await
+            .unwrap(),
+        vec![false]
+    );
+}
+
 /// An item's transition is compare-and-set, and its notifications are
 /// written with it or not at all; a repeated dedupe key is skipped.
 pub async fn item_transitions_are_compare_and_set_with_their_outbox<S: PayoutStore>(s: S) {

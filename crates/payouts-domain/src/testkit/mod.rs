@@ -50,6 +50,7 @@ macro_rules! store_contract_tests {
             insert_batch_links_commissions_and_checks_sums,
             batches_compare_and_set,
             claims_hold_leases,
+            claims_are_renewed_by_their_holder_only,
             item_transitions_are_compare_and_set_with_their_outbox,
             item_transitions_in_one_call,
             item_queries,
@@ -94,6 +95,7 @@ macro_rules! scenario_tests {
             policy_decides_approval,
             oauth_state_is_single_use_and_lives_ten_minutes,
             a_crashed_workers_lease_is_taken_over_only_after_it_expires,
+            one_worker_at_a_time_pays_from_an_account,
             coupon_codes_sync_to_stripe_promotion_codes,
             reversals_and_the_tax_tally,
         );

@@ -1253,6 +1253,44 @@ pub async fn a_crashed_workers_lease_is_taken_over_only_after_it_expires<S: Payo
     w.assert_ledger().await;
 }
 
+/// Scenario: one worker at a time pays from a source account: while
+/// another holds the account's lease, a run sends nothing and reports
+/// `deferred`; once it is released (or lapses), the batch is paid, and the
+/// run releases the lease when it ends.
+pub async fn one_worker_at_a_time_pays_from_an_account<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    let other = payouts_domain::ids::WorkerId::parse("worker-b").unwrap();
+    let lease = format!("payouts:account:{}", w.merchant_account);
+    let store = w.engine.store();
+    assert!(
+        store
+            .try_acquire_lease(&lease, &other, w.clock.now(), Duration::seconds(10))
+            .await
+            .unwrap()
+    );
+    let report = w.engine.resume_batch(batch.id).await.unwrap();
+    assert!(report.deferred, "{report:?}");
+    assert_eq!(report.processed, 0);
+    // Without a timer, execute_batch cannot wait: it defers too.
+    assert!(w.engine.execute_batch(batch.id).await.unwrap().deferred);
+    // The other worker's lease lapses: this one takes it, pays, releases.
+    w.clock.advance(Duration::seconds(11));
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert!(!report.deferred);
+    assert_eq!(report.posted, 3);
+    assert!(
+        store
+            .try_acquire_lease(&lease, &other, w.clock.now(), Duration::seconds(10))
+            .await
+            .unwrap(),
+        "released when the run ended"
+    );
+    w.assert_no_double_pay(&batch).await;
+    w.assert_ledger().await;
+}
+
 /// Scenario: coupon codes sync to stripe promotion codes.
 pub async fn coupon_codes_sync_to_stripe_promotion_codes<S: PayoutStore + Clone>(store: S) {
     let w = World::new(store, PayoutPolicy::Manual).await;

@@ -88,6 +88,39 @@ impl ItemStore for SeaOrmStore {
         Ok(claimed)
     }
 
+    async fn renew_leases(
+        &self,
+        worker: &WorkerId,
+        held: &[(PayoutItemId, OffsetDateTime)],
+        until: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut applied = Vec::with_capacity(held.len());
+        if held.is_empty() {
+            return Ok(applied);
+        }
+        let until = ts(until)?;
+        let txn = self.begin_write().await?;
+        for (id, held_until) in held {
+            let changed = payout_item::Entity::update_many()
+                .col_expr(payout_item::Column::LeaseUntilNs, Expr::value(until))
+                .filter(payout_item::Column::Id.eq(id.as_uuid()))
+                .filter(payout_item::Column::LeaseWorker.eq(worker.as_str()))
+                .filter(payout_item::Column::LeaseUntilNs.eq(ts(*held_until)?))
+                .filter(payout_item::Column::State.is_in([
+                    "pending",
+                    "submitting",
+                    "reconcile_required",
+                ]))
+                .exec(&txn)
+                .await
+                .or_unavailable()?
+                .rows_affected;
+            applied.push(changed == 1);
+        }
+        txn.commit().await.or_unavailable()?;
+        Ok(applied)
+    }
+
     async fn transition_item(
         &self,
         next: &PayoutItem,

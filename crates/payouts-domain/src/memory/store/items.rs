@@ -124,6 +124,33 @@ impl ItemStore for InMemoryStore {
             .collect())
     }
 
+    async fn renew_leases(
+        &self,
+        worker: &WorkerId,
+        held: &[(PayoutItemId, OffsetDateTime)],
+        until: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut state = lock(&self.state);
+        Ok(held
+            .iter()
+            .map(|(id, held_until)| {
+                let Some(item) = state.items.get_mut(id) else {
+                    return false;
+                };
+                let open = item.state.is_open();
+                match &mut item.lease {
+                    Some(lease)
+                        if open && &lease.worker == worker && lease.until == *held_until =>
+                    {
+                        lease.until = until;
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .collect())
+    }
+
     async fn items_in_flight(&self, batch: BatchId) -> Result<Vec<PayoutItem>, StoreError> {
         Ok(lock(&self.state)
             .items
