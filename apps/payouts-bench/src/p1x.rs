@@ -45,6 +45,41 @@ fn slow_limited(sandbox: &SandboxHandle, mode: RateLimitMode) {
     sandbox.set_rate_limits(LimiterModel::for_mode(mode));
 }
 
+/// What one timed execution measured.
+struct Measured {
+    items: usize,
+    wall_s: f64,
+    calls: u64,
+    limited: u64,
+}
+
+impl Measured {
+    fn items_per_s(&self) -> f64 {
+        self.items as f64 / self.wall_s
+    }
+
+    /// 429s as a share of the calls, in %.
+    fn share_429(&self) -> f64 {
+        100.0 * self.limited as f64 / self.calls.max(1) as f64
+    }
+
+    /// The figure's context, with `more` added.
+    fn extra(&self, more: serde_json::Value) -> serde_json::Value {
+        let mut extra = json!({
+            "items": self.items, "wall_s": crate::round3(self.wall_s),
+            "items_per_s": crate::round3(self.items_per_s()), "latency_ms": LATENCY_MS,
+            "http_429_total": self.limited,
+            "http_429_share_pct": crate::round3(self.share_429()),
+            "calls": self.calls,
+            "calls_per_item": crate::round3(self.calls as f64 / self.items as f64),
+        });
+        if let (Some(all), serde_json::Value::Object(more)) = (extra.as_object_mut(), more) {
+            all.extend(more);
+        }
+        extra
+    }
+}
+
 /// Every item of the ledger paid once, and `expected` of them.
 fn exactly_once(sandbox: &SandboxHandle, expected: usize) -> BenchResult<()> {
     let ledger = sandbox.ledger(&LedgerFilter::default());
@@ -130,30 +165,29 @@ async fn many_on(env: &mut Env, quick: bool, backend: Backend) -> BenchResult<Ve
         return Err(fail(format!("posted {posted} of {items}")));
     }
     exactly_once(&sandbox, items)?;
-    let all_calls = calls_after - calls_before;
-    let limited = limited_after - limited_before;
+    let m = Measured {
+        items,
+        wall_s,
+        calls: calls_after - calls_before,
+        limited: limited_after - limited_before,
+    };
     let ideal = RATE * merchants as f64;
-    let achieved = items as f64 / wall_s;
-    let pct = 100.0 * achieved / ideal;
-    let share = 100.0 * limited as f64 / all_calls.max(1) as f64;
+    let pct = 100.0 * m.items_per_s() / ideal;
     sandbox.stop().await;
     Ok(vec![Figure {
         id: id.into(),
         figure: Some(pct),
         unit: "% of merchants x 25 transfers/s in total",
         goal: ">= 90% of merchants x 25/s in total; 429s <= 1% of calls",
-        met: pct >= 90.0 && share <= 1.0,
-        extra: json!({
-            "merchants": merchants, "items_per_merchant": per, "items": items,
-            "wall_s": crate::round3(wall_s), "items_per_s": crate::round3(achieved),
-            "ideal_items_per_s": ideal, "latency_ms": LATENCY_MS,
-            "http_429_total": limited, "http_429_share_pct": crate::round3(share),
-            "calls": all_calls, "calls_per_item": crate::round3(all_calls as f64 / items as f64),
+        met: pct >= 90.0 && m.share_429() <= 1.0,
+        extra: m.extra(json!({
+            "merchants": merchants, "items_per_merchant": per,
+            "ideal_items_per_s": ideal,
             "limiter": "stripe live model (per account 100/s, per operation 25/s)",
             "first_merchant_done_s": crate::round3(first_done),
             "last_merchant_done_s": crate::round3(last_done),
             "backend": backend.name(), "engines": 1,
-        }),
+        })),
     }])
 }
 
@@ -178,26 +212,24 @@ pub async fn test_mode(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
         )));
     }
     exactly_once(&sandbox, items)?;
-    let all_calls = calls_after - calls_before;
-    let limited = limited_after - limited_before;
-    let achieved = items as f64 / wall_s;
-    let pct = 100.0 * achieved / RATE;
-    let share = 100.0 * limited as f64 / all_calls.max(1) as f64;
+    let m = Measured {
+        items,
+        wall_s,
+        calls: calls_after - calls_before,
+        limited: limited_after - limited_before,
+    };
+    let pct = 100.0 * m.items_per_s() / RATE;
     sandbox.stop().await;
     Ok(vec![Figure {
         id: "P1-test".into(),
         figure: Some(pct),
         unit: "% of test mode's 25/s",
         goal: ">= 95% of 25 transfers/s; 429s <= 1% of calls",
-        met: pct >= 95.0 && share <= 1.0,
-        extra: json!({
-            "items": items, "wall_s": crate::round3(wall_s),
-            "items_per_s": crate::round3(achieved), "latency_ms": LATENCY_MS,
-            "http_429_total": limited, "http_429_share_pct": crate::round3(share),
-            "calls": all_calls, "calls_per_item": crate::round3(all_calls as f64 / items as f64),
+        met: pct >= 95.0 && m.share_429() <= 1.0,
+        extra: m.extra(json!({
             "limiter": "stripe test model (per account 25/s, per operation 25/s)",
             "backend": "sqlite",
-        }),
+        })),
     }])
 }
 
@@ -244,27 +276,25 @@ pub async fn two(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
         return Err(fail(format!("posted {by_a} + {by_b} of {items}")));
     }
     exactly_once(&sandbox, items)?;
-    let all_calls = calls_after - calls_before;
-    let limited = limited_after - limited_before;
-    let achieved = items as f64 / wall_s;
-    let pct = 100.0 * achieved / RATE;
-    let share = 100.0 * limited as f64 / all_calls.max(1) as f64;
+    let m = Measured {
+        items,
+        wall_s,
+        calls: calls_after - calls_before,
+        limited: limited_after - limited_before,
+    };
+    let pct = 100.0 * m.items_per_s() / RATE;
     sandbox.stop().await;
     Ok(vec![Figure {
         id: "P1-two".into(),
         figure: Some(pct),
         unit: "% of 25 transfers/s, two instances",
         goal: ">= 90% of 25/s; 429s <= 1%; exactly one transfer per item",
-        met: pct >= 90.0 && share <= 1.0,
-        extra: json!({
-            "items": items, "wall_s": crate::round3(wall_s),
-            "items_per_s": crate::round3(achieved), "latency_ms": LATENCY_MS,
+        met: pct >= 90.0 && m.share_429() <= 1.0,
+        extra: m.extra(json!({
             "posted_by_a": by_a, "posted_by_b": by_b,
-            "http_429_total": limited, "http_429_share_pct": crate::round3(share),
-            "calls": all_calls, "calls_per_item": crate::round3(all_calls as f64 / items as f64),
             "exactly_one_transfer_per_item": true,
             "coordination": "a lease per source account in PostgreSQL: one instance pays from it at a time",
             "backend": "postgres",
-        }),
+        })),
     }])
 }

@@ -125,6 +125,14 @@ impl Budgets {
             scope,
         }
     }
+
+    /// The budget of `operation` (`POST /accounts`, …), per second.
+    fn operation(&self, operation: &str) -> u32 {
+        self.noted
+            .iter()
+            .find(|(name, _)| *name == operation)
+            .map_or(self.per_operation, |(_, n)| *n)
+    }
 }
 
 /// A rate that halves after a 429 (multiplicative decrease) and climbs back
@@ -399,11 +407,7 @@ impl Pacer {
             .entry(account.clone())
             .or_insert_with(|| Window::new(budgets.per_account));
         acct.tidy(current, now);
-        let op_budget = budgets
-            .noted
-            .iter()
-            .find(|(name, _)| *name == operation)
-            .map_or(budgets.per_operation, |(_, n)| *n);
+        let op_budget = budgets.operation(operation);
         let op = cells
             .operations
             .entry((account.clone(), operation.to_owned()))
@@ -475,11 +479,7 @@ impl Pacer {
         let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
         let op = operation(method, path);
         let budgets = self.budgets;
-        let op_budget = budgets
-            .noted
-            .iter()
-            .find(|(name, _)| *name == op)
-            .map_or(budgets.per_operation, |(_, n)| *n);
+        let op_budget = budgets.operation(&op);
         let op_rate = cells
             .operations
             .get_mut(&(account.clone(), op))

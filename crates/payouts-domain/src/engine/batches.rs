@@ -66,7 +66,9 @@ pub struct ExecutionReport {
     /// The batch's state after the run.
     pub batch_state: Option<BatchState>,
     /// Nothing was sent: another worker is paying from the same Stripe
-    /// account (the batch goes on there, or at the scheduler's next sweep).
+    /// account (the batch goes on there, or at the scheduler's next sweep),
+    /// or, for [`Payouts::resume_batch`], this engine is running the batch
+    /// already.
     #[serde(default)]
     pub deferred: bool,
 }
@@ -81,7 +83,8 @@ impl Held {
     }
 }
 
-/// The runs of one engine paying from each source account.
+/// The runs of one engine paying from each source account (by account id),
+/// and running each batch (`batch:{id}`).
 pub(super) type Paying = std::sync::Arc<Mutex<HashMap<String, usize>>>;
 
 /// One run's share of an account lease: dropped (the run ended, or its
@@ -100,6 +103,20 @@ impl AccountShare {
             key,
             ended: false,
         }
+    }
+
+    /// Counts one more run under `key`; `None` (counting nothing) when
+    /// `alone` and another run is counted there already.
+    fn join(paying: &Paying, key: String, alone: bool) -> Option<Self> {
+        {
+            let mut counts = paying.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = counts.entry(key.clone()).or_insert(0);
+            if alone && *n > 0 {
+                return None;
+            }
+            *n = n.saturating_add(1);
+        }
+        Some(Self::new(paying, key))
     }
 
     /// Leaves the count; `true` when no other run of this engine pays from
@@ -369,8 +386,9 @@ where
 
     /// One pass over an executing batch, for a scheduler's sweep: as
     /// [`Payouts::execute_batch`], but it neither waits for a source account
-    /// another worker is paying from (it reports `deferred`) nor for delayed
-    /// items (it ends when only they remain).
+    /// another worker is paying from nor runs a batch this engine is running
+    /// already (it reports `deferred`), nor waits for delayed items (it
+    /// ends when only they remain).
     ///
     /// # Errors
     /// As [`Payouts::execute_batch`].
@@ -401,6 +419,14 @@ where
             BatchState::Draft => {
                 return Err(Blocked::BatchState(batch.state.as_str().to_owned()).into());
             }
+        };
+        // A sweep leaves a batch this engine is already running to that run.
+        let Some(_running) = AccountShare::join(&self.paying, format!("batch:{id}"), !wait) else {
+            return Ok(ExecutionReport {
+                deferred: true,
+                batch_state: Some(batch.state),
+                ..ExecutionReport::default()
+            });
         };
         let wait = wait && self.timer.is_some();
         let Some(share) = self.take_account(&source, wait).await? else {
@@ -1368,4 +1394,29 @@ fn with_retry_at(payload: &serde_json::Value, retry_at: OffsetDateTime) -> serde
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_count_runs_and_a_sweep_stays_out_of_a_running_batch() {
+        let paying = Paying::default();
+        let run = AccountShare::join(&paying, "batch:b".to_owned(), false);
+        assert!(run.is_some());
+        // A sweep (alone) stays out while the run lives; another explicit
+        // run joins.
+        assert!(AccountShare::join(&paying, "batch:b".to_owned(), true).is_none());
+        let second = AccountShare::join(&paying, "batch:b".to_owned(), false);
+        assert!(second.is_some());
+        drop(run);
+        assert!(AccountShare::join(&paying, "batch:b".to_owned(), true).is_none());
+        // The last one to end says so (it releases an account's lease).
+        assert!(second.is_some_and(AccountShare::end));
+        let sweep = AccountShare::join(&paying, "batch:b".to_owned(), true);
+        assert!(sweep.is_some(), "free again once every run ended");
+        drop(sweep);
+        assert!(paying.lock().unwrap().is_empty());
+    }
 }

@@ -96,6 +96,7 @@ macro_rules! scenario_tests {
             oauth_state_is_single_use_and_lives_ten_minutes,
             a_crashed_workers_lease_is_taken_over_only_after_it_expires,
             one_worker_at_a_time_pays_from_an_account,
+            a_sweep_beside_a_live_run_sends_each_item_once,
             coupon_codes_sync_to_stripe_promotion_codes,
             reversals_and_the_tax_tally,
         );

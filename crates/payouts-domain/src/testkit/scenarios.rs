@@ -1291,6 +1291,27 @@ pub async fn one_worker_at_a_time_pays_from_an_account<S: PayoutStore + Clone>(s
     w.assert_ledger().await;
 }
 
+/// Scenario: the scheduler's sweep (`resume_batch`) beside a live run of
+/// the same batch in the same engine: each item is sent once (the sweep
+/// defers to a run under way; on a database it may get there first).
+pub async fn a_sweep_beside_a_live_run_sends_each_item_once<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    w.engine.gateway().yield_on_transfers();
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    let (run, sweep) = futures_util::future::join(
+        w.engine.execute_batch(batch.id),
+        w.engine.resume_batch(batch.id),
+    )
+    .await;
+    let (run, sweep) = (run.unwrap(), sweep.unwrap());
+    // Whichever got there first paid (the other deferred, or found the
+    // items claimed or paid): three transfers, one per item.
+    assert_eq!(run.posted + sweep.posted, 3, "{run:?} {sweep:?}");
+    assert_eq!(w.engine.gateway().transfer_calls(), 3);
+    w.assert_no_double_pay(&batch).await;
+}
+
 /// Scenario: coupon codes sync to stripe promotion codes.
 pub async fn coupon_codes_sync_to_stripe_promotion_codes<S: PayoutStore + Clone>(store: S) {
     let w = World::new(store, PayoutPolicy::Manual).await;
