@@ -372,8 +372,9 @@ where
     /// `EngineConfig::tail_wait`); without one it sends nothing and reports
     /// `deferred`. Ambiguous answers leave items `submitting` with a
     /// back-off lease; a run with a timer waits for the earliest of them (up
-    /// to `EngineConfig::tail_wait` from its start) and re-sends it with the
-    /// same key, so a run ends when every item has an outcome. Without a
+    /// to `EngineConfig::tail_wait` from when it holds the account's lease)
+    /// and re-sends it with the same key, so a run ends when every item has
+    /// an outcome. Without a
     /// timer, or past that bound, the run ends and a later run re-sends
     /// them. When every item has an outcome the batch completes.
     ///
