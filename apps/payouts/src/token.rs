@@ -81,7 +81,7 @@ mod tests {
         let claims = JwtSecret::new(SECRET).unwrap().verify(&token).unwrap();
         assert_eq!(claims.roles, vec![Role::TenantAdmin]);
         assert_eq!(claims.merchant_id, "merchant_123");
-        assert_eq!(claims.exp - claims.iat, 24 * 3600);
+        assert_eq!(Some(claims.exp - 24 * 3600), claims.iat);
     }
 
     #[test]

@@ -49,6 +49,11 @@ pub enum MoneyError {
 ///
 /// Zero-decimal currencies follow Stripe's list (which also treats ISK and
 /// UGX as zero-decimal); three-decimal ones follow ISO 4217.
+/// Stripe's largest amount: eight digits of minor units (99,999,999, e.g.
+/// $999,999.99). Amounts that reach Stripe, or that sums are built from, are
+/// refused above it at the edge, so that no total of them can overflow.
+pub const MAX_STRIPE_AMOUNT_MINOR: i64 = 99_999_999;
+
 const EXPONENTS: &[(&str, u32)] = &[
     ("BIF", 0),
     ("CLP", 0),
@@ -352,6 +357,12 @@ impl Money {
     /// The currency.
     pub const fn currency(&self) -> Currency {
         self.currency
+    }
+
+    /// True when the amount is within Stripe's eight digits of minor units
+    /// ([`MAX_STRIPE_AMOUNT_MINOR`]).
+    pub const fn within_stripe_max(&self) -> bool {
+        self.amount.0 <= MAX_STRIPE_AMOUNT_MINOR
     }
 
     /// True when the amount is zero.

@@ -118,10 +118,15 @@ pub struct Claims {
     /// For `partner` tokens, which partner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<String>,
-    /// Expiry, seconds since the epoch.
+    /// Expiry, seconds since the epoch (required).
     pub exp: i64,
-    /// Issued at, seconds since the epoch.
-    pub iat: i64,
+    /// Issued at, seconds since the epoch; optional (RFC 7519), and not
+    /// checked: `exp` and `nbf` bound a token's life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Not before, seconds since the epoch: a token is refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// The HS256 secret tokens are signed with. Its `Debug` never shows it.
@@ -154,19 +159,26 @@ impl JwtSecret {
         .map_err(|e| e.to_string())
     }
 
-    /// Verifies a token's signature and expiry and returns its claims.
+    /// Verifies a token's signature, expiry (`exp`, required) and start
+    /// (`nbf`, when present) and returns its claims. `sub` is required;
+    /// `iat` is not.
     ///
     /// # Errors
-    /// [`ApiError::Unauthorized`] for a forged, expired or malformed token.
+    /// [`ApiError::Unauthorized`] for a forged, expired, not yet valid or
+    /// malformed token.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&self.0), &validation)
             .map(|data| data.claims)
             .map_err(|e| {
                 let why = match e.kind() {
                     jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired",
+                    jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                        "the token is not valid yet (nbf)"
+                    }
                     jsonwebtoken::errors::ErrorKind::InvalidSignature => {
                         "the token's signature is invalid"
                     }
@@ -198,7 +210,8 @@ pub fn claims(
         merchant_id: merchant.to_string(),
         partner_id: partner.map(|p| p.to_string()),
         exp: now.saturating_add(ttl).unix_timestamp(),
-        iat: now.unix_timestamp(),
+        iat: Some(now.unix_timestamp()),
+        nbf: None,
     }
 }
 
@@ -377,6 +390,42 @@ mod tests {
         assert!(secret().verify("not.a.token").is_err());
         assert!(JwtSecret::new("short").is_err());
         assert_eq!(format!("{:?}", secret()), "JwtSecret(<redacted>)");
+    }
+
+    #[test]
+    fn a_token_before_its_nbf_is_refused_and_one_without_iat_is_accepted() {
+        let m = MerchantId::parse("merchant_123").unwrap();
+        let soon = Claims {
+            nbf: Some((now() + Duration::minutes(5)).unix_timestamp()),
+            ..claims(
+                "ops",
+                vec![Role::Manager],
+                &m,
+                None,
+                now(),
+                Duration::hours(1),
+            )
+        };
+        let token = secret().mint(&soon).unwrap();
+        assert!(
+            matches!(secret().verify(&token), Err(ApiError::Unauthorized(m)) if m.contains("not valid yet")),
+            "nbf in the future"
+        );
+        let started = Claims {
+            nbf: Some((now() - Duration::minutes(5)).unix_timestamp()),
+            ..soon.clone()
+        };
+        let token = secret().mint(&started).unwrap();
+        assert_eq!(secret().verify(&token).unwrap(), started);
+        // `iat` is optional: a token without it is accepted.
+        let bare = Claims {
+            iat: None,
+            nbf: None,
+            ..soon
+        };
+        let token = secret().mint(&bare).unwrap();
+        assert!(!token.is_empty());
+        assert_eq!(secret().verify(&token).unwrap(), bare);
     }
 
     #[test]

@@ -36,7 +36,7 @@ use actix_web::{App, HttpServer, web};
 
 pub use auth::{Claims, JwtSecret, Principal, Role};
 pub use error::ApiError;
-pub use state::{AppState, Engine, HttpSettings};
+pub use state::{AppState, Engine, HttpSettings, start_batch};
 
 /// The JSON extractor configuration every route uses: a 64 KiB limit and
 /// errors in the API's shape (400 `invalid_json`, 413 `payload_too_large`).

@@ -90,3 +90,33 @@ impl AppState {
         Ok(self.engine.item_state_counts().await?)
     }
 }
+
+/// Starts `batch` in the background on the actix runtime, after the engine
+/// says it would pay it now ([`Payouts::executable_batch`]): the caller
+/// answers at once, and the run's report goes to the log.
+///
+/// # Errors
+/// Why the batch is not run: another state than approved or executing, or
+/// a program that may not pay (with the reason).
+pub async fn start_batch(
+    engine: &Arc<Engine>,
+    batch: payouts_domain::ids::BatchId,
+) -> Result<payouts_domain::batch::PayoutBatch, payouts_domain::DomainError> {
+    let ready = engine.executable_batch(batch).await?;
+    let engine = Arc::clone(engine);
+    actix_web::rt::spawn(async move {
+        match engine.execute_batch(batch).await {
+            Ok(report) => tracing::info!(
+                batch = %batch,
+                processed = report.processed,
+                posted = report.posted,
+                failed = report.failed,
+                ambiguous = report.ambiguous,
+                deferred = report.deferred,
+                "batch execution finished"
+            ),
+            Err(e) => tracing::warn!(batch = %batch, error = %e, "batch execution stopped"),
+        }
+    });
+    Ok(ready)
+}

@@ -1150,3 +1150,220 @@ async fn programs_speak_one_contract_snake_case_lowercase_currencies_minor_units
     assert_eq!(list["data"][0]["amount"]["currency"], "usd");
     api.stop().await;
 }
+
+/// Executing a batch whose program may not pay (here: the merchant never
+/// connected Stripe) is refused with 409 `payouts_blocked` and the reason,
+/// not accepted and then silently skipped; the batch stays approved.
+#[tokio::test]
+async fn execute_on_a_blocked_program_answers_409_payouts_blocked() {
+    let api = Api::start().await;
+    let admin = api.admin("m_blocked");
+    let (s, program) = api.post("/api/v1/programs", &admin, program_body()).await;
+    assert_eq!(s, StatusCode::CREATED, "{program}");
+    let id = program["id"].as_str().unwrap();
+    let now = time::OffsetDateTime::now_utc().date();
+    let period = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+    let (s, batch) = api
+        .post(
+            &format!("/api/v1/programs/{id}/batches"),
+            &admin,
+            json!({"period": period}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{batch}");
+    let batch_id = batch["batch"]["id"].as_str().unwrap().to_owned();
+    if batch["batch"]["state"] == "draft" {
+        let (s, body) = api
+            .post(
+                &format!("/api/v1/batches/{batch_id}/approve"),
+                &admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+    let (s, body) = api
+        .post(
+            &format!("/api/v1/batches/{batch_id}/execute"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "payouts_blocked", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("connect")),
+        "the reason is given: {body}"
+    );
+    let (_, after) = api
+        .get(&format!("/api/v1/batches/{batch_id}"), &admin)
+        .await;
+    assert_eq!(
+        after["batch"]["state"], "approved",
+        "nothing started: {after}"
+    );
+    api.stop().await;
+}
+
+/// A webhook body over 64 KiB is refused with the JSON error shape (413
+/// `payload_too_large`), like every other route's, not actix's plain text.
+#[tokio::test]
+async fn an_oversized_webhook_answers_413_in_json() {
+    let api = Api::start().await;
+    let body = format!(r#"{{"id":"evt_big","pad":"{}"}}"#, "x".repeat(70 * 1024));
+    let res = api
+        .http
+        .post(format!("{}/webhooks/stripe", api.base))
+        .header("stripe-signature", "t=1,v1=00")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    api.stop().await;
+}
+
+/// A merchant cannot enroll another merchant's partner: the id is unknown
+/// to it (404), and nothing is written; its own partner joins a second
+/// program under the same `partner_id`.
+#[tokio::test]
+async fn another_merchants_partner_id_cannot_be_enrolled() {
+    let api = Api::start().await;
+    let (a, b) = (api.admin("m_a"), api.admin("m_b"));
+    let program = |token: String| {
+        let api = &api;
+        async move {
+            let (s, p) = api.post("/api/v1/programs", &token, program_body()).await;
+            assert_eq!(s, StatusCode::CREATED, "{p}");
+            p["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (a1, a2, b1) = (
+        program(a.clone()).await,
+        program(a.clone()).await,
+        program(b.clone()).await,
+    );
+    let enroll = |program: String, token: String, body: Value| {
+        let api = &api;
+        async move {
+            api.post(
+                &format!("/api/v1/programs/{program}/partners"),
+                &token,
+                body,
+            )
+            .await
+        }
+    };
+    let (s, sarah) = enroll(
+        a1,
+        a.clone(),
+        json!({"email": "sarah@partners.test", "country": "US", "referral_key": "sarah"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{sarah}");
+    let partner_id = sarah["partner_id"].as_str().unwrap().to_owned();
+    let (s, body) = enroll(
+        b1.clone(),
+        b.clone(),
+        json!({"email": "sarah@partners.test", "country": "US", "referral_key": "sarah-b", "partner_id": partner_id}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    let (_, members) = api
+        .get(&format!("/api/v1/programs/{b1}/partners"), &b)
+        .await;
+    assert_eq!(
+        members["data"].as_array().map(Vec::len),
+        Some(0),
+        "{members}"
+    );
+    let (s, again) = enroll(
+        a2,
+        a.clone(),
+        json!({"email": "sarah@partners.test", "country": "US", "referral_key": "sarah-2", "partner_id": partner_id}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{again}");
+    assert_eq!(again["partner_id"], partner_id.as_str());
+    api.stop().await;
+}
+
+/// Out-of-range values are refused before they are stored: a conversion
+/// from 1900 or two days ahead, or above Stripe's eight digits, answers 400
+/// naming the field, and the merchant's commissions still list.
+#[tokio::test]
+async fn out_of_range_conversions_are_refused_and_listing_still_works() {
+    let api = Api::start().await;
+    let admin = api.admin("m_range");
+    let (s, program) = api.post("/api/v1/programs", &admin, program_body()).await;
+    assert_eq!(s, StatusCode::CREATED, "{program}");
+    let id = program["id"].as_str().unwrap();
+    let (s, body) = api
+        .post(
+            &format!("/api/v1/programs/{id}/partners"),
+            &admin,
+            json!({"email": "tom@partners.test", "country": "US", "referral_key": "tom"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let path = format!("/api/v1/programs/{id}/conversions");
+    let ahead = (time::OffsetDateTime::now_utc() + time::Duration::days(2))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for (n, (amount, occurred_at, param)) in [
+        (1_000_i64, "1900-01-01T00:00:00Z".to_owned(), "occurred_at"),
+        (1_000, ahead, "occurred_at"),
+        (i64::MAX, "2026-11-02T00:00:00Z".to_owned(), "amount"),
+        (100_000_000, "2026-11-02T00:00:00Z".to_owned(), "amount"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, body) = api
+            .post(
+                &path,
+                &admin,
+                json!({"external_id": format!("bad_{n}"), "amount": amount, "currency": "usd",
+                       "referral_key": "tom", "occurred_at": occurred_at}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{amount} {occurred_at}: {body}");
+        assert_eq!(body["error"]["param"], param, "{body}");
+    }
+    // Stripe's largest amount is accepted.
+    let (s, body) = api
+        .post(
+            &path,
+            &admin,
+            json!({"external_id": "max", "amount": 99_999_999, "currency": "usd", "referral_key": "tom"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let (s, list) = api
+        .get(&format!("/api/v1/commissions?program_id={id}"), &admin)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(
+        list["data"].as_array().map(Vec::len),
+        Some(1),
+        "only the valid one: {list}"
+    );
+    // A period after the current month cannot be finalized.
+    let (s, body) = api
+        .post(
+            &format!("/api/v1/programs/{id}/periods/9999-12/finalize"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["param"], "period", "{body}");
+    api.stop().await;
+}

@@ -13,8 +13,12 @@
 //!
 //! A 429 slows the bucket it names (the operation's, or for a global
 //! refusal the account's): its rate halves and its burst is spent
-//! (multiplicative decrease), then the rate climbs back by an eighth of the
-//! budget every second without a 429 (additive increase).
+//! (multiplicative decrease, once for all the calls sent before the last
+//! halving: those in flight with the first refused one are refused for the
+//! same excess), then
+//! the rate climbs back by an eighth of the budget every second without a
+//! 429 (additive increase). A `lock_timeout` 429 (another request held the
+//! object) slows nothing.
 //!
 //! A slot is reserved under a short lock and the caller sleeps until it, so
 //! callers are served in arrival order and nobody spins. An operation's
@@ -135,8 +139,10 @@ impl Budgets {
     }
 }
 
-/// A rate that halves after a 429 (multiplicative decrease) and climbs back
-/// by an eighth of its budget per second without one (additive increase).
+/// A rate that halves after a 429 (multiplicative decrease, once for the
+/// calls sent before the last halving: those in flight with the first 429
+/// are refused for the same excess) and climbs back by an eighth of its
+/// budget per second without one (additive increase).
 #[derive(Debug, Clone, Copy)]
 struct Aimd {
     /// The budget, per second.
@@ -145,6 +151,8 @@ struct Aimd {
     rate: u32,
     /// When the rate last changed (a 429, or a step back up).
     changed: Option<Instant>,
+    /// When the rate last halved.
+    decreased: Option<Instant>,
 }
 
 impl Aimd {
@@ -154,6 +162,7 @@ impl Aimd {
             budget,
             rate: budget,
             changed: None,
+            decreased: None,
         }
     }
 
@@ -178,11 +187,17 @@ impl Aimd {
         true
     }
 
-    /// Halves the rate (at least 1) at `now`.
-    fn decrease(&mut self, now: Instant) {
+    /// Halves the rate (at least 1) at `now` for a 429 to a call sent at
+    /// `sent`, unless the rate halved after that call went (its refusal is
+    /// the excess already answered).
+    fn decrease(&mut self, sent: Instant, now: Instant) {
+        if self.decreased.is_some_and(|at| sent < at) {
+            return;
+        }
         self.recover(now);
         self.rate = (self.rate / 2).max(1);
         self.changed = Some(now);
+        self.decreased = Some(now);
     }
 }
 
@@ -237,8 +252,8 @@ impl Cell {
 
     /// The multiplicative decrease after a 429 at `now`: the rate halves
     /// and the burst is spent, so the next call goes one (new) interval on.
-    fn slow_down(&mut self, now: Instant) {
-        self.rate.decrease(now);
+    fn slow_down(&mut self, sent: Instant, now: Instant) {
+        self.rate.decrease(sent, now);
         self.rate_changed();
         let empty = now + self.interval + self.burst_window;
         self.tat = Some(self.tat.map_or(empty, |t| t.max(empty)));
@@ -303,8 +318,8 @@ impl Window {
     }
 
     /// After a 429: the rate halves and nothing more goes in this slot.
-    fn slow_down(&mut self, slot: u64, now: Instant) {
-        self.rate.decrease(now);
+    fn slow_down(&mut self, slot: u64, sent: Instant, now: Instant) {
+        self.rate.decrease(sent, now);
         self.from = self.from.max(slot.saturating_add(1));
     }
 }
@@ -438,10 +453,18 @@ impl Pacer {
     }
 
     /// Stripe answered 429 `reason` (`Stripe-Rate-Limited-Reason`, when it
-    /// says): the operation's bucket, or for a global refusal the
-    /// account's, slows down (see the module's documentation).
-    pub fn throttled(&self, account: Option<&str>, method: &str, path: &str, reason: Option<&str>) {
-        self.throttled_at(account, method, path, reason, Instant::now());
+    /// says) to a call sent at `sent`: the operation's bucket, or for a
+    /// global refusal the account's, slows down (see the module's
+    /// documentation).
+    pub fn throttled(
+        &self,
+        account: Option<&str>,
+        method: &str,
+        path: &str,
+        reason: Option<&str>,
+        sent: Instant,
+    ) {
+        self.throttled_at(account, method, path, reason, sent, Instant::now());
     }
 
     fn throttled_at(
@@ -450,6 +473,7 @@ impl Pacer {
         method: &str,
         path: &str,
         reason: Option<&str>,
+        sent: Instant,
         now: Instant,
     ) {
         let account = self.account_key(account).to_owned();
@@ -458,13 +482,13 @@ impl Pacer {
         let slot = slot_of(cells.base, now);
         if global {
             if let Some(c) = cells.accounts.get_mut(&account) {
-                c.slow_down(slot, now);
+                c.slow_down(slot, sent, now);
             }
         } else if let Some(c) = cells
             .operations
             .get_mut(&(account, operation(method, path)))
         {
-            c.slow_down(now);
+            c.slow_down(sent, now);
         }
     }
 
@@ -625,7 +649,7 @@ mod tests {
         let p = live(1_000);
         let now = Instant::now();
         p.reserve(Some("acct_a"), "GET /x", now);
-        p.throttled(Some("acct_a"), "GET", "/x", Some("global-rate"));
+        p.throttled(Some("acct_a"), "GET", "/x", Some("global-rate"), now);
         let start = Instant::now();
         let w: Vec<Duration> = (0..64)
             .map(|_| p.reserve(Some("acct_a"), "POST /transfers", start))
@@ -717,6 +741,7 @@ mod tests {
             "/transfers",
             Some("endpoint-rate"),
             now,
+            now,
         );
         assert_eq!(p.rate_at(Some("acct_a"), "POST", "/transfers", now), 12);
         // The burst is spent: the next call goes one interval (1/12 s) on.
@@ -734,19 +759,27 @@ mod tests {
         assert_eq!(p.rate_at(Some("acct_a"), "POST", "/transfers", at(1)), 15);
         assert_eq!(p.rate_at(Some("acct_a"), "POST", "/transfers", at(3)), 21);
         assert_eq!(p.rate_at(Some("acct_a"), "POST", "/transfers", at(9)), 24);
-        // Two 429s in a row: a quarter.
-        p.throttled_at(Some("acct_a"), "POST", "/transfers", None, at(10));
-        p.throttled_at(Some("acct_a"), "POST", "/transfers", None, at(10));
+        // Several 429s for calls sent together (in flight with the first):
+        // the rate halves once. A 429 for a call sent after that halves it
+        // again.
+        let sent = at(10) - Duration::from_millis(300);
+        for _ in 0..5 {
+            p.throttled_at(Some("acct_a"), "POST", "/transfers", None, sent, at(10));
+        }
+        assert_eq!(p.rate_at(Some("acct_a"), "POST", "/transfers", at(10)), 12);
+        p.throttled_at(Some("acct_a"), "POST", "/transfers", None, at(10), at(10));
         assert_eq!(p.rate_at(Some("acct_a"), "POST", "/transfers", at(10)), 6);
-        // A global refusal slows the account, every operation with it.
-        // (96 halved three times: 12, under the operations' 24.)
-        for _ in 0..3 {
+        // A global refusal slows the account, every operation with it:
+        // 96 halved three times by calls sent after each halving (12,
+        // under the operations' 24); the ones sent before change nothing.
+        for (sent, now) in [(9, 10), (9, 10), (10, 10), (10, 10)] {
             p.throttled_at(
                 Some("acct_a"),
                 "GET",
                 "/balance",
                 Some("global-rate"),
-                at(10),
+                at(sent),
+                at(now),
             );
         }
         assert_eq!(p.rate_at(Some("acct_a"), "GET", "/x", at(10)), 12);

@@ -218,6 +218,7 @@ impl Transport {
             self.pacer
                 .acquire(account, method.as_str(), &request.path)
                 .await;
+            let sent = tokio::time::Instant::now();
             let mut builder = self
                 .http
                 .request(method.clone(), &url)
@@ -235,17 +236,7 @@ impl Transport {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let request_id = header_str(response.headers(), "request-id");
-                    if status == 429 {
-                        // Stripe's limiter refused: that bucket slows down.
-                        throttled = true;
-                        let reason = header_str(response.headers(), "stripe-rate-limited-reason");
-                        self.pacer.throttled(
-                            account,
-                            method.as_str(),
-                            &request.path,
-                            reason.as_deref(),
-                        );
-                    }
+                    let reason = header_str(response.headers(), "stripe-rate-limited-reason");
                     let retry_header = header_str(response.headers(), "stripe-should-retry")
                         .and_then(|v| v.parse::<bool>().ok());
                     match response.bytes().await {
@@ -256,6 +247,22 @@ impl Transport {
                         }
                         Ok(body) => {
                             let parsed = ApiErrorBody::parse(&body);
+                            if status == 429 {
+                                // Refused before Stripe acted: re-sent below.
+                                throttled = true;
+                                // Stripe's limiter refused: that bucket slows
+                                // down. A `lock_timeout` (another request held
+                                // the object) says nothing of the rate.
+                                if parsed.code.as_deref() != Some("lock_timeout") {
+                                    self.pacer.throttled(
+                                        account,
+                                        method.as_str(),
+                                        &request.path,
+                                        reason.as_deref(),
+                                        sent,
+                                    );
+                                }
+                            }
                             (
                                 api_error(status, &parsed, request_id.as_deref()),
                                 retry_header,

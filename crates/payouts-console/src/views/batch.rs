@@ -8,6 +8,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use payouts_domain::DomainError;
 use payouts_domain::batch::{BatchState, PayoutBatch};
 use payouts_domain::error::Blocked;
 use payouts_domain::ids::{BatchId, PayoutItemId};
@@ -490,34 +491,15 @@ pub async fn execute(
     form: web::Form<PlainForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let batch = acting_on(&req, &state, &signed, &path, &form.csrf_token).await?;
-    match batch.state {
-        BatchState::Approved | BatchState::Executing => {}
-        other => {
-            return Err(ConsoleError::Conflict(format!(
-                "The batch is {}; only an approved batch can be run.",
-                other.as_str()
-            )));
-        }
+    match payouts_http::start_batch(&state.engine, batch.id).await {
+        Ok(_) => Ok(see_other(&batch_path(batch.id))),
+        Err(DomainError::Transition(_)) => Err(ConsoleError::Conflict(format!(
+            "The batch is {}; only an approved batch can be run.",
+            batch.state.as_str()
+        ))),
+        Err(DomainError::Blocked(b)) => Err(ConsoleError::Conflict(blocked_words(&b))),
+        Err(other) => Err(other.into()),
     }
-    if let Some(why) = blocked(&state, &batch).await? {
-        return Err(ConsoleError::Conflict(why));
-    }
-    let engine = std::sync::Arc::clone(&state.engine);
-    let id = batch.id;
-    actix_web::rt::spawn(async move {
-        match engine.execute_batch(id).await {
-            Ok(report) => tracing::info!(
-                batch = %id,
-                processed = report.processed,
-                posted = report.posted,
-                failed = report.failed,
-                ambiguous = report.ambiguous,
-                "batch execution finished"
-            ),
-            Err(e) => tracing::warn!(batch = %id, error = %e, "batch execution stopped"),
-        }
-    });
-    Ok(see_other(&batch_path(id)))
 }
 
 /// `POST /dashboard/partners/batches/{batch_id}/refresh`: looks the

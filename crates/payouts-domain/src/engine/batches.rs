@@ -43,8 +43,8 @@ use crate::notification::{Notification, NotificationKind, Recipient};
 use crate::period::Period;
 use crate::ports::{
     BatchStore, Clock, CommissionStore, ConnectGateway, ConnectionStore, ConversionStore,
-    FailureKind, GatewayError, IdGenerator, ItemStore, LeaseStore, MembershipStore, Page,
-    PageRequest, PayoutGateway, ProgramStore, SettingsStore, Timer, TransferRequest,
+    FailureKind, GatewayError, IdGenerator, ItemChange, ItemStore, LeaseStore, MembershipStore,
+    Page, PageRequest, PayoutGateway, ProgramStore, SettingsStore, Timer, TransferRequest,
 };
 use crate::program::{HoldReason, Program, ProgramEvent};
 
@@ -81,10 +81,21 @@ impl Held {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PayoutItemId, OffsetDateTime>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// `item` with its claim as last renewed, so that a write of it carries
+    /// the claim's current end (an older end would lapse first).
+    fn current(&self, mut item: PayoutItem) -> PayoutItem {
+        if let (Some(lease), Some(until)) = (item.lease.as_mut(), self.lock().get(&item.id)) {
+            lease.until = *until;
+        }
+        item
+    }
 }
 
 /// The runs of one engine paying from each source account (by account id),
-/// and running each batch (`batch:{id}`).
+/// and running each batch (`batch:{id}`). An account counted 0 is being
+/// released by its last run: a new run waits until that is done, so that it
+/// never runs on a lease released under it.
 pub(super) type Paying = std::sync::Arc<Mutex<HashMap<String, usize>>>;
 
 /// One run's share of an account lease: dropped (the run ended, or its
@@ -96,6 +107,32 @@ struct AccountShare {
     ended: bool,
 }
 
+/// What [`AccountShare::join_paying`] found.
+enum Joined {
+    /// Joined the runs counted there.
+    Share(AccountShare),
+    /// None counted: the lease is to be taken.
+    Nobody,
+    /// The last run is releasing the lease.
+    Releasing,
+}
+
+/// Held by the last run of an account while it releases the lease; dropped,
+/// the account is free to count again.
+struct Releasing {
+    paying: Paying,
+    key: String,
+}
+
+impl Drop for Releasing {
+    fn drop(&mut self) {
+        let mut paying = self.paying.lock().unwrap_or_else(PoisonError::into_inner);
+        if paying.get(&self.key) == Some(&0) {
+            paying.remove(&self.key);
+        }
+    }
+}
+
 impl AccountShare {
     fn new(paying: &Paying, key: String) -> Self {
         AccountShare {
@@ -105,11 +142,15 @@ impl AccountShare {
         }
     }
 
+    fn counts(paying: &Paying) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        paying.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Counts one more run under `key`; `None` (counting nothing) when
     /// `alone` and another run is counted there already.
     fn join(paying: &Paying, key: String, alone: bool) -> Option<Self> {
         {
-            let mut counts = paying.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut counts = Self::counts(paying);
             let n = counts.entry(key.clone()).or_insert(0);
             if alone && *n > 0 {
                 return None;
@@ -119,23 +160,63 @@ impl AccountShare {
         Some(Self::new(paying, key))
     }
 
-    /// Leaves the count; `true` when no other run of this engine pays from
-    /// the account.
-    fn end(mut self) -> bool {
-        self.ended = true;
-        self.leave()
+    /// Joins the runs paying from an account, if any.
+    fn join_paying(paying: &Paying, key: &str) -> Joined {
+        let mut counts = Self::counts(paying);
+        match counts.get_mut(key) {
+            None => Joined::Nobody,
+            Some(0) => Joined::Releasing,
+            Some(n) => {
+                *n = n.saturating_add(1);
+                drop(counts);
+                Joined::Share(Self::new(paying, key.to_owned()))
+            }
+        }
     }
 
-    fn leave(&self) -> bool {
-        let mut paying = self.paying.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Counts a run that has just taken (or renewed) the account's lease;
+    /// `None` while the last run is releasing it (it may have released it
+    /// after this run took it: take it again).
+    fn join_acquired(paying: &Paying, key: &str) -> Option<Self> {
+        let mut counts = Self::counts(paying);
+        match counts.get_mut(key) {
+            Some(0) => return None,
+            Some(n) => *n = n.saturating_add(1),
+            None => {
+                counts.insert(key.to_owned(), 1);
+            }
+        }
+        drop(counts);
+        Some(Self::new(paying, key.to_owned()))
+    }
+
+    /// Leaves the count: `None` when other runs of this engine still pay
+    /// from the account, otherwise the guard under which the last run
+    /// releases the lease.
+    fn end(mut self) -> Option<Releasing> {
+        self.ended = true;
+        let mut paying = Self::counts(&self.paying);
         match paying.get_mut(&self.key) {
             Some(n) if *n > 1 => {
                 *n = n.saturating_sub(1);
-                false
+                None
             }
             _ => {
+                paying.insert(self.key.clone(), 0);
+                Some(Releasing {
+                    paying: std::sync::Arc::clone(&self.paying),
+                    key: self.key.clone(),
+                })
+            }
+        }
+    }
+
+    fn leave(&self) {
+        let mut paying = Self::counts(&self.paying);
+        match paying.get_mut(&self.key) {
+            Some(n) if *n > 1 => *n = n.saturating_sub(1),
+            _ => {
                 paying.remove(&self.key);
-                true
             }
         }
     }
@@ -355,6 +436,32 @@ where
         })
     }
 
+    /// The batch, if [`Payouts::execute_batch`] would pay it now: approved
+    /// (or already executing) and its program free to pay. An adapter that
+    /// runs the batch in the background asks this first, so that it can
+    /// answer why not instead of starting a run that does nothing.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`]; [`DomainError::Transition`] for a batch
+    /// in another state; [`DomainError::Blocked`] with the reason the
+    /// program may not pay (probation, archived, on hold, not connected).
+    pub async fn executable_batch(&self, id: BatchId) -> Result<PayoutBatch, DomainError> {
+        let batch = self.batch(id).await?;
+        if !matches!(batch.state, BatchState::Approved | BatchState::Executing) {
+            return Err(crate::error::TransitionError {
+                entity: "batch",
+                from: batch.state.as_str().to_owned(),
+                event: "execute".to_owned(),
+            }
+            .into());
+        }
+        let program = self.program(batch.program_id).await?;
+        self.payout_source(&program)
+            .await?
+            .map_err(DomainError::Blocked)?;
+        Ok(batch)
+    }
+
     /// Executes an approved (or already executing) batch: claims items in
     /// leases and sends each as its own transfer with its own key. A failure
     /// touches only its own item. Only `pending` items and `submitting`
@@ -438,13 +545,14 @@ where
             });
         };
         let result = self.run_items(&batch, &source, wait).await;
-        let released = if share.end() {
-            self.store
+        let released = match share.end() {
+            // Until `_releasing` drops, another run of this engine waits.
+            Some(_releasing) => self
+                .store
                 .release_lease(&account_lease(&source), &self.config.worker)
                 .await
-                .map(|_| ())
-        } else {
-            Ok(())
+                .map(|_| ()),
+            None => Ok(()),
         };
         let report = result?;
         released?;
@@ -458,37 +566,44 @@ where
         source: &AccountId,
         wait: bool,
     ) -> Result<Option<AccountShare>, DomainError> {
-        let key = source.as_str().to_owned();
-        {
-            let mut paying = self.paying.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(n) = paying.get_mut(&key) {
-                *n = n.saturating_add(1);
-                return Ok(Some(AccountShare::new(&self.paying, key)));
-            }
-        }
+        let key = source.as_str();
         let started = self.clock.now();
         loop {
-            let now = self.clock.now();
-            if self
-                .store
-                .try_acquire_lease(
-                    &account_lease(source),
-                    &self.config.worker,
-                    now,
-                    self.config.retry.lease,
-                )
-                .await?
-            {
-                let mut paying = self.paying.lock().unwrap_or_else(PoisonError::into_inner);
-                let n = paying.entry(key.clone()).or_insert(0);
-                *n = n.saturating_add(1);
-                return Ok(Some(AccountShare::new(&self.paying, key)));
-            }
+            let releasing = match AccountShare::join_paying(&self.paying, key) {
+                Joined::Share(share) => return Ok(Some(share)),
+                Joined::Releasing => true,
+                Joined::Nobody => {
+                    let now = self.clock.now();
+                    if self
+                        .store
+                        .try_acquire_lease(
+                            &account_lease(source),
+                            &self.config.worker,
+                            now,
+                            self.config.retry.lease,
+                        )
+                        .await?
+                    {
+                        match AccountShare::join_acquired(&self.paying, key) {
+                            Some(share) => return Ok(Some(share)),
+                            // Taken while the last run released it: again.
+                            None => true,
+                        }
+                    } else {
+                        false
+                    }
+                }
+            };
             let timer = match &self.timer {
-                Some(timer) if wait && now < started.saturating_add(self.config.tail_wait) => timer,
+                Some(timer)
+                    if wait && self.clock.now() < started.saturating_add(self.config.tail_wait) =>
+                {
+                    timer
+                }
                 _ => return Ok(None),
             };
-            timer.sleep(std::time::Duration::from_secs(1)).await;
+            let pause = if releasing { 20 } else { 1_000 };
+            timer.sleep(std::time::Duration::from_millis(pause)).await;
         }
     }
 
@@ -652,12 +767,25 @@ where
             .map(|l| l.checked_div(3).unwrap_or_default())
             .unwrap_or(std::time::Duration::from_secs(1))
             .max(std::time::Duration::from_millis(100));
+        // A claim is renewed once less than three quarters of a lease is
+        // left: a claim used up within a few seconds (most of them, at
+        // Stripe's pace) is never written again, and every other one is
+        // renewed with at least a tick to spare.
+        let fresh = lease
+            .checked_mul(3)
+            .and_then(|l| l.checked_div(4))
+            .unwrap_or(lease);
         loop {
             timer.sleep(every).await;
             let now = self.clock.now();
             let until = now.saturating_add(lease);
-            let claims: Vec<(PayoutItemId, OffsetDateTime)> =
-                held.lock().iter().map(|(id, at)| (*id, *at)).collect();
+            let renew_before = now.saturating_add(fresh);
+            let claims: Vec<(PayoutItemId, OffsetDateTime)> = held
+                .lock()
+                .iter()
+                .filter(|(_, at)| **at < renew_before)
+                .map(|(id, at)| (*id, *at))
+                .collect();
             // A failed renewal is tried again at the next tick; a claim
             // that lapses meanwhile may be taken over, and is then re-sent
             // with the same key (Stripe answers with the same transfer).
@@ -722,13 +850,9 @@ where
             held.lock().remove(&item.id);
             return Ok(Err(item));
         }
-        // The claim as last renewed, so that writes carry its current end.
-        let mut item = item;
-        if let (Some(lease), Some(until)) = (item.lease.as_mut(), held.lock().get(&item.id)) {
-            lease.until = *until;
-        }
+        let item = held.current(item);
         let id = item.id;
-        let step = self.process_claimed(batch, source, item, stop).await;
+        let step = self.process_claimed(batch, source, item, stop, held).await;
         held.lock().remove(&id);
         Ok(Ok(step?))
     }
@@ -812,6 +936,7 @@ where
         source: &AccountId,
         item: PayoutItem,
         stop: &AtomicBool,
+        held: &Held,
     ) -> Result<Step, DomainError> {
         let now = self.clock.now();
         match &item.state {
@@ -838,10 +963,12 @@ where
                 else {
                     return Ok(Step::Skipped);
                 };
-                self.reconcile(batch, source, reconcile, stop).await
+                self.reconcile(batch, source, reconcile, stop, held).await
             }
             ItemState::Submitting { .. } => self.send(batch, source, item, Some(stop)).await,
-            ItemState::ReconcileRequired { .. } => self.reconcile(batch, source, item, stop).await,
+            ItemState::ReconcileRequired { .. } => {
+                self.reconcile(batch, source, item, stop, held).await
+            }
             ItemState::Posted { .. } | ItemState::Failed { .. } | ItemState::Reversed { .. } => {
                 Ok(Step::Skipped)
             }
@@ -860,15 +987,18 @@ where
         if !next.state.is_open() {
             next.lease = None;
         }
-        match self
-            .store
-            .transition_item(&next, &item.state, notifications)
-            .await
-        {
-            Ok(()) => Ok(Some(next)),
-            Err(StoreError::Conflict { .. }) => Ok(None),
-            Err(other) => Err(other.into()),
-        }
+        let applied = self
+            .writes
+            .write(
+                &*self.store,
+                ItemChange {
+                    next: next.clone(),
+                    expected: item.state.clone(),
+                    notifications: notifications.to_vec(),
+                },
+            )
+            .await?;
+        Ok(applied.then_some(next))
     }
 
     /// Sends the item's current attempt (it must be `submitting`) and records
@@ -949,10 +1079,19 @@ where
             }),
             ..item.clone()
         };
-        match self.store.transition_item(&waiting, &item.state, &[]).await {
-            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(Step::Ambiguous),
-            Err(other) => Err(other.into()),
-        }
+        // Not applied: another worker moved the item first (its outcome
+        // stands).
+        self.writes
+            .write(
+                &*self.store,
+                ItemChange {
+                    next: waiting,
+                    expected: item.state.clone(),
+                    notifications: Vec::new(),
+                },
+            )
+            .await?;
+        Ok(Step::Ambiguous)
     }
 
     /// Records a definitive failure and applies the ladder.
@@ -1092,6 +1231,7 @@ where
         source: &AccountId,
         item: PayoutItem,
         stop: &AtomicBool,
+        held: &Held,
     ) -> Result<Step, DomainError> {
         let group = transfer_group(batch.id);
         match self
@@ -1101,6 +1241,8 @@ where
         {
             Ok(Some(transfer)) => self.record_posted(&item, transfer.id, true).await,
             Ok(None) => {
+                // The claim may have been renewed during the lookup.
+                let item = held.current(item);
                 let attempt = item.state.attempts().saturating_add(1);
                 let event = ItemEvent::Submit {
                     attempt,
@@ -1414,10 +1556,45 @@ mod tests {
         drop(run);
         assert!(AccountShare::join(&paying, "batch:b".to_owned(), true).is_none());
         // The last one to end says so (it releases an account's lease).
-        assert!(second.is_some_and(AccountShare::end));
+        let releasing = second.and_then(AccountShare::end);
+        assert!(releasing.is_some());
+        drop(releasing);
         let sweep = AccountShare::join(&paying, "batch:b".to_owned(), true);
         assert!(sweep.is_some(), "free again once every run ended");
         drop(sweep);
         assert!(paying.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_run_waits_while_the_last_one_releases_the_account() {
+        let paying = Paying::default();
+        assert!(matches!(
+            AccountShare::join_paying(&paying, "acct_1"),
+            Joined::Nobody
+        ));
+        let first = AccountShare::join_acquired(&paying, "acct_1").expect("counted");
+        let Joined::Share(second) = AccountShare::join_paying(&paying, "acct_1") else {
+            panic!("joins the running one");
+        };
+        assert!(first.end().is_none(), "another run still pays");
+        let releasing = second.end().expect("the last run releases");
+        // While it releases, nobody joins, and a lease taken meanwhile is
+        // not counted (it may be released under it).
+        assert!(matches!(
+            AccountShare::join_paying(&paying, "acct_1"),
+            Joined::Releasing
+        ));
+        assert!(AccountShare::join_acquired(&paying, "acct_1").is_none());
+        drop(releasing);
+        assert!(matches!(
+            AccountShare::join_paying(&paying, "acct_1"),
+            Joined::Nobody
+        ));
+        let third = AccountShare::join_acquired(&paying, "acct_1").expect("free again");
+        drop(third);
+        assert!(
+            paying.lock().unwrap().is_empty(),
+            "a dropped run leaves no count"
+        );
     }
 }

@@ -41,6 +41,10 @@ pub enum RecordOutcome {
     },
 }
 
+/// No conversion is older than this: an instant before it is a mistake
+/// (and periods, sums and stored instants stay in range).
+const EARLIEST_CONVERSION: time::OffsetDateTime = time::macros::datetime!(2000-01-01 0:00 UTC);
+
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
     S: ProgramStore + MembershipStore + CouponStore + ConversionStore + CommissionStore + ?Sized,
@@ -83,6 +87,21 @@ where
         }
         if !input.amount.is_positive() {
             return Err(DomainError::validation("amount", "must be positive"));
+        }
+        if !input.amount.within_stripe_max() {
+            return Err(DomainError::validation(
+                "amount",
+                "must be at most 99999999 minor units (Stripe's eight digits)",
+            ));
+        }
+        let now = self.clock.now();
+        if input.occurred_at < EARLIEST_CONVERSION
+            || input.occurred_at > now.saturating_add(time::Duration::days(1))
+        {
+            return Err(DomainError::validation(
+                "occurred_at",
+                "must be from 2000-01-01 to a day from now",
+            ));
         }
         let by_coupon = match &input.coupon_code {
             Some(code) => self
@@ -368,6 +387,7 @@ where
     /// many were finalized.
     ///
     /// # Errors
+    /// [`DomainError::Validation`] for a period after the current month;
     /// [`DomainError::NotFound`], [`DomainError::Unavailable`].
     pub async fn finalize_period(
         &self,
@@ -375,10 +395,14 @@ where
         period: Period,
     ) -> Result<u64, DomainError> {
         let program = self.program(program_id).await?;
-        Ok(self
-            .store
-            .finalize_due(program.id, period, self.clock.now())
-            .await?)
+        let now = self.clock.now();
+        if period > Period::containing(now) {
+            return Err(DomainError::validation(
+                "period",
+                "cannot finalize a period that has not started",
+            ));
+        }
+        Ok(self.store.finalize_due(program.id, period, now).await?)
     }
 }
 

@@ -142,6 +142,25 @@ where
                 amount_reversed,
             } => self.transfer_reversed(transfer_id, *amount_reversed).await,
             EventKind::Payout(payout) => {
+                // Only a partner's payouts are history here, and Stripe's
+                // amounts are never negative.
+                if payout.amount.amount_minor() < 0 {
+                    return Ok(ignored(format!(
+                        "payout {} has a negative amount",
+                        payout.payout_id
+                    )));
+                }
+                if self
+                    .store
+                    .memberships_by_account(&payout.account_id)
+                    .await?
+                    .is_empty()
+                {
+                    return Ok(ignored(format!(
+                        "{} is no partner's account here",
+                        payout.account_id
+                    )));
+                }
                 self.store.upsert_bank_payout(payout).await?;
                 Ok(applied("bank_payout_recorded"))
             }

@@ -16,6 +16,7 @@ mod platform;
 mod reports;
 mod service;
 mod sessions;
+mod writes;
 
 use std::sync::Arc;
 
@@ -102,6 +103,8 @@ pub struct Payouts<S: ?Sized, G: ?Sized, C, I> {
     /// The runs of this engine paying from each source account now, under
     /// one account lease.
     paying: batches::Paying,
+    /// Item changes waiting to be written together (group commit).
+    writes: Arc<writes::Writes>,
 }
 
 impl<S: ?Sized, G: ?Sized, C, I> std::fmt::Debug for Payouts<S, G, C, I> {
@@ -142,6 +145,7 @@ where
             config,
             timer: None,
             paying: Arc::default(),
+            writes: Arc::default(),
         }
     }
 

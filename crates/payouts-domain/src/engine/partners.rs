@@ -162,6 +162,8 @@ where
     /// # Errors
     /// [`DomainError::Validation`] for a bad e-mail or country;
     /// [`DomainError::Duplicate`] when the key is taken or the partner is a member;
+    /// [`DomainError::NotFound`] when `partner_id` is none of this
+    /// merchant's partners (another merchant's partner cannot be enrolled);
     /// [`DomainError::Blocked`] for an archived program.
     pub async fn enroll_partner(
         &self,
@@ -181,6 +183,17 @@ where
                 "country",
                 "must be an ISO 3166-1 alpha-2 code",
             ));
+        }
+        // An existing partner joins another program of the same merchant;
+        // an id that is not one of this merchant's partners is unknown here.
+        if let Some(partner) = new.partner_id {
+            let theirs = self.store.memberships_of_partner(partner).await?;
+            if !theirs.iter().any(|m| m.merchant_id == program.merchant_id) {
+                return Err(DomainError::NotFound {
+                    entity: "partner",
+                    id: partner.to_string(),
+                });
+            }
         }
         let membership = Membership {
             id: self.ids.next_id(),

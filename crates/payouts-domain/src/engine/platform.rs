@@ -222,10 +222,10 @@ where
         caller: &Caller,
         mut request: CreatePaymentIntentRequest,
     ) -> Result<PaymentIntentView, DomainError> {
-        if !request.amount.is_positive() {
+        if !request.amount.is_positive() || !request.amount.within_stripe_max() {
             return Err(DomainError::validation(
                 "amount",
-                "amount must be a positive integer in minor units",
+                "amount must be a positive integer in minor units, at most 99999999 (Stripe's eight digits)",
             ));
         }
         let merchant = self
@@ -364,10 +364,10 @@ where
         caller: &Caller,
         request: PlatformTransferRequest,
     ) -> Result<TransferView, DomainError> {
-        if !request.amount.is_positive() {
+        if !request.amount.is_positive() || !request.amount.within_stripe_max() {
             return Err(DomainError::validation(
                 "amount",
-                "amount must be a positive integer in minor units",
+                "amount must be a positive integer in minor units, at most 99999999 (Stripe's eight digits)",
             ));
         }
         self.authorize_account(caller, &request.account_id).await?;

@@ -10,6 +10,17 @@ use crate::notification::Notification;
 
 use super::{Page, PageRequest, StateTotal};
 
+/// One change of [`ItemStore::commit_items`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemChange {
+    /// The item as it is to be.
+    pub next: PayoutItem,
+    /// The state it must be in for the change to apply.
+    pub expected: ItemState,
+    /// Written with the change, or not at all.
+    pub notifications: Vec<Notification>,
+}
+
 /// Payout items: claims under leases, compare-and-set transitions (with the
 /// outbox writes that go with item outcomes), and item reports.
 #[async_trait]
@@ -49,9 +60,11 @@ pub trait ItemStore: Send + Sync {
 
     /// Renews `worker`'s claims: for each `(id, held_until)`, moves the
     /// lease's end to `until` if the item is open and its lease is still
-    /// exactly `worker`'s until `held_until`. A compare-and-set: an item
-    /// that ended, backed off (a new lease end) or was taken over is left
-    /// alone. Answers, in order, whether each renewal applied.
+    /// `worker`'s, ending no later than `held_until` (the latest end the
+    /// worker knows of; a write of the item may have carried an earlier
+    /// one). A compare-and-set: an item that ended, backed off beyond
+    /// `held_until`, was released or was taken over is left alone.
+    /// Answers, in order, whether each renewal applied.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
@@ -94,6 +107,35 @@ pub trait ItemStore: Send + Sync {
                 Err(StoreError::Conflict { .. }) => false,
                 Err(other) => return Err(other),
             });
+        }
+        Ok(applied)
+    }
+
+    /// Writes each change as [`ItemStore::transition_item`] does (a
+    /// compare-and-set on `expected`, its notifications with it or not at
+    /// all) and answers, in order, whether it applied: `false` where the
+    /// stored state was not `expected` or the item does not exist. The
+    /// engine gathers the outcomes of concurrent sends into one call; an
+    /// adapter should write them in one transaction (the default writes
+    /// them one by one).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`]: then none of them applied, unless the
+    /// adapter writes them one by one (the default), when the ones before
+    /// the failure did.
+    async fn commit_items(&self, changes: &[ItemChange]) -> Result<Vec<bool>, StoreError> {
+        let mut applied = Vec::with_capacity(changes.len());
+        for change in changes {
+            applied.push(
+                match self
+                    .transition_item(&change.next, &change.expected, &change.notifications)
+                    .await
+                {
+                    Ok(()) => true,
+                    Err(StoreError::Conflict { .. } | StoreError::NotFound { .. }) => false,
+                    Err(other) => return Err(other),
+                },
+            );
         }
         Ok(applied)
     }

@@ -20,7 +20,8 @@ use crate::money::{Currency, Money, Percent, Rounding};
 use crate::partner::Coupon;
 use crate::period::Period;
 use crate::ports::{
-    BankPayout, CommissionFilter, FailureKind, PageRequest, PayoutStore, StateTotal, StoredDispute,
+    BankPayout, CommissionFilter, FailureKind, ItemChange, PageRequest, PayoutStore, StateTotal,
+    StoredDispute,
 };
 use crate::program::{HoldReason, ProgramStatus};
 
@@ -812,25 +813,37 @@ pub async fn claims_hold_leases<S: PayoutStore>(s: S) {
 }
 
 /// A worker renews its own live claims, compare-and-set on the lease's
-/// end: not another worker's, not one that backed off (a new end), not an
-/// item that ended.
+/// end: not another worker's, not one that backed off beyond the end it
+/// holds, not an item that ended; a claim whose row carries an earlier end
+/// than the one held (written from an older copy) is renewed.
 pub async fn claims_are_renewed_by_their_holder_only<S: PayoutStore>(s: S) {
-    let (b, _) = seed_items(&s, 3).await;
+    let (b, _) = seed_items(&s, 4).await;
     let (w1, w2) = (
         WorkerId::parse("w1").unwrap(),
         WorkerId::parse("w2").unwrap(),
     );
     let lease = T0 + Duration::seconds(10);
-    let claimed = s.claim_items(b.id, &w1, T0, lease, 3).await.unwrap();
-    assert_eq!(claimed.len(), 3);
-    // The second backs off (a new lease end), the third posts.
+    let claimed = s.claim_items(b.id, &w1, T0, lease, 4).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    // The second backs off (beyond the end held), the third posts, the
+    // fourth is written with an older end than the one held.
     let backed_off = PayoutItem {
         lease: Some(Lease {
             worker: w1.clone(),
-            until: T0 + Duration::seconds(4),
+            until: T0 + Duration::seconds(30),
         }),
         ..claimed[1].clone()
     };
+    let older = PayoutItem {
+        lease: Some(Lease {
+            worker: w1.clone(),
+            until: T0 + Duration::seconds(6),
+        }),
+        ..claimed[3].clone()
+    };
+    s.transition_item(&older, &claimed[3].state, &[])
+        .await
+        .unwrap();
     s.transition_item(&backed_off, &claimed[1].state, &[])
         .await
         .unwrap();
@@ -857,11 +870,19 @@ pub async fn claims_are_renewed_by_their_holder_only<S: PayoutStore>(s: S) {
     // Another worker renews nothing.
     assert_eq!(
         s.renew_leases(&w2, &held, later).await.unwrap(),
-        vec![false; 3]
+        vec![false; 4]
     );
     assert_eq!(
         s.renew_leases(&w1, &held, later).await.unwrap(),
-        vec![true, false, false]
+        vec![true, false, false, true]
+    );
+    assert_eq!(
+        s.item(claimed[3].id).await.unwrap().unwrap().lease,
+        Some(Lease {
+            worker: w1.clone(),
+            until: later
+        }),
+        "an older end written is renewed"
     );
     let renewed = s.item(claimed[0].id).await.unwrap().unwrap();
     assert_eq!(
@@ -941,6 +962,63 @@ pub async fn item_transitions_are_compare_and_set_with_their_outbox<S: PayoutSto
     assert!(
         is_conflict(s.transition_item(&failed, &submitting.state, &[]).await),
         "stale expectation"
+    );
+}
+
+/// Item changes committed together: each is its own compare-and-set, its
+/// notifications written only when it applied; an unknown item does not
+/// apply and does not stop the others.
+pub async fn item_changes_commit_together_with_their_outbox<S: PayoutStore>(s: S) {
+    let (_, items) = seed_items(&s, 3).await;
+    assert!(s.commit_items(&[]).await.unwrap().is_empty());
+    let submit = |i: &PayoutItem, note: u128| ItemChange {
+        next: i.apply(&ItemEvent::Submit { attempt: 1, at: T0 }).unwrap(),
+        expected: i.state.clone(),
+        notifications: vec![notification(
+            note,
+            &merchant(1),
+            &format!("submitted:{note}"),
+        )],
+    };
+    let (a, stale, c) = (
+        submit(&items[0], 910),
+        submit(&items[1], 911),
+        submit(&items[2], 912),
+    );
+    // Another worker moved the second item first.
+    s.transition_item(&stale.next, &stale.expected, &[])
+        .await
+        .unwrap();
+    let unknown = ItemChange {
+        next: PayoutItem {
+            id: crate::ids::PayoutItemId::from_uuid(uuid(999)),
+            ..a.next.clone()
+        },
+        ..a.clone()
+    };
+    let applied = s
+        .commit_items(&[a.clone(), stale.clone(), unknown, c.clone()])
+        .await
+        .unwrap();
+    assert_eq!(applied, [true, false, false, true]);
+    for change in [&a, &c] {
+        assert_eq!(
+            s.item(change.next.id).await.unwrap().unwrap().state,
+            change.next.state
+        );
+    }
+    let mut keys: Vec<String> = s
+        .notifications_of(&merchant(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.dedupe_key)
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["submitted:910", "submitted:912"],
+        "only the changes that applied wrote their notifications"
     );
 }
 

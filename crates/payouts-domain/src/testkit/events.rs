@@ -375,6 +375,44 @@ pub async fn account_payout_dispute_and_transfer_events<S: PayoutStore + Clone>(
     );
     assert_eq!(
         store.bank_payouts(&alice_account).await.unwrap(),
+        vec![bank_payout.clone()]
+    );
+    // An account that is no partner's, or a negative amount: ignored, and
+    // nothing recorded.
+    let stranger = AccountId::parse("acct_stranger").unwrap();
+    let unknown = event(
+        &w,
+        30,
+        "payout.paid",
+        Some(&stranger),
+        EventKind::Payout(BankPayout {
+            payout_id: StripePayoutId::parse("po_2").unwrap(),
+            account_id: stranger.clone(),
+            ..bank_payout.clone()
+        }),
+    );
+    assert!(matches!(
+        w.engine.handle_event(&unknown).await.unwrap(),
+        EventOutcome::Ignored { .. }
+    ));
+    assert!(store.bank_payouts(&stranger).await.unwrap().is_empty());
+    let negative = event(
+        &w,
+        31,
+        "payout.paid",
+        Some(&alice_account),
+        EventKind::Payout(BankPayout {
+            payout_id: StripePayoutId::parse("po_3").unwrap(),
+            amount: Money::new(-5, Currency::USD),
+            ..bank_payout.clone()
+        }),
+    );
+    assert!(matches!(
+        w.engine.handle_event(&negative).await.unwrap(),
+        EventOutcome::Ignored { .. }
+    ));
+    assert_eq!(
+        store.bank_payouts(&alice_account).await.unwrap(),
         vec![bank_payout]
     );
 

@@ -53,6 +53,7 @@ macro_rules! store_contract_tests {
             claims_are_renewed_by_their_holder_only,
             item_transitions_are_compare_and_set_with_their_outbox,
             item_transitions_in_one_call,
+            item_changes_commit_together_with_their_outbox,
             item_queries,
             ledger_rows_follow_item_states,
             outbox_deduplicates_and_delivers,

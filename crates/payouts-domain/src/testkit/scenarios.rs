@@ -534,6 +534,12 @@ pub async fn revocation_starts_probation_and_the_window_archives<S: PayoutStore 
         err,
         DomainError::Blocked(Blocked::ProgramOnProbation { .. })
     ));
+    // An adapter asks first, so that it can say why instead of starting a
+    // run in the background that does nothing.
+    assert!(matches!(
+        w.engine.executable_batch(batch.id).await,
+        Err(DomainError::Blocked(Blocked::ProgramOnProbation { .. }))
+    ));
     assert!(w.engine.gateway().ledger().is_empty());
 
     // The sweep before the window does nothing; after it, the program is archived.

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use payouts_domain::batch::{BatchState, PayoutBatch};
+use payouts_domain::batch::PayoutBatch;
 use payouts_domain::ids::{BatchId, PartnerId, PayoutItemId};
 use payouts_domain::item::{ItemState, PayoutItem};
 use payouts_domain::period::Period;
@@ -377,12 +377,14 @@ pub struct ExecutionAccepted {
 /// Executes an approved batch in the background and answers 202 at once:
 /// each item is its own Stripe transfer with its own idempotency key and
 /// its own outcome. Poll `GET /batches/{id}`. Repeating it is harmless: a
-/// batch already executing is resumed, never paid twice.
+/// batch already executing is resumed, never paid twice. A batch whose
+/// program may not pay now (probation, archived, on hold, not connected) is
+/// refused with 409 `payouts_blocked` and the reason, and nothing starts.
 ///
 /// Roles: tenant_admin, payment_admin, manager, integration_admin, platform roles.
 #[utoipa::path(post, path = "/api/v1/batches/{batch_id}/execute", tag = "batches",
     params(("batch_id" = String, Path)), security(("bearer" = [])),
-    responses((status = 202, body = ExecutionAccepted), (status = 404), (status = 409, description = "not approved")))]
+    responses((status = 202, body = ExecutionAccepted), (status = 404), (status = 409, description = "not approved (`invalid_state`), or the program may not pay now (`payouts_blocked`, with the reason)")))]
 #[post("/batches/{batch_id}/execute")]
 pub async fn execute_batch(
     principal: Principal,
@@ -391,31 +393,8 @@ pub async fn execute_batch(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(PROGRAM_ROLES)?;
     let batch = scoped_batch(&state, &principal, &path).await?;
-    match batch.state {
-        BatchState::Approved | BatchState::Executing => {}
-        other => {
-            return Err(ApiError::InvalidState(format!(
-                "batch {} is {}; only an approved batch can be executed",
-                batch.id,
-                other.as_str()
-            )));
-        }
-    }
-    let engine = std::sync::Arc::clone(&state.engine);
     let id = batch.id;
-    actix_web::rt::spawn(async move {
-        match engine.execute_batch(id).await {
-            Ok(report) => tracing::info!(
-                batch = %id,
-                processed = report.processed,
-                posted = report.posted,
-                failed = report.failed,
-                ambiguous = report.ambiguous,
-                "batch execution finished"
-            ),
-            Err(e) => tracing::warn!(batch = %id, error = %e, "batch execution stopped"),
-        }
-    });
+    crate::state::start_batch(&state.engine, id).await?;
     Ok(HttpResponse::Accepted().json(ExecutionAccepted {
         batch_id: id.to_string(),
         status: "executing",

@@ -48,12 +48,13 @@ pub struct Received {
     request_body(content = Object, description = "Stripe's event JSON, byte for byte"),
     params(("Stripe-Signature" = String, Header, description = "t=…,v1=…")),
     responses((status = 200, body = Received), (status = 400, description = "bad signature or payload"),
+        (status = 413, description = "`payload_too_large`: over 64 KiB"),
         (status = 503, description = "processing failed; Stripe will retry")))]
 #[post("/webhooks/stripe")]
 pub async fn stripe_webhook(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    crate::extract::RawBody(body): crate::extract::RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let signature = req
         .headers()

@@ -8,7 +8,7 @@ use payouts_domain::ids::{
 };
 use payouts_domain::item::{ItemState, PayoutItem};
 use payouts_domain::notification::Notification;
-use payouts_domain::ports::{FailureKind, ItemStore, Page, PageRequest, StateTotal};
+use payouts_domain::ports::{FailureKind, ItemChange, ItemStore, Page, PageRequest, StateTotal};
 use payouts_domain::{Money, StoreError};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -24,6 +24,9 @@ use crate::codec::{check_state_currency, currency, state_columns, ts, ts_bound};
 use crate::entity::{commission, payout_item};
 use crate::error::{DbResultExt, conflict, not_found};
 use crate::sql::Sql;
+
+/// Claims renewed by one statement of [`ItemStore::renew_leases`].
+const RENEWALS_PER_STATEMENT: usize = 200;
 
 #[async_trait]
 impl ItemStore for SeaOrmStore {
@@ -99,25 +102,34 @@ impl ItemStore for SeaOrmStore {
             return Ok(applied);
         }
         let until = ts(until)?;
+        let mut renewed = std::collections::HashSet::with_capacity(held.len());
+        // One statement per chunk (two parameters an item, well under
+        // SQLite's and PostgreSQL's limits), in one write transaction.
         let txn = self.begin_write().await?;
-        for (id, held_until) in held {
-            let changed = payout_item::Entity::update_many()
-                .col_expr(payout_item::Column::LeaseUntilNs, Expr::value(until))
-                .filter(payout_item::Column::Id.eq(id.as_uuid()))
-                .filter(payout_item::Column::LeaseWorker.eq(worker.as_str()))
-                .filter(payout_item::Column::LeaseUntilNs.eq(ts(*held_until)?))
-                .filter(payout_item::Column::State.is_in([
-                    "pending",
-                    "submitting",
-                    "reconcile_required",
-                ]))
-                .exec(&txn)
-                .await
-                .or_unavailable()?
-                .rows_affected;
-            applied.push(changed == 1);
+        for chunk in held.chunks(RENEWALS_PER_STATEMENT) {
+            let mut q = Sql::new(self.db_backend());
+            q.push("UPDATE payout_items SET lease_until_ns = ")
+                .bind(until)
+                .push(" WHERE lease_worker = ")
+                .bind(worker.as_str())
+                .push(" AND state IN ('pending', 'submitting', 'reconcile_required') AND (");
+            for (n, (id, held_until)) in chunk.iter().enumerate() {
+                if n > 0 {
+                    q.push(" OR ");
+                }
+                q.push("(id = ")
+                    .bind(id.as_uuid())
+                    .push(" AND lease_until_ns <= ")
+                    .bind(ts(*held_until)?)
+                    .push(")");
+            }
+            q.push(") RETURNING id");
+            for row in rows(&txn, q).await? {
+                renewed.insert(col::<Uuid>(&row, "id")?);
+            }
         }
         txn.commit().await.or_unavailable()?;
+        applied.extend(held.iter().map(|(id, _)| renewed.contains(&id.as_uuid())));
         Ok(applied)
     }
 
@@ -152,8 +164,9 @@ impl ItemStore for SeaOrmStore {
             return Ok(applied);
         }
         let txn = self.begin_write().await?;
-        for (next, expected) in changes {
-            let ok = write_transition(&txn, next, expected).await?;
+        let pairs: Vec<(&PayoutItem, &ItemState)> = changes.iter().map(|(n, e)| (n, e)).collect();
+        applied = write_transitions(&txn, self.db_backend(), &pairs).await?;
+        for ((next, _), ok) in changes.iter().zip(&applied) {
             if !ok
                 && payout_item::Entity::find_by_id(next.id.as_uuid())
                     .one(&txn)
@@ -164,8 +177,29 @@ impl ItemStore for SeaOrmStore {
                 txn.rollback().await.or_unavailable()?;
                 return Err(not_found("payout item", next.id));
             }
-            applied.push(ok);
         }
+        txn.commit().await.or_unavailable()?;
+        Ok(applied)
+    }
+
+    async fn commit_items(&self, changes: &[ItemChange]) -> Result<Vec<bool>, StoreError> {
+        let mut applied = Vec::with_capacity(changes.len());
+        if changes.is_empty() {
+            return Ok(applied);
+        }
+        // One transaction: the changes in one UPDATE (chunked), then the
+        // notifications of the ones that applied in one INSERT (chunked).
+        let txn = self.begin_write().await?;
+        let pairs: Vec<(&PayoutItem, &ItemState)> =
+            changes.iter().map(|c| (&c.next, &c.expected)).collect();
+        applied = write_transitions(&txn, self.db_backend(), &pairs).await?;
+        let notifications: Vec<Notification> = changes
+            .iter()
+            .zip(&applied)
+            .filter(|(_, ok)| **ok)
+            .flat_map(|(c, _)| c.notifications.iter().cloned())
+            .collect();
+        enqueue_on(&txn, &notifications).await?;
         txn.commit().await.or_unavailable()?;
         Ok(applied)
     }
@@ -422,4 +456,88 @@ async fn write_transition(
         .or_unavailable()?
         .rows_affected;
     Ok(changed == 1)
+}
+
+/// Rows per statement of [`write_transitions`] (14 parameters a row).
+const TRANSITIONS_PER_STATEMENT: usize = 100;
+
+/// [`write_transition`] for many items at once: one `UPDATE … FROM
+/// (VALUES …)` per chunk, each row its own compare-and-set on the expected
+/// state. Answers, in order, whether each applied.
+async fn write_transitions(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    changes: &[(&PayoutItem, &ItemState)],
+) -> Result<Vec<bool>, StoreError> {
+    let mut applied = std::collections::HashSet::with_capacity(changes.len());
+    // PostgreSQL types a VALUES list from its values: the casts name them
+    // (SQLite stores what it is given, and a cast there would convert).
+    let cast = |q: &mut Sql, value: sea_orm::Value, ty: &str| {
+        if backend == DbBackend::Postgres {
+            q.push("CAST(").bind(value).push(" AS ").push(ty).push(")");
+        } else {
+            q.bind(value);
+        }
+    };
+    for chunk in changes.chunks(TRANSITIONS_PER_STATEMENT) {
+        let mut q = Sql::new(backend);
+        q.push(
+            "UPDATE payout_items SET state = v.column2, attempt = v.column3, \
+             state_detail = v.column4, retry_at_ns = v.column5, failure_kind = v.column6, \
+             transfer_id = v.column7, amount_reversed_minor = v.column8, \
+             lease_worker = v.column9, lease_until_ns = v.column10, resends = v.column11 \
+             FROM (VALUES ",
+        );
+        for (n, (next, expected)) in chunk.iter().enumerate() {
+            check_state_currency(&next.state, next.amount.currency())?;
+            let to = state_columns(&next.state)?;
+            let from = state_columns(expected)?;
+            let lease_until = next.lease.as_ref().map(|l| ts(l.until)).transpose()?;
+            q.push(if n == 0 { "(" } else { ", (" });
+            cast(&mut q, next.id.as_uuid().into(), "uuid");
+            q.push(", ");
+            cast(&mut q, to.state.into(), "text");
+            q.push(", ");
+            cast(&mut q, to.attempt.into(), "bigint");
+            q.push(", ");
+            cast(&mut q, to.detail.into(), "text");
+            q.push(", ");
+            cast(&mut q, to.retry_at_ns.into(), "bigint");
+            q.push(", ");
+            cast(&mut q, to.failure_kind.into(), "text");
+            q.push(", ");
+            cast(&mut q, to.transfer_id.into(), "text");
+            q.push(", ");
+            cast(&mut q, to.amount_reversed_minor.into(), "bigint");
+            q.push(", ");
+            cast(
+                &mut q,
+                next.lease.as_ref().map(|l| l.worker.to_string()).into(),
+                "text",
+            );
+            q.push(", ");
+            cast(&mut q, lease_until.into(), "bigint");
+            q.push(", ");
+            cast(&mut q, i64::from(next.resends).into(), "bigint");
+            q.push(", ");
+            cast(&mut q, from.state.into(), "text");
+            q.push(", ");
+            cast(&mut q, from.attempt.into(), "bigint");
+            q.push(", ");
+            cast(&mut q, from.detail.into(), "text");
+            q.push(")");
+        }
+        q.push(
+            ") AS v WHERE payout_items.id = v.column1 AND payout_items.state = v.column12 \
+             AND payout_items.attempt = v.column13 AND payout_items.state_detail = v.column14 \
+             RETURNING payout_items.id",
+        );
+        for row in rows(txn, q).await? {
+            applied.insert(col::<Uuid>(&row, "id")?);
+        }
+    }
+    Ok(changes
+        .iter()
+        .map(|(next, _)| applied.contains(&next.id.as_uuid()))
+        .collect())
 }

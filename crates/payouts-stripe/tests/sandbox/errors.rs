@@ -442,3 +442,45 @@ fn rate_limited(gw: &payouts_stripe::StripeGateway) -> u64 {
         .find(|(o, _)| *o == "rate_limited")
         .map_or(0, |(_, n)| n)
 }
+
+#[tokio::test]
+async fn a_lock_timeout_is_re_sent_without_slowing_the_pacer_and_a_rate_limit_slows_it() {
+    let env = start_with(|c| c.max_attempts = 1).await;
+    let dest = env.onboarded_account().await;
+    env.fund(None, 10_000);
+    let rate = || env.gw.pacer().rate(None, "POST", "/transfers");
+    let budget = rate();
+    // Another request held the object: re-sent with the same key, not an
+    // attempt, and the rate stays.
+    env.sb.add_fault(FaultSpec::fail(
+        "/v1/transfers",
+        1,
+        429,
+        ErrorType::InvalidRequestError,
+        "lock_timeout",
+    ));
+    let req = transfer_request(&dest, 100);
+    env.gw.create_transfer(&req).await.unwrap();
+    assert!(env.sb.faults().is_empty(), "the 429 was met");
+    assert_eq!(by_key(&env, req.key.as_str()), 1);
+    assert_eq!(rate(), budget, "a lock_timeout says nothing of the rate");
+    // The limiter refused: the rate halves.
+    env.sb.add_fault(FaultSpec::fail(
+        "/v1/transfers",
+        1,
+        429,
+        ErrorType::InvalidRequestError,
+        "rate_limit",
+    ));
+    env.gw
+        .create_transfer(&transfer_request(&dest, 200))
+        .await
+        .unwrap();
+    assert!(env.sb.faults().is_empty());
+    assert_eq!(
+        rate(),
+        (budget / 2).max(1),
+        "a rate_limit 429 halves the rate"
+    );
+    env.finish().await;
+}

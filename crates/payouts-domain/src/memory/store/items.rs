@@ -140,7 +140,7 @@ impl ItemStore for InMemoryStore {
                 let open = item.state.is_open();
                 match &mut item.lease {
                     Some(lease)
-                        if open && &lease.worker == worker && lease.until == *held_until =>
+                        if open && &lease.worker == worker && lease.until <= *held_until =>
                     {
                         lease.until = until;
                         true
