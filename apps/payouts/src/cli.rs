@@ -18,6 +18,7 @@ Secrets are read from the environment only, never from flags:
                          the one at STRIPE_API_BASE if set, else one started in this process
   STRIPE_WEBHOOK_SECRET  whsec_… (comma-separated during rotation)
   PAYOUTS_JWT_SECRET     HS256 secret for API tokens, at least 32 bytes
+  PAYOUTS_NOTIFY_SECRET  signs the notification webhooks (PAYOUTS_NOTIFY_WEBHOOKS)
 
 Logs go to stderr (RUST_LOG overrides the default `info`); results go to stdout.";
 
@@ -31,7 +32,7 @@ because the merchant's and partners' accounts do not exist there.";
 
 const SERVE_HELP: &str = "\
 Secrets are read from the environment only: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
-PAYOUTS_JWT_SECRET. Without STRIPE_SECRET_KEY, Stripe calls go to the stripe-sandbox at
+PAYOUTS_JWT_SECRET, PAYOUTS_NOTIFY_SECRET. Without STRIPE_SECRET_KEY, Stripe calls go to the stripe-sandbox at
 STRIPE_API_BASE if set, else to one started inside this process (logged with its URL).";
 
 /// Pays partner and affiliate commissions through Stripe Connect.

@@ -9,10 +9,11 @@
 //! | `finalize` | 5 min | finalizes each active program's commissions whose holding period ended |
 //! | `auto_payouts` | 1 min | builds last month's batch for programs with an automatic policy; executes policy-approved batches; resumes batches left executing (a crash, a restart) |
 //! | `retry_ladder` | 1 min | retries `insufficient_balance` failures when due (24 h), escalating after |
-//! | `reconcile` | 1 min | resumes executing batches: ambiguous items are re-sent with the same key, and after 24 h reconciled by `transfer_group` |
+//! | `reconcile` | 5 s | resumes executing batches (one pass): items a killed worker claimed and ambiguous items whose back-off ended are re-sent with the same key, and after 24 h reconciled by `transfer_group` |
 //! | `probation` | 5 min | archives programs whose 7-day probation ended |
 //! | `refresh` | 15 min | refreshes completed batches' transfers (reversals) |
 //! | `outbox` | 10 s | dispatches notifications |
+//! | `request_keys` | 1 h | forgets `Idempotency-Key` records older than 24 h (a key left in progress by a dead worker is taken over after 60 s by the next request with it) |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,8 @@ pub struct SchedulerConfig {
     pub refresh_every: Duration,
     /// Outbox dispatch.
     pub outbox_every: Duration,
+    /// Forgetting old `Idempotency-Key` records.
+    pub request_keys_every: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -57,6 +60,7 @@ impl Default for SchedulerConfig {
             probation_every: Duration::from_secs(300),
             refresh_every: Duration::from_secs(900),
             outbox_every: Duration::from_secs(10),
+            request_keys_every: Duration::from_secs(3_600),
         }
     }
 }
@@ -72,6 +76,7 @@ impl SchedulerConfig {
             probation_every: every,
             refresh_every: every,
             outbox_every: every,
+            request_keys_every: every,
         }
     }
 }
@@ -100,13 +105,19 @@ impl Scheduler {
                 name, every, engine, notifier, job, rx,
             )));
         };
-        spawn("finalize", config.finalize_every, Job::Finalize);
-        spawn("auto_payouts", config.payouts_every, Job::AutoPayouts);
-        spawn("retry_ladder", config.ladder_every, Job::Ladder);
-        spawn("reconcile", config.reconcile_every, Job::Reconcile);
-        spawn("probation", config.probation_every, Job::Probation);
-        spawn("refresh", config.refresh_every, Job::Refresh);
-        spawn("outbox", config.outbox_every, Job::Outbox);
+        for job in Job::ALL {
+            let every = match job {
+                Job::Finalize => config.finalize_every,
+                Job::AutoPayouts => config.payouts_every,
+                Job::Ladder => config.ladder_every,
+                Job::Reconcile => config.reconcile_every,
+                Job::Probation => config.probation_every,
+                Job::Refresh => config.refresh_every,
+                Job::Outbox => config.outbox_every,
+                Job::RequestKeys => config.request_keys_every,
+            };
+            spawn(job.name(), every, job);
+        }
         Scheduler { stop, tasks }
     }
 
@@ -128,7 +139,49 @@ enum Job {
     Probation,
     Refresh,
     Outbox,
+    RequestKeys,
 }
+
+impl Job {
+    /// Every job, in the order they start.
+    const ALL: [Job; 8] = [
+        Job::Finalize,
+        Job::AutoPayouts,
+        Job::Ladder,
+        Job::Reconcile,
+        Job::Probation,
+        Job::Refresh,
+        Job::Outbox,
+        Job::RequestKeys,
+    ];
+
+    /// The job's name, in logs and docs.
+    const fn name(self) -> &'static str {
+        match self {
+            Job::Finalize => "finalize",
+            Job::AutoPayouts => "auto_payouts",
+            Job::Ladder => "retry_ladder",
+            Job::Reconcile => "reconcile",
+            Job::Probation => "probation",
+            Job::Refresh => "refresh",
+            Job::Outbox => "outbox",
+            Job::RequestKeys => "request_keys",
+        }
+    }
+}
+
+/// The names of the scheduler's jobs, in the order they start (a test
+/// holds them to [`Job::ALL`]).
+pub const JOBS: [&str; 8] = [
+    "finalize",
+    "auto_payouts",
+    "retry_ladder",
+    "reconcile",
+    "probation",
+    "refresh",
+    "outbox",
+    "request_keys",
+];
 
 async fn run_job(
     name: &'static str,
@@ -250,6 +303,12 @@ async fn run_once(
                 tracing::debug!(sent, "notifications dispatched");
             }
         }
+        Job::RequestKeys => {
+            let forgotten = engine.purge_request_keys().await?;
+            if forgotten > 0 {
+                tracing::info!(forgotten, "idempotency records older than 24 h forgotten");
+            }
+        }
     }
     Ok(())
 }
@@ -273,9 +332,13 @@ async fn auto_payouts(engine: &Engine) -> Result<(), payouts_domain::DomainError
         if batches.iter().any(|b| b.period == period) {
             continue;
         }
-        match engine.build_batch(program.id, period).await {
-            Ok(batch) => tracing::info!(program = %program.id, batch = %batch.id, period = %period,
-                state = batch.state.as_str(), items = batch.item_count, "automatic batch built"),
+        match engine.build_batch_if_due(program.id, period).await {
+            Ok(Some(batch)) => {
+                tracing::info!(program = %program.id, batch = %batch.id, period = %period,
+                state = batch.state.as_str(), items = batch.item_count, "automatic batch built")
+            }
+            // Nothing finalized and unpaid: no empty batch.
+            Ok(None) => {}
             Err(e) => {
                 tracing::warn!(program = %program.id, error = %e, "automatic batch not built")
             }
@@ -310,5 +373,15 @@ impl Notifier for NotifierRef<'_> {
         notification: &payouts_domain::notification::Notification,
     ) -> Result<(), payouts_domain::ports::NotifyError> {
         self.0.deliver(notification).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_job_names_are_the_jobs_that_start() {
+        assert_eq!(JOBS, Job::ALL.map(Job::name));
     }
 }

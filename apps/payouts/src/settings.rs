@@ -18,10 +18,11 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://payouts.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
 /// The environment variables read as secrets (never flags).
-pub const SECRET_VARS: [&str; 3] = [
+pub const SECRET_VARS: [&str; 4] = [
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "PAYOUTS_JWT_SECRET",
+    "PAYOUTS_NOTIFY_SECRET",
 ];
 
 /// Which database to use.
@@ -167,8 +168,10 @@ pub struct ServerSettings {
         help_heading = "Server"
     )]
     pub public_url: Option<String>,
-    /// Run the background scheduler (retry ladder, probation sweep) in this
-    /// process: true or false.
+    /// Run the background scheduler in this process: true or false. Its
+    /// jobs: finalize, auto_payouts, retry_ladder, reconcile, probation,
+    /// refresh, outbox and request_keys (each on its own period; see
+    /// docs/http.md).
     #[arg(
         long,
         env = "PAYOUTS_SCHEDULER",

@@ -266,6 +266,29 @@ fn help_names_every_subcommand() {
     assert!(text.contains("STRIPE_SECRET_KEY"));
 }
 
+/// The help says what is true: every secret the binary reads is named in
+/// both helps, and `--scheduler` names every job the scheduler runs.
+#[test]
+fn help_names_every_secret_and_every_scheduler_job() {
+    let top = stdout(&payouts(&["--help"], &[]));
+    let serve = stdout(&payouts(&["serve", "--help"], &[]));
+    for secret in payouts::settings::SECRET_VARS {
+        assert!(top.contains(secret), "{secret} missing from --help:\n{top}");
+        assert!(
+            serve.contains(secret),
+            "{secret} missing from serve --help:\n{serve}"
+        );
+    }
+    assert!(payouts::settings::SECRET_VARS.contains(&"PAYOUTS_NOTIFY_SECRET"));
+    for job in payouts::scheduler::JOBS {
+        assert!(
+            serve.contains(job),
+            "job {job} missing from serve --help:\n{serve}"
+        );
+    }
+    assert!(!serve.contains("for now"), "{serve}");
+}
+
 fn usd(minor: i64) -> Money {
     Money::new(minor, Currency::USD)
 }

@@ -132,6 +132,46 @@ impl SeaOrmStore {
         }
     }
 
+    /// Begins anew an in-progress key begun at `begun_at` whose request
+    /// never finished; `false` when it changed meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    pub async fn take_over_idempotent(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        begun_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let changed = rec::Entity::update_many()
+            .col_expr(rec::Column::RequestHash, Expr::value(request_hash))
+            .col_expr(rec::Column::CreatedAtNs, Expr::value(ts(now)?))
+            .filter(rec::Column::MerchantScope.eq(scope))
+            .filter(rec::Column::IdempotencyKey.eq(key))
+            .filter(rec::Column::Status.eq(IdempotencyStatus::InProgress.as_str()))
+            .filter(rec::Column::CreatedAtNs.eq(ts(begun_at)?))
+            .exec(self.db())
+            .await
+            .or_unavailable()?
+            .rows_affected;
+        Ok(changed == 1)
+    }
+
+    /// Forgets every record begun before `before`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    pub async fn purge_idempotent(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(rec::Entity::delete_many()
+            .filter(rec::Column::CreatedAtNs.lt(ts(before)?))
+            .exec(self.db())
+            .await
+            .or_unavailable()?
+            .rows_affected)
+    }
+
     /// Forgets an in-progress key whose request failed before doing
     /// anything, so the client may retry with it. Completed keys stay.
     /// Returns whether a record was removed.

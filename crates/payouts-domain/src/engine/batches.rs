@@ -283,6 +283,32 @@ where
         program_id: ProgramId,
         period: Period,
     ) -> Result<PayoutBatch, DomainError> {
+        self.build(program_id, period, false)
+            .await?
+            .ok_or_else(|| DomainError::Unavailable("the batch was not built".to_owned()))
+    }
+
+    /// [`Payouts::build_batch`] for the scheduler's automatic payouts:
+    /// `None`, building nothing, when no partner has a finalized unpaid
+    /// balance for `period` or earlier (an empty batch pays nobody and
+    /// only clutters the merchant's list).
+    ///
+    /// # Errors
+    /// As [`Payouts::build_batch`].
+    pub async fn build_batch_if_due(
+        &self,
+        program_id: ProgramId,
+        period: Period,
+    ) -> Result<Option<PayoutBatch>, DomainError> {
+        self.build(program_id, period, true).await
+    }
+
+    async fn build(
+        &self,
+        program_id: ProgramId,
+        period: Period,
+        skip_empty: bool,
+    ) -> Result<Option<PayoutBatch>, DomainError> {
         let program = self.program(program_id).await?;
         let now = self.clock.now();
         if period > Period::containing(now) {
@@ -300,6 +326,9 @@ where
             .map(|m| (m.id, m))
             .collect();
         let plan = plan_batch(&program, balances, &memberships)?;
+        if skip_empty && plan.items.is_empty() && plan.carried.is_empty() {
+            return Ok(None);
+        }
         let schedule = self.store.fee_schedule().await?;
         let volume = self
             .store
@@ -352,7 +381,7 @@ where
             created_at: now,
         };
         self.store.insert_batch(&batch, &items).await?;
-        Ok(batch)
+        Ok(Some(batch))
     }
 }
 

@@ -38,6 +38,7 @@ pub use overview::{MerchantOverview, MonthlyVolume};
 pub use partners::NewPartner;
 pub use platform::{ConnectedAccount, CreatedAccount, LinkUrls, MERCHANT_METADATA};
 pub use reports::{LedgerPeriod, LedgerReport};
+pub use service::{REQUEST_KEY_RETENTION, REQUEST_STALE_AFTER};
 pub use sessions::{ISSUER_ROLES, PLATFORM_ROLES};
 
 /// Items claimed at a time, by default.

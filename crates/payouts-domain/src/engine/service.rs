@@ -13,11 +13,19 @@ use crate::partner::Membership;
 use crate::ports::{
     BatchStore, Clock, CommissionFilter, CommissionStore, ConnectGateway, EventVerifier,
     IdGenerator, ItemStore, MembershipStore, Page, PageRequest, PayoutGateway, ProgramStore,
-    RequestKeyBegin, RequestKeyStore, StateTotal, WebhookRejected,
+    RequestKeyBegin, RequestKeyStatus, RequestKeyStore, StateTotal, WebhookRejected,
 };
 use crate::program::Program;
 
 use super::Payouts;
+
+/// How long an `Idempotency-Key` may stay in progress before another
+/// request with it takes it over (no request of the service runs that long:
+/// its worker died).
+pub const REQUEST_STALE_AFTER: time::Duration = time::Duration::seconds(60);
+
+/// How long idempotency records are kept: Stripe's 24 hours.
+pub const REQUEST_KEY_RETENTION: time::Duration = time::Duration::hours(24);
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
@@ -27,7 +35,10 @@ where
     I: IdGenerator,
 {
     /// Claims an API `Idempotency-Key` for `scope` (`merchant:subject`),
-    /// or returns the record that already holds it.
+    /// or returns the record that already holds it. A key left in progress
+    /// for longer than [`REQUEST_STALE_AFTER`] (its request's worker died
+    /// before answering) is taken over by this request instead of
+    /// answering 409 forever.
     ///
     /// # Errors
     /// [`DomainError::Conflict`] when it was released concurrently;
@@ -38,10 +49,33 @@ where
         key: &str,
         request_hash: &str,
     ) -> Result<RequestKeyBegin, DomainError> {
-        Ok(self
+        let now = self.clock.now();
+        let begun = self
             .store
-            .begin_request(scope, key, request_hash, self.clock.now())
-            .await?)
+            .begin_request(scope, key, request_hash, now)
+            .await?;
+        if let RequestKeyBegin::Existing(record) = &begun
+            && record.status == RequestKeyStatus::InProgress
+            && record.created_at.saturating_add(REQUEST_STALE_AFTER) <= now
+            && self
+                .store
+                .take_over_request(scope, key, request_hash, record.created_at, now)
+                .await?
+        {
+            return Ok(RequestKeyBegin::Started);
+        }
+        Ok(begun)
+    }
+
+    /// Forgets the idempotency records older than [`REQUEST_KEY_RETENTION`]
+    /// (Stripe's window): a key may be used again after it. Returns how
+    /// many were forgotten.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn purge_request_keys(&self) -> Result<u64, DomainError> {
+        let before = self.clock.now().saturating_sub(REQUEST_KEY_RETENTION);
+        Ok(self.store.purge_requests(before).await?)
     }
 
     /// Stores the response of the request holding the key.

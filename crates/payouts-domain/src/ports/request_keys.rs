@@ -93,6 +93,30 @@ pub trait RequestKeyStore: Send + Sync {
     /// [`StoreError::Unavailable`].
     async fn release_request(&self, scope: &str, key: &str) -> Result<(), StoreError>;
 
+    /// Takes over an in-progress key whose request never finished (its
+    /// worker crashed): the record, if it is still in progress and was
+    /// begun at `begun_at`, is begun anew for `request_hash` at `now`.
+    /// Compare-and-set: `false` when it completed, was released or was
+    /// taken over meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn take_over_request(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        begun_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets every record begun before `before` (completed or not);
+    /// returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn purge_requests(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+
     /// Whether the store answers, and which backend it is (`sqlite`,
     /// `postgres`, `memory`), for readiness checks.
     ///

@@ -1770,6 +1770,61 @@ pub async fn request_keys_are_claimed_once<S: PayoutStore>(s: S) {
     assert!(!s.ping().await.unwrap().is_empty());
 }
 
+/// An in-progress key is taken over only from the start it was begun at
+/// (compare-and-set), never a completed one; purging forgets what was begun
+/// before the cut, whatever its status.
+pub async fn request_keys_are_taken_over_and_purged<S: PayoutStore>(s: S) {
+    use crate::ports::{RequestKeyBegin, RequestKeyStatus};
+    let later = T0 + Duration::seconds(90);
+    s.begin_request("m:u", "stuck", "h1", T0).await.unwrap();
+    s.begin_request("m:u", "done", "h1", T0).await.unwrap();
+    s.complete_request("m:u", "done", 200, "{}", T0)
+        .await
+        .unwrap();
+    assert!(
+        !s.take_over_request("m:u", "stuck", "h2", T0 + Duration::seconds(1), later)
+            .await
+            .unwrap(),
+        "another start"
+    );
+    assert!(
+        !s.take_over_request("m:u", "done", "h2", T0, later)
+            .await
+            .unwrap(),
+        "a completed key stays"
+    );
+    assert!(
+        s.take_over_request("m:u", "stuck", "h2", T0, later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.take_over_request("m:u", "stuck", "h3", T0, later)
+            .await
+            .unwrap(),
+        "taken over once"
+    );
+    match s.begin_request("m:u", "stuck", "h9", later).await.unwrap() {
+        RequestKeyBegin::Existing(r) => {
+            assert_eq!(r.status, RequestKeyStatus::InProgress);
+            assert_eq!(r.request_hash, "h2");
+            assert_eq!(r.created_at, later);
+        }
+        RequestKeyBegin::Started => panic!("the new holder's key was claimed again"),
+    }
+    // The completed key was begun at T0, the taken-over one at `later`.
+    assert_eq!(s.purge_requests(T0).await.unwrap(), 0);
+    assert_eq!(s.purge_requests(later).await.unwrap(), 1);
+    assert_eq!(
+        s.begin_request("m:u", "done", "h1", later).await.unwrap(),
+        RequestKeyBegin::Started
+    );
+    assert!(matches!(
+        s.begin_request("m:u", "stuck", "h9", later).await.unwrap(),
+        RequestKeyBegin::Existing(_)
+    ));
+}
+
 /// A login link is redeemed once, never after it expires; sessions are
 /// stored by hash, touched and deleted.
 pub async fn login_links_are_single_use_and_sessions_end<S: PayoutStore>(s: S) {

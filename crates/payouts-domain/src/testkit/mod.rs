@@ -67,6 +67,7 @@ macro_rules! store_contract_tests {
             lists_are_keyset_pages,
             account_owners_are_recorded_once,
             request_keys_are_claimed_once,
+            request_keys_are_taken_over_and_purged,
             login_links_are_single_use_and_sessions_end,
         );
     };
@@ -100,6 +101,8 @@ macro_rules! scenario_tests {
             a_sweep_beside_a_live_run_sends_each_item_once,
             coupon_codes_sync_to_stripe_promotion_codes,
             reversals_and_the_tax_tally,
+            a_key_left_in_progress_is_taken_over_and_old_keys_are_forgotten,
+            no_automatic_batch_for_a_period_with_nothing_to_pay,
         );
         $crate::__testkit_cases!(
             $run,

@@ -1418,3 +1418,102 @@ pub async fn reversals_and_the_tax_tally<S: PayoutStore + Clone>(store: S) {
     assert_eq!(history.data.len(), 1);
     w.assert_ledger().await;
 }
+
+/// Scenario: an `Idempotency-Key` whose request never answered (its worker
+/// died) answers "in progress" for a minute, then the next request with it
+/// takes it over; records older than 24 hours are forgotten.
+pub async fn a_key_left_in_progress_is_taken_over_and_old_keys_are_forgotten<
+    S: PayoutStore + Clone,
+>(
+    store: S,
+) {
+    use crate::ports::{RequestKeyBegin, RequestKeyStatus};
+    let w = World::new(store, PayoutPolicy::Manual).await;
+    let e = &w.engine;
+    assert_eq!(
+        e.begin_request("m:u", "k1", "h1").await.unwrap(),
+        RequestKeyBegin::Started
+    );
+    // The worker dies: nothing completes or releases k1.
+    w.clock.advance(Duration::seconds(30));
+    assert!(matches!(
+        e.begin_request("m:u", "k1", "h1").await.unwrap(),
+        RequestKeyBegin::Existing(r) if r.status == RequestKeyStatus::InProgress
+    ));
+    w.clock.advance(Duration::seconds(31));
+    assert_eq!(
+        e.begin_request("m:u", "k1", "h2").await.unwrap(),
+        RequestKeyBegin::Started,
+        "taken over after 60 s"
+    );
+    // The one that took it over holds it now.
+    assert!(matches!(
+        e.begin_request("m:u", "k1", "h2").await.unwrap(),
+        RequestKeyBegin::Existing(r) if r.status == RequestKeyStatus::InProgress && r.request_hash == "h2"
+    ));
+    e.complete_request("m:u", "k1", 201, "{}").await.unwrap();
+    // A completed key is replayed, however old, until it is forgotten.
+    w.clock.advance(Duration::hours(2));
+    assert!(matches!(
+        e.begin_request("m:u", "k1", "h2").await.unwrap(),
+        RequestKeyBegin::Existing(r) if r.status == RequestKeyStatus::Completed
+    ));
+    assert_eq!(
+        e.begin_request("m:u", "k2", "h").await.unwrap(),
+        RequestKeyBegin::Started
+    );
+    e.complete_request("m:u", "k2", 200, "{}").await.unwrap();
+    assert_eq!(e.purge_request_keys().await.unwrap(), 0, "none is 24 h old");
+    // A day after k1 was begun (k2, begun 2 h later, stays).
+    w.clock.advance(Duration::hours(22) + Duration::seconds(1));
+    assert_eq!(e.purge_request_keys().await.unwrap(), 1);
+    assert!(matches!(
+        e.begin_request("m:u", "k2", "h").await.unwrap(),
+        RequestKeyBegin::Existing(r) if r.status == RequestKeyStatus::Completed
+    ));
+    assert_eq!(
+        e.begin_request("m:u", "k1", "h3").await.unwrap(),
+        RequestKeyBegin::Started,
+        "a forgotten key is new again"
+    );
+}
+
+/// Scenario: the automatic build makes no batch for a period with nothing
+/// to pay (an empty batch pays nobody); once commissions are finalized it
+/// builds one.
+pub async fn no_automatic_batch_for_a_period_with_nothing_to_pay<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    w.clock.set(datetime!(2026-02-02 08:00 UTC));
+    let january = Period::parse("2026-01").unwrap();
+    assert_eq!(
+        w.engine
+            .build_batch_if_due(w.program.id, january)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        w.engine
+            .store()
+            .batches_of(w.program.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was written"
+    );
+    w.clock.set(START);
+    w.partner("alice").await;
+    w.sale("alice", "order-a1", 50_000).await;
+    w.clock.set(datetime!(2026-02-02 08:00 UTC));
+    w.engine
+        .finalize_period(w.program.id, january)
+        .await
+        .unwrap();
+    let built = w
+        .engine
+        .build_batch_if_due(w.program.id, january)
+        .await
+        .unwrap()
+        .expect("a batch for alice's commission");
+    assert_eq!(built.item_count, 1);
+}

@@ -92,6 +92,22 @@ impl RequestKeyStore for SeaOrmStore {
         self.release_idempotent(scope, key).await.map(|_| ())
     }
 
+    async fn take_over_request(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        begun_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.take_over_idempotent(scope, key, request_hash, begun_at, now)
+            .await
+    }
+
+    async fn purge_requests(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.purge_idempotent(before).await
+    }
+
     async fn ping(&self) -> Result<&'static str, StoreError> {
         SeaOrmStore::ping(self).await?;
         Ok(match self.backend() {

@@ -493,38 +493,32 @@ async fn write_transitions(
             let to = state_columns(&next.state)?;
             let from = state_columns(expected)?;
             let lease_until = next.lease.as_ref().map(|l| ts(l.until)).transpose()?;
+            let row: [(sea_orm::Value, &str); 14] = [
+                (next.id.as_uuid().into(), "uuid"),
+                (to.state.into(), "text"),
+                (to.attempt.into(), "bigint"),
+                (to.detail.into(), "text"),
+                (to.retry_at_ns.into(), "bigint"),
+                (to.failure_kind.into(), "text"),
+                (to.transfer_id.into(), "text"),
+                (to.amount_reversed_minor.into(), "bigint"),
+                (
+                    next.lease.as_ref().map(|l| l.worker.to_string()).into(),
+                    "text",
+                ),
+                (lease_until.into(), "bigint"),
+                (i64::from(next.resends).into(), "bigint"),
+                (from.state.into(), "text"),
+                (from.attempt.into(), "bigint"),
+                (from.detail.into(), "text"),
+            ];
             q.push(if n == 0 { "(" } else { ", (" });
-            cast(&mut q, next.id.as_uuid().into(), "uuid");
-            q.push(", ");
-            cast(&mut q, to.state.into(), "text");
-            q.push(", ");
-            cast(&mut q, to.attempt.into(), "bigint");
-            q.push(", ");
-            cast(&mut q, to.detail.into(), "text");
-            q.push(", ");
-            cast(&mut q, to.retry_at_ns.into(), "bigint");
-            q.push(", ");
-            cast(&mut q, to.failure_kind.into(), "text");
-            q.push(", ");
-            cast(&mut q, to.transfer_id.into(), "text");
-            q.push(", ");
-            cast(&mut q, to.amount_reversed_minor.into(), "bigint");
-            q.push(", ");
-            cast(
-                &mut q,
-                next.lease.as_ref().map(|l| l.worker.to_string()).into(),
-                "text",
-            );
-            q.push(", ");
-            cast(&mut q, lease_until.into(), "bigint");
-            q.push(", ");
-            cast(&mut q, i64::from(next.resends).into(), "bigint");
-            q.push(", ");
-            cast(&mut q, from.state.into(), "text");
-            q.push(", ");
-            cast(&mut q, from.attempt.into(), "bigint");
-            q.push(", ");
-            cast(&mut q, from.detail.into(), "text");
+            for (column, (value, ty)) in row.into_iter().enumerate() {
+                if column > 0 {
+                    q.push(", ");
+                }
+                cast(&mut q, value, ty);
+            }
             q.push(")");
         }
         q.push(

@@ -81,6 +81,35 @@ impl RequestKeyStore for InMemoryStore {
         Ok(())
     }
 
+    async fn take_over_request(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        begun_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        match state
+            .request_keys
+            .get_mut(&(scope.to_owned(), key.to_owned()))
+        {
+            Some(r) if r.status == RequestKeyStatus::InProgress && r.created_at == begun_at => {
+                r.request_hash = request_hash.to_owned();
+                r.created_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn purge_requests(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut state = lock(&self.state);
+        let was = state.request_keys.len();
+        state.request_keys.retain(|_, r| r.created_at >= before);
+        Ok(u64::try_from(was.saturating_sub(state.request_keys.len())).unwrap_or(u64::MAX))
+    }
+
     async fn ping(&self) -> Result<&'static str, StoreError> {
         drop(lock(&self.state));
         Ok("memory")
