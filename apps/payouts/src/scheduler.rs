@@ -86,6 +86,7 @@ impl SchedulerConfig {
 pub struct Scheduler {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    engine: Arc<Engine>,
 }
 
 impl Scheduler {
@@ -97,6 +98,7 @@ impl Scheduler {
     ) -> Scheduler {
         let (stop, rx) = watch::channel(false);
         let mut tasks = Vec::new();
+        let scheduler_engine = Arc::clone(&engine);
         let mut spawn = |name: &'static str, every: Duration, job: Job| {
             let engine = Arc::clone(&engine);
             let notifier = Arc::clone(&notifier);
@@ -118,15 +120,40 @@ impl Scheduler {
             };
             spawn(job.name(), every, job);
         }
-        Scheduler { stop, tasks }
+        Scheduler {
+            stop,
+            tasks,
+            engine: scheduler_engine,
+        }
     }
 
-    /// Stops every job after its current run.
-    pub async fn stop(self) {
+    /// Stops every job after its current run (waiting up to `grace` for
+    /// it; a run still going then is dropped, as in a crash), then releases
+    /// the job leases this instance holds, so that the next instance (a
+    /// restart gets a new worker id) runs every job on its first tick
+    /// instead of waiting out the leases (two periods: 30 min for
+    /// `refresh`). Answers how many leases were released.
+    pub async fn stop(self, grace: Duration) -> usize {
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        let deadline = tokio::time::Instant::now() + grace;
+        for mut t in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+            }
         }
+        let worker = &self.engine.config().worker;
+        let mut released = 0;
+        for name in JOBS {
+            match self.engine.store().release_lease(name, worker).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(job = name, error = %e, "could not release the scheduler lease")
+                }
+            }
+        }
+        released
     }
 }
 
@@ -197,6 +224,9 @@ async fn run_job(
     let ttl = time::Duration::try_from(every.saturating_mul(2)).unwrap_or(time::Duration::MINUTE);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is at once; what it did is logged at info, so that an
+    // operator sees every job run (or why not) right after a start.
+    let mut first = true;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -212,15 +242,40 @@ async fn run_job(
             .await
         {
             Ok(true) => {}
-            Ok(false) => continue,
+            Ok(false) => {
+                if first {
+                    tracing::info!(
+                        job = name,
+                        "scheduler job skipped: another instance holds its lease"
+                    );
+                }
+                first = false;
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(job = name, error = %e, "could not take the scheduler lease");
+                first = false;
                 continue;
             }
         }
-        if let Err(e) = run_once(&engine, notifier.as_ref(), job).await {
-            tracing::warn!(job = name, error = %e, "scheduled job failed; it runs again next tick");
+        let started = std::time::Instant::now();
+        match run_once(&engine, notifier.as_ref(), job).await {
+            Ok(()) if first => tracing::info!(
+                job = name,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                every_s = every.as_secs(),
+                "scheduler job ran (first tick)"
+            ),
+            Ok(()) => tracing::debug!(
+                job = name,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "scheduler job ran"
+            ),
+            Err(e) => {
+                tracing::warn!(job = name, error = %e, "scheduled job failed; it runs again next tick")
+            }
         }
+        first = false;
     }
 }
 

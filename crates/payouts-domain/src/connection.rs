@@ -292,6 +292,39 @@ impl CallbackOutcome {
     }
 }
 
+/// A Stripe account as the rules see it: an `account.updated` payload, or
+/// the account retrieved from Stripe ([`crate::ports::ConnectGateway::account_snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSnapshot {
+    /// The account.
+    pub account_id: AccountId,
+    /// `details_submitted`.
+    pub details_submitted: bool,
+    /// `charges_enabled`.
+    pub charges_enabled: bool,
+    /// `payouts_enabled`.
+    pub payouts_enabled: bool,
+    /// `capabilities.transfers`.
+    pub transfers: crate::partner::CapabilityStatus,
+    /// `requirements.disabled_reason`.
+    pub disabled_reason: Option<String>,
+    /// Whether `requirements.past_due` is non-empty.
+    pub past_due: bool,
+}
+
+impl AccountSnapshot {
+    /// The account's status by the one rule ([`crate::platform::AccountStatus::derive`]).
+    pub fn status(&self) -> crate::platform::AccountStatus {
+        crate::platform::AccountStatus::derive(
+            self.details_submitted,
+            self.charges_enabled,
+            self.payouts_enabled,
+            self.disabled_reason.as_deref(),
+            self.past_due,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

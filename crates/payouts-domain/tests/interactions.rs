@@ -93,6 +93,10 @@ mockall::mock! {
         ) -> Result<HostedLink, GatewayError>;
         async fn login_link(&self, account: &AccountId) -> Result<HostedLink, GatewayError>;
         async fn account_state(&self, account: &AccountId) -> Result<OnboardingState, GatewayError>;
+        async fn account_snapshot(
+            &self,
+            account: &AccountId,
+        ) -> Result<payouts_domain::connection::AccountSnapshot, GatewayError>;
         async fn create_promotion_code(
             &self,
             request: &PromotionCodeRequest,

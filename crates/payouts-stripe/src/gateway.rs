@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use payouts_domain::connection::AccountSnapshot;
 use payouts_domain::ids::{
     AccountId, IdempotencyKey, PayoutItemId, PromotionCodeId, StateToken, TransferId,
     TransferReversalId,
@@ -432,6 +433,28 @@ impl ConnectGateway for StripeGateway {
             )
             .await?;
         Ok(onboarding_state(&account))
+    }
+
+    async fn account_snapshot(&self, account: &AccountId) -> Result<AccountSnapshot, GatewayError> {
+        let account: wire::Account = self
+            .transport
+            .send(
+                &RetrieveAccount::new(account.as_str()),
+                Call::default(),
+                "account",
+            )
+            .await?;
+        let onboarding = onboarding_state(&account);
+        let requirements = account.requirements.as_ref();
+        Ok(AccountSnapshot {
+            account_id: wire::parse_id(AccountId::parse(account.id.clone()), "account id")?,
+            details_submitted: onboarding.details_submitted,
+            charges_enabled: account.charges_enabled,
+            payouts_enabled: onboarding.payouts_enabled,
+            transfers: onboarding.transfers,
+            disabled_reason: requirements.and_then(|r| r.disabled_reason.clone()),
+            past_due: requirements.is_some_and(|r| !r.past_due.is_empty()),
+        })
     }
 
     async fn create_promotion_code(

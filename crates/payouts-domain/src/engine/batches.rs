@@ -231,6 +231,14 @@ impl Drop for AccountShare {
     }
 }
 
+/// The batch runs counted in `paying` (keys `batch:{id}`).
+pub(super) fn runs_in_progress(paying: &Paying) -> usize {
+    AccountShare::counts(paying)
+        .iter()
+        .filter(|(key, _)| key.starts_with("batch:"))
+        .fold(0_usize, |n, (_, runs)| n.saturating_add(*runs))
+}
+
 /// The lease under which one worker at a time pays from `source`.
 fn account_lease(source: &AccountId) -> String {
     format!("payouts:account:{source}")
@@ -535,6 +543,15 @@ where
 
     async fn run_batch(&self, id: BatchId, wait: bool) -> Result<ExecutionReport, DomainError> {
         let batch = self.batch(id).await?;
+        if self.is_stopping() {
+            // The process is stopping: the batch is left as it is, for the
+            // next instance's sweep (or this one's, once restarted).
+            return Ok(ExecutionReport {
+                deferred: true,
+                batch_state: Some(batch.state),
+                ..ExecutionReport::default()
+            });
+        }
         let program = self.program(batch.program_id).await?;
         let source = match self.payout_source(&program).await? {
             Ok(source) => source,
@@ -586,6 +603,51 @@ where
         let report = result?;
         released?;
         Ok(report)
+    }
+
+    /// Releases the claims this worker still holds on open items of
+    /// executing batches (a back-off after an ambiguous answer, a claim a
+    /// run left when its future was dropped), so that another instance, or
+    /// this one restarted under another worker id, re-sends them with the
+    /// same key at once instead of after the lease runs out. For a clean
+    /// stop, after [`Payouts::begin_shutdown`] and once the runs ended;
+    /// answers how many were released. Each release is a compare-and-set on
+    /// the item's state: an item that moved meanwhile is left alone.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`].
+    pub async fn release_claims(&self) -> Result<u32, DomainError> {
+        let mut released = 0_u32;
+        for batch in self.store.batches_in_state(BatchState::Executing).await? {
+            let mine: Vec<(PayoutItem, ItemState)> = self
+                .store
+                .items_in_flight(batch.id)
+                .await?
+                .into_iter()
+                .filter(|item| {
+                    item.lease
+                        .as_ref()
+                        .is_some_and(|l| l.worker == self.config.worker)
+                })
+                .map(|item| {
+                    let expected = item.state.clone();
+                    (
+                        PayoutItem {
+                            lease: None,
+                            ..item
+                        },
+                        expected,
+                    )
+                })
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let applied = self.store.transition_items(&mine).await?;
+            let n = applied.iter().filter(|ok| **ok).count();
+            released = released.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        Ok(released)
     }
 
     /// Takes the source account's lease (shared by this engine's runs),
@@ -661,7 +723,7 @@ where
             loop {
                 let unsent = self.pass(batch, source, &stop, &held, &mut report).await?;
                 self.release_unsent(unsent).await?;
-                if stop.load(Ordering::Acquire) {
+                if stop.load(Ordering::Acquire) || self.is_stopping() {
                     return Ok::<_, DomainError>(());
                 }
                 match deadline {
@@ -699,6 +761,9 @@ where
         let Some(timer) = &self.timer else {
             return Ok(false);
         };
+        if self.is_stopping() {
+            return Ok(false);
+        }
         let now = self.clock.now();
         let earliest = self
             .store
@@ -848,7 +913,7 @@ where
         stop: &AtomicBool,
         held: &Held,
     ) -> Result<Option<(Vec<PayoutItem>, ())>, DomainError> {
-        if stop.load(Ordering::Acquire) {
+        if stop.load(Ordering::Acquire) || self.is_stopping() {
             return Ok(None);
         }
         let claimed = self.claim_and_submit(batch).await?;
@@ -875,7 +940,7 @@ where
         held: &Held,
         item: PayoutItem,
     ) -> Result<Result<Step, PayoutItem>, DomainError> {
-        if stop.load(Ordering::Acquire) {
+        if stop.load(Ordering::Acquire) || self.is_stopping() {
             held.lock().remove(&item.id);
             return Ok(Err(item));
         }

@@ -5,13 +5,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Payouts;
+pub use crate::connection::AccountSnapshot;
 use crate::connection::{
     CallbackError, CallbackOutcome, ConnectionEvent, MerchantConnection, OAuthState, REQUIRED_SCOPE,
 };
 use crate::error::{DomainError, StoreError};
 use crate::ids::{AccountId, MerchantId, StateToken};
 use crate::notification::{NotificationKind, Recipient};
-use crate::partner::{CapabilityStatus, MembershipStatus, OnboardingState};
+use crate::partner::{MembershipStatus, OnboardingState};
 use crate::ports::{
     Clock, ConnectGateway, ConnectionStore, FailureKind, IdGenerator, ItemStore, MembershipStore,
     OutboxStore, PayoutGateway, ProgramStore,
@@ -36,38 +37,6 @@ pub struct DeauthorizationOutcome {
     pub programs_on_probation: usize,
     /// Notifications newly written (zero on a replay).
     pub notifications: u64,
-}
-
-/// An `account.updated` payload, reduced to what the rules use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountSnapshot {
-    /// The account.
-    pub account_id: AccountId,
-    /// `details_submitted`.
-    pub details_submitted: bool,
-    /// `charges_enabled`.
-    pub charges_enabled: bool,
-    /// `payouts_enabled`.
-    pub payouts_enabled: bool,
-    /// `capabilities.transfers`.
-    pub transfers: CapabilityStatus,
-    /// `requirements.disabled_reason`.
-    pub disabled_reason: Option<String>,
-    /// Whether `requirements.past_due` is non-empty.
-    pub past_due: bool,
-}
-
-impl AccountSnapshot {
-    /// The account's status by the one rule ([`AccountStatus::derive`]).
-    pub fn status(&self) -> AccountStatus {
-        AccountStatus::derive(
-            self.details_submitted,
-            self.charges_enabled,
-            self.payouts_enabled,
-            self.disabled_reason.as_deref(),
-            self.past_due,
-        )
-    }
 }
 
 impl<S, G, C, I> Payouts<S, G, C, I>

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::Payouts;
 use crate::commission::ConversionInput;
-use crate::engine::RecordOutcome;
+use crate::engine::{AccountSnapshot, RecordOutcome};
 use crate::error::DomainError;
 use crate::events::{EventKind, InboundEvent, PromotionCodeSale};
 use crate::ids::{AccountId, ExternalId, PaymentIntentId, PromotionCodeId, TransferId};
@@ -13,7 +13,7 @@ use crate::money::Money;
 use crate::partner::Coupon;
 use crate::ports::{
     BankPayoutStore, BatchStore, Clock, CommissionStore, ConnectGateway, ConnectionStore,
-    ConversionStore, CouponStore, DisputeStore, IdGenerator, ItemStore, LeaseStore,
+    ConversionStore, CouponStore, DisputeStore, FailureKind, IdGenerator, ItemStore, LeaseStore,
     MembershipStore, OutboxStore, PayoutGateway, ProgramStore, SettingsStore,
 };
 use crate::program::CouponSyncMode;
@@ -83,7 +83,7 @@ where
     /// | kind | action |
     /// |---|---|
     /// | `AccountDeauthorized` | [`Payouts::handle_deauthorization`] of `event.account` |
-    /// | `AccountUpdated` | [`Payouts::apply_account_update`] |
+    /// | `AccountUpdated` | [`Payouts::apply_account_update`] of the account as Stripe holds it now (retrieved: events arrive out of order) |
     /// | `PromotionCodeSale` | [`Payouts::record_conversion`] attributed to the code's coupon (program in `stripe` sync mode) |
     /// | `ChargeRefunded` | [`Payouts::record_refund_by_payment`] of the account's merchant, by payment intent, then by charge |
     /// | `TransferReversed` | [`Payouts::record_transfer_reversal`] |
@@ -111,6 +111,39 @@ where
         }
     }
 
+    /// `account.updated`, taken as a notification: Stripe does not deliver
+    /// events in order, so an older event (say, `disabled`) may arrive after
+    /// a newer one. The account is retrieved and its current state applied,
+    /// so that whatever order the events come in, the last one handled
+    /// leaves Stripe's current state. Accounts that are neither a merchant's
+    /// nor a partner's here are ignored without a call to Stripe.
+    async fn account_updated(&self, event: &AccountSnapshot) -> Result<EventOutcome, DomainError> {
+        let account = &event.account_id;
+        let known = self.store.connection_by_account(account).await?.is_some()
+            || !self.store.memberships_by_account(account).await?.is_empty();
+        if !known {
+            return Ok(ignored(format!(
+                "{account} is no merchant's or partner's account here"
+            )));
+        }
+        let current = match self.gateway.account_snapshot(account).await {
+            Ok(current) => current,
+            // The platform may no longer read it (a revoked merchant, a
+            // deleted account): nothing current to apply, and Stripe's
+            // retries would not change that.
+            Err(e) if matches!(e.kind, FailureKind::NotFound | FailureKind::InvalidRequest) => {
+                return Ok(ignored(format!(
+                    "{account} cannot be retrieved: {}",
+                    e.message
+                )));
+            }
+            // Unavailable: the event is released and Stripe delivers it again.
+            Err(e) => return Err(e.into()),
+        };
+        self.apply_account_update(&current).await?;
+        Ok(applied("account_updated"))
+    }
+
     async fn act_on(&self, event: &InboundEvent) -> Result<EventOutcome, DomainError> {
         let account = event.account.as_ref();
         match &event.kind {
@@ -124,10 +157,7 @@ where
                     None => ignored(format!("{account} is not a merchant's account")),
                 })
             }
-            EventKind::AccountUpdated(snapshot) => {
-                self.apply_account_update(snapshot).await?;
-                Ok(applied("account_updated"))
-            }
+            EventKind::AccountUpdated(snapshot) => self.account_updated(snapshot).await,
             EventKind::PromotionCodeSale(sale) => self.promotion_code_sale(event, sale).await,
             EventKind::ChargeRefunded {
                 payment_intent,

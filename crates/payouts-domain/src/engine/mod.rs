@@ -106,6 +106,9 @@ pub struct Payouts<S: ?Sized, G: ?Sized, C, I> {
     paying: batches::Paying,
     /// Item changes waiting to be written together (group commit).
     writes: Arc<writes::Writes>,
+    /// Set by [`Payouts::begin_shutdown`]: runs take no new claim and send
+    /// nothing new.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<S: ?Sized, G: ?Sized, C, I> std::fmt::Debug for Payouts<S, G, C, I> {
@@ -147,6 +150,7 @@ where
             timer: None,
             paying: Arc::default(),
             writes: Arc::default(),
+            stopping: Arc::default(),
         }
     }
 
@@ -186,6 +190,28 @@ where
     /// The settings.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Stops taking work, for a clean stop of the process: from now on a
+    /// run claims nothing new, sends nothing it has not sent yet (its
+    /// unsent claims are released), and waits for no delayed item; the
+    /// sends already under way finish and their outcomes are written. A run
+    /// that starts afterwards sends nothing and reports `deferred`. It
+    /// cannot be undone: a stopping engine is for a process about to exit.
+    pub fn begin_shutdown(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// True once [`Payouts::begin_shutdown`] was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// How many batch runs of this engine are under way (a process that
+    /// stops waits for them to end after [`Payouts::begin_shutdown`]).
+    pub fn runs_in_progress(&self) -> usize {
+        batches::runs_in_progress(&self.paying)
     }
 
     /// A notification with a fresh id, stamped now.

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
 use super::lock;
+use crate::connection::AccountSnapshot;
 use crate::ids::{
     AccountId, CouponCode, IdempotencyKey, PayoutItemId, PromotionCodeId, StateToken, TransferId,
     TransferReversalId,
@@ -52,10 +53,16 @@ pub(super) struct Fake {
     keys: HashMap<(Option<AccountId>, IdempotencyKey), (String, TransferId, OffsetDateTime)>,
     pub(super) balances: HashMap<(Option<AccountId>, Currency), i64>,
     pub(super) accounts: HashMap<AccountId, OnboardingState>,
+    /// Accounts as `account_snapshot` shows them, where set
+    /// ([`InMemoryStripe::set_account`]); other known accounts are derived
+    /// from their onboarding state.
+    snapshots: HashMap<AccountId, AccountSnapshot>,
     /// The platform API's objects (`memory/platform.rs`).
     pub(super) platform: super::platform::PlatformState,
     account_keys: HashMap<IdempotencyKey, AccountId>,
     oauth_codes: HashMap<String, AccountId>,
+    /// Accounts that ever connected through OAuth.
+    oauth_accounts: std::collections::HashSet<AccountId>,
     deauthorized: Vec<AccountId>,
     promotion_codes: HashMap<PromotionCodeId, (AccountId, CouponCode, bool)>,
     faults: VecDeque<ScriptedFault>,
@@ -166,7 +173,8 @@ impl InMemoryStripe {
     /// Completes an account's onboarding: details submitted, payouts
     /// enabled, `transfers` active.
     pub fn complete_onboarding(&self, account: &AccountId) {
-        lock(&self.fake).accounts.insert(
+        let mut fake = lock(&self.fake);
+        fake.accounts.insert(
             account.clone(),
             OnboardingState {
                 details_submitted: true,
@@ -174,6 +182,25 @@ impl InMemoryStripe {
                 transfers: CapabilityStatus::Active,
             },
         );
+        if let Some(snapshot) = fake.snapshots.get_mut(account) {
+            snapshot.details_submitted = true;
+            snapshot.payouts_enabled = true;
+            snapshot.transfers = CapabilityStatus::Active;
+        }
+    }
+
+    /// Sets an account as Stripe holds it now (what `account_snapshot`
+    /// answers); a partner's onboarding state follows it.
+    pub fn set_account(&self, snapshot: AccountSnapshot) {
+        let mut fake = lock(&self.fake);
+        if let Some(onboarding) = fake.accounts.get_mut(&snapshot.account_id) {
+            *onboarding = OnboardingState {
+                details_submitted: snapshot.details_submitted,
+                payouts_enabled: snapshot.payouts_enabled,
+                transfers: snapshot.transfers,
+            };
+        }
+        fake.snapshots.insert(snapshot.account_id.clone(), snapshot);
     }
 
     /// Issues an OAuth code that `exchange_code` turns into `account`.
@@ -431,13 +458,15 @@ impl ConnectGateway for InMemoryStripe {
     }
 
     async fn exchange_code(&self, code: &str) -> Result<OAuthGrant, GatewayError> {
-        let account = lock(&self.fake).oauth_codes.remove(code).ok_or_else(|| {
+        let mut fake = lock(&self.fake);
+        let account = fake.oauth_codes.remove(code).ok_or_else(|| {
             gateway_error(
                 FailureKind::InvalidRequest,
                 "invalid_grant",
                 "Authorization code does not exist",
             )
         })?;
+        fake.oauth_accounts.insert(account.clone());
         Ok(OAuthGrant {
             account_id: account,
             scope: "read_write".to_owned(),
@@ -516,6 +545,39 @@ impl ConnectGateway for InMemoryStripe {
             .ok_or_else(|| {
                 gateway_error(FailureKind::NotFound, "resource_missing", "No such account")
             })
+    }
+
+    async fn account_snapshot(&self, account: &AccountId) -> Result<AccountSnapshot, GatewayError> {
+        let fake = lock(&self.fake);
+        if let Some(snapshot) = fake.snapshots.get(account) {
+            return Ok(snapshot.clone());
+        }
+        let derived = |o: &OnboardingState| AccountSnapshot {
+            account_id: account.clone(),
+            details_submitted: o.details_submitted,
+            charges_enabled: o.details_submitted,
+            payouts_enabled: o.payouts_enabled,
+            transfers: o.transfers,
+            disabled_reason: None,
+            past_due: false,
+        };
+        if let Some(onboarding) = fake.accounts.get(account) {
+            return Ok(derived(onboarding));
+        }
+        // A merchant's account connected through OAuth: a Standard account
+        // in good standing unless set otherwise.
+        if fake.oauth_accounts.contains(account) {
+            return Ok(derived(&OnboardingState {
+                details_submitted: true,
+                payouts_enabled: true,
+                transfers: CapabilityStatus::Active,
+            }));
+        }
+        Err(gateway_error(
+            FailureKind::NotFound,
+            "resource_missing",
+            "No such account",
+        ))
     }
 
     async fn create_promotion_code(

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::connection::AccountSnapshot;
 use crate::ids::{
     AccountId, BatchId, CouponCode, IdempotencyKey, MembershipId, MerchantId, PayoutItemId,
     PromotionCodeId, StateToken, TransferId, TransferReversalId,
@@ -332,6 +333,16 @@ pub trait ConnectGateway: Send + Sync {
     /// # Errors
     /// [`GatewayError`].
     async fn account_state(&self, account: &AccountId) -> Result<OnboardingState, GatewayError>;
+
+    /// The account as Stripe holds it now (`GET /v1/accounts/{id}`): what
+    /// an `account.updated` event is checked against, since Stripe does not
+    /// deliver events in order and an older event may arrive last.
+    ///
+    /// # Errors
+    /// [`GatewayError`]: [`FailureKind::NotFound`] for an account Stripe does
+    /// not know, [`FailureKind::InvalidRequest`] for one the platform may no
+    /// longer read (access revoked).
+    async fn account_snapshot(&self, account: &AccountId) -> Result<AccountSnapshot, GatewayError>;
 
     /// Creates a promotion code on the merchant's account.
     ///

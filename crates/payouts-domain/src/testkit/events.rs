@@ -304,21 +304,24 @@ pub async fn account_payout_dispute_and_transfer_events<S: PayoutStore + Clone>(
     let merchant_account = Some(&w.merchant_account);
     let store = w.engine.store();
 
-    // `account.updated` on the partner's Express account: onboarding state.
+    // `account.updated` on the partner's Express account: onboarding state,
+    // as Stripe holds the account when the event is handled.
+    let restricted_account = AccountSnapshot {
+        account_id: alice_account.clone(),
+        details_submitted: true,
+        charges_enabled: false,
+        payouts_enabled: false,
+        transfers: CapabilityStatus::Pending,
+        disabled_reason: None,
+        past_due: true,
+    };
+    w.engine.gateway().set_account(restricted_account.clone());
     let restricted = event(
         &w,
         1,
         "account.updated",
         Some(&alice_account),
-        EventKind::AccountUpdated(AccountSnapshot {
-            account_id: alice_account.clone(),
-            details_submitted: true,
-            charges_enabled: false,
-            payouts_enabled: false,
-            transfers: CapabilityStatus::Pending,
-            disabled_reason: None,
-            past_due: true,
-        }),
+        EventKind::AccountUpdated(restricted_account),
     );
     assert_eq!(
         w.engine.handle_event(&restricted).await.unwrap(),
@@ -327,20 +330,22 @@ pub async fn account_payout_dispute_and_transfer_events<S: PayoutStore + Clone>(
     let member = store.membership(alice.id).await.unwrap().unwrap();
     assert!(!member.onboarding.payouts_enabled);
     assert_eq!(member.onboarding.transfers, CapabilityStatus::Pending);
+    let healthy_account = AccountSnapshot {
+        account_id: alice_account.clone(),
+        details_submitted: true,
+        charges_enabled: true,
+        payouts_enabled: true,
+        transfers: CapabilityStatus::Active,
+        disabled_reason: None,
+        past_due: false,
+    };
+    w.engine.gateway().set_account(healthy_account.clone());
     let healthy = event(
         &w,
         2,
         "account.updated",
         Some(&alice_account),
-        EventKind::AccountUpdated(AccountSnapshot {
-            account_id: alice_account.clone(),
-            details_submitted: true,
-            charges_enabled: true,
-            payouts_enabled: true,
-            transfers: CapabilityStatus::Active,
-            disabled_reason: None,
-            past_due: false,
-        }),
+        EventKind::AccountUpdated(healthy_account),
     );
     w.engine.handle_event(&healthy).await.unwrap();
     assert!(
@@ -351,6 +356,144 @@ pub async fn account_payout_dispute_and_transfer_events<S: PayoutStore + Clone>(
             .unwrap()
             .can_receive_transfers()
     );
+    // Stripe does not deliver events in order: the older, restricted event
+    // arriving last leaves the account as Stripe holds it now.
+    let late = event(
+        &w,
+        40,
+        "account.updated",
+        Some(&alice_account),
+        EventKind::AccountUpdated(AccountSnapshot {
+            account_id: alice_account.clone(),
+            details_submitted: true,
+            charges_enabled: false,
+            payouts_enabled: false,
+            transfers: CapabilityStatus::Inactive,
+            disabled_reason: Some("requirements.past_due".into()),
+            past_due: true,
+        }),
+    );
+    assert_eq!(
+        w.engine.handle_event(&late).await.unwrap(),
+        applied("account_updated")
+    );
+    assert!(
+        store
+            .membership(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .can_receive_transfers(),
+        "a late, older event must not undo Stripe's current state"
+    );
+    // The same for the merchant's own account: an older `disabled` event
+    // after the newer healthy one leaves the connection usable.
+    let disabled_merchant = event(
+        &w,
+        41,
+        "account.updated",
+        merchant_account,
+        EventKind::AccountUpdated(AccountSnapshot {
+            account_id: w.merchant_account.clone(),
+            details_submitted: true,
+            charges_enabled: false,
+            payouts_enabled: false,
+            transfers: CapabilityStatus::Inactive,
+            disabled_reason: Some("rejected.other".into()),
+            past_due: false,
+        }),
+    );
+    assert_eq!(
+        w.engine.handle_event(&disabled_merchant).await.unwrap(),
+        applied("account_updated")
+    );
+    let connection = w.engine.connection(&w.merchant).await.unwrap().unwrap();
+    assert!(
+        connection.status.can_transfer(),
+        "the connection follows Stripe's account, not the late event: {:?}",
+        connection.status
+    );
+    // And when Stripe really disabled it, whichever event comes.
+    w.engine.gateway().set_account(AccountSnapshot {
+        account_id: w.merchant_account.clone(),
+        details_submitted: true,
+        charges_enabled: false,
+        payouts_enabled: false,
+        transfers: CapabilityStatus::Inactive,
+        disabled_reason: Some("rejected.other".into()),
+        past_due: false,
+    });
+    let stale_healthy = event(
+        &w,
+        42,
+        "account.updated",
+        merchant_account,
+        EventKind::AccountUpdated(AccountSnapshot {
+            account_id: w.merchant_account.clone(),
+            details_submitted: true,
+            charges_enabled: true,
+            payouts_enabled: true,
+            transfers: CapabilityStatus::Active,
+            disabled_reason: None,
+            past_due: false,
+        }),
+    );
+    w.engine.handle_event(&stale_healthy).await.unwrap();
+    let connection = w.engine.connection(&w.merchant).await.unwrap().unwrap();
+    assert!(!connection.status.can_transfer(), "{:?}", connection.status);
+    w.engine.gateway().set_account(AccountSnapshot {
+        account_id: w.merchant_account.clone(),
+        details_submitted: true,
+        charges_enabled: true,
+        payouts_enabled: true,
+        transfers: CapabilityStatus::Active,
+        disabled_reason: None,
+        past_due: false,
+    });
+    let enabled_again = event(
+        &w,
+        43,
+        "account.updated",
+        merchant_account,
+        EventKind::AccountUpdated(AccountSnapshot {
+            account_id: w.merchant_account.clone(),
+            details_submitted: true,
+            charges_enabled: true,
+            payouts_enabled: true,
+            transfers: CapabilityStatus::Active,
+            disabled_reason: None,
+            past_due: false,
+        }),
+    );
+    w.engine.handle_event(&enabled_again).await.unwrap();
+    assert!(
+        w.engine
+            .connection(&w.merchant)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .can_transfer()
+    );
+    // An account that is neither a merchant's nor a partner's here is
+    // ignored, without asking Stripe.
+    let stranger = AccountId::parse("acct_stranger").unwrap();
+    let unknown = event(
+        &w,
+        44,
+        "account.updated",
+        Some(&stranger),
+        EventKind::AccountUpdated(AccountSnapshot {
+            account_id: stranger.clone(),
+            details_submitted: true,
+            charges_enabled: true,
+            payouts_enabled: true,
+            transfers: CapabilityStatus::Active,
+            disabled_reason: None,
+            past_due: false,
+        }),
+    );
+    assert!(is_ignored(&w.engine.handle_event(&unknown).await.unwrap()));
 
     // `payout.paid` on the partner's account: the bank payout history.
     let bank_payout = BankPayout {

@@ -423,6 +423,86 @@ pub async fn a_timeout_after_commit_is_resolved_by_resending_the_same_key<
     w.assert_ledger().await;
 }
 
+/// Scenario: a clean stop (`begin_shutdown`) sends nothing new, and
+/// `release_claims` gives back the claims this worker still holds, so that
+/// another worker re-sends them at once, with the same key.
+pub async fn a_clean_stop_sends_nothing_new_and_releases_its_claims<S: PayoutStore + Clone>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    // One answer is lost: its item backs off under this worker's lease.
+    w.engine.gateway().commit_then_timeout_next(1);
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!((report.posted, report.ambiguous), (2, 1));
+    let stuck = w
+        .items(batch.id)
+        .await
+        .into_iter()
+        .find(|i| matches!(i.state, ItemState::Submitting { .. }))
+        .unwrap();
+    let other = WorkerId::parse("worker-b").unwrap();
+    let now = w.clock.now();
+    let early = w
+        .engine
+        .store()
+        .claim_items(batch.id, &other, now, now + Duration::seconds(10), 10)
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "the back-off is this worker's");
+
+    w.engine.begin_shutdown();
+    assert!(w.engine.is_stopping());
+    w.clock.advance(Duration::minutes(1));
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert!(report.deferred, "a stopping engine starts no run");
+    assert_eq!(report.processed, 0);
+    assert_eq!(w.engine.runs_in_progress(), 0);
+    assert_eq!(w.engine.gateway().transfers_for_item(stuck.id).len(), 1);
+
+    // A fresh back-off, as a run cut short by the stop leaves it.
+    let until = w.clock.now() + Duration::minutes(5);
+    let held = w
+        .engine
+        .store()
+        .claim_items(
+            batch.id,
+            &WorkerId::parse("worker-a").unwrap(),
+            w.clock.now(),
+            until,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(w.engine.release_claims().await.unwrap(), 1);
+    assert_eq!(
+        w.engine.release_claims().await.unwrap(),
+        0,
+        "nothing left to release"
+    );
+    let released = w.engine.item(stuck.id).await.unwrap();
+    assert_eq!(released.lease, None);
+    assert_eq!(
+        released.state, stuck.state,
+        "still the same attempt and key: a re-send cannot pay twice"
+    );
+    let now = w.clock.now();
+    let taken = w
+        .engine
+        .store()
+        .claim_items(batch.id, &other, now, now + Duration::seconds(10), 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "another worker takes it over at once");
+    assert_eq!(
+        w.engine.gateway().transfers_for_item(stuck.id).len(),
+        1,
+        "nothing was sent while stopping"
+    );
+}
+
 /// Scenario: a key past retention is resolved through reconciliation.
 pub async fn a_key_past_retention_is_resolved_through_reconciliation<S: PayoutStore + Clone>(
     store: S,

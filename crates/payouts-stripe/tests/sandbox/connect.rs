@@ -74,6 +74,19 @@ async fn create_and_retrieve_accounts_of_every_type() {
     assert!(active.payout_schedule.is_some());
     let state = env.gw.account_state(&express.account_id).await.unwrap();
     assert!(state.can_receive_transfers());
+    // What `account.updated` is checked against: the account as it is now.
+    let snapshot = env.gw.account_snapshot(&express.account_id).await.unwrap();
+    assert_eq!(snapshot.account_id, express.account_id);
+    assert!(snapshot.details_submitted && snapshot.charges_enabled && snapshot.payouts_enabled);
+    assert_eq!(snapshot.transfers, CapabilityStatus::Active);
+    assert_eq!(
+        (snapshot.disabled_reason.as_deref(), snapshot.past_due),
+        (None, false)
+    );
+    assert_eq!(
+        snapshot.status(),
+        payouts_domain::platform::AccountStatus::Active
+    );
 
     for account_type in [AccountType::Standard, AccountType::Custom] {
         let a = env
@@ -126,6 +139,19 @@ async fn express_accounts_for_partners_are_idempotent() {
     assert_eq!(view.capabilities["transfers"], CapabilityStatus::Inactive);
     let state = env.gw.account_state(&a).await.unwrap();
     assert!(!state.can_receive_transfers());
+    let snapshot = env.gw.account_snapshot(&a).await.unwrap();
+    assert!(!snapshot.details_submitted && !snapshot.payouts_enabled);
+    assert_eq!(snapshot.transfers, CapabilityStatus::Inactive);
+    assert_ne!(
+        snapshot.status(),
+        payouts_domain::platform::AccountStatus::Active
+    );
+    let missing = env
+        .gw
+        .account_snapshot(&AccountId::parse("acct_missing").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind, FailureKind::NotFound);
     env.finish().await;
 }
 
