@@ -2,10 +2,7 @@
 //! the stopped instance gives back its scheduler leases, so the next start
 //! (a new process, so a new worker id) runs every job on its first tick.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers fail loudly on purpose"
-)]
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly on purpose")]
 
 use std::time::Duration;
 

@@ -174,6 +174,13 @@ pub struct PayoutBatch {
     /// When built.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The merchant's Stripe account the batch pays from, set when it starts
+    /// executing and kept: every transfer of the batch is sent, re-sent
+    /// (same key: keys are scoped to the account), reconciled, refreshed
+    /// and reversed on this account, even after the merchant connects
+    /// another one. `None` until the batch starts.
+    #[serde(default)]
+    pub source_account: Option<AccountId>,
 }
 
 /// What happens to a batch; input of [`PayoutBatch::apply`].
@@ -181,8 +188,11 @@ pub struct PayoutBatch {
 pub enum BatchEvent {
     /// Approved by policy or a person.
     Approve(Approval),
-    /// Execution started.
-    Start,
+    /// Execution started, paying from `source` (the merchant's account).
+    Start {
+        /// The account every transfer of the batch is sent from.
+        source: AccountId,
+    },
     /// Every item has an outcome; `failures` of them failed.
     Finish {
         /// True when at least one item failed.
@@ -203,9 +213,13 @@ impl PayoutBatch {
                 next.state = BatchState::Approved;
                 next.approval = Some(approval.clone());
             }
+            // A replayed start keeps the account the batch started on.
             (BatchState::Approved | BatchState::Executing, BatchEvent::Approve(_))
-            | (BatchState::Executing, BatchEvent::Start) => {}
-            (BatchState::Approved, BatchEvent::Start) => next.state = BatchState::Executing,
+            | (BatchState::Executing, BatchEvent::Start { .. }) => {}
+            (BatchState::Approved, BatchEvent::Start { source }) => {
+                next.state = BatchState::Executing;
+                next.source_account = Some(source.clone());
+            }
             (
                 BatchState::Executing | BatchState::CompletedWithFailures,
                 BatchEvent::Finish { failures },
@@ -475,6 +489,7 @@ mod tests {
             as_of: datetime!(2026-02-01 0:00 UTC),
             approval: None,
             created_at: datetime!(2026-02-01 0:00 UTC),
+            source_account: None,
         }
     }
 
@@ -482,7 +497,11 @@ mod tests {
     fn batch_lifecycle() {
         let at = datetime!(2026-02-01 0:00 UTC);
         let b = batch();
-        assert!(b.apply(&BatchEvent::Start).is_err());
+        let acct = |s: &str| AccountId::parse(s).unwrap();
+        let start = BatchEvent::Start {
+            source: acct("acct_a"),
+        };
+        assert!(b.apply(&start).is_err());
         let a = b
             .apply(&BatchEvent::Approve(Approval::Person {
                 actor: "ops".into(),
@@ -490,8 +509,16 @@ mod tests {
             }))
             .unwrap();
         assert_eq!(a.state, BatchState::Approved);
-        let e = a.apply(&BatchEvent::Start).unwrap();
-        assert_eq!(e.apply(&BatchEvent::Start).unwrap(), e);
+        let e = a.apply(&start).unwrap();
+        assert_eq!(e.source_account, Some(acct("acct_a")));
+        assert_eq!(e.apply(&start).unwrap(), e);
+        // Started once, a batch keeps its account.
+        let again = e
+            .apply(&BatchEvent::Start {
+                source: acct("acct_b"),
+            })
+            .unwrap();
+        assert_eq!(again.source_account, Some(acct("acct_a")));
         let f = e.apply(&BatchEvent::Finish { failures: true }).unwrap();
         assert_eq!(f.state, BatchState::CompletedWithFailures);
         let c = f.apply(&BatchEvent::Finish { failures: false }).unwrap();

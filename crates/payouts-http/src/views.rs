@@ -72,6 +72,10 @@ pub struct BatchDto {
     /// When built (RFC 3339).
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The merchant's Stripe account (`acct_…`) the batch pays from, set
+    /// when it starts executing and kept if the merchant connects another
+    /// account later; `null` before it starts.
+    pub source_account: Option<String>,
 }
 
 impl From<&PayoutBatch> for BatchDto {
@@ -91,6 +95,7 @@ impl From<&PayoutBatch> for BatchDto {
             as_of: timestamp(b.as_of),
             approval: b.approval.as_ref().map(ApprovalDto::from),
             created_at: timestamp(b.created_at),
+            source_account: b.source_account.as_ref().map(ToString::to_string),
         }
     }
 }

@@ -578,6 +578,10 @@ impl TryFrom<entity::batch::Model> for PayoutBatch {
                 .map(|a| from_json("approval", a))
                 .transpose()?,
             created_at: from_ts(m.created_at_ns)?,
+            source_account: m
+                .source_account
+                .map(|a| parse("source account", AccountId::parse(a)))
+                .transpose()?,
         })
     }
 }
@@ -605,6 +609,7 @@ pub(crate) fn batch_row(b: &PayoutBatch) -> Result<entity::batch::Model, StoreEr
         as_of_ns: ts(b.as_of)?,
         approval: b.approval.as_ref().map(json).transpose()?,
         created_at_ns: ts(b.created_at)?,
+        source_account: b.source_account.as_ref().map(ToString::to_string),
     })
 }
 

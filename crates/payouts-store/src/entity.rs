@@ -366,6 +366,8 @@ pub mod batch {
         pub approval: Option<String>,
         /// Instant.
         pub created_at_ns: i64,
+        /// The account it pays from, once started.
+        pub source_account: Option<String>,
     }
 
     /// No relations.

@@ -28,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(OpenItemsIndex),
             Box::new(AccountOwners),
             Box::new(ConsoleSessions),
+            Box::new(BatchSourceAccount),
         ]
     }
 }
@@ -473,6 +474,36 @@ impl MigrationTrait for ConsoleSessions {
             "DROP TABLE IF EXISTS console_sessions; DROP TABLE IF EXISTS login_links",
         )
         .await
+    }
+}
+
+/// Issue 14: a batch keeps the merchant account it pays from. Batches that
+/// had started are given the merchant's account of the day, which is the
+/// one they were paid from unless the merchant re-connected since.
+#[derive(Debug)]
+struct BatchSourceAccount;
+
+impl MigrationName for BatchSourceAccount {
+    fn name(&self) -> &str {
+        "m20261207_000006_batch_source_account"
+    }
+}
+
+const BATCH_SOURCE_ACCOUNT: &str = "
+ALTER TABLE batches ADD COLUMN source_account TEXT NULL;
+UPDATE batches SET source_account = (
+    SELECT c.account_id FROM merchant_connections AS c WHERE c.merchant_id = batches.merchant_id
+) WHERE state NOT IN ('draft', 'approved')
+";
+
+#[async_trait::async_trait]
+impl MigrationTrait for BatchSourceAccount {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        execute_script(manager, BATCH_SOURCE_ACCOUNT).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        execute_script(manager, "ALTER TABLE batches DROP COLUMN source_account").await
     }
 }
 

@@ -219,6 +219,7 @@ struct BatchPage {
     item_count: u32,
     hash: String,
     approval: Option<String>,
+    source_account: Option<String>,
     blocked: Option<String>,
     lines: Vec<Line>,
     carried: Vec<Carried>,
@@ -349,6 +350,7 @@ pub async fn show(
         item_count: batch.item_count,
         hash: batch.manifest_hash.clone(),
         approval,
+        source_account: batch.source_account.as_ref().map(ToString::to_string),
         lines: items
             .iter()
             .map(|i| Line {

@@ -387,6 +387,7 @@ where
             as_of: now,
             approval,
             created_at: now,
+            source_account: None,
         };
         self.store.insert_batch(&batch, &items).await?;
         Ok(Some(batch))
@@ -473,6 +474,36 @@ where
         })
     }
 
+    /// The account a batch pays from, or why it may not pay now: the
+    /// program must be free to pay and the merchant's connection usable;
+    /// then a batch that started pays from the account it started on (the
+    /// merchant may have connected another since), and one that has not
+    /// started from the merchant's current account.
+    async fn batch_source(
+        &self,
+        batch: &PayoutBatch,
+        program: &Program,
+    ) -> Result<Result<AccountId, Blocked>, DomainError> {
+        Ok(self
+            .payout_source(program)
+            .await?
+            .map(|current| batch.source_account.clone().unwrap_or(current)))
+    }
+
+    /// The account to look a batch's transfers up on (refresh, reversal):
+    /// the one it paid from, else (a batch from before accounts were kept)
+    /// the merchant's current one.
+    async fn paid_from(&self, batch: &PayoutBatch) -> Result<Option<AccountId>, DomainError> {
+        if let Some(source) = &batch.source_account {
+            return Ok(Some(source.clone()));
+        }
+        Ok(self
+            .store
+            .connection(&batch.merchant_id)
+            .await?
+            .map(|c| c.account_id))
+    }
+
     /// The batch, if [`Payouts::execute_batch`] would pay it now: approved
     /// (or already executing) and its program free to pay. An adapter that
     /// runs the batch in the background asks this first, so that it can
@@ -553,13 +584,13 @@ where
             });
         }
         let program = self.program(batch.program_id).await?;
-        let source = match self.payout_source(&program).await? {
+        let source = match self.batch_source(&batch, &program).await? {
             Ok(source) => source,
             Err(blocked) => return Err(blocked.into()),
         };
         let batch = match batch.state {
             BatchState::Approved => {
-                let next = batch.apply(&BatchEvent::Start)?;
+                let next = batch.apply(&BatchEvent::Start { source })?;
                 match self.store.update_batch(&next, batch.state).await {
                     Ok(()) => next,
                     // Another worker started it.
@@ -573,6 +604,10 @@ where
             BatchState::Draft => {
                 return Err(Blocked::BatchState(batch.state.as_str().to_owned()).into());
             }
+        };
+        // The account the batch started on (by this run or another).
+        let Some(source) = batch.source_account.clone() else {
+            return Err(Blocked::BatchState(batch.state.as_str().to_owned()).into());
         };
         // A sweep leaves a batch this engine is already running to that run.
         let Some(_running) = AccountShare::join(&self.paying, format!("batch:{id}"), !wait) else {
@@ -1409,7 +1444,7 @@ where
         let batch = self.batch(item.batch_id).await?;
         let program = self.program(item.program_id).await?;
         let source = self
-            .payout_source(&program)
+            .batch_source(&batch, &program)
             .await?
             .map_err(DomainError::Blocked)?;
         self.retry_failed(&batch, &source, item).await?;
@@ -1455,11 +1490,11 @@ where
         let mut batches = Vec::new();
         for item in due {
             let program = self.program(item.program_id).await?;
-            let Ok(source) = self.payout_source(&program).await? else {
+            let batch = self.batch(item.batch_id).await?;
+            let Ok(source) = self.batch_source(&batch, &program).await? else {
                 report.skipped = report.skipped.saturating_add(1);
                 continue;
             };
-            let batch = self.batch(item.batch_id).await?;
             report.retried = report.retried.saturating_add(1);
             if let Step::Posted { .. } = self.retry_failed(&batch, &source, item).await? {
                 report.posted = report.posted.saturating_add(1);
@@ -1482,12 +1517,8 @@ where
     /// [`DomainError::Gateway`] for a definitive Stripe error.
     pub async fn refresh_batch(&self, id: BatchId) -> Result<BatchSummary, DomainError> {
         let batch = self.batch(id).await?;
-        let program = self.program(batch.program_id).await?;
-        let source = self
-            .store
-            .connection(&program.merchant_id)
-            .await?
-            .map(|c| c.account_id);
+        // The account the batch paid from, whichever the merchant connects now.
+        let source = self.paid_from(&batch).await?;
         let group = transfer_group(id);
         for item in self.store.items_in_flight(id).await? {
             if let Some(transfer) = self
@@ -1569,12 +1600,8 @@ where
             "payout-item-{id}-reversal-to-{}",
             total_after.amount_minor()
         ))?;
-        let program = self.program(item.program_id).await?;
-        let source = self
-            .store
-            .connection(&program.merchant_id)
-            .await?
-            .map(|c| c.account_id);
+        let batch = self.batch(item.batch_id).await?;
+        let source = self.paid_from(&batch).await?;
         let reversal = self
             .gateway
             .reverse_transfer(source.as_ref(), &transfer_id, Some(requested), &key)

@@ -393,12 +393,14 @@ impl PayoutGateway for InMemoryStripe {
 
     async fn retrieve_transfer(
         &self,
-        _source: Option<&AccountId>,
+        source: Option<&AccountId>,
         id: &TransferId,
     ) -> Result<Transfer, GatewayError> {
+        // As at Stripe, an account's transfers are seen only as that account.
         lock(&self.fake)
             .transfers
             .get(id)
+            .filter(|e| e.source.as_ref() == source)
             .map(|e| e.transfer.clone())
             .ok_or_else(|| {
                 gateway_error(
@@ -411,20 +413,24 @@ impl PayoutGateway for InMemoryStripe {
 
     async fn reverse_transfer(
         &self,
-        _source: Option<&AccountId>,
+        source: Option<&AccountId>,
         id: &TransferId,
         amount: Option<Money>,
         _key: &IdempotencyKey,
     ) -> Result<TransferReversal, GatewayError> {
         let mut fake = lock(&self.fake);
         let reversal_id = parse(TransferReversalId::parse(fake.next("trr_")))?;
-        let entry = fake.transfers.get_mut(id).ok_or_else(|| {
-            gateway_error(
-                FailureKind::NotFound,
-                "resource_missing",
-                "No such transfer",
-            )
-        })?;
+        let entry = fake
+            .transfers
+            .get_mut(id)
+            .filter(|e| e.source.as_ref() == source)
+            .ok_or_else(|| {
+                gateway_error(
+                    FailureKind::NotFound,
+                    "resource_missing",
+                    "No such transfer",
+                )
+            })?;
         let remaining = parse(
             entry
                 .transfer

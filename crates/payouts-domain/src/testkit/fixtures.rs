@@ -202,6 +202,7 @@ pub fn batch(
         as_of: T0 + Duration::days(60),
         approval: None,
         created_at: T0 + Duration::days(60),
+        source_account: None,
     }
 }
 

@@ -84,6 +84,7 @@ macro_rules! scenario_tests {
             batch_with_partial_failures_then_retry_only_the_failed_item,
             a_timeout_after_commit_is_resolved_by_resending_the_same_key,
             a_clean_stop_sends_nothing_new_and_releases_its_claims,
+            a_batch_keeps_the_account_it_paid_from,
             a_key_past_retention_is_resolved_through_reconciliation,
             revocation_starts_probation_and_the_window_archives,
             reauthorising_within_the_window_clears_probation,

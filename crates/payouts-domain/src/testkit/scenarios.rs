@@ -503,6 +503,70 @@ pub async fn a_clean_stop_sends_nothing_new_and_releases_its_claims<S: PayoutSto
     );
 }
 
+/// Scenario: a batch keeps the account it paid from. The merchant connects
+/// another Stripe account while an item waits to be re-sent: the item is
+/// re-sent on the first account with its key (paid once), and refreshing and
+/// reversing the batch's transfers look them up there.
+pub async fn a_batch_keeps_the_account_it_paid_from<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    january(&w).await;
+    let batch = w.close("2026-01").await;
+    w.engine.gateway().commit_then_timeout_next(1);
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!((report.posted, report.ambiguous), (2, 1));
+    let started = w.engine.batch(batch.id).await.unwrap();
+    assert_eq!(started.source_account.as_ref(), Some(&w.merchant_account));
+
+    // The merchant connects another Stripe account.
+    let other = AccountId::parse("acct_merchant_other").unwrap();
+    w.engine.gateway().set_balance(Some(&other), usd(1_000_000));
+    let start = w.engine.start_connect(&w.merchant).await.unwrap();
+    let code = w.engine.gateway().issue_oauth_code(&other);
+    let outcome = w
+        .engine
+        .complete_connect(start.state.token.as_str(), Some(&code), None)
+        .await
+        .unwrap();
+    assert_eq!(outcome.query(), "stripe=connected");
+    let connection = w.engine.connection(&w.merchant).await.unwrap().unwrap();
+    assert_eq!(connection.account_id, other);
+
+    // The lost answer's item goes again on the first account, same key.
+    w.clock.advance(Duration::minutes(1));
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.batch_state, Some(BatchState::Completed));
+    w.assert_no_double_pay(&batch).await;
+    assert!(
+        w.engine
+            .gateway()
+            .ledger()
+            .iter()
+            .all(|e| e.source.as_ref() == Some(&w.merchant_account)),
+        "every transfer of the batch is on the account it started on"
+    );
+    assert_eq!(
+        w.engine.batch(batch.id).await.unwrap().source_account,
+        Some(w.merchant_account.clone())
+    );
+
+    // Refresh and reversals find the transfers where they are.
+    w.engine.refresh_batch(batch.id).await.unwrap();
+    let posted = w
+        .items(batch.id)
+        .await
+        .into_iter()
+        .find(|i| matches!(i.state, ItemState::Posted { .. }))
+        .unwrap();
+    let reversed = w
+        .engine
+        .reverse_item(posted.id, Some(usd(100)))
+        .await
+        .unwrap();
+    assert!(matches!(reversed.state, ItemState::Reversed { .. }));
+    w.engine.refresh_batch(batch.id).await.unwrap();
+    w.assert_ledger().await;
+}
+
 /// Scenario: a key past retention is resolved through reconciliation.
 pub async fn a_key_past_retention_is_resolved_through_reconciliation<S: PayoutStore + Clone>(
     store: S,
