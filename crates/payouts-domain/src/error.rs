@@ -80,6 +80,17 @@ pub enum StoreError {
     /// The backend failed (connection lost, disk full, …). Retrying may help.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A value no store can hold and read back (an instant outside
+    /// 1677..2262, a period outside 1970..9999): refused before anything is
+    /// written, so that no later read of the row fails. See
+    /// [`crate::ports::storable`].
+    #[error("{what} cannot be stored: {reason}")]
+    Unstorable {
+        /// The kind of value (`instant`, `period`).
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The error of every use case.
@@ -155,6 +166,10 @@ impl From<StoreError> for DomainError {
                 DomainError::Conflict { entity, id, detail }
             }
             StoreError::Unavailable(message) => DomainError::Unavailable(message),
+            StoreError::Unstorable { what, reason } => DomainError::Validation {
+                field: what.to_owned(),
+                message: format!("cannot be stored: {reason}"),
+            },
         }
     }
 }

@@ -33,11 +33,7 @@ use crate::error::corrupt;
 /// covers 1677-09-21 to 2262-04-11; instants outside it are refused rather
 /// than silently moved.
 pub(crate) fn ts(at: OffsetDateTime) -> Result<i64, StoreError> {
-    i64::try_from(at.unix_timestamp_nanos()).map_err(|_| {
-        StoreError::Unavailable(format!(
-            "instant {at} is outside the storable range (1677..2262)"
-        ))
-    })
+    payouts_domain::ports::storable::instant(at)
 }
 
 /// An optional instant as stored.
@@ -68,6 +64,11 @@ pub(crate) fn period_code(period: Period) -> i32 {
         .year()
         .saturating_mul(100)
         .saturating_add(i32::from(period.month()))
+}
+
+/// A period to store in a row: refused unless [`period_from`] reads it back.
+pub(crate) fn period_row(period: Period) -> Result<i32, StoreError> {
+    payouts_domain::ports::storable::period(period).map(period_code)
 }
 
 /// A stored period.
@@ -546,7 +547,7 @@ pub(crate) fn commission_row(c: &Commission) -> Result<entity::commission::Model
         state: state.to_owned(),
         state_at_ns,
         void_reason,
-        period: period_code(c.period),
+        period: period_row(c.period)?,
         created_at_ns: ts(c.created_at)?,
         hold_until_ns: ts(c.hold_until)?,
         payout_item_id: c.payout_item_id.map(|i| i.as_uuid()),
@@ -598,7 +599,7 @@ pub(crate) fn batch_row(b: &PayoutBatch) -> Result<entity::batch::Model, StoreEr
         id: b.id.as_uuid(),
         merchant_id: b.merchant_id.to_string(),
         program_id: b.program_id.as_uuid(),
-        period: period_code(b.period),
+        period: period_row(b.period)?,
         currency: cur,
         state: b.state.as_str().to_owned(),
         total_minor: b.total.amount_minor(),

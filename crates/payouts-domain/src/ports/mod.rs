@@ -57,6 +57,43 @@ pub use request_keys::*;
 pub use sessions::*;
 pub use settings::*;
 
+// ---------------------------------------------------------------- storable values
+
+/// What every store can write and read back. A store refuses anything else
+/// with [`StoreError::Unstorable`](crate::StoreError::Unstorable) before it
+/// writes, so that a row it holds can always be read (the SQL adapter keeps
+/// instants as `i64` nanoseconds and periods as `yyyymm`, and reads periods
+/// back through [`Period::new`](crate::period::Period::new)).
+pub mod storable {
+    use time::OffsetDateTime;
+
+    use crate::error::StoreError;
+    use crate::period::Period;
+
+    /// An instant: within `i64` nanoseconds of the Unix epoch (1677-09-21
+    /// to 2262-04-11).
+    ///
+    /// # Errors
+    /// [`StoreError::Unstorable`].
+    pub fn instant(at: OffsetDateTime) -> Result<i64, StoreError> {
+        i64::try_from(at.unix_timestamp_nanos()).map_err(|_| StoreError::Unstorable {
+            what: "instant",
+            reason: format!("{at} is outside 1677-09-21..2262-04-11"),
+        })
+    }
+
+    /// A period: what [`Period::new`] accepts (years 1970 to 9999).
+    ///
+    /// # Errors
+    /// [`StoreError::Unstorable`].
+    pub fn period(period: Period) -> Result<Period, StoreError> {
+        Period::new(period.year(), period.month()).map_err(|e| StoreError::Unstorable {
+            what: "period",
+            reason: e.to_string(),
+        })
+    }
+}
+
 // ---------------------------------------------------------------- paging
 
 /// The largest page any list returns.

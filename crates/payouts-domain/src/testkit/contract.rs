@@ -285,6 +285,86 @@ pub async fn bank_payouts_upsert<S: PayoutStore>(s: S) {
     assert!(s.bank_payouts(&account(6)).await.unwrap().is_empty());
 }
 
+/// A store holds nothing it cannot read back: a conversion in 1900 (its
+/// commission's period is unreadable) or beyond 2262 (no `i64` nanosecond)
+/// is refused before anything is written, and the merchant's lists still read.
+pub async fn unreadable_values_are_refused_before_they_are_written<S: PayoutStore>(s: S) {
+    let p = program(1, merchant(1));
+    s.insert_program(&p).await.unwrap();
+    let m = membership(10, &p, "alice");
+    s.insert_membership(&m).await.unwrap();
+    let cases = [
+        (100, "old", time::macros::datetime!(1900-01-01 0:00 UTC)),
+        (102, "older", time::macros::datetime!(1677-09-01 0:00 UTC)),
+        (104, "future", time::macros::datetime!(2300-01-01 0:00 UTC)),
+    ];
+    for (n, external, at) in cases {
+        let c = conversion(n, &m, external, usd(10_000), at);
+        let k = commission(n + 1, &c, usd(2_000));
+        let refused = s.insert_conversion(&c, Some(&k)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unstorable { .. })),
+            "{external}: {refused:?}"
+        );
+        assert_eq!(s.conversion(c.id).await.unwrap(), None, "{external}");
+        assert_eq!(s.commission(k.id).await.unwrap(), None, "{external}");
+        assert!(matches!(
+            s.insert_commission(&k).await,
+            Err(StoreError::Unstorable { .. })
+        ));
+    }
+    // Everything the merchant has still reads.
+    let mine = CommissionFilter {
+        merchant_id: Some(m.merchant_id.clone()),
+        ..CommissionFilter::default()
+    };
+    let page = s
+        .list_commissions(&mine, PageRequest::first(100))
+        .await
+        .unwrap();
+    assert!(page.data.is_empty());
+    let fine = conversion(110, &m, "fine", usd(10_000), T0);
+    let fine_k = commission(111, &fine, usd(2_000));
+    s.insert_conversion(&fine, Some(&fine_k)).await.unwrap();
+    assert_eq!(s.commission(fine_k.id).await.unwrap(), Some(fine_k));
+}
+
+/// No total wraps: sums the store computes (partner balances, the ledger,
+/// finalized totals, monthly volume) that would pass `i64` are errors, on
+/// every backend, never a wrapped or clamped figure. (The API caps each
+/// amount at Stripe's 99,999,999 minor units, so real data stays far below.)
+pub async fn sums_that_would_overflow_are_errors<S: PayoutStore>(s: S) {
+    let p = program(1, merchant(1));
+    s.insert_program(&p).await.unwrap();
+    let m = membership(10, &p, "alice");
+    s.insert_membership(&m).await.unwrap();
+    let half = i64::MAX / 2 + 1;
+    for n in [200, 201] {
+        s.insert_commission(&finalized(n, &m, usd(half), "2026-01", T0))
+            .await
+            .unwrap();
+    }
+    let period = Period::parse("2026-01").unwrap();
+    assert!(
+        s.partner_balances(p.id, period, T0 + Duration::days(1))
+            .await
+            .is_err(),
+        "partner balances"
+    );
+    assert!(s.ledger(p.id).await.is_err(), "ledger");
+    assert!(s.finalized_totals(p.id).await.is_err(), "finalized totals");
+    for (n, external) in [(300, "big-1"), (302, "big-2")] {
+        let c = conversion(n, &m, external, usd(half), T0);
+        s.insert_conversion(&c, None).await.unwrap();
+    }
+    assert!(
+        s.monthly_volume(&m.merchant_id, Period::containing(T0), Currency::USD)
+            .await
+            .is_err(),
+        "monthly volume"
+    );
+}
+
 /// External ids are unique per merchant, and a conversion and its
 /// commission are written together or not at all.
 pub async fn conversions_are_unique_per_merchant_and_atomic<S: PayoutStore>(s: S) {

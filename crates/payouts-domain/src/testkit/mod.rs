@@ -59,6 +59,8 @@ macro_rules! store_contract_tests {
             outbox_deduplicates_and_delivers,
             settings_round_trip,
             values_round_trip_exactly,
+            unreadable_values_are_refused_before_they_are_written,
+            sums_that_would_overflow_are_errors,
             coupons_are_found_by_promotion_code,
             forgotten_events_are_recorded_again,
             disputes_upsert_by_id_and_keep_the_newest,

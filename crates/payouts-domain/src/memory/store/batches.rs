@@ -29,6 +29,8 @@ impl BatchStore for InMemoryStore {
         batch: &PayoutBatch,
         items: &[PayoutItem],
     ) -> Result<(), StoreError> {
+        crate::ports::storable::period(batch.period)?;
+        crate::ports::storable::instant(batch.as_of)?;
         let mut state = lock(&self.state);
         let exists = state
             .batches

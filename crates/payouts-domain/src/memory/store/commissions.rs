@@ -18,6 +18,7 @@ use crate::ports::{CommissionFilter, CommissionStore, LedgerRow, Page, PageReque
 #[async_trait]
 impl CommissionStore for InMemoryStore {
     async fn insert_commission(&self, commission: &Commission) -> Result<(), StoreError> {
+        check_storable(commission)?;
         let mut state = lock(&self.state);
         if state.commissions.contains_key(&commission.id) {
             return Err(StoreError::Duplicate {
@@ -190,4 +191,12 @@ impl CommissionStore for InMemoryStore {
         }
         Ok(totals.into_iter().collect())
     }
+}
+
+/// A commission's period and instants, as every store can hold them.
+pub(super) fn check_storable(c: &Commission) -> Result<(), StoreError> {
+    crate::ports::storable::period(c.period)?;
+    crate::ports::storable::instant(c.created_at)?;
+    crate::ports::storable::instant(c.hold_until)?;
+    Ok(())
 }

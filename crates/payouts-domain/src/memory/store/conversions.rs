@@ -10,7 +10,7 @@ use crate::ids::{ConversionId, ExternalId, MerchantId, ProgramId};
 use crate::memory::lock;
 use crate::money::{Currency, Money};
 use crate::period::Period;
-use crate::ports::ConversionStore;
+use crate::ports::{ConversionStore, storable};
 
 #[async_trait]
 impl ConversionStore for InMemoryStore {
@@ -19,6 +19,11 @@ impl ConversionStore for InMemoryStore {
         conversion: &Conversion,
         commission: Option<&Commission>,
     ) -> Result<(), StoreError> {
+        // What the SQL adapter could not read back is refused here too.
+        storable::instant(conversion.occurred_at)?;
+        if let Some(c) = commission {
+            super::commissions::check_storable(c)?;
+        }
         let mut state = lock(&self.state);
         let duplicate = state.conversions.values().any(|c| {
             c.merchant_id == conversion.merchant_id && c.external_id == conversion.external_id
