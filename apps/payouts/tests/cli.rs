@@ -753,6 +753,12 @@ async fn serve_logs_each_request_with_its_id_and_never_a_secret() {
             ("STRIPE_WEBHOOK_SECRET".into(), webhook_secret.clone()),
             ("PAYOUTS_JWT_SECRET".into(), jwt_secret.clone()),
             ("PAYOUTS_NOTIFY_SECRET".into(), notify_secret.clone()),
+            // Notifications are signed with the notify secret (and fail to
+            // arrive: nothing listens there).
+            (
+                "PAYOUTS_NOTIFY_WEBHOOKS".into(),
+                "*=http://127.0.0.1:9/notifications".into(),
+            ),
             ("PAYOUTS_SCHEDULER_TICK_MS".into(), "200".into()),
         ];
         let served = tokio::task::spawn_blocking(move || {
