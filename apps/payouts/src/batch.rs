@@ -13,13 +13,16 @@ use payouts_domain::item::{ItemState, PayoutItem};
 use payouts_domain::ports::{Page, PageRequest};
 use serde::Serialize;
 
-use crate::cli::{BatchCommand, BatchCommon, CliError};
-use crate::wire::{Engine, StripeMode, wire};
+use crate::cli::{BatchCommand, CliError};
+use crate::settings::Settings;
+use crate::wire::{Engine, StripeMode, offline_engine, open_store, wire};
 
 /// How often `execute` samples progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
-/// Runs one batch subcommand, printing text or JSON on `out`.
+/// Runs one batch subcommand, printing text or JSON on `out`. `create`,
+/// `show` and `approve` only open the database: no Stripe settings, no
+/// sandbox. `execute` and `retry` wire Stripe as `serve` does.
 ///
 /// # Errors
 /// [`CliError`] for wiring problems and refusals of the use case.
@@ -28,23 +31,26 @@ pub async fn run(
     env: impl Fn(&str) -> Option<String>,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    let common = common(&command);
-    let json = common.json;
-    let settings = common.settings().with_secrets(env);
-    let wired = wire(&settings).await?;
-    if matches!(
-        command,
-        BatchCommand::Execute { .. } | BatchCommand::Retry { .. }
-    ) && let StripeMode::InProcessSandbox { url } = &wired.stripe_mode
-    {
-        tracing::warn!(
-            %url,
-            "no STRIPE_SECRET_KEY or STRIPE_API_BASE: transfers go to an empty in-process \
-             sandbox, where the merchant's and partners' accounts do not exist, so they fail; \
-             set STRIPE_API_BASE to a running stripe-sandbox or configure Stripe"
-        );
-    }
-    let engine = Arc::clone(&wired.engine);
+    let (json, engine, wired) = match &command {
+        BatchCommand::Create { common, .. }
+        | BatchCommand::Show { common, .. }
+        | BatchCommand::Approve { common, .. } => {
+            let store = open_store(&Settings::new(common.database.url.clone())).await?;
+            (common.json, Arc::new(offline_engine(store)?), None)
+        }
+        BatchCommand::Execute { common, .. } | BatchCommand::Retry { common, .. } => {
+            let wired = wire(&common.settings().with_secrets(env)).await?;
+            if let StripeMode::InProcessSandbox { url } = &wired.stripe_mode {
+                tracing::warn!(
+                    %url,
+                    "no STRIPE_SECRET_KEY or STRIPE_API_BASE: transfers go to an empty in-process \
+                     sandbox, where the merchant's and partners' accounts do not exist, so they fail; \
+                     set STRIPE_API_BASE to a running stripe-sandbox or configure Stripe"
+                );
+            }
+            (common.json, Arc::clone(&wired.engine), Some(wired))
+        }
+    };
     let result = match command {
         BatchCommand::Create {
             program, period, ..
@@ -135,18 +141,10 @@ pub async fn run(
             }
         }
     };
-    wired.shutdown().await;
-    result
-}
-
-fn common(command: &BatchCommand) -> &BatchCommon {
-    match command {
-        BatchCommand::Create { common, .. }
-        | BatchCommand::Show { common, .. }
-        | BatchCommand::Approve { common, .. }
-        | BatchCommand::Execute { common, .. }
-        | BatchCommand::Retry { common, .. } => common,
+    if let Some(wired) = wired {
+        wired.shutdown().await;
     }
+    result
 }
 
 /// How `execute` shows progress.

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use payouts_domain::DomainError;
 use payouts_domain::ids::{BatchId, MerchantId, PartnerId, PayoutItemId, ProgramId};
 use payouts_domain::period::Period;
@@ -20,15 +20,19 @@ Secrets are read from the environment only, never from flags:
   PAYOUTS_JWT_SECRET     HS256 secret for API tokens, at least 32 bytes
   PAYOUTS_NOTIFY_SECRET  signs the notification webhooks (PAYOUTS_NOTIFY_WEBHOOKS)
 
-Logs go to stderr (RUST_LOG overrides the default `info`); results go to stdout.";
+Logs go to stderr (RUST_LOG overrides the default `info`), as text or, with
+--log-format json (PAYOUTS_LOG_FORMAT=json), one JSON object per line; results go to stdout.";
 
 const BATCH_HELP: &str = "\
+`create`, `show` and `approve` only read and write the database: they make no Stripe call and
+take no Stripe option. `execute` and `retry` send transfers: see their --help.";
+
+const BATCH_STRIPE_HELP: &str = "\
 Stripe: with STRIPE_SECRET_KEY (and STRIPE_CLIENT_ID) the real API is used. Without it, the
 stripe-sandbox at STRIPE_API_BASE is used if set (e.g. one started with
 `cargo run -p stripe-sandbox -- --addr 127.0.0.1:12111`), else a sandbox started inside this
-process. An in-process sandbox starts empty and ends with the command: `create`, `show` and
-`approve` make no Stripe calls, but `execute` and `retry` against it fail every transfer,
-because the merchant's and partners' accounts do not exist there.";
+process. An in-process sandbox starts empty and ends with the command, so transfers sent to it
+fail: the merchant's and partners' accounts do not exist there.";
 
 const SERVE_HELP: &str = "\
 Secrets are read from the environment only: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET,
@@ -39,9 +43,29 @@ STRIPE_API_BASE if set, else to one started inside this process (logged with its
 #[derive(Debug, Parser)]
 #[command(name = "payouts", version, after_help = AFTER_HELP)]
 pub struct Cli {
+    /// Log lines on stderr: `text` (readable) or `json` (one object per line).
+    #[arg(
+        long = "log-format",
+        env = "PAYOUTS_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, with the fields of the spans it is in.
+    Json,
 }
 
 /// The subcommands.
@@ -145,7 +169,6 @@ pub struct DemoArgs {
 #[derive(Debug, Subcommand)]
 pub enum BatchCommand {
     /// Finalize a program's due commissions of PERIOD (and earlier) and build its batch.
-    #[command(after_help = BATCH_HELP)]
     Create {
         /// The program (a UUID).
         #[arg(long, value_name = "PROGRAM_ID", value_parser = parse_program)]
@@ -153,22 +176,20 @@ pub enum BatchCommand {
         /// The month to pay, YYYY-MM (earlier unpaid months are included).
         #[arg(long, value_name = "YYYY-MM", value_parser = parse_period)]
         period: Period,
-        /// Shared options.
+        /// Output and database.
         #[command(flatten)]
-        common: BatchCommon,
+        common: BatchOptions,
     },
     /// Show a batch: state, totals by outcome, and every item.
-    #[command(after_help = BATCH_HELP)]
     Show {
         /// The batch (a UUID).
         #[arg(value_name = "BATCH_ID", value_parser = parse_batch)]
         id: BatchId,
-        /// Shared options.
+        /// Output and database.
         #[command(flatten)]
-        common: BatchCommon,
+        common: BatchOptions,
     },
     /// Approve a draft batch.
-    #[command(after_help = BATCH_HELP)]
     Approve {
         /// The batch (a UUID).
         #[arg(value_name = "BATCH_ID", value_parser = parse_batch)]
@@ -176,35 +197,48 @@ pub enum BatchCommand {
         /// Who approves (recorded on the batch).
         #[arg(long, value_name = "NAME", default_value = "payouts-cli")]
         actor: String,
-        /// Shared options.
+        /// Output and database.
         #[command(flatten)]
-        common: BatchCommon,
+        common: BatchOptions,
     },
     /// Execute an approved batch: one Stripe transfer per item.
-    #[command(after_help = BATCH_HELP)]
+    #[command(after_help = BATCH_STRIPE_HELP)]
     Execute {
         /// The batch (a UUID).
         #[arg(value_name = "BATCH_ID", value_parser = parse_batch)]
         id: BatchId,
-        /// Shared options.
+        /// Output, database, Stripe and engine.
         #[command(flatten)]
-        common: BatchCommon,
+        common: BatchStripeOptions,
     },
     /// Retry one failed item now (next attempt, new idempotency key).
-    #[command(after_help = BATCH_HELP)]
+    #[command(after_help = BATCH_STRIPE_HELP)]
     Retry {
         /// The payout item (a UUID).
         #[arg(value_name = "ITEM_ID", value_parser = parse_item)]
         id: PayoutItemId,
-        /// Shared options.
+        /// Output, database, Stripe and engine.
         #[command(flatten)]
-        common: BatchCommon,
+        common: BatchStripeOptions,
     },
 }
 
-/// Options every batch subcommand takes.
+/// Options of the batch subcommands that make no Stripe call
+/// (`create`, `show`, `approve`): they only read and write the database.
 #[derive(Debug, Args)]
-pub struct BatchCommon {
+pub struct BatchOptions {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+}
+
+/// Options of the batch subcommands that send transfers (`execute`,
+/// `retry`).
+#[derive(Debug, Args)]
+pub struct BatchStripeOptions {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -219,7 +253,7 @@ pub struct BatchCommon {
     pub engine: EngineSettings,
 }
 
-impl BatchCommon {
+impl BatchStripeOptions {
     /// The settings `wire` needs (server settings at their defaults).
     pub fn settings(&self) -> Settings {
         let mut settings = Settings::new(self.database.url.clone());

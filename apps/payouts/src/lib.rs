@@ -23,23 +23,33 @@ pub mod settings;
 pub mod token;
 pub mod wire;
 
-pub use cli::{Cli, CliError, Command, run};
+pub use cli::{Cli, CliError, Command, LogFormat, run};
 pub use settings::{DatabaseSettings, ServerSettings, Settings, StripeSettings};
 pub use wire::{Engine, StripeMode, WireError, Wired, open_store, wire};
 
-/// Installs the global `tracing` subscriber: human-readable lines on
-/// stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_tracing() {
+/// Installs the global `tracing` subscriber on stderr, filtered by
+/// `RUST_LOG` (default `info`): readable lines, or one JSON object per line
+/// with [`LogFormat::Json`] (`PAYOUTS_LOG_FORMAT=json`), each with the
+/// fields of the spans it is in (a request's id, method and route).
+pub fn init_tracing(format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
     // A second call (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    let _ = match format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init(),
+    };
 }
 
 /// Installs rustls' `ring` provider for every HTTPS client in the process

@@ -9,7 +9,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     // Bad arguments end here with clap's message and exit code 2.
     let cli = payouts::Cli::parse();
-    payouts::init_tracing();
+    payouts::init_tracing(cli.log_format);
     payouts::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

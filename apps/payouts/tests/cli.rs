@@ -185,7 +185,7 @@ fn bad_input_gives_a_clear_error_and_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(dir.path(), "b.db");
     let cases: [(&[&str], i32, &str); 9] = [
-        (&[], 2, "Usage: payouts <COMMAND>"),
+        (&[], 2, "Usage: payouts [OPTIONS] <COMMAND>"),
         (&["frobnicate"], 2, "unrecognized subcommand 'frobnicate'"),
         (&["token", "--merchant", "m_1"], 2, "--role <ROLE>"),
         (
@@ -286,7 +286,16 @@ fn help_names_every_secret_and_every_scheduler_job() {
             "job {job} missing from serve --help:\n{serve}"
         );
     }
-    assert!(!serve.contains("for now"), "{serve}");
+    for stale in ["for now", "wire the engine", "placeholder"] {
+        assert!(!serve.contains(stale), "{stale}: {serve}");
+    }
+    assert!(
+        serve.contains("Run the HTTP service and the console"),
+        "{serve}"
+    );
+    // The log format is named where the logs are described.
+    assert!(top.contains("PAYOUTS_LOG_FORMAT"), "{top}");
+    assert!(serve.contains("PAYOUTS_LOG_FORMAT"), "{serve}");
 }
 
 fn usd(minor: i64) -> Money {
@@ -484,5 +493,510 @@ async fn batch_commands_run_against_a_running_sandbox() {
     assert!(ledger.counts_by_item_id.values().all(|n| *n == 1));
     assert!(sandbox.validation_failures().is_empty());
     wired.shutdown().await;
+    sandbox.stop().await;
+}
+
+/// `batch show` (and `create`, `approve`) only read and write the
+/// database: their help names no Stripe option and they start no sandbox.
+/// `execute` and `retry` keep the Stripe options.
+#[test]
+fn batch_show_takes_no_stripe_option_and_starts_no_sandbox() {
+    for command in ["show", "create", "approve"] {
+        let help = stdout(&payouts(&["batch", command, "--help"], &[]));
+        assert!(help.contains("--database-url"), "{command}:\n{help}");
+        for stripe in ["--stripe-", "STRIPE_", "sandbox", "--exec-concurrency"] {
+            assert!(
+                !help.contains(stripe),
+                "batch {command} --help names {stripe}:\n{help}"
+            );
+        }
+    }
+    for command in ["execute", "retry"] {
+        let help = stdout(&payouts(&["batch", command, "--help"], &[]));
+        for flag in [
+            "--stripe-api-base",
+            "--stripe-ops-per-second",
+            "STRIPE_SECRET_KEY",
+        ] {
+            assert!(
+                help.contains(flag),
+                "{flag} missing from {command}:\n{help}"
+            );
+        }
+    }
+    // A Stripe flag is refused by `show`.
+    let out = payouts(
+        &[
+            "batch",
+            "show",
+            "7f1d4c9e-8a0b-4a39-9d43-2d9b8d3c0e11",
+            "--stripe-api-base",
+            "http://127.0.0.1:9",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // It runs on the database alone: no sandbox is started (an in-process
+    // sandbox says so at `info`), even without any Stripe setting.
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path(), "show.db");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_payouts"));
+    for var in AMBIENT {
+        command.env_remove(var);
+    }
+    let out = command
+        .args([
+            "batch",
+            "show",
+            "7f1d4c9e-8a0b-4a39-9d43-2d9b8d3c0e11",
+            "--database-url",
+            &url,
+        ])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not found"), "{err}");
+    assert!(!err.to_lowercase().contains("sandbox"), "{err}");
+}
+
+/// `--log-format` / `PAYOUTS_LOG_FORMAT`: `text` by default, `json` for one
+/// JSON object per line, anything else refused in words.
+#[test]
+fn the_log_format_is_text_or_json_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path(), "fmt.db");
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["migrate", "--database-url", url.as_str()];
+        args.extend_from_slice(extra);
+        let mut all = vec![("RUST_LOG", "info")];
+        all.extend_from_slice(env);
+        payouts(&args, &all)
+    };
+    let text = run(&[], &[]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let lines: Vec<String> = stderr(&text).lines().map(str::to_owned).collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| !l.starts_with('{')), "{lines:?}");
+
+    for json in [
+        run(&[], &[("PAYOUTS_LOG_FORMAT", "json")]),
+        run(&["--log-format", "json"], &[]),
+    ] {
+        assert!(json.status.success(), "{}", stderr(&json));
+        let err = stderr(&json);
+        assert!(!err.trim().is_empty());
+        for line in err.lines() {
+            let v: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: not JSON: {line}"));
+            assert!(
+                v["level"].is_string() && v["timestamp"].is_string(),
+                "{line}"
+            );
+        }
+    }
+
+    for (args, env) in [
+        (vec!["--log-format", "yaml"], vec![]),
+        (vec![], vec![("PAYOUTS_LOG_FORMAT", "yaml")]),
+    ] {
+        let out = run(&args, &env);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("invalid value 'yaml' for '--log-format <FORMAT>'")
+                && err.contains("[possible values: text, json]"),
+            "{err}"
+        );
+    }
+}
+
+/// A running `payouts serve` whose stdout and stderr are collected.
+struct Served {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+    err: std::sync::Arc<std::sync::Mutex<String>>,
+    base: String,
+}
+
+impl Served {
+    fn start(env: &[(&str, &str)]) -> Served {
+        use std::io::BufRead;
+        use std::sync::{Arc, Mutex};
+        let mut command = Command::new(env!("CARGO_BIN_EXE_payouts"));
+        command.arg("serve");
+        for var in AMBIENT {
+            command.env_remove(var);
+        }
+        command
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let collect = |stream: Box<dyn std::io::Read + Send>| {
+            let buffer = Arc::new(Mutex::new(String::new()));
+            let sink = Arc::clone(&buffer);
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    let mut b = sink.lock().unwrap();
+                    b.push_str(&line);
+                    b.push('\n');
+                }
+            });
+            buffer
+        };
+        let out = collect(Box::new(child.stdout.take().unwrap()));
+        let err = collect(Box::new(child.stderr.take().unwrap()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let base = loop {
+            let text = out.lock().unwrap().clone();
+            if let Some(rest) = text.split("listening on ").nth(1) {
+                break rest.lines().next().unwrap().trim().to_owned();
+            }
+            let ended = child.try_wait().unwrap();
+            assert!(
+                ended.is_none(),
+                "serve ended ({ended:?}): {}",
+                err.lock().unwrap()
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "serve did not start: {}",
+                err.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        Served {
+            child,
+            out,
+            err,
+            base,
+        }
+    }
+
+    /// Stops it gracefully (SIGTERM) and returns (stdout, stderr).
+    fn stop(mut self) -> (String, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // The readers end with the pipes.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let out = self.out.lock().unwrap().clone();
+        let err = self.err.lock().unwrap().clone();
+        (out, err)
+    }
+}
+
+/// The request log of `payouts serve`, in both formats, at `RUST_LOG=debug`:
+/// every request is one line with its route pattern and request id (the
+/// caller's `Request-Id` comes back and is in the log), Stripe calls log
+/// Stripe's `Request-Id`, and no secret ever appears: not the Stripe key,
+/// the webhook secret, the JWT secret, the notify secret, a bearer token, a
+/// login link's token, a session cookie, nor an OAuth code or state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_each_request_with_its_id_and_never_a_secret() {
+    payouts::install_tls_provider();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    for format in ["text", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_url(dir.path(), "logs.db");
+        let unique = || uuid::Uuid::new_v4().simple().to_string();
+        let stripe_key = format!("sk_test_{}", unique());
+        let webhook_secret = format!("whsec_{}", unique());
+        let jwt_secret = format!("jwt{}{}", unique(), unique());
+        let notify_secret = format!("notify{}", unique());
+
+        // A login link in the service's database, made before it starts.
+        let link = payouts_async(
+            vec![
+                "login-link".into(),
+                "--role".into(),
+                "tenant_admin".into(),
+                "--merchant".into(),
+                "merchant_logs".into(),
+                "--database-url".into(),
+                db.clone(),
+            ],
+            vec![],
+        )
+        .await;
+        assert!(link.status.success(), "{}", stderr(&link));
+        let login_token = stdout(&link)
+            .trim()
+            .rsplit("/login/")
+            .next()
+            .unwrap()
+            .to_owned();
+        assert!(login_token.len() >= 16, "{login_token}");
+
+        let base = sandbox.base_url();
+        let env: Vec<(String, String)> = vec![
+            ("PAYOUTS_LOG_FORMAT".into(), format.into()),
+            ("RUST_LOG".into(), "debug".into()),
+            ("DATABASE_URL".into(), db.clone()),
+            ("PAYOUTS_BIND".into(), "127.0.0.1:0".into()),
+            ("STRIPE_SECRET_KEY".into(), stripe_key.clone()),
+            ("STRIPE_CLIENT_ID".into(), "ca_logs".into()),
+            ("STRIPE_API_BASE".into(), base.clone()),
+            ("STRIPE_CONNECT_BASE".into(), base.clone()),
+            ("STRIPE_WEBHOOK_SECRET".into(), webhook_secret.clone()),
+            ("PAYOUTS_JWT_SECRET".into(), jwt_secret.clone()),
+            ("PAYOUTS_NOTIFY_SECRET".into(), notify_secret.clone()),
+            // Notifications are signed with the notify secret (and fail to
+            // arrive: nothing listens there).
+            (
+                "PAYOUTS_NOTIFY_WEBHOOKS".into(),
+                "*=http://127.0.0.1:9/notifications".into(),
+            ),
+            ("PAYOUTS_SCHEDULER_TICK_MS".into(), "200".into()),
+        ];
+        let served = tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            Served::start(&env)
+        })
+        .await
+        .unwrap();
+        let url = |path: &str| format!("{}{path}", served.base);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+
+        // The API with a bearer token and the caller's request id.
+        let jwt = payouts_http::JwtSecret::new(jwt_secret.as_bytes().to_vec()).unwrap();
+        let token = jwt
+            .mint(&payouts_http::auth::claims(
+                "logs-test",
+                vec![payouts_http::Role::TenantAdmin],
+                &MerchantId::parse("merchant_logs").unwrap(),
+                None,
+                time::OffsetDateTime::now_utc(),
+                time::Duration::hours(1),
+            ))
+            .unwrap();
+        let request_id = format!("logs-test-{format}-{}", unique());
+        let res = http
+            .get(url("/api/v1/programs"))
+            .bearer_auth(&token)
+            .header("Request-Id", &request_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers().get("request-id").unwrap().to_str().unwrap(),
+            request_id
+        );
+        // A forged token is refused, and not logged either.
+        let forged = format!("eyJforged.{}.sig", unique());
+        let res = http
+            .get(url("/api/v1/programs"))
+            .bearer_auth(&forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(
+            res.headers()
+                .get("request-id")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("req_")
+        );
+
+        // Connect OAuth: a real state and code (the exchange is a Stripe
+        // call with the key), then unknown ones.
+        let start: Value = http
+            .get(url("/api/v1/stripe-connect/authorize"))
+            .bearer_auth(&token)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let state = start["state"].as_str().unwrap().to_owned();
+        let code = sandbox.create_oauth_code(None).unwrap().code;
+        let res = http
+            .get(url(&format!(
+                "/api/v1/stripe-connect/callback?code={code}&state={state}"
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302);
+        let location = res.headers().get("location").unwrap().to_str().unwrap();
+        assert!(location.contains("stripe=connected"), "{location}");
+        let bogus_code = format!("ac_{}", unique());
+        let bogus_state = format!("st{}", unique());
+        let res = http
+            .get(url(&format!(
+                "/api/v1/stripe-connect/callback?code={bogus_code}&state={bogus_state}"
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302);
+
+        // The console: a login link, its session cookie, a page, a 404.
+        let res = http
+            .get(url(&format!("/login/{login_token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "{:?}", res.headers());
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let cookie_value = cookie.split_once('=').unwrap().1.to_owned();
+        assert!(cookie_value.len() >= 16, "{cookie}");
+        let res = http
+            .get(url("/dashboard/partners"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let res = http
+            .get(url(&format!("/login/{login_token}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers().contains_key("request-id"));
+
+        // A webhook signed with the secret.
+        let payload = serde_json::json!({
+            "id": format!("evt_{}", unique()),
+            "object": "event",
+            "api_version": payouts_stripe::stripe_version(),
+            "created": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "livemode": false,
+            "pending_webhooks": 1,
+            "request": {"id": null, "idempotency_key": null},
+            "type": "balance.available",
+            "data": {"object": {"object": "balance", "available": [], "pending": [], "livemode": false}}
+        })
+        .to_string();
+        let signature = payouts_stripe::webhook::sign(
+            &payouts_stripe::SecretString::from(webhook_secret.clone()),
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+            payload.as_bytes(),
+        );
+        let res = http
+            .post(url("/webhooks/stripe"))
+            .header("Stripe-Signature", &signature)
+            .header("Content-Type", "application/json")
+            .body(payload)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "webhook: {}", res.status());
+        let signature_hex = signature.rsplit("v1=").next().unwrap().to_owned();
+
+        // Let the scheduler run a few ticks with the key.
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let (out, err) = tokio::task::spawn_blocking(move || served.stop())
+            .await
+            .unwrap();
+        let all = format!("{out}\n{err}");
+
+        for (name, secret) in [
+            ("STRIPE_SECRET_KEY", stripe_key.as_str()),
+            ("STRIPE_WEBHOOK_SECRET", webhook_secret.as_str()),
+            ("PAYOUTS_JWT_SECRET", jwt_secret.as_str()),
+            ("PAYOUTS_NOTIFY_SECRET", notify_secret.as_str()),
+            ("the bearer token", token.as_str()),
+            ("the forged bearer token", forged.as_str()),
+            ("the login link's token", login_token.as_str()),
+            ("the session cookie", cookie_value.as_str()),
+            ("the OAuth code", code.as_str()),
+            ("the OAuth state", state.as_str()),
+            ("an unknown OAuth code", bogus_code.as_str()),
+            ("an unknown OAuth state", bogus_state.as_str()),
+            ("the webhook signature", signature_hex.as_str()),
+        ] {
+            assert!(
+                !all.contains(secret),
+                "{format}: {name} is in the output:\n{all}"
+            );
+        }
+
+        // One line per request, in the request's span, with the caller's id.
+        let mine: Vec<&str> = err.lines().filter(|l| l.contains(&request_id)).collect();
+        assert!(
+            !mine.is_empty(),
+            "{format}: {request_id} not logged:\n{err}"
+        );
+        assert!(
+            err.contains("/login/{token}") && err.contains("/api/v1/stripe-connect/callback"),
+            "{format}: route patterns missing:\n{err}"
+        );
+        match format {
+            "json" => {
+                for line in err.lines() {
+                    serde_json::from_str::<Value>(line)
+                        .unwrap_or_else(|e| panic!("{e}: not JSON: {line}"));
+                }
+                let ends: Vec<Value> = mine
+                    .iter()
+                    .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                    .filter(|v| v["fields"]["message"] == "request")
+                    .collect();
+                assert_eq!(ends.len(), 1, "{mine:?}");
+                let span = &ends[0]["span"];
+                assert_eq!(span["route"], "/api/v1/programs", "{span}");
+                assert_eq!(span["method"], "GET", "{span}");
+                assert_eq!(span["status"], 200, "{span}");
+                assert!(span["latency_ms"].is_u64(), "{span}");
+                assert!(
+                    err.lines().any(|l| l.contains("stripe call")
+                        && l.contains("\"stripe_request_id\":\"req_")
+                        && l.contains("/oauth/token")),
+                    "{format}: no Stripe call with its request id:\n{err}"
+                );
+            }
+            _ => {
+                let end = mine
+                    .iter()
+                    .find(|l| l.trim_end().ends_with(": request"))
+                    .unwrap_or_else(|| panic!("no request line in {mine:?}"));
+                for part in [
+                    "method=GET",
+                    "route=/api/v1/programs",
+                    "status=200",
+                    "latency_ms=",
+                ] {
+                    assert!(end.contains(part), "{part} missing: {end}");
+                }
+                assert!(
+                    err.lines().any(|l| l.contains("stripe call")
+                        && l.contains("stripe_request_id=req_")
+                        && l.contains("path=/oauth/token")),
+                    "{format}: no Stripe call with its request id:\n{err}"
+                );
+            }
+        }
+    }
     sandbox.stop().await;
 }

@@ -103,14 +103,17 @@ impl ResponseError for ConsoleError {
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .finish();
         }
-        // A short reference, logged with the cause, so that a person can
-        // quote it and an operator can find the line.
-        let reference = format!(
-            "{:08x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos())
-        );
+        // The request id, so that a person can quote it and an operator
+        // can find the request's log lines (they all carry it); a short
+        // reference of its own outside a request.
+        let reference = payouts_http::request_log::current().unwrap_or_else(|| {
+            format!(
+                "{:08x}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos())
+            )
+        });
         let status = self.status_code();
         if let ConsoleError::Unavailable(cause) = self {
             tracing::error!(%reference, %cause, "console page failed");

@@ -1317,3 +1317,42 @@ async fn the_platform_operator_sets_fees_and_reads_the_balance_and_disputes() {
     let res = c.get("/dashboard/platform/disputes", Some(&merchant)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+/// An error page quotes the request's id as its reference, the one the
+/// `Request-Id` header carries and the request's log lines name: the
+/// caller's own when it sent a sane one, else the one the service made.
+#[tokio::test]
+async fn an_error_page_quotes_the_request_id() {
+    let c = Console::start().await;
+    let cookie = c.session("m_rid", "tenant_admin").await;
+    for path in [
+        "/dashboard/partners/programs/7f1d4c9e-8a0b-4a39-9d43-2d9b8d3c0e11",
+        "/dashboard/partners/nope",
+    ] {
+        let res = c
+            .http
+            .get(format!("{}{path}", c.base))
+            .header("Cookie", &cookie)
+            .header("Request-Id", "console-ref-77")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(res.headers()["request-id"], "console-ref-77", "{path}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("<code>console-ref-77</code>"),
+            "{path}: {html}"
+        );
+
+        let res = c.get(path, Some(&cookie)).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        let id = res.headers()["request-id"].to_str().unwrap().to_owned();
+        assert!(id.starts_with("req_"), "{id}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains(&format!("<code>{id}</code>")),
+            "{path}: {html}"
+        );
+    }
+}

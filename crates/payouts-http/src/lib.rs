@@ -11,8 +11,10 @@
 //!
 //! Errors have Stripe's shape ([`ApiError`]); callers authenticate with
 //! HS256 JWT bearer tokens ([`auth`]); every `POST` honours
-//! `Idempotency-Key` ([`idempotency`]). It speaks to the rules only through
-//! `payouts-domain`, and to Stripe only through `payouts-stripe`.
+//! `Idempotency-Key` ([`idempotency`]); every answer carries a
+//! `Request-Id`, and every request is one span and one log line
+//! ([`request_log`]). It speaks to the rules only through `payouts-domain`,
+//! and to Stripe only through `payouts-stripe`.
 
 pub mod auth;
 pub mod error;
@@ -21,6 +23,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
 pub mod paging;
+pub mod request_log;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -144,6 +147,8 @@ pub fn app_with(
         .app_data(jwt)
         .wrap(from_fn(idempotency::middleware))
         .wrap(from_fn(observe))
+        .wrap(tracing_actix_web::TracingLogger::<request_log::RequestSpan>::new())
+        .wrap(from_fn(request_log::middleware))
         .configure(configure)
         .configure(extra)
         .default_service(web::to(routes::not_found))

@@ -1367,3 +1367,96 @@ async fn out_of_range_conversions_are_refused_and_listing_still_works() {
     assert_eq!(body["error"]["param"], "period", "{body}");
     api.stop().await;
 }
+
+/// Every answer carries a `Request-Id`: the caller's when it is sane (1 to
+/// 200 visible ASCII characters), else a new `req_…`; errors, 404s and
+/// 405s included.
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let api = Api::start().await;
+    let admin = api.admin("merchant_rid");
+    let send = |method: reqwest::Method, path: &str, id: Option<&str>, token: bool| {
+        let mut req = api.http.request(method, format!("{}{path}", api.base));
+        if let Some(id) = id {
+            req = req.header("Request-Id", id);
+        }
+        if token {
+            req = req.bearer_auth(&admin);
+        }
+        req.send()
+    };
+    let id_of = |res: &reqwest::Response| {
+        res.headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let cases: [(reqwest::Method, &str, bool, StatusCode); 6] = [
+        (reqwest::Method::GET, "/healthz", false, StatusCode::OK),
+        (
+            reqwest::Method::GET,
+            "/api/v1/programs",
+            true,
+            StatusCode::OK,
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/programs",
+            false,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/nothing-here",
+            true,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/programs",
+            true,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            reqwest::Method::POST,
+            "/webhooks/stripe",
+            false,
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (method, path, token, status) in cases {
+        // The caller's own id comes back as it was sent.
+        let res = send(method.clone(), path, Some("caller-id_42.x"), token)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{method} {path}");
+        assert_eq!(
+            id_of(&res).as_deref(),
+            Some("caller-id_42.x"),
+            "{method} {path}"
+        );
+        // Without one, or with one that is not sane, a new one.
+        let long = "x".repeat(201);
+        for given in [None, Some("with space"), Some(long.as_str())] {
+            let res = send(method.clone(), path, given, token).await.unwrap();
+            assert_eq!(res.status(), status, "{method} {path}");
+            let id = id_of(&res).unwrap_or_default();
+            assert!(
+                id.starts_with("req_") && id.len() == 36,
+                "{method} {path} {given:?}: {id:?}"
+            );
+        }
+    }
+    let a = id_of(
+        &send(reqwest::Method::GET, "/healthz", None, false)
+            .await
+            .unwrap(),
+    );
+    let b = id_of(
+        &send(reqwest::Method::GET, "/healthz", None, false)
+            .await
+            .unwrap(),
+    );
+    assert_ne!(a, b, "each request its own id");
+    api.stop().await;
+}

@@ -63,6 +63,18 @@ impl StripeGateway {
 
     async fn oauth_post(&self, path: &str, form: &[(&str, &str)]) -> Result<Vec<u8>, GatewayError> {
         self.transport.pacer().acquire(None, "POST", path).await;
+        let sent = std::time::Instant::now();
+        let log = |status: Option<u16>, request_id: Option<&str>| {
+            crate::transport::log_call(&crate::transport::CallLog {
+                method: "POST",
+                path,
+                status,
+                elapsed: sent.elapsed(),
+                request_id,
+                call: crate::transport::Call::default(),
+                attempt: 1,
+            });
+        };
         let response = self
             .http
             .post(format!("{}{path}", self.connect_base))
@@ -70,8 +82,18 @@ impl StripeGateway {
             .form(form)
             .send()
             .await
-            .map_err(|e| transport_error(&e))?;
+            .map_err(|e| {
+                log(None, None);
+                transport_error(&e)
+            })?;
         let status = response.status().as_u16();
+        log(
+            Some(status),
+            response
+                .headers()
+                .get("request-id")
+                .and_then(|v| v.to_str().ok()),
+        );
         let body = response.bytes().await.map_err(|e| transport_error(&e))?;
         if (200..300).contains(&status) {
             Ok(body.to_vec())

@@ -203,7 +203,8 @@ impl Transport {
             StripeMethod::Post => reqwest::Method::POST,
             StripeMethod::Delete => reqwest::Method::DELETE,
         };
-        let mut url = format!("{}/v1{}", self.api_base, request.path);
+        let api_path = format!("/v1{}", request.path);
+        let mut url = format!("{}{api_path}", self.api_base);
         if let Some(query) = request.query.as_deref().filter(|q| !q.is_empty()) {
             url.push('?');
             url.push_str(query);
@@ -232,10 +233,30 @@ impl Transport {
                     .body(body.clone());
             }
             let (error, retry_header) = match builder.send().await {
-                Err(e) => (transport_error(&e), None),
+                Err(e) => {
+                    log_call(&CallLog {
+                        method: method.as_str(),
+                        path: &api_path,
+                        status: None,
+                        elapsed: sent.elapsed(),
+                        request_id: None,
+                        call,
+                        attempt,
+                    });
+                    (transport_error(&e), None)
+                }
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let request_id = header_str(response.headers(), "request-id");
+                    log_call(&CallLog {
+                        method: method.as_str(),
+                        path: &api_path,
+                        status: Some(status),
+                        elapsed: sent.elapsed(),
+                        request_id: request_id.as_deref(),
+                        call,
+                        attempt,
+                    });
                     let reason = header_str(response.headers(), "stripe-rate-limited-reason");
                     let retry_header = header_str(response.headers(), "stripe-should-retry")
                         .and_then(|v| v.parse::<bool>().ok());
@@ -339,6 +360,40 @@ impl Transport {
         }
         Ok(headers)
     }
+}
+
+/// What one Stripe HTTP attempt logs.
+pub(crate) struct CallLog<'a> {
+    pub method: &'a str,
+    /// The API path (`/v1/transfers`), never the query string.
+    pub path: &'a str,
+    /// `None` when no answer came (a transport failure).
+    pub status: Option<u16>,
+    pub elapsed: Duration,
+    /// Stripe's `Request-Id`, which Stripe's support asks for.
+    pub request_id: Option<&'a str>,
+    pub call: Call<'a>,
+    pub attempt: u32,
+}
+
+/// One `info` line per Stripe HTTP attempt: method, path, status, duration,
+/// Stripe's `Request-Id`, the idempotency key and the connected account.
+/// Never a header's value besides those, so never the secret key; never a
+/// body, so never an OAuth code.
+pub(crate) fn log_call(log: &CallLog<'_>) {
+    let duration_ms = u64::try_from(log.elapsed.as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        target: "payouts_stripe::call",
+        method = %log.method,
+        path = %log.path,
+        status = %log.status.map_or_else(|| "none".to_owned(), |s| s.to_string()),
+        duration_ms,
+        stripe_request_id = %log.request_id.unwrap_or("-"),
+        idempotency_key = %log.call.key.map_or("-", |k| k.as_str()),
+        account = %log.call.account.map_or("-", |a| a.as_str()),
+        attempt = log.attempt,
+        "stripe call"
+    );
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -16,6 +16,7 @@ mod helpers;
 
 mod connect;
 mod errors;
+mod logs;
 mod payments;
 mod transfers;
 mod webhooks;

@@ -20,6 +20,8 @@ mod limits;
 #[cfg(test)]
 mod money;
 #[cfg(test)]
+mod request_ids;
+#[cfg(test)]
 mod validation;
 #[cfg(test)]
 mod webhooks;
