@@ -1460,3 +1460,56 @@ async fn every_answer_carries_a_request_id() {
     assert_ne!(a, b, "each request its own id");
     api.stop().await;
 }
+
+/// `GET /api/v1/programs` pages like every list: `limit`, `starting_after`,
+/// `has_more`, one merchant's programs only, and a bad cursor is a 400.
+#[tokio::test]
+async fn programs_are_listed_in_keyset_pages() {
+    let api = Api::start().await;
+    let (a, b) = (api.admin("m_pages"), api.admin("m_other"));
+    let mut created = Vec::new();
+    for _ in 0..3 {
+        let (s, p) = api.post("/api/v1/programs", &a, program_body()).await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        created.push(p["id"].as_str().unwrap().to_owned());
+    }
+    let (s, _) = api.post("/api/v1/programs", &b, program_body()).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let (s, first) = api.get("/api/v1/programs?limit=2", &a).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    let ids = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first_ids = ids(&first);
+    assert_eq!(first_ids.len(), 2, "{first}");
+    assert_eq!(first["has_more"], true);
+    let (s, second) = api
+        .get(
+            &format!("/api/v1/programs?limit=2&starting_after={}", first_ids[1]),
+            &a,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{second}");
+    let second_ids = ids(&second);
+    assert_eq!(second_ids.len(), 1, "{second}");
+    assert_eq!(second["has_more"], false);
+    let mut all: Vec<String> = first_ids.into_iter().chain(second_ids).collect();
+    all.sort();
+    created.sort();
+    assert_eq!(
+        all, created,
+        "every program of the merchant once, no other's"
+    );
+
+    let (s, e) = api.get("/api/v1/programs?starting_after=nope", &a).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (s, e) = api.get("/api/v1/programs?limit=0", &a).await;
+    assert!(s.is_client_error(), "{s} {e}");
+    api.stop().await;
+}
