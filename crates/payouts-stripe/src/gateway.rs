@@ -223,6 +223,20 @@ pub(crate) fn onboarding_state(account: &wire::Account) -> OnboardingState {
 }
 
 impl StripeGateway {
+    /// `GET /v1/accounts/{id}` as the platform.
+    pub(crate) async fn connected_account(
+        &self,
+        account: &AccountId,
+    ) -> Result<wire::Account, GatewayError> {
+        self.transport
+            .send(
+                &RetrieveAccount::new(account.as_str()),
+                Call::default(),
+                "account",
+            )
+            .await
+    }
+
     /// Reverses `amount` (all when `None`) with `key`, then reads the
     /// transfer's new total reversed.
     pub(crate) async fn reverse(
@@ -424,26 +438,11 @@ impl ConnectGateway for StripeGateway {
     }
 
     async fn account_state(&self, account: &AccountId) -> Result<OnboardingState, GatewayError> {
-        let account: wire::Account = self
-            .transport
-            .send(
-                &RetrieveAccount::new(account.as_str()),
-                Call::default(),
-                "account",
-            )
-            .await?;
-        Ok(onboarding_state(&account))
+        Ok(onboarding_state(&self.connected_account(account).await?))
     }
 
     async fn account_snapshot(&self, account: &AccountId) -> Result<AccountSnapshot, GatewayError> {
-        let account: wire::Account = self
-            .transport
-            .send(
-                &RetrieveAccount::new(account.as_str()),
-                Call::default(),
-                "account",
-            )
-            .await?;
+        let account = self.connected_account(account).await?;
         let onboarding = onboarding_state(&account);
         let requirements = account.requirements.as_ref();
         Ok(AccountSnapshot {

@@ -18,7 +18,7 @@ use payouts_domain::ports::{GatewayError, Page};
 use stripe_connect::account::{
     CreateAccount, CreateAccountBusinessProfile, CreateAccountCapabilities,
     CreateAccountCapabilitiesCardPayments, CreateAccountCapabilitiesTransfers, CreateAccountType,
-    RetrieveAccount, UpdateAccount, UpdateAccountSettings, UpdateAccountSettingsPayouts,
+    UpdateAccount, UpdateAccountSettings, UpdateAccountSettingsPayouts,
     UpdateAccountSettingsPayoutsSchedule, UpdateAccountSettingsPayoutsScheduleDelayDays,
     UpdateAccountSettingsPayoutsScheduleInterval, UpdateAccountSettingsPayoutsScheduleWeeklyAnchor,
 };
@@ -381,15 +381,7 @@ impl StripeGateway {
     /// [`GatewayError`] ([`payouts_domain::ports::FailureKind::NotFound`] or
     /// `CannotReceive` for an account we cannot see).
     pub async fn retrieve_account(&self, account: &AccountId) -> Result<AccountView, GatewayError> {
-        let a: wire::Account = self
-            .transport
-            .send(
-                &RetrieveAccount::new(account.as_str()),
-                Call::default(),
-                "account",
-            )
-            .await?;
-        account_from_wire(&a)
+        account_from_wire(&self.connected_account(account).await?)
     }
 
     /// The account's payout schedule.

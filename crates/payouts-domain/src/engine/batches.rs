@@ -231,6 +231,20 @@ impl Drop for AccountShare {
     }
 }
 
+/// `item` without its claim, with the state it is expected in: a release
+/// that is a compare-and-set on the state (an item that moved meanwhile is
+/// left to whoever moved it).
+fn unleased(item: PayoutItem) -> (PayoutItem, ItemState) {
+    let expected = item.state.clone();
+    (
+        PayoutItem {
+            lease: None,
+            ..item
+        },
+        expected,
+    )
+}
+
 /// The batch runs counted in `paying` (keys `batch:{id}`).
 pub(super) fn runs_in_progress(paying: &Paying) -> usize {
     AccountShare::counts(paying)
@@ -664,16 +678,7 @@ where
                         .as_ref()
                         .is_some_and(|l| l.worker == self.config.worker)
                 })
-                .map(|item| {
-                    let expected = item.state.clone();
-                    (
-                        PayoutItem {
-                            lease: None,
-                            ..item
-                        },
-                        expected,
-                    )
-                })
+                .map(unleased)
                 .collect();
             if mine.is_empty() {
                 continue;
@@ -1040,19 +1045,7 @@ where
         if unsent.is_empty() {
             return Ok(());
         }
-        let changes: Vec<(PayoutItem, ItemState)> = unsent
-            .into_iter()
-            .map(|item| {
-                let expected = item.state.clone();
-                (
-                    PayoutItem {
-                        lease: None,
-                        ..item
-                    },
-                    expected,
-                )
-            })
-            .collect();
+        let changes: Vec<(PayoutItem, ItemState)> = unsent.into_iter().map(unleased).collect();
         // An item another worker moved meanwhile is its business now.
         self.store.transition_items(&changes).await?;
         Ok(())

@@ -330,22 +330,14 @@ pub async fn account_payout_dispute_and_transfer_events<S: PayoutStore + Clone>(
     let member = store.membership(alice.id).await.unwrap().unwrap();
     assert!(!member.onboarding.payouts_enabled);
     assert_eq!(member.onboarding.transfers, CapabilityStatus::Pending);
-    let healthy_account = AccountSnapshot {
-        account_id: alice_account.clone(),
-        details_submitted: true,
-        charges_enabled: true,
-        payouts_enabled: true,
-        transfers: CapabilityStatus::Active,
-        disabled_reason: None,
-        past_due: false,
-    };
-    w.engine.gateway().set_account(healthy_account.clone());
+    let healthy_now = healthy_account(alice_account.clone());
+    w.engine.gateway().set_account(healthy_now.clone());
     let healthy = event(
         &w,
         2,
         "account.updated",
         Some(&alice_account),
-        EventKind::AccountUpdated(healthy_account),
+        EventKind::AccountUpdated(healthy_now),
     );
     w.engine.handle_event(&healthy).await.unwrap();
     assert!(
@@ -363,15 +355,11 @@ pub async fn account_payout_dispute_and_transfer_events<S: PayoutStore + Clone>(
         40,
         "account.updated",
         Some(&alice_account),
-        EventKind::AccountUpdated(AccountSnapshot {
-            account_id: alice_account.clone(),
-            details_submitted: true,
-            charges_enabled: false,
-            payouts_enabled: false,
-            transfers: CapabilityStatus::Inactive,
-            disabled_reason: Some("requirements.past_due".into()),
-            past_due: true,
-        }),
+        EventKind::AccountUpdated(disabled_account(
+            alice_account.clone(),
+            "requirements.past_due",
+            true,
+        )),
     );
     assert_eq!(
         w.engine.handle_event(&late).await.unwrap(),
@@ -393,15 +381,11 @@ pub async fn account_payout_dispute_and_transfer_events<S: PayoutStore + Clone>(
         41,
         "account.updated",
         merchant_account,
-        EventKind::AccountUpdated(AccountSnapshot {
-            account_id: w.merchant_account.clone(),
-            details_submitted: true,
-            charges_enabled: false,
-            payouts_enabled: false,
-            transfers: CapabilityStatus::Inactive,
-            disabled_reason: Some("rejected.other".into()),
-            past_due: false,
-        }),
+        EventKind::AccountUpdated(disabled_account(
+            w.merchant_account.clone(),
+            "rejected.other",
+            false,
+        )),
     );
     assert_eq!(
         w.engine.handle_event(&disabled_merchant).await.unwrap(),
@@ -414,56 +398,30 @@ pub async fn account_payout_dispute_and_transfer_events<S: PayoutStore + Clone>(
         connection.status
     );
     // And when Stripe really disabled it, whichever event comes.
-    w.engine.gateway().set_account(AccountSnapshot {
-        account_id: w.merchant_account.clone(),
-        details_submitted: true,
-        charges_enabled: false,
-        payouts_enabled: false,
-        transfers: CapabilityStatus::Inactive,
-        disabled_reason: Some("rejected.other".into()),
-        past_due: false,
-    });
+    w.engine.gateway().set_account(disabled_account(
+        w.merchant_account.clone(),
+        "rejected.other",
+        false,
+    ));
     let stale_healthy = event(
         &w,
         42,
         "account.updated",
         merchant_account,
-        EventKind::AccountUpdated(AccountSnapshot {
-            account_id: w.merchant_account.clone(),
-            details_submitted: true,
-            charges_enabled: true,
-            payouts_enabled: true,
-            transfers: CapabilityStatus::Active,
-            disabled_reason: None,
-            past_due: false,
-        }),
+        EventKind::AccountUpdated(healthy_account(w.merchant_account.clone())),
     );
     w.engine.handle_event(&stale_healthy).await.unwrap();
     let connection = w.engine.connection(&w.merchant).await.unwrap().unwrap();
     assert!(!connection.status.can_transfer(), "{:?}", connection.status);
-    w.engine.gateway().set_account(AccountSnapshot {
-        account_id: w.merchant_account.clone(),
-        details_submitted: true,
-        charges_enabled: true,
-        payouts_enabled: true,
-        transfers: CapabilityStatus::Active,
-        disabled_reason: None,
-        past_due: false,
-    });
+    w.engine
+        .gateway()
+        .set_account(healthy_account(w.merchant_account.clone()));
     let enabled_again = event(
         &w,
         43,
         "account.updated",
         merchant_account,
-        EventKind::AccountUpdated(AccountSnapshot {
-            account_id: w.merchant_account.clone(),
-            details_submitted: true,
-            charges_enabled: true,
-            payouts_enabled: true,
-            transfers: CapabilityStatus::Active,
-            disabled_reason: None,
-            past_due: false,
-        }),
+        EventKind::AccountUpdated(healthy_account(w.merchant_account.clone())),
     );
     w.engine.handle_event(&enabled_again).await.unwrap();
     assert!(
@@ -483,15 +441,7 @@ pub async fn account_payout_dispute_and_transfer_events<S: PayoutStore + Clone>(
         44,
         "account.updated",
         Some(&stranger),
-        EventKind::AccountUpdated(AccountSnapshot {
-            account_id: stranger.clone(),
-            details_submitted: true,
-            charges_enabled: true,
-            payouts_enabled: true,
-            transfers: CapabilityStatus::Active,
-            disabled_reason: None,
-            past_due: false,
-        }),
+        EventKind::AccountUpdated(healthy_account(stranger.clone())),
     );
     assert!(is_ignored(&w.engine.handle_event(&unknown).await.unwrap()));
 
@@ -786,4 +736,30 @@ pub async fn a_failed_event_is_released_for_redelivery<S: PayoutStore + Clone>(s
         .unwrap();
     assert_eq!(conversion.refunded, usd(0));
     w.assert_ledger().await;
+}
+
+/// An account as Stripe shows it in good standing.
+fn healthy_account(account_id: AccountId) -> AccountSnapshot {
+    AccountSnapshot {
+        account_id,
+        details_submitted: true,
+        charges_enabled: true,
+        payouts_enabled: true,
+        transfers: CapabilityStatus::Active,
+        disabled_reason: None,
+        past_due: false,
+    }
+}
+
+/// An account Stripe disabled for `reason`.
+fn disabled_account(account_id: AccountId, reason: &str, past_due: bool) -> AccountSnapshot {
+    AccountSnapshot {
+        account_id,
+        details_submitted: true,
+        charges_enabled: false,
+        payouts_enabled: false,
+        transfers: CapabilityStatus::Inactive,
+        disabled_reason: Some(reason.into()),
+        past_due,
+    }
 }
