@@ -268,7 +268,7 @@ pub async fn home(
                     .map_or_else(|| format!("partner {p}"), |k| format!("partner {k}")),
             },
             text: note_text(n, Reader::Merchant),
-            delivered: n.delivered_at.is_some(),
+            delivered: n.delivered_at().is_some(),
         })
         .collect();
     let connected = state
