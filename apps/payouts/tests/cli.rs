@@ -160,7 +160,7 @@ fn migrate_applies_once_then_has_nothing_to_do() {
     let first = payouts(&["migrate", "--database-url", &url], &[]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
-        stdout(&first).contains("applied 5 migration(s) (5 known)"),
+        stdout(&first).contains("applied 6 migration(s) (6 known)"),
         "{}",
         stdout(&first)
     );
@@ -169,6 +169,7 @@ fn migrate_applies_once_then_has_nothing_to_do() {
     assert!(stdout(&first).contains("m20261121_000003_open_items_index"));
     assert!(stdout(&first).contains("m20261201_000004_account_owners"));
     assert!(stdout(&first).contains("m20261201_000005_console_sessions"));
+    assert!(stdout(&first).contains("m20261207_000006_outbox_delivery"));
 
     // The same database through DATABASE_URL.
     let second = payouts(&["migrate"], &[("DATABASE_URL", &url)]);
