@@ -46,9 +46,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct WebhookEndpointBody {
     /// Where notifications are POSTed: `http://` or `https://`, with a
     /// host, at most 2048 characters.
-    #[schema(example = "https://example.com/payouts/webhooks")]
+    #[schema(
+        example = "https://example.com/payouts/webhooks",
+        min_length = 8,
+        max_length = 2048,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.\\[\\]:-]+([/?#][^\\s]*)?$"
+    )]
     pub url: String,
     /// A note for people, at most 500 characters.
+    #[schema(max_length = 500)]
     pub description: Option<String>,
 }
 
