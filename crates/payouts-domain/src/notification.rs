@@ -346,12 +346,17 @@ pub struct OutboxPolicy {
     /// Deliveries in flight at once to one URL (0 counts as 1), so that a
     /// slow endpoint takes a few slots, never all of them.
     pub per_endpoint: u32,
+    /// How long one dispatch keeps starting deliveries; what it has not
+    /// started by then stays due for the next one. With the notifier's
+    /// own timeout, this bounds a run (so a scheduler's lease outlives it).
+    pub run_budget: Duration,
 }
 
 impl Default for OutboxPolicy {
     /// 20 attempts or 3 days; 30 s doubling to 6 h, ±20 %: the 20th
     /// attempt comes about 2.9 days after the first, so both limits meet
-    /// near Stripe's three days. 16 deliveries at once, 4 per endpoint.
+    /// near Stripe's three days. 16 deliveries at once, 4 per endpoint,
+    /// new ones started for 10 s per dispatch.
     fn default() -> Self {
         OutboxPolicy {
             max_attempts: 20,
@@ -361,6 +366,7 @@ impl Default for OutboxPolicy {
             jitter_percent: 20,
             concurrency: 16,
             per_endpoint: 4,
+            run_budget: Duration::seconds(10),
         }
     }
 }

@@ -8,7 +8,10 @@
 //! still queued in that dispatch are not sent: each counts a failed attempt
 //! ("not sent: the endpoint failed earlier in this dispatch") and waits its
 //! backoff, so 200 notifications to a dead endpoint cost one timeout per
-//! dispatch, not 200.
+//! dispatch, not 200. A dispatch starts deliveries for
+//! [`crate::notification::OutboxPolicy::run_budget`] (10 s) at most; what it has not started by
+//! then stays due for the next one, so a run ends within about the budget
+//! plus one delivery timeout.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -45,6 +48,9 @@ pub struct DispatchReport {
     pub dead: u32,
     /// Notifications another worker or a replay changed meanwhile (left to them).
     pub conflicts: u32,
+    /// Due notifications not started before the run's budget ran out; the
+    /// next dispatch takes them.
+    pub deferred: u32,
 }
 
 /// One notification to send, and where.
@@ -289,9 +295,11 @@ where
         let mut cursor = 0_usize;
         let mut report = DispatchReport::default();
         let mut first_error: Option<DomainError> = None;
+        let stop_starting_at = now.saturating_add(policy.run_budget);
         loop {
-            // Start jobs, taking URLs in turn, while there are free slots.
-            while running.len() < policy.concurrency() {
+            // Start jobs, taking URLs in turn, while there are free slots
+            // and the run's budget lasts.
+            while running.len() < policy.concurrency() && self.clock.now() < stop_starting_at {
                 let mut started = false;
                 for step in 0..keys.len() {
                     let index = cursor
@@ -341,6 +349,15 @@ where
                 }
             }
         }
+        // Behind a URL that failed: skipped, even past the budget.
+        for key in &failed_keys {
+            if let Some(queue) = queues.get_mut(key) {
+                skipped.extend(queue.drain(..));
+            }
+        }
+        // Never started: still due, for the next dispatch.
+        let unstarted: usize = queues.values().map(VecDeque::len).sum();
+        report.deferred = u32::try_from(unstarted).unwrap_or(u32::MAX);
         // What was queued behind a URL that failed: not sent this time.
         for job in skipped {
             let failure = DeliveryFailure::new(

@@ -122,6 +122,7 @@ macro_rules! scenario_tests {
             a_notification_failing_for_three_days_is_dead_lettered,
             endpoints_take_precedence_and_rotation_signs_with_both,
             a_failing_endpoint_holds_up_nobody_else,
+            a_dispatch_starts_deliveries_for_its_budget_only,
         );
     };
 }

@@ -409,6 +409,67 @@ pub async fn a_failing_endpoint_holds_up_nobody_else<S: PayoutStore + Clone>(sto
     assert_eq!(failing.len(), 200);
 }
 
+/// A dispatch starts deliveries for its budget only; what it has not
+/// started stays due, untouched, for the next dispatch.
+pub async fn a_dispatch_starts_deliveries_for_its_budget_only<S: PayoutStore + Clone>(store: S) {
+    let mut config = config(20);
+    config.outbox.per_endpoint = 1;
+    config.outbox.run_budget = Duration::seconds(10);
+    let w = World::configured(store, PayoutPolicy::Manual, 0, config).await;
+    w.engine
+        .create_webhook_endpoint(&w.merchant, "https://slow.test/hook", None)
+        .await
+        .unwrap();
+    let notes: Vec<Notification> = (0..10).map(|i| note(&w, &w.merchant, i)).collect();
+    w.engine.store().enqueue(&notes).await.unwrap();
+    // Each delivery takes 4 s: started at 0, 4 and 8 s; none at 12 s.
+    let notifier = Slow {
+        clock: w.clock.clone(),
+    };
+    let report = w
+        .engine
+        .dispatch_notifications(&notifier, 100)
+        .await
+        .unwrap();
+    assert_eq!((report.delivered, report.deferred), (3, 7), "{report:?}");
+    let due = w
+        .engine
+        .store()
+        .due_notifications(crate::ports::Clock::now(&w.clock), 100)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 7);
+    assert!(due.iter().all(|n| n.delivery.attempts() == 0));
+    let report = w
+        .engine
+        .dispatch_notifications(&notifier, 100)
+        .await
+        .unwrap();
+    assert_eq!((report.delivered, report.deferred), (3, 4), "{report:?}");
+}
+
+/// Answers 200 after moving the clock 4 s.
+#[derive(Debug)]
+struct Slow {
+    clock: crate::memory::ManualClock,
+}
+
+#[async_trait]
+impl Notifier for Slow {
+    fn fallback_target(&self, _merchant: &MerchantId) -> Option<DeliveryTarget> {
+        None
+    }
+
+    async fn deliver(
+        &self,
+        _notification: &Notification,
+        _target: Option<DeliveryTarget>,
+    ) -> Result<Option<u16>, NotifyError> {
+        self.clock.advance(Duration::seconds(4));
+        Ok(Some(200))
+    }
+}
+
 /// Records the target of each delivery.
 #[derive(Debug, Default)]
 struct TargetLog {
