@@ -252,9 +252,9 @@ where
     ///
     /// Targets: the merchant's endpoints; without any, the notifier's
     /// fallback; without that, the notification is only logged and counts
-    /// as delivered. A notification is delivered when every target
-    /// answered 2xx in one attempt; a retry sends to each again (receivers
-    /// deduplicate by id).
+    /// as delivered. A notification is delivered once every target has
+    /// answered 2xx; a retry sends only to the targets that have not
+    /// (delivery is still at least once: receivers deduplicate by id).
     ///
     /// # Errors
     /// [`DomainError::Unavailable`] when the store fails (the first such
@@ -419,9 +419,26 @@ where
                 .map(|e| DeliveryFailure::new(e.status_code, e.message));
             return (key, self.settle(n, failure, &[]).await);
         }
-        let mut attempts = Vec::with_capacity(job.targets.len());
+        // A retry sends only to the targets that have not accepted it yet.
+        let targets = match &n.delivery {
+            DeliveryState::Pending {
+                attempts, since, ..
+            } if *attempts > 0 && job.targets.len() > 1 => {
+                match self.store.accepted_urls(n.id, *since).await {
+                    Ok(accepted) => job
+                        .targets
+                        .iter()
+                        .filter(|t| !accepted.contains(&t.url))
+                        .cloned()
+                        .collect(),
+                    Err(e) => return (key, Err(e.into())),
+                }
+            }
+            _ => job.targets.clone(),
+        };
+        let mut attempts = Vec::with_capacity(targets.len());
         let mut failure = None;
-        for target in &job.targets {
+        for target in &targets {
             let started = self.clock.now();
             let result = notifier.deliver(n, Some(target.clone())).await;
             let ended = self.clock.now();

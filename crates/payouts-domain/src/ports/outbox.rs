@@ -50,6 +50,17 @@ pub trait OutboxStore: Send + Sync {
         attempts: &[DeliveryAttempt],
     ) -> Result<(), StoreError>;
 
+    /// The URLs that accepted `notification` (a succeeded attempt) at or
+    /// after `since`: a retry sends to the others only.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn accepted_urls(
+        &self,
+        notification: NotificationId,
+        since: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError>;
+
     /// A page of a merchant's delivery attempts, newest first, optionally
     /// only those with `status`. `page.after` is the last attempt id of
     /// the previous page.

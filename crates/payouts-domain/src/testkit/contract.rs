@@ -1365,6 +1365,19 @@ pub async fn outbox_deduplicates_and_delivers<S: PayoutStore>(s: S) {
             .is_empty()
     );
 
+    // The URLs that accepted a notification, since an instant.
+    assert_eq!(
+        s.accepted_urls(pending[0].id, T0).await.unwrap(),
+        vec!["https://hooks.test/a".to_owned()]
+    );
+    assert!(
+        s.accepted_urls(pending[0].id, at + Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.accepted_urls(pending[1].id, T0).await.unwrap().is_empty());
+
     // Attempts: newest first, by status, in keyset pages, per merchant.
     let page = s
         .deliveries_page(&m, None, PageRequest::first(10))

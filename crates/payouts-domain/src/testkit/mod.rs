@@ -123,6 +123,7 @@ macro_rules! scenario_tests {
             endpoints_take_precedence_and_rotation_signs_with_both,
             a_failing_endpoint_holds_up_nobody_else,
             a_dispatch_starts_deliveries_for_its_budget_only,
+            a_retry_goes_only_to_the_endpoints_that_refused,
         );
     };
 }

@@ -409,6 +409,83 @@ pub async fn a_failing_endpoint_holds_up_nobody_else<S: PayoutStore + Clone>(sto
     assert_eq!(failing.len(), 200);
 }
 
+/// With two endpoints, a retry goes only to the one that has not accepted
+/// the notification; it is delivered once both have.
+pub async fn a_retry_goes_only_to_the_endpoints_that_refused<S: PayoutStore + Clone>(store: S) {
+    let w = World::configured(store, PayoutPolicy::Manual, 0, config(20)).await;
+    for url in ["https://a.test/hook", "https://b.test/hook"] {
+        w.engine
+            .create_webhook_endpoint(&w.merchant, url, None)
+            .await
+            .unwrap();
+    }
+    let n = note(&w, &w.merchant, 1);
+    w.engine
+        .store()
+        .enqueue(std::slice::from_ref(&n))
+        .await
+        .unwrap();
+    let notifier = Picky::default();
+    *notifier.refuse.lock().unwrap() = Some("https://b.test/hook".to_owned());
+    let report = w
+        .engine
+        .dispatch_notifications(&notifier, 10)
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+    let mut first = notifier.seen.lock().unwrap().clone();
+    first.sort();
+    assert_eq!(first, vec!["https://a.test/hook", "https://b.test/hook"]);
+    notifier.seen.lock().unwrap().clear();
+    *notifier.refuse.lock().unwrap() = None;
+    w.clock.advance(Duration::minutes(1));
+    let report = w
+        .engine
+        .dispatch_notifications(&notifier, 10)
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 1);
+    assert_eq!(
+        notifier.seen.lock().unwrap().clone(),
+        vec!["https://b.test/hook".to_owned()]
+    );
+    assert!(matches!(
+        w.engine.outbox_notification(n.id).await.unwrap().delivery,
+        DeliveryState::Delivered { attempts: 2, .. }
+    ));
+}
+
+/// Refuses one URL (500), accepts the others; records every URL sent to.
+#[derive(Debug, Default)]
+struct Picky {
+    refuse: Mutex<Option<String>>,
+    seen: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Notifier for Picky {
+    fn fallback_target(&self, _merchant: &MerchantId) -> Option<DeliveryTarget> {
+        None
+    }
+
+    async fn deliver(
+        &self,
+        _notification: &Notification,
+        target: Option<DeliveryTarget>,
+    ) -> Result<Option<u16>, NotifyError> {
+        let url = target.map(|t| t.url).unwrap_or_default();
+        self.seen.lock().unwrap().push(url.clone());
+        if self.refuse.lock().unwrap().as_deref() == Some(url.as_str()) {
+            Err(NotifyError {
+                status_code: Some(500),
+                message: "the endpoint answered 500".to_owned(),
+            })
+        } else {
+            Ok(Some(200))
+        }
+    }
+}
+
 /// A dispatch starts deliveries for its budget only; what it has not
 /// started stays due, untouched, for the next dispatch.
 pub async fn a_dispatch_starts_deliveries_for_its_budget_only<S: PayoutStore + Clone>(store: S) {

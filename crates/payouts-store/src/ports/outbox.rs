@@ -161,6 +161,26 @@ impl OutboxStore for SeaOrmStore {
         Ok(())
     }
 
+    async fn accepted_urls(
+        &self,
+        notification: NotificationId,
+        since: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<String> = notification_delivery::Entity::find()
+            .select_only()
+            .column(notification_delivery::Column::Url)
+            .distinct()
+            .filter(notification_delivery::Column::NotificationId.eq(notification.as_uuid()))
+            .filter(notification_delivery::Column::Status.eq(AttemptStatus::Succeeded.as_str()))
+            .filter(notification_delivery::Column::AttemptedAtNs.gte(ts_bound(since)))
+            .order_by_asc(notification_delivery::Column::Url)
+            .into_tuple()
+            .all(self.db())
+            .await
+            .or_unavailable()?;
+        Ok(rows)
+    }
+
     async fn deliveries_page(
         &self,
         merchant: &MerchantId,

@@ -91,6 +91,26 @@ impl OutboxStore for InMemoryStore {
         Ok(())
     }
 
+    async fn accepted_urls(
+        &self,
+        notification: NotificationId,
+        since: OffsetDateTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut urls: Vec<String> = lock(&self.state)
+            .deliveries
+            .iter()
+            .filter(|d| {
+                d.notification_id == notification
+                    && d.status == AttemptStatus::Succeeded
+                    && d.attempted_at >= since
+            })
+            .map(|d| d.url.clone())
+            .collect();
+        urls.sort();
+        urls.dedup();
+        Ok(urls)
+    }
+
     async fn deliveries_page(
         &self,
         merchant: &MerchantId,
