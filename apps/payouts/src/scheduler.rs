@@ -12,7 +12,7 @@
 //! | `reconcile` | 5 s | resumes executing batches (one pass): items a killed worker claimed and ambiguous items whose back-off ended are re-sent with the same key, and after 24 h reconciled by `transfer_group` |
 //! | `probation` | 5 min | archives programs whose 7-day probation ended |
 //! | `refresh` | 15 min | refreshes completed batches' transfers (reversals) |
-//! | `outbox` | 10 s | dispatches notifications |
+//! | `outbox` | 10 s | delivers due notifications (200 at most per run), 16 at once and at most 4 per endpoint; a failed attempt waits its backoff (30 s doubling to 6 h, ±20 %), and after 20 attempts or 3 days the notification is dead-lettered (replay it through the API or the console) |
 //! | `request_keys` | 1 h | forgets `Idempotency-Key` records older than 24 h (a key left in progress by a dead worker is taken over after 60 s by the next request with it) |
 
 use std::sync::Arc;
@@ -351,11 +351,17 @@ async fn run_once(
             }
         }
         Job::Outbox => {
-            let sent = engine
-                .dispatch_notifications(&NotifierRef(notifier), 200)
-                .await?;
-            if sent > 0 {
-                tracing::debug!(sent, "notifications dispatched");
+            let report = engine.dispatch_notifications(notifier, 200).await?;
+            if report.failed > 0 || report.dead > 0 {
+                tracing::warn!(
+                    delivered = report.delivered,
+                    failed = report.failed,
+                    skipped = report.skipped,
+                    dead = report.dead,
+                    "notifications not delivered; they are retried with backoff"
+                );
+            } else if report.delivered > 0 {
+                tracing::debug!(delivered = report.delivered, "notifications dispatched");
             }
         }
         Job::RequestKeys => {
@@ -416,19 +422,6 @@ async fn auto_payouts(engine: &Engine) -> Result<(), payouts_domain::DomainError
         }
     }
     Ok(())
-}
-
-/// `&dyn Notifier` as a sized `Notifier`.
-struct NotifierRef<'a>(&'a dyn Notifier);
-
-#[async_trait::async_trait]
-impl Notifier for NotifierRef<'_> {
-    async fn deliver(
-        &self,
-        notification: &payouts_domain::notification::Notification,
-    ) -> Result<(), payouts_domain::ports::NotifyError> {
-        self.0.deliver(notification).await
-    }
 }
 
 #[cfg(test)]

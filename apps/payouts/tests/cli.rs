@@ -180,6 +180,7 @@ fn migrate_applies_once_then_has_nothing_to_do() {
         "m20261201_000004_account_owners",
         "m20261201_000005_console_sessions",
         "m20261207_000006_batch_source_account",
+        "m20261207_000007_outbox_delivery",
     ] {
         assert!(names.contains(&name), "{name} not applied: {out}");
     }

@@ -43,6 +43,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/portal/onboarded", web::get().to(portal::onboarded))
         .route("/dashboard/partners", web::get().to(home::home))
         .route(
+            "/dashboard/partners/notifications/{notification_id}/replay",
+            web::post().to(home::replay),
+        )
+        .route(
             "/dashboard/partners/stripe-connect",
             web::get().to(connect::card),
         )

@@ -31,6 +31,7 @@ struct Console {
     http: reqwest::Client,
     jwt: JwtSecret,
     _sb: SandboxHandle,
+    engine: Arc<payouts_http::Engine>,
 }
 
 impl Console {
@@ -57,8 +58,9 @@ impl Console {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         sb.set_oauth_redirect_uri(format!("{base}/api/v1/stripe-connect/callback"));
+        let engine = Arc::new(engine);
         let state = AppState::new(
-            Arc::new(engine),
+            Arc::clone(&engine),
             HttpSettings {
                 dashboard_url: format!("{base}/dashboard/partners/stripe-connect"),
                 stripe_dashboard_url: "https://dashboard.stripe.com/test".to_owned(),
@@ -84,6 +86,7 @@ impl Console {
                 .unwrap(),
             jwt: JwtSecret::new(SECRET).unwrap(),
             _sb: sb,
+            engine,
         }
     }
 
@@ -1355,4 +1358,129 @@ async fn an_error_page_quotes_the_request_id() {
             "{path}: {html}"
         );
     }
+}
+
+/// Issue 14, item 12: the home page shows the notifications the merchant's
+/// endpoints did not accept (kind, attempts, last answer, when), and an
+/// admin replays one with a form carrying the CSRF token.
+#[tokio::test]
+async fn the_home_page_shows_failed_deliveries_and_replays_one() {
+    use payouts_domain::notification::{DeliveryState, Notification, NotificationKind, Recipient};
+
+    let c = Console::start().await;
+    let merchant = MerchantId::parse("m_hooks".to_owned()).unwrap();
+    c.engine
+        .create_webhook_endpoint(&merchant, "https://hooks.test/payouts", None)
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let n = Notification {
+        id: payouts_domain::ids::NotificationId::parse("6f1c2a53-3d59-4c43-9b0e-5d4f3b1f2a10")
+            .unwrap(),
+        merchant_id: merchant.clone(),
+        kind: NotificationKind::MerchantAccountInactive,
+        recipient: Recipient::Merchant(merchant.clone()),
+        dedupe_key: "console-test:1".to_owned(),
+        payload: json!({}),
+        created_at: now,
+        delivery: DeliveryState::new_at(now),
+    };
+    c.engine
+        .store()
+        .enqueue(std::slice::from_ref(&n))
+        .await
+        .unwrap();
+    let cookie = c.session("m_hooks", "tenant_admin").await;
+    let html = c
+        .get("/dashboard/partners", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Failed deliveries"), "{html}");
+    assert!(
+        !html.contains("data-testid=\"failed-deliveries\""),
+        "{html}"
+    );
+
+    let notifier = payouts_domain::memory::RecordingNotifier::default();
+    notifier.set_failing(true);
+    assert_eq!(
+        c.engine
+            .dispatch_notifications(&notifier, 10)
+            .await
+            .unwrap()
+            .failed,
+        1
+    );
+    let html = c
+        .get("/dashboard/partners", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("data-testid=\"failed-deliveries\""), "{html}");
+    assert!(html.contains("merchant_account_inactive"), "{html}");
+    assert!(html.contains("retrying"), "{html}");
+    assert!(html.contains("HTTP 500"), "{html}");
+    assert!(html.contains("recording notifier set to fail"), "{html}");
+    assert!(html.contains("next try"), "{html}");
+    let replay = format!("/dashboard/partners/notifications/{}/replay", n.id);
+    assert!(html.contains(&replay), "{html}");
+    let csrf = csrf_of(&html);
+
+    // A manager sees the failure but has no replay button.
+    let manager = c.session("m_hooks", "manager").await;
+    let html = c
+        .get("/dashboard/partners", Some(&manager))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("merchant_account_inactive") && !html.contains(&replay));
+
+    // Without the CSRF token, or from another merchant: refused.
+    let forged = c
+        .post_fields(&replay, &cookie, &[("csrf_token", "forged")])
+        .await;
+    assert!(forged.status().is_client_error(), "{}", forged.status());
+    let other = c.session("m_other", "tenant_admin").await;
+    let other_html = c
+        .get("/dashboard/partners", Some(&other))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!other_html.contains("merchant_account_inactive"));
+    let theirs = c
+        .post_fields(
+            &replay,
+            &other,
+            &[("csrf_token", csrf_of(&other_html).as_str())],
+        )
+        .await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+
+    // Replay: pending and due now; the list is empty again.
+    let replayed = c
+        .post_fields(&replay, &cookie, &[("csrf_token", csrf.as_str())])
+        .await;
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        replayed
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/dashboard/partners#deliveries")
+    );
+    let stored = c.engine.outbox_notification(n.id).await.unwrap();
+    assert_eq!(stored.delivery.attempts(), 0);
+    assert!(matches!(stored.delivery, DeliveryState::Pending { .. }));
+    let html = c
+        .get("/dashboard/partners", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(&replay), "{html}");
 }

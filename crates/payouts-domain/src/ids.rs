@@ -113,6 +113,14 @@ uuid_id!(
     /// An outbox notification.
     NotificationId
 );
+uuid_id!(
+    /// A merchant's webhook endpoint (where its notifications are POSTed).
+    WebhookEndpointId
+);
+uuid_id!(
+    /// One recorded delivery attempt of a notification to one target.
+    DeliveryId
+);
 
 /// Checks the characters common to the string keys below.
 fn check_chars(

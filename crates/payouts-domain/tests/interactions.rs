@@ -350,33 +350,41 @@ fn no_transfer_is_sent_after_account_inactive() {
             .unwrap();
         let mut notifier = MockNotifier::new();
         let merchant_id = merchant(1);
+        // No endpoint anywhere: each notification is only logged.
+        notifier.expect_fallback_target().returning(|_| None);
         notifier
             .expect_deliver()
-            .withf(move |n| {
-                n.kind == NotificationKind::MerchantAccountInactive
+            .withf(move |n, target| {
+                target.is_none()
+                    && n.kind == NotificationKind::MerchantAccountInactive
                     && n.recipient == Recipient::Merchant(merchant_id.clone())
                     && n.payload["item_id"] == serde_json::json!(refused)
             })
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(None));
         notifier
             .expect_deliver()
-            .withf(move |n| {
-                n.kind == NotificationKind::PartnerPayoutDelayed
+            .withf(move |n, target| {
+                target.is_none()
+                    && n.kind == NotificationKind::PartnerPayoutDelayed
                     && n.recipient == Recipient::Partner(held_partner)
                     && n.payload["item_id"] == serde_json::json!(refused)
                     && n.payload["reason"] == "account_inactive"
             })
             .times(1)
-            .returning(|_| Ok(()));
+            .returning(|_, _| Ok(None));
         assert_eq!(
-            engine.dispatch_notifications(&notifier, 10).await.unwrap(),
+            engine
+                .dispatch_notifications(&notifier, 10)
+                .await
+                .unwrap()
+                .delivered,
             2
         );
         notifier.checkpoint();
         assert_eq!(
             engine.dispatch_notifications(&notifier, 10).await.unwrap(),
-            0
+            payouts_domain::engine::DispatchReport::default()
         );
     });
     drop(engine);

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{batches, login_links, ops, platform, programs, webhooks};
+use crate::routes::{batches, login_links, ops, outbox, platform, programs, webhooks};
 
 /// The API document served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -35,6 +35,9 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         batches::approve_batch, batches::execute_batch, batches::list_items, batches::retry_item,
         batches::refresh_batch, batches::partner_payouts, batches::partner_tax,
         login_links::create_login_link,
+        outbox::create_webhook_endpoint, outbox::list_webhook_endpoints, outbox::get_webhook_endpoint,
+        outbox::delete_webhook_endpoint, outbox::rotate_webhook_secret,
+        outbox::list_notification_deliveries, outbox::replay_notification,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses, &PathParameters),
@@ -51,6 +54,7 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         (name = "webhooks", description = "Stripe webhooks"),
         (name = "ops", description = "Health, readiness, metrics"),
         (name = "console", description = "Console sign-in links"),
+        (name = "outbox", description = "Notifications: the merchant's webhook endpoints, delivery attempts, replay"),
     )
 )]
 pub struct ApiDoc;
@@ -69,7 +73,8 @@ fn path_parameter_schema(name: &str) -> Option<utoipa::openapi::schema::Object> 
     let string = || ObjectBuilder::new().schema_type(Type::String);
     let pattern = |p: &str| string().pattern(Some(p.to_owned())).build();
     Some(match name {
-        "program_id" | "batch_id" | "item_id" | "membership_id" | "partner_id" => string()
+        "program_id" | "batch_id" | "item_id" | "membership_id" | "partner_id" | "endpoint_id"
+        | "notification_id" => string()
             .format(Some(SchemaFormat::Custom("uuid".to_owned())))
             .build(),
         "account_id" => pattern("^acct_[A-Za-z0-9]+$"),

@@ -37,6 +37,7 @@ struct Api {
     jwt: JwtSecret,
     sb: SandboxHandle,
     handle: actix_web::dev::ServerHandle,
+    engine: Arc<payouts_http::Engine>,
 }
 
 impl Api {
@@ -65,8 +66,9 @@ impl Api {
             RandomIds,
             EngineConfig::new(WorkerId::parse("api-test").unwrap()),
         );
+        let engine = Arc::new(engine);
         let state = AppState::new(
-            Arc::new(engine),
+            Arc::clone(&engine),
             HttpSettings {
                 dashboard_url: "http://dash.test/settings".to_owned(),
                 stripe_dashboard_url: "https://dashboard.stripe.com/test".to_owned(),
@@ -91,6 +93,7 @@ impl Api {
             jwt: JwtSecret::new(SECRET).unwrap(),
             sb,
             handle,
+            engine,
         }
     }
 
@@ -433,6 +436,22 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
         ("post", "/api/v1/batches/{batch_id}/refresh".to_owned()),
         ("get", "/api/v1/partners/{partner_id}/payouts".to_owned()),
         ("get", "/api/v1/partners/{partner_id}/tax/{year}".to_owned()),
+        ("post", "/api/v1/webhook-endpoints".to_owned()),
+        ("get", "/api/v1/webhook-endpoints".to_owned()),
+        ("get", "/api/v1/webhook-endpoints/{endpoint_id}".to_owned()),
+        (
+            "delete",
+            "/api/v1/webhook-endpoints/{endpoint_id}".to_owned(),
+        ),
+        (
+            "post",
+            "/api/v1/webhook-endpoints/{endpoint_id}/rotate-secret".to_owned(),
+        ),
+        ("get", "/api/v1/notification-deliveries".to_owned()),
+        (
+            "post",
+            "/api/v1/notifications/{notification_id}/replay".to_owned(),
+        ),
         ("post", "/webhooks/stripe".to_owned()),
         ("get", "/healthz".to_owned()),
         ("get", "/readyz".to_owned()),
@@ -1512,4 +1531,234 @@ async fn programs_are_listed_in_keyset_pages() {
     let (s, e) = api.get("/api/v1/programs?limit=0", &a).await;
     assert!(s.is_client_error(), "{s} {e}");
     api.stop().await;
+}
+
+/// Issue 14, item 12: merchants manage their webhook endpoints (create,
+/// list, get, rotate the secret, delete), list their delivery attempts
+/// with status and response code, and replay a notification; bad input is
+/// a 4xx before anything is stored, and another merchant's ids are 404.
+#[tokio::test]
+async fn webhook_endpoints_deliveries_and_replay() {
+    use payouts_domain::notification::{DeliveryState, Notification, NotificationKind, Recipient};
+
+    let api = Api::start().await;
+    let mine = api.admin("m_hooks");
+    let theirs = api.admin("m_other");
+    let manager = api.token(&[Role::Manager], "m_hooks", None);
+    let post = |path: &'static str, token: String, body: Value| {
+        let api = &api;
+        async move {
+            api.call(reqwest::Method::POST, path, Some(&token), Some(body))
+                .await
+        }
+    };
+
+    // Bad URLs are refused with a clear 400, and nothing is stored.
+    for bad in ["ftp://hooks.test/x", "not a url", "https://", ""] {
+        let (s, body) = post(
+            "/api/v1/webhook-endpoints",
+            mine.clone(),
+            json!({ "url": bad }),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "validation_error");
+        assert_eq!(body["error"]["param"], "url");
+    }
+    let (s, body) = post(
+        "/api/v1/webhook-endpoints",
+        mine.clone(),
+        json!({ "url": "https://hooks.test/x", "extra": 1 }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, list) = api.get("/api/v1/webhook-endpoints", &mine).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["data"], json!([]));
+    // Only admins manage endpoints.
+    let (s, _) = post(
+        "/api/v1/webhook-endpoints",
+        manager.clone(),
+        json!({ "url": "https://hooks.test/x" }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Create: the secret is shown once.
+    let (s, created) = post(
+        "/api/v1/webhook-endpoints",
+        mine.clone(),
+        json!({ "url": "https://hooks.test/payouts", "description": "ops" }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert_eq!(created["object"], "webhook_endpoint");
+    assert_eq!(created["merchant_id"], "m_hooks");
+    assert_eq!(created["url"], "https://hooks.test/payouts");
+    assert_eq!(created["description"], "ops");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let one = format!("/api/v1/webhook-endpoints/{id}");
+    let (s, list) = api.get("/api/v1/webhook-endpoints", &mine).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["id"], id.as_str());
+    assert_eq!(list["data"][0]["secret"], Value::Null);
+    assert_eq!(list["has_more"], false);
+    let (s, got) = api.get(&one, &mine).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got["secret"], Value::Null);
+    assert_eq!(got["previous_secret_expires_at"], Value::Null);
+
+    // Another merchant sees nothing and touches nothing: 404.
+    let (s, list) = api.get("/api/v1/webhook-endpoints", &theirs).await;
+    assert_eq!((s, list["data"].clone()), (StatusCode::OK, json!([])));
+    let (s, body) = api.get(&one, &theirs).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let rotate = format!("{one}/rotate-secret");
+    let (s, _) = api
+        .call(
+            reqwest::Method::POST,
+            &rotate,
+            Some(&theirs),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api
+        .call(reqwest::Method::DELETE, &one, Some(&theirs), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = api.get("/api/v1/webhook-endpoints/not-an-id", &mine).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+
+    // Rotate: a new secret; the old one signs for the overlap.
+    let (s, body) = api
+        .call(
+            reqwest::Method::POST,
+            &rotate,
+            Some(&mine),
+            Some(json!({ "expires_in_hours": 169 })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["param"], "expires_in_hours");
+    let (s, rotated) = api
+        .call(
+            reqwest::Method::POST,
+            &rotate,
+            Some(&mine),
+            Some(json!({ "expires_in_hours": 2 })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["secret"].as_str().unwrap();
+    assert!(new_secret.starts_with("whsec_"));
+    assert_ne!(new_secret, secret);
+    assert!(rotated["previous_secret_expires_at"].is_string());
+    // Without a body: the default overlap.
+    let res = api
+        .http
+        .post(format!("{}{rotate}", api.base))
+        .bearer_auth(&mine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // A notification to this merchant fails once: its attempt is listed
+    // with status and response code, and it can be replayed.
+    let now = time::OffsetDateTime::now_utc();
+    let merchant = MerchantId::parse("m_hooks".to_owned()).unwrap();
+    let n = Notification {
+        id: payouts_domain::ids::NotificationId::from_uuid(uuid::Uuid::new_v4()),
+        merchant_id: merchant.clone(),
+        kind: NotificationKind::MerchantAccountInactive,
+        recipient: Recipient::Merchant(merchant.clone()),
+        dedupe_key: "api-test:1".to_owned(),
+        payload: json!({}),
+        created_at: now,
+        delivery: DeliveryState::new_at(now),
+    };
+    api.engine
+        .store()
+        .enqueue(std::slice::from_ref(&n))
+        .await
+        .unwrap();
+    let notifier = payouts_domain::memory::RecordingNotifier::default();
+    notifier.set_failing(true);
+    let report = api
+        .engine
+        .dispatch_notifications(&notifier, 10)
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1);
+    let (s, deliveries) = api
+        .get("/api/v1/notification-deliveries?status=failed", &manager)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{deliveries}");
+    let d = &deliveries["data"][0];
+    assert_eq!(d["object"], "notification_delivery");
+    assert_eq!(d["notification_id"], n.id.to_string());
+    assert_eq!(d["notification_type"], "merchant_account_inactive");
+    assert_eq!(d["endpoint_id"], id.as_str());
+    assert_eq!(d["url"], "https://hooks.test/payouts");
+    assert_eq!(d["status"], "failed");
+    assert_eq!(d["response_status"], 500);
+    let (s, none) = api
+        .get("/api/v1/notification-deliveries?status=succeeded", &mine)
+        .await;
+    assert_eq!((s, none["data"].clone()), (StatusCode::OK, json!([])));
+    let (s, body) = api
+        .get("/api/v1/notification-deliveries?status=bogus", &mine)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["param"], "status");
+    let (s, body) = api
+        .get("/api/v1/notification-deliveries?limit=0", &mine)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, other) = api.get("/api/v1/notification-deliveries", &theirs).await;
+    assert_eq!((s, other["data"].clone()), (StatusCode::OK, json!([])));
+
+    let replay = format!("/api/v1/notifications/{}/replay", n.id);
+    let (s, _) = post_path(&api, &replay, &theirs).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = post_path(&api, &replay, &manager).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, body) = post_path(
+        &api,
+        &format!("/api/v1/notifications/{}/replay", uuid::Uuid::new_v4()),
+        &mine,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let (s, body) = post_path(&api, "/api/v1/notifications/nope/replay", &mine).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, replayed) = post_path(&api, &replay, &mine).await;
+    assert_eq!(s, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["object"], "notification");
+    assert_eq!(replayed["type"], "merchant_account_inactive");
+    assert_eq!(replayed["delivery_state"], "pending");
+    assert_eq!(replayed["attempts"], 0);
+    assert!(replayed["next_attempt_at"].is_string());
+
+    // Delete: final.
+    let (s, deleted) = api
+        .call(reqwest::Method::DELETE, &one, Some(&mine), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{deleted}");
+    assert_eq!(
+        deleted,
+        json!({ "id": id, "object": "webhook_endpoint", "deleted": true })
+    );
+    let (s, _) = api.get(&one, &mine).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    api.stop().await;
+}
+
+async fn post_path(api: &Api, path: &str, token: &str) -> (StatusCode, Value) {
+    api.call(reqwest::Method::POST, path, Some(token), None)
+        .await
 }

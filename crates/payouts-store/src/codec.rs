@@ -6,14 +6,17 @@ use payouts_domain::commission::{
     AttributedBy, ChangeReason, Commission, CommissionKind, CommissionState, Conversion,
 };
 use payouts_domain::connection::{ConnectionStatus, MerchantConnection, OAuthState};
+use payouts_domain::endpoint::{EndpointUrl, PreviousSecret, SigningSecret, WebhookEndpoint};
 use payouts_domain::events::DisputeRecord;
 use payouts_domain::ids::{
-    AccountId, BatchId, CommissionId, ConversionId, CouponCode, DisputeId, ExternalId,
+    AccountId, BatchId, CommissionId, ConversionId, CouponCode, DeliveryId, DisputeId, ExternalId,
     MembershipId, MerchantId, NotificationId, PartnerId, PaymentIntentId, PayoutItemId, ProgramId,
-    PromotionCodeId, ReferralKey, StateToken, StripePayoutId, WorkerId,
+    PromotionCodeId, ReferralKey, StateToken, StripePayoutId, WebhookEndpointId, WorkerId,
 };
 use payouts_domain::item::{ItemState, Lease, PayoutItem};
-use payouts_domain::notification::Notification;
+use payouts_domain::notification::{
+    AttemptStatus, DeliveryAttempt, DeliveryFailure, DeliveryState, Notification,
+};
 use payouts_domain::partner::{CapabilityStatus, Coupon, Membership, OnboardingState};
 use payouts_domain::period::Period;
 use payouts_domain::ports::{BankPayout, StoredDispute};
@@ -803,9 +806,117 @@ pub(crate) fn item_row(i: &PayoutItem) -> Result<entity::payout_item::Model, Sto
 
 // ---------------------------------------------------------------- outbox
 
+/// A delivery state as stored on `notifications`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeliveryColumns {
+    pub(crate) state: &'static str,
+    pub(crate) attempts: i64,
+    pub(crate) next_attempt_at_ns: Option<i64>,
+    pub(crate) since_ns: Option<i64>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_status: Option<i32>,
+    pub(crate) delivered_at_ns: Option<i64>,
+    pub(crate) dead_at_ns: Option<i64>,
+}
+
+/// The columns of a delivery state.
+pub(crate) fn delivery_columns(state: &DeliveryState) -> Result<DeliveryColumns, StoreError> {
+    let failure = |f: &Option<DeliveryFailure>| {
+        (
+            f.as_ref().map(|f| f.message.clone()),
+            f.as_ref().and_then(|f| f.status_code).map(i32::from),
+        )
+    };
+    Ok(match state {
+        DeliveryState::Pending {
+            attempts,
+            next_attempt_at,
+            since,
+            last_failure,
+        } => {
+            let (last_error, last_status) = failure(last_failure);
+            DeliveryColumns {
+                state: state.as_str(),
+                attempts: i64::from(*attempts),
+                next_attempt_at_ns: Some(ts(*next_attempt_at)?),
+                since_ns: Some(ts(*since)?),
+                last_error,
+                last_status,
+                delivered_at_ns: None,
+                dead_at_ns: None,
+            }
+        }
+        DeliveryState::Delivered { at, attempts } => DeliveryColumns {
+            state: state.as_str(),
+            attempts: i64::from(*attempts),
+            next_attempt_at_ns: None,
+            since_ns: None,
+            last_error: None,
+            last_status: None,
+            delivered_at_ns: Some(ts(*at)?),
+            dead_at_ns: None,
+        },
+        DeliveryState::Dead {
+            at,
+            attempts,
+            last_failure,
+        } => {
+            let (last_error, last_status) = failure(last_failure);
+            DeliveryColumns {
+                state: state.as_str(),
+                attempts: i64::from(*attempts),
+                next_attempt_at_ns: None,
+                since_ns: None,
+                last_error,
+                last_status,
+                delivered_at_ns: None,
+                dead_at_ns: Some(ts(*at)?),
+            }
+        }
+    })
+}
+
+fn delivery_state(m: &entity::notification::Model) -> Result<DeliveryState, StoreError> {
+    let attempts = u32::try_from(m.attempts).map_err(|e| corrupt("attempts", e))?;
+    let last_failure = match &m.last_error {
+        None => None,
+        Some(message) => Some(DeliveryFailure {
+            status_code: m
+                .last_status
+                .map(u16::try_from)
+                .transpose()
+                .map_err(|e| corrupt("last status", e))?,
+            message: message.clone(),
+        }),
+    };
+    let missing = |what: &str| corrupt(what, "missing");
+    match m.delivery_state.as_str() {
+        "pending" => Ok(DeliveryState::Pending {
+            attempts,
+            next_attempt_at: from_ts(
+                m.next_attempt_at_ns
+                    .ok_or_else(|| missing("next attempt"))?,
+            )?,
+            since: from_ts(m.since_ns.ok_or_else(|| missing("since"))?)?,
+            last_failure,
+        }),
+        "delivered" => Ok(DeliveryState::Delivered {
+            at: from_ts(m.delivered_at_ns.ok_or_else(|| missing("delivered at"))?)?,
+            attempts,
+        }),
+        "dead" => Ok(DeliveryState::Dead {
+            at: from_ts(m.dead_at_ns.ok_or_else(|| missing("dead at"))?)?,
+            attempts,
+            last_failure,
+        }),
+        other => Err(corrupt("delivery state", other)),
+    }
+}
+
 impl TryFrom<entity::notification::Model> for Notification {
     type Error = StoreError;
     fn try_from(m: entity::notification::Model) -> Result<Self, StoreError> {
+        let delivery = delivery_state(&m)?;
         Ok(Notification {
             id: NotificationId::from_uuid(m.id),
             merchant_id: parse("merchant id", MerchantId::parse(m.merchant_id))?,
@@ -814,7 +925,123 @@ impl TryFrom<entity::notification::Model> for Notification {
             dedupe_key: m.dedupe_key,
             payload: from_json("payload", &m.payload)?,
             created_at: from_ts(m.created_at_ns)?,
-            delivered_at: from_ts_opt(m.delivered_at_ns)?,
+            delivery,
         })
     }
+}
+
+/// The row of a notification.
+pub(crate) fn notification_row(
+    n: &Notification,
+) -> Result<entity::notification::ActiveModel, StoreError> {
+    use sea_orm::ActiveValue::{NotSet, Set};
+    let d = delivery_columns(&n.delivery)?;
+    Ok(entity::notification::ActiveModel {
+        seq: NotSet,
+        id: Set(n.id.as_uuid()),
+        merchant_id: Set(n.merchant_id.to_string()),
+        kind: Set(n.kind.as_str().to_owned()),
+        recipient: Set(json(&n.recipient)?),
+        dedupe_key: Set(n.dedupe_key.clone()),
+        payload: Set(json(&n.payload)?),
+        created_at_ns: Set(ts(n.created_at)?),
+        delivered_at_ns: Set(d.delivered_at_ns),
+        delivery_state: Set(d.state.to_owned()),
+        attempts: Set(d.attempts),
+        next_attempt_at_ns: Set(d.next_attempt_at_ns),
+        since_ns: Set(d.since_ns),
+        last_error: Set(d.last_error),
+        last_status: Set(d.last_status),
+        dead_at_ns: Set(d.dead_at_ns),
+    })
+}
+
+impl TryFrom<entity::notification_delivery::Model> for DeliveryAttempt {
+    type Error = StoreError;
+    fn try_from(m: entity::notification_delivery::Model) -> Result<Self, StoreError> {
+        Ok(DeliveryAttempt {
+            id: DeliveryId::from_uuid(m.id),
+            notification_id: NotificationId::from_uuid(m.notification_id),
+            merchant_id: parse("merchant id", MerchantId::parse(m.merchant_id))?,
+            kind: from_wire("notification kind", &m.kind)?,
+            endpoint_id: m.endpoint_id.map(WebhookEndpointId::from_uuid),
+            url: m.url,
+            attempted_at: from_ts(m.attempted_at_ns)?,
+            duration_ms: u64::try_from(m.duration_ms).map_err(|e| corrupt("duration", e))?,
+            status: AttemptStatus::parse(&m.status)
+                .ok_or_else(|| corrupt("attempt status", &m.status))?,
+            response_status: m
+                .response_status
+                .map(u16::try_from)
+                .transpose()
+                .map_err(|e| corrupt("response status", e))?,
+            error: m.error,
+        })
+    }
+}
+
+/// The row of a delivery attempt.
+pub(crate) fn delivery_row(
+    d: &DeliveryAttempt,
+) -> Result<entity::notification_delivery::ActiveModel, StoreError> {
+    use sea_orm::ActiveValue::{NotSet, Set};
+    Ok(entity::notification_delivery::ActiveModel {
+        seq: NotSet,
+        id: Set(d.id.as_uuid()),
+        notification_id: Set(d.notification_id.as_uuid()),
+        merchant_id: Set(d.merchant_id.to_string()),
+        kind: Set(d.kind.as_str().to_owned()),
+        endpoint_id: Set(d.endpoint_id.map(|e| e.as_uuid())),
+        url: Set(d.url.clone()),
+        attempted_at_ns: Set(ts(d.attempted_at)?),
+        duration_ms: Set(i64::try_from(d.duration_ms).unwrap_or(i64::MAX)),
+        status: Set(d.status.as_str().to_owned()),
+        response_status: Set(d.response_status.map(i32::from)),
+        error: Set(d.error.clone()),
+    })
+}
+
+impl TryFrom<entity::webhook_endpoint::Model> for WebhookEndpoint {
+    type Error = StoreError;
+    fn try_from(m: entity::webhook_endpoint::Model) -> Result<Self, StoreError> {
+        let previous_secret = match (m.previous_secret, m.previous_expires_at_ns) {
+            (Some(secret), Some(expires_at)) => Some(PreviousSecret {
+                secret: SigningSecret::new(secret),
+                expires_at: from_ts(expires_at)?,
+            }),
+            _ => None,
+        };
+        Ok(WebhookEndpoint {
+            id: WebhookEndpointId::from_uuid(m.id),
+            merchant_id: parse("merchant id", MerchantId::parse(m.merchant_id))?,
+            url: parse("endpoint url", EndpointUrl::parse(&m.url))?,
+            description: m.description,
+            secret: SigningSecret::new(m.secret),
+            previous_secret,
+            created_at: from_ts(m.created_at_ns)?,
+        })
+    }
+}
+
+/// The row of an endpoint.
+pub(crate) fn endpoint_row(
+    e: &WebhookEndpoint,
+) -> Result<entity::webhook_endpoint::Model, StoreError> {
+    Ok(entity::webhook_endpoint::Model {
+        id: e.id.as_uuid(),
+        merchant_id: e.merchant_id.to_string(),
+        url: e.url.as_str().to_owned(),
+        description: e.description.clone(),
+        secret: e.secret.expose().to_owned(),
+        previous_secret: e
+            .previous_secret
+            .as_ref()
+            .map(|p| p.secret.expose().to_owned()),
+        previous_expires_at_ns: e
+            .previous_secret
+            .as_ref()
+            .map(|p| ts(p.expires_at))
+            .transpose()?,
+        created_at_ns: ts(e.created_at)?,
+    })
 }

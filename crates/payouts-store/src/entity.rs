@@ -467,6 +467,96 @@ pub mod notification {
         pub created_at_ns: i64,
         /// Instant.
         pub delivered_at_ns: Option<i64>,
+        /// `pending`, `delivered` or `dead`.
+        pub delivery_state: String,
+        /// Attempts counted in the state.
+        pub attempts: i64,
+        /// Instant, when pending.
+        pub next_attempt_at_ns: Option<i64>,
+        /// Instant the dead-letter age counts from, when pending.
+        pub since_ns: Option<i64>,
+        /// The last failure's message, when pending or dead.
+        pub last_error: Option<String>,
+        /// The last failure's HTTP status, if the endpoint answered.
+        pub last_status: Option<i32>,
+        /// Instant, when dead.
+        pub dead_at_ns: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `webhook_endpoints`: merchants' endpoints.
+pub mod webhook_endpoint {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_endpoints")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Owner.
+        pub merchant_id: String,
+        /// Where notifications are POSTed.
+        pub url: String,
+        /// The merchant's note.
+        pub description: Option<String>,
+        /// The current signing secret (`whsec_…`).
+        pub secret: String,
+        /// The secret rotated out, while it still signs.
+        pub previous_secret: Option<String>,
+        /// Instant it stops signing.
+        pub previous_expires_at_ns: Option<i64>,
+        /// Instant.
+        pub created_at_ns: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `notification_deliveries`: one row per attempt to one target.
+pub mod notification_delivery {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notification_deliveries")]
+    pub struct Model {
+        /// Insertion order ("newest first" lists).
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        /// Unique.
+        pub id: Uuid,
+        /// The notification.
+        pub notification_id: Uuid,
+        /// Tenant.
+        pub merchant_id: String,
+        /// The notification's kind (wire name).
+        pub kind: String,
+        /// The merchant's endpoint, if it was one.
+        pub endpoint_id: Option<Uuid>,
+        /// Where it was sent.
+        pub url: String,
+        /// Instant.
+        pub attempted_at_ns: i64,
+        /// Milliseconds.
+        pub duration_ms: i64,
+        /// `succeeded` or `failed`.
+        pub status: String,
+        /// The endpoint's HTTP status, if it answered.
+        pub response_status: Option<i32>,
+        /// Why it failed.
+        pub error: Option<String>,
     }
 
     /// No relations.

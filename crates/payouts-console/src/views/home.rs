@@ -6,7 +6,8 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use payouts_domain::engine::MonthlyVolume;
-use payouts_domain::notification::{Notification, NotificationKind, Recipient};
+use payouts_domain::ids::NotificationId;
+use payouts_domain::notification::{DeliveryState, Notification, NotificationKind, Recipient};
 use payouts_http::AppState;
 
 use super::{Layout, may_act, render};
@@ -127,6 +128,88 @@ pub fn charts(volumes: &[MonthlyVolume]) -> Vec<Chart> {
         .collect()
 }
 
+/// A notification the outbox could not deliver: dead, or retrying.
+#[derive(Debug)]
+struct FailedDelivery {
+    kind: &'static str,
+    /// `dead` or `retrying`.
+    state: &'static str,
+    attempts: u32,
+    /// `HTTP 500`, or `no answer`.
+    code: String,
+    error: String,
+    written: String,
+    /// "given up 8 Dec 2026, …" or "next try 8 Dec 2026, …".
+    next: String,
+    replay_path: String,
+}
+
+/// The merchant roles that manage webhook endpoints and replay
+/// notifications (with the platform's roles), as in the JSON API.
+pub const REPLAY_ROLES: [&str; 2] = ["tenant_admin", "integration_admin"];
+
+fn failed_delivery(n: &Notification) -> FailedDelivery {
+    let failure = n.delivery.last_failure();
+    let (state, next) = match &n.delivery {
+        DeliveryState::Dead { at, .. } => ("dead", format!("given up {}", format::date_time(*at))),
+        DeliveryState::Pending {
+            next_attempt_at, ..
+        } => (
+            "retrying",
+            format!("next try {}", format::date_time(*next_attempt_at)),
+        ),
+        DeliveryState::Delivered { at, .. } => {
+            ("delivered", format!("delivered {}", format::date_time(*at)))
+        }
+    };
+    FailedDelivery {
+        kind: n.kind.as_str(),
+        state,
+        attempts: n.delivery.attempts(),
+        code: failure
+            .and_then(|f| f.status_code)
+            .map_or_else(|| "no answer".to_owned(), |c| format!("HTTP {c}")),
+        error: failure.map(|f| f.message.clone()).unwrap_or_default(),
+        written: format::date_time(n.created_at),
+        next,
+        replay_path: format!("/dashboard/partners/notifications/{}/replay", n.id),
+    }
+}
+
+/// The replay form: only its CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub struct ReplayForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// `POST /dashboard/partners/notifications/{notification_id}/replay`:
+/// sends a failed notification again (pending, due now), then returns to
+/// the home page's failed deliveries.
+pub async fn replay(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    signed: Signed,
+    path: web::Path<String>,
+    form: web::Form<ReplayForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    crate::csrf::check(&req, &signed, &form.csrf_token)?;
+    if !(signed.has_any(&REPLAY_ROLES) || signed.is_platform()) {
+        return Err(ConsoleError::Forbidden);
+    }
+    let id = NotificationId::parse(&path).map_err(|_| ConsoleError::NotFound)?;
+    let notification = match state.engine.outbox_notification(id).await {
+        Ok(n) => n,
+        Err(payouts_domain::DomainError::NotFound { .. }) => return Err(ConsoleError::NotFound),
+        Err(other) => return Err(other.into()),
+    };
+    if notification.merchant_id != *signed.merchant() {
+        return Err(ConsoleError::NotFound);
+    }
+    state.engine.replay_notification(id).await?;
+    Ok(super::see_other("/dashboard/partners#deliveries"))
+}
+
 /// A notification in words.
 #[derive(Debug)]
 struct Note {
@@ -221,6 +304,8 @@ pub fn note_text(n: &Notification, reader: Reader) -> String {
 #[template(path = "home.html")]
 struct HomePage {
     layout: Layout,
+    failed: Vec<FailedDelivery>,
+    may_replay: bool,
     programs: Vec<ProgramRow>,
     batches: Vec<BatchRow>,
     charts: Vec<Chart>,
@@ -268,7 +353,7 @@ pub async fn home(
                     .map_or_else(|| format!("partner {p}"), |k| format!("partner {k}")),
             },
             text: note_text(n, Reader::Merchant),
-            delivered: n.delivered_at.is_some(),
+            delivered: n.delivered_at().is_some(),
         })
         .collect();
     let connected = state
@@ -276,8 +361,17 @@ pub async fn home(
         .connection(&merchant)
         .await?
         .is_some_and(|c| c.status.can_transfer());
+    let failed = state
+        .engine
+        .failing_notifications(&merchant, 20)
+        .await?
+        .iter()
+        .map(failed_delivery)
+        .collect();
     render(&HomePage {
         layout: Layout::signed("Partners", &signed),
+        failed,
+        may_replay: signed.has_any(&REPLAY_ROLES) || signed.is_platform(),
         programs: overview
             .programs
             .iter()

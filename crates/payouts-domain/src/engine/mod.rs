@@ -10,6 +10,7 @@ mod batches;
 mod connect;
 mod conversions;
 mod events;
+mod outbox;
 mod overview;
 mod partners;
 mod platform;
@@ -27,13 +28,14 @@ use uuid::Uuid;
 use crate::error::DomainError;
 use crate::ids::WorkerId;
 use crate::item::RetryPolicy;
-use crate::notification::{Notification, NotificationKind, Recipient};
+use crate::notification::{DeliveryState, Notification, NotificationKind, OutboxPolicy, Recipient};
 use crate::ports::{Clock, ConnectGateway, IdGenerator, PayoutGateway, PayoutStore, Timer};
 
 pub use batches::{ExecutionReport, SweepReport};
 pub use connect::{AccountSnapshot, ConnectStart, DeauthorizationOutcome};
 pub use conversions::RecordOutcome;
 pub use events::EventOutcome;
+pub use outbox::DispatchReport;
 pub use overview::{MerchantOverview, MonthlyVolume};
 pub use partners::NewPartner;
 pub use platform::{ConnectedAccount, CreatedAccount, LinkUrls, MERCHANT_METADATA};
@@ -67,6 +69,8 @@ pub struct EngineConfig {
     /// start, instead of ending when only they remain (5 min, the longest
     /// back-off). Items due later are left to the scheduler's sweep.
     pub tail_wait: time::Duration,
+    /// Notification delivery: retries, backoff, dead letter, concurrency.
+    pub outbox: OutboxPolicy,
 }
 
 impl EngineConfig {
@@ -78,6 +82,7 @@ impl EngineConfig {
             claim_size: DEFAULT_CLAIM_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
             tail_wait: time::Duration::minutes(5),
+            outbox: OutboxPolicy::default(),
         }
     }
 
@@ -223,6 +228,7 @@ where
         dedupe_key: String,
         payload: serde_json::Value,
     ) -> Notification {
+        let now = self.clock.now();
         Notification {
             id: self.ids.next_id(),
             merchant_id: merchant_id.clone(),
@@ -230,8 +236,8 @@ where
             recipient,
             dedupe_key,
             payload,
-            created_at: self.clock.now(),
-            delivered_at: None,
+            created_at: now,
+            delivery: DeliveryState::new_at(now),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Read models: the manifest, partner history, the 1099 tally, the ledger
-//! invariant, and outbox dispatch.
+//! invariant.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +14,7 @@ use crate::money::Money;
 use crate::period::Period;
 use crate::ports::{
     BatchStore, Clock, CommissionStore, ConnectGateway, IdGenerator, ItemStore, MembershipStore,
-    Notifier, OutboxStore, Page, PageRequest, PayoutGateway, ProgramStore,
+    Page, PageRequest, PayoutGateway, ProgramStore,
 };
 use crate::tax::{TaxSummary, tally};
 
@@ -215,36 +215,5 @@ where
             periods: periods.into_values().collect(),
             item_cross_check,
         })
-    }
-}
-
-impl<S, G, C, I> Payouts<S, G, C, I>
-where
-    S: OutboxStore + ?Sized,
-    G: PayoutGateway + ConnectGateway + ?Sized,
-    C: Clock,
-    I: IdGenerator,
-{
-    /// Delivers up to `limit` undelivered notifications through `notifier`,
-    /// marking each delivered. Failed deliveries stay queued. Returns how
-    /// many were delivered.
-    ///
-    /// # Errors
-    /// [`DomainError::Unavailable`].
-    pub async fn dispatch_notifications<N: Notifier>(
-        &self,
-        notifier: &N,
-        limit: u32,
-    ) -> Result<u32, DomainError> {
-        let mut delivered = 0_u32;
-        for notification in self.store.undelivered(limit).await? {
-            if notifier.deliver(&notification).await.is_ok() {
-                self.store
-                    .mark_delivered(notification.id, self.clock.now())
-                    .await?;
-                delivered = delivered.saturating_add(1);
-            }
-        }
-        Ok(delivered)
     }
 }

@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::ids::MerchantId;
 use crate::notification::Notification;
-use crate::ports::{Clock, IdGenerator, Notifier, NotifyError};
+use crate::ports::{Clock, DeliveryTarget, IdGenerator, Notifier, NotifyError};
 
 pub use store::InMemoryStore;
 pub use stripe::{InMemoryStripe, LedgerEntry, ScriptedFault};
@@ -86,6 +87,7 @@ impl IdGenerator for SequentialIds {
 pub struct RecordingNotifier {
     delivered: Arc<Mutex<Vec<Notification>>>,
     failing: Arc<Mutex<bool>>,
+    fallback: Arc<Mutex<Option<DeliveryTarget>>>,
 }
 
 impl RecordingNotifier {
@@ -98,15 +100,31 @@ impl RecordingNotifier {
     pub fn set_failing(&self, failing: bool) {
         *lock(&self.failing) = failing;
     }
+
+    /// The target of merchants without endpoints (none by default).
+    pub fn set_fallback(&self, target: Option<DeliveryTarget>) {
+        *lock(&self.fallback) = target;
+    }
 }
 
 #[async_trait]
 impl Notifier for RecordingNotifier {
-    async fn deliver(&self, notification: &Notification) -> Result<(), NotifyError> {
+    fn fallback_target(&self, _merchant: &MerchantId) -> Option<DeliveryTarget> {
+        lock(&self.fallback).clone()
+    }
+
+    async fn deliver(
+        &self,
+        notification: &Notification,
+        target: Option<DeliveryTarget>,
+    ) -> Result<Option<u16>, NotifyError> {
         if *lock(&self.failing) {
-            return Err(NotifyError("recording notifier set to fail".into()));
+            return Err(NotifyError {
+                status_code: target.as_ref().map(|_| 500),
+                message: "recording notifier set to fail".into(),
+            });
         }
         lock(&self.delivered).push(notification.clone());
-        Ok(())
+        Ok(target.map(|_| 200))
     }
 }

@@ -18,6 +18,7 @@ mod connections;
 mod conversions;
 mod coupons;
 mod disputes;
+mod endpoints;
 mod events;
 mod gateways;
 mod items;
@@ -35,6 +36,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::endpoint::SigningSecret;
+use crate::ids::{MerchantId, WebhookEndpointId};
 use crate::notification::Notification;
 
 pub use accounts::*;
@@ -45,6 +48,7 @@ pub use connections::*;
 pub use conversions::*;
 pub use coupons::*;
 pub use disputes::*;
+pub use endpoints::*;
 pub use events::*;
 pub use gateways::*;
 pub use items::*;
@@ -182,22 +186,62 @@ pub trait IdGenerator: Send + Sync {
     }
 }
 
-/// Why a notification could not be delivered.
+/// Why a delivery failed: the endpoint's HTTP status when it answered
+/// (a non-2xx), and a short message (timeout, connection refused, …).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("notification not delivered: {0}")]
-pub struct NotifyError(pub String);
+#[error("notification not delivered: {message}")]
+pub struct NotifyError {
+    /// The status the endpoint answered, if it answered.
+    pub status_code: Option<u16>,
+    /// What went wrong.
+    pub message: String,
+}
 
-/// Delivers outbox notifications (log, e-mail, signed webhook, …).
+impl NotifyError {
+    /// A failure without an HTTP answer (timeout, refused, bad secret).
+    pub fn new(message: impl Into<String>) -> Self {
+        NotifyError {
+            status_code: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where one notification goes: a URL and the secrets that sign it (the
+/// current one first; during a rotation the previous one too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryTarget {
+    /// The merchant's endpoint, or none for the service's default.
+    pub endpoint_id: Option<WebhookEndpointId>,
+    /// Where to POST.
+    pub url: String,
+    /// The signing secrets, current first.
+    pub secrets: Vec<SigningSecret>,
+}
+
+/// Delivers outbox notifications (log, signed webhook, …). Each delivery
+/// must end in bounded time (the adapter's own timeout): a dispatch runs
+/// several at once and waits for each.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Delivers one notification. Delivery is at least once: a notifier may
-    /// see the same notification again after a crash, and should use its id
-    /// to deduplicate downstream.
+    /// Where a merchant's notifications go when it has registered no
+    /// endpoint: the service's default (e.g. a configured map), or none.
+    fn fallback_target(&self, merchant: &MerchantId) -> Option<DeliveryTarget>;
+
+    /// Delivers one notification to `target`, or, with none, only records
+    /// it (a log line): that counts as delivered. Delivery is at least
+    /// once: a receiver may see the same notification again (a retry after
+    /// a lost answer, a replay) and deduplicates by its id. Returns the
+    /// HTTP status the target answered (2xx), if there was one.
     ///
     /// # Errors
-    /// [`NotifyError`] when delivery failed; it is retried on the next dispatch.
-    async fn deliver(&self, notification: &Notification) -> Result<(), NotifyError>;
+    /// [`NotifyError`] when delivery failed; it is retried with backoff.
+    async fn deliver(
+        &self,
+        notification: &Notification,
+        target: Option<DeliveryTarget>,
+    ) -> Result<Option<u16>, NotifyError>;
 }
 
 // ---------------------------------------------------------------- the umbrella store
@@ -215,6 +259,7 @@ pub trait PayoutStore:
     + BatchStore
     + ItemStore
     + OutboxStore
+    + WebhookEndpointStore
     + SettingsStore
     + DisputeStore
     + LeaseStore
@@ -235,6 +280,7 @@ impl<T> PayoutStore for T where
         + BatchStore
         + ItemStore
         + OutboxStore
+        + WebhookEndpointStore
         + SettingsStore
         + DisputeStore
         + LeaseStore

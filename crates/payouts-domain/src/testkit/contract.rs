@@ -1311,9 +1311,11 @@ pub async fn ledger_rows_follow_item_states<S: PayoutStore>(s: S) {
     let _ = b;
 }
 
-/// The outbox skips repeated dedupe keys, lists undelivered rows oldest
-/// first and records delivery.
+/// The outbox skips repeated dedupe keys, lists due rows (earliest due,
+/// then oldest, first) and moves a delivery compare-and-set, writing its
+/// attempts with it.
 pub async fn outbox_deduplicates_and_delivers<S: PayoutStore>(s: S) {
+    use crate::notification::{AttemptStatus, DeliveryAttempt, DeliveryFailure, DeliveryState};
     let m = merchant(1);
     let batch_of = [
         notification(1, &m, "k1"),
@@ -1322,7 +1324,13 @@ pub async fn outbox_deduplicates_and_delivers<S: PayoutStore>(s: S) {
     ];
     assert_eq!(s.enqueue(&batch_of).await.unwrap(), 2);
     assert_eq!(s.enqueue(&batch_of[..1]).await.unwrap(), 0);
-    let pending = s.undelivered(10).await.unwrap();
+    assert!(
+        s.due_notifications(T0 - Duration::seconds(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let pending = s.due_notifications(T0, 10).await.unwrap();
     assert_eq!(
         pending
             .iter()
@@ -1331,18 +1339,271 @@ pub async fn outbox_deduplicates_and_delivers<S: PayoutStore>(s: S) {
         vec!["k1", "k2"]
     );
     assert_eq!(pending[0], batch_of[0]);
-    s.mark_delivered(pending[0].id, T0 + Duration::minutes(1))
+    assert_eq!(s.due_notifications(T0, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        s.notification(pending[1].id).await.unwrap(),
+        Some(pending[1].clone())
+    );
+
+    // k1 is delivered, with its attempt.
+    let at = T0 + Duration::minutes(1);
+    let attempt = |id: u128, n: &crate::notification::Notification, status, code| DeliveryAttempt {
+        id: crate::ids::DeliveryId::from_uuid(uuid(id)),
+        notification_id: n.id,
+        merchant_id: n.merchant_id.clone(),
+        kind: n.kind,
+        endpoint_id: Some(crate::ids::WebhookEndpointId::from_uuid(uuid(7))),
+        url: "https://hooks.test/a".to_owned(),
+        attempted_at: at,
+        duration_ms: 12,
+        status,
+        response_status: code,
+        error: (status == AttemptStatus::Failed).then(|| "the endpoint answered 500".to_owned()),
+    };
+    let delivered = DeliveryState::Delivered { at, attempts: 1 };
+    s.record_delivery(
+        pending[0].id,
+        &pending[0].delivery,
+        &delivered,
+        &[attempt(
+            501,
+            &pending[0],
+            AttemptStatus::Succeeded,
+            Some(200),
+        )],
+    )
+    .await
+    .unwrap();
+    // The same move again finds another state: a conflict, nothing written.
+    assert!(is_conflict(
+        s.record_delivery(
+            pending[0].id,
+            &pending[0].delivery,
+            &delivered,
+            &[attempt(
+                502,
+                &pending[0],
+                AttemptStatus::Succeeded,
+                Some(200)
+            )],
+        )
+        .await
+    ));
+    assert_eq!(s.due_notifications(at, 10).await.unwrap().len(), 1);
+    let all = s.notifications_of(&m).await.unwrap();
+    assert_eq!(all[0].delivered_at(), Some(at));
+    assert_eq!(all[0].delivery, delivered);
+    assert!(s.notifications_of(&merchant(2)).await.unwrap().is_empty());
+
+    // k2 fails: pending later, with its failure; then dead.
+    let failure = DeliveryFailure::new(Some(500), "the endpoint answered 500");
+    let later = DeliveryState::Pending {
+        attempts: 1,
+        next_attempt_at: at + Duration::seconds(30),
+        since: T0,
+        last_failure: Some(failure.clone()),
+    };
+    s.record_delivery(
+        pending[1].id,
+        &pending[1].delivery,
+        &later,
+        &[attempt(503, &pending[1], AttemptStatus::Failed, Some(500))],
+    )
+    .await
+    .unwrap();
+    assert!(s.due_notifications(at, 10).await.unwrap().is_empty());
+    let due = s
+        .due_notifications(at + Duration::seconds(30), 10)
         .await
         .unwrap();
-    assert_eq!(s.undelivered(10).await.unwrap().len(), 1);
-    let all = s.notifications_of(&m).await.unwrap();
-    assert_eq!(all[0].delivered_at, Some(T0 + Duration::minutes(1)));
-    assert!(s.notifications_of(&merchant(2)).await.unwrap().is_empty());
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].delivery, later);
+    assert_eq!(
+        s.failing_notifications(&m, 10).await.unwrap(),
+        vec![due[0].clone()]
+    );
+    let dead = DeliveryState::Dead {
+        at,
+        attempts: 2,
+        last_failure: Some(DeliveryFailure::new(None, "timed out")),
+    };
+    // A stale expectation (the first pending state) is refused.
+    assert!(is_conflict(
+        s.record_delivery(pending[1].id, &pending[1].delivery, &dead, &[])
+            .await
+    ));
+    s.record_delivery(pending[1].id, &later, &dead, &[])
+        .await
+        .unwrap();
+    let failing = s.failing_notifications(&m, 10).await.unwrap();
+    assert_eq!(failing.len(), 1);
+    assert_eq!(failing[0].delivery, dead);
+    assert!(
+        s.failing_notifications(&merchant(2), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The URLs that accepted a notification, since an instant.
+    assert_eq!(
+        s.accepted_urls(pending[0].id, T0).await.unwrap(),
+        vec!["https://hooks.test/a".to_owned()]
+    );
+    assert!(
+        s.accepted_urls(pending[0].id, at + Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.accepted_urls(pending[1].id, T0).await.unwrap().is_empty());
+
+    // Attempts: newest first, by status, in keyset pages, per merchant.
+    let page = s
+        .deliveries_page(&m, None, PageRequest::first(10))
+        .await
+        .unwrap();
+    let ids: Vec<u128> = page.data.iter().map(|d| d.id.as_uuid().as_u128()).collect();
+    assert_eq!(ids, vec![503, 501]);
+    assert_eq!(
+        page.data[1],
+        attempt(501, &pending[0], AttemptStatus::Succeeded, Some(200))
+    );
+    let first = s
+        .deliveries_page(&m, None, PageRequest::first(1))
+        .await
+        .unwrap();
+    assert!(first.has_more);
+    let second = s
+        .deliveries_page(
+            &m,
+            None,
+            PageRequest {
+                limit: 1,
+                after: Some(first.data[0].id.as_uuid()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.data[0].id.as_uuid().as_u128(), 501);
+    assert!(!second.has_more);
+    let failed = s
+        .deliveries_page(&m, Some(AttemptStatus::Failed), PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(failed.data.len(), 1);
+    assert_eq!(failed.data[0].response_status, Some(500));
+    assert!(
+        s.deliveries_page(&merchant(2), None, PageRequest::first(10))
+            .await
+            .unwrap()
+            .data
+            .is_empty()
+    );
+
+    // A replay (any state to pending, due now) is compare-and-set too.
+    let replayed = DeliveryState::new_at(at + Duration::hours(1));
+    s.record_delivery(pending[1].id, &dead, &replayed, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.due_notifications(at + Duration::hours(1), 10)
+            .await
+            .unwrap()[0]
+            .delivery,
+        replayed
+    );
     assert!(matches!(
-        s.mark_delivered(crate::ids::NotificationId::from_uuid(uuid(99)), T0)
-            .await,
+        s.record_delivery(
+            crate::ids::NotificationId::from_uuid(uuid(99)),
+            &dead,
+            &replayed,
+            &[]
+        )
+        .await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// Webhook endpoints: unique ids, per-merchant lists and pages, the secret
+/// rotated compare-and-set, hard deletes.
+pub async fn webhook_endpoints_are_per_merchant_and_rotate_compare_and_set<S: PayoutStore>(s: S) {
+    use crate::endpoint::{EndpointUrl, PreviousSecret, SigningSecret, WebhookEndpoint};
+    use crate::ids::WebhookEndpointId;
+    let endpoint = |id: u128, m: &crate::ids::MerchantId| WebhookEndpoint {
+        id: WebhookEndpointId::from_uuid(uuid(id)),
+        merchant_id: m.clone(),
+        url: EndpointUrl::parse(&format!("https://hooks.test/{id}")).unwrap(),
+        description: id.is_multiple_of(2).then(|| format!("endpoint {id}")),
+        secret: SigningSecret::new(format!("whsec_{id}")),
+        previous_secret: None,
+        created_at: T0,
+    };
+    let (a, b, c) = (
+        endpoint(1, &merchant(1)),
+        endpoint(2, &merchant(1)),
+        endpoint(3, &merchant(2)),
+    );
+    for e in [&b, &a, &c] {
+        s.insert_endpoint(e).await.unwrap();
+    }
+    assert!(is_duplicate(s.insert_endpoint(&a).await));
+    assert_eq!(s.endpoint(a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        s.endpoint(WebhookEndpointId::from_uuid(uuid(9)))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.endpoints_of(&merchant(1)).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    let first = s
+        .endpoints_page(&merchant(1), PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.data.clone(), first.has_more),
+        (vec![a.clone()], true)
+    );
+    let rest = s
+        .endpoints_page(
+            &merchant(1),
+            PageRequest {
+                limit: 10,
+                after: Some(a.id.as_uuid()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((rest.data, rest.has_more), (vec![b.clone()], false));
+
+    let rotated = WebhookEndpoint {
+        secret: SigningSecret::new("whsec_new".to_owned()),
+        previous_secret: Some(PreviousSecret {
+            secret: a.secret.clone(),
+            expires_at: T0 + Duration::hours(24),
+        }),
+        ..a.clone()
+    };
+    s.save_endpoint_secrets(&rotated, &a.secret).await.unwrap();
+    assert!(is_conflict(
+        s.save_endpoint_secrets(&rotated, &a.secret).await
+    ));
+    assert_eq!(s.endpoint(a.id).await.unwrap(), Some(rotated.clone()));
+
+    s.delete_endpoint(a.id).await.unwrap();
+    assert!(matches!(
+        s.delete_endpoint(a.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.save_endpoint_secrets(&rotated, &rotated.secret).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(s.endpoints_of(&merchant(1)).await.unwrap(), vec![b]);
+    assert_eq!(s.endpoints_of(&merchant(2)).await.unwrap(), vec![c]);
 }
 
 /// Fee schedules round-trip exactly (decimal rates); event ids are recorded once.

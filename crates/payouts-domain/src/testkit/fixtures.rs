@@ -242,6 +242,6 @@ pub fn notification(id: u128, merchant_id: &MerchantId, dedupe_key: &str) -> Not
         dedupe_key: dedupe_key.into(),
         payload: serde_json::json!({ "n": id.to_string() }),
         created_at: T0,
-        delivered_at: None,
+        delivery: crate::notification::DeliveryState::new_at(T0),
     }
 }

@@ -26,6 +26,7 @@
 pub mod contract;
 pub mod events;
 pub mod fixtures;
+pub mod outbox;
 pub mod scenarios;
 
 /// Instantiates every store contract case as a `#[test]`.
@@ -57,6 +58,7 @@ macro_rules! store_contract_tests {
             item_queries,
             ledger_rows_follow_item_states,
             outbox_deduplicates_and_delivers,
+            webhook_endpoints_are_per_merchant_and_rotate_compare_and_set,
             settings_round_trip,
             values_round_trip_exactly,
             unreadable_values_are_refused_before_they_are_written,
@@ -115,6 +117,17 @@ macro_rules! scenario_tests {
             sales_refunds_and_codes_arrive_as_events_and_act_once,
             account_payout_dispute_and_transfer_events,
             a_failed_event_is_released_for_redelivery,
+        );
+        $crate::__testkit_cases!(
+            $run,
+            $factory,
+            outbox,
+            failed_deliveries_back_off_then_dead_letter_and_replay,
+            a_notification_failing_for_three_days_is_dead_lettered,
+            endpoints_take_precedence_and_rotation_signs_with_both,
+            a_failing_endpoint_holds_up_nobody_else,
+            a_dispatch_starts_deliveries_for_its_budget_only,
+            a_retry_goes_only_to_the_endpoints_that_refused,
         );
     };
 }

@@ -853,12 +853,16 @@ pub async fn the_insufficient_balance_ladder_retries_daily_then_escalates<
         .dispatch_notifications(&notifier, 100)
         .await
         .unwrap();
-    assert_eq!(usize::try_from(sent).unwrap(), notifier.delivered().len());
+    assert_eq!(
+        usize::try_from(sent.delivered).unwrap(),
+        notifier.delivered().len()
+    );
     assert_eq!(
         w.engine
             .dispatch_notifications(&notifier, 100)
             .await
-            .unwrap(),
+            .unwrap()
+            .delivered,
         0
     );
 }

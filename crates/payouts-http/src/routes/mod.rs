@@ -5,6 +5,7 @@
 pub mod batches;
 pub mod login_links;
 pub mod ops;
+pub mod outbox;
 pub mod platform;
 pub mod programs;
 pub mod webhooks;
@@ -78,7 +79,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(programs::configure)
             .configure(batches::configure)
-            .configure(login_links::configure),
+            .configure(login_links::configure)
+            .configure(outbox::configure),
     );
 }
 

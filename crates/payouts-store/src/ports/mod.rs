@@ -8,6 +8,7 @@ mod connections;
 mod conversions;
 mod coupons;
 mod disputes;
+mod endpoints;
 mod items;
 mod leases;
 mod memberships;

@@ -25,6 +25,7 @@ use time::Duration;
 macro_rules! adapter_cases {
     ($run:path, $factory:expr, $url:expr) => {
         $crate::adapter_cases!(@url $run, $url, migrations_apply_to_an_empty_database_and_reapply_as_a_no_op);
+        $crate::adapter_cases!(@url $run, $url, the_outbox_migration_keeps_delivered_rows_and_makes_the_rest_due);
         $crate::adapter_cases!(@store $run, $factory,
             two_workers_never_claim_the_same_item,
             an_expired_lease_is_taken_over,
@@ -103,6 +104,74 @@ pub async fn migrations_apply_to_an_empty_database_and_reapply_as_a_no_op(url: &
         drop(again);
         let _removed = std::fs::remove_dir_all(path);
     }
+}
+
+/// Notifications written before the outbox's delivery states: a delivered
+/// one becomes `delivered` after one attempt, an undelivered one `pending`
+/// and due from when it was written.
+pub async fn the_outbox_migration_keeps_delivered_rows_and_makes_the_rest_due(url: &str) {
+    use payouts_domain::ids::NotificationId;
+    use payouts_domain::notification::DeliveryState;
+    use payouts_domain::ports::OutboxStore;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+    use sea_orm_migration::MigratorTrait;
+
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    // Every migration before the outbox's.
+    payouts_store::migration::Migrator::up(&db, Some(5))
+        .await
+        .unwrap();
+    let backend = db.get_database_backend();
+    let ns = |at: time::OffsetDateTime| i64::try_from(at.unix_timestamp_nanos()).unwrap();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO notifications (id, merchant_id, kind, recipient, dedupe_key, payload, \
+             created_at_ns, delivered_at_ns) VALUES ($1, 'm_1', 'partner_payout_sent', \
+             '{\"type\":\"merchant\",\"id\":\"m_1\"}', $2, '{}', $3, $4)"
+        }
+        _ => {
+            "INSERT INTO notifications (id, merchant_id, kind, recipient, dedupe_key, payload, \
+             created_at_ns, delivered_at_ns) VALUES (?, 'm_1', 'partner_payout_sent', \
+             '{\"type\":\"merchant\",\"id\":\"m_1\"}', ?, '{}', ?, ?)"
+        }
+    };
+    let delivered = uuid::Uuid::from_u128(1);
+    let queued = uuid::Uuid::from_u128(2);
+    for (id, key, delivered_at) in [
+        (delivered, "old:1", Some(ns(T0 + Duration::minutes(1)))),
+        (queued, "old:2", None),
+    ] {
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                Value::from(id),
+                Value::from(key),
+                Value::from(ns(T0)),
+                Value::from(delivered_at),
+            ],
+        ))
+        .await
+        .unwrap();
+    }
+    let store = SeaOrmStore::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let done = store
+        .notification(NotificationId::from_uuid(delivered))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        done.delivery,
+        DeliveryState::Delivered {
+            at: T0 + Duration::minutes(1),
+            attempts: 1
+        }
+    );
+    let due = store.due_notifications(T0, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, NotificationId::from_uuid(queued));
+    assert_eq!(due[0].delivery, DeliveryState::new_at(T0));
 }
 
 /// A batch of `n` zero-amount items (no commissions to link), inserted.

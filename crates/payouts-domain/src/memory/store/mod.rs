@@ -8,6 +8,7 @@ mod connections;
 mod conversions;
 mod coupons;
 mod disputes;
+mod endpoints;
 mod items;
 mod leases;
 mod memberships;
@@ -54,6 +55,9 @@ struct State {
     batches: BTreeMap<BatchId, PayoutBatch>,
     items: BTreeMap<PayoutItemId, PayoutItem>,
     notifications: Vec<Notification>,
+    /// Delivery attempts, oldest first.
+    deliveries: Vec<crate::notification::DeliveryAttempt>,
+    endpoints: BTreeMap<crate::ids::WebhookEndpointId, crate::endpoint::WebhookEndpoint>,
     notification_keys: HashSet<String>,
     fee_schedule: Option<FeeSchedule>,
     events: HashSet<EventId>,
