@@ -16,7 +16,6 @@ mod helpers;
 
 mod connect;
 mod errors;
-mod logs;
 mod payments;
 mod transfers;
 mod webhooks;
