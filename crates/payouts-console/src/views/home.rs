@@ -217,7 +217,8 @@ struct Note {
     kind: &'static str,
     to: String,
     text: String,
-    delivered: bool,
+    /// Where its delivery stands, in words; `None` once delivered.
+    pending: Option<&'static str>,
 }
 
 fn amount_of(n: &Notification) -> Option<String> {
@@ -353,7 +354,12 @@ pub async fn home(
                     .map_or_else(|| format!("partner {p}"), |k| format!("partner {k}")),
             },
             text: note_text(n, Reader::Merchant),
-            delivered: n.delivered_at().is_some(),
+            pending: match &n.delivery {
+                DeliveryState::Delivered { .. } => None,
+                DeliveryState::Pending { attempts: 0, .. } => Some("queued"),
+                DeliveryState::Pending { .. } => Some("retrying (see Failed deliveries)"),
+                DeliveryState::Dead { .. } => Some("given up (see Failed deliveries)"),
+            },
         })
         .collect();
     let connected = state
