@@ -13,6 +13,7 @@ mod events;
 mod overview;
 mod partners;
 mod platform;
+mod reconcile;
 mod reports;
 mod service;
 mod sessions;
@@ -37,6 +38,9 @@ pub use events::EventOutcome;
 pub use overview::{MerchantOverview, MonthlyVolume};
 pub use partners::NewPartner;
 pub use platform::{ConnectedAccount, CreatedAccount, LinkUrls, MERCHANT_METADATA};
+pub use reconcile::{
+    LineKind, ReconcileScope, ReconciliationLine, ReconciliationReport, compare_batch,
+};
 pub use reports::{LedgerPeriod, LedgerReport};
 pub use service::{REQUEST_KEY_RETENTION, REQUEST_STALE_AFTER};
 pub use sessions::{ISSUER_ROLES, PLATFORM_ROLES};

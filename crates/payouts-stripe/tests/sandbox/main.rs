@@ -18,5 +18,6 @@ mod connect;
 mod errors;
 mod logs;
 mod payments;
+mod reconcile;
 mod transfers;
 mod webhooks;
