@@ -39,7 +39,8 @@ pub use overview::{MerchantOverview, MonthlyVolume};
 pub use partners::NewPartner;
 pub use platform::{ConnectedAccount, CreatedAccount, LinkUrls, MERCHANT_METADATA};
 pub use reconcile::{
-    LineKind, ReconcileScope, ReconciliationLine, ReconciliationReport, compare_batch,
+    LineKind, ReconcileScope, ReconcileSweep, ReconciliationLine, ReconciliationReport,
+    compare_batch,
 };
 pub use reports::{LedgerPeriod, LedgerReport};
 pub use service::{REQUEST_KEY_RETENTION, REQUEST_STALE_AFTER};

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Payouts;
 use super::reports::LedgerPeriod;
-use crate::batch::PayoutBatch;
+use crate::batch::{BatchState, PayoutBatch};
 use crate::error::DomainError;
 use crate::ids::{AccountId, BatchId, MerchantId, PartnerId, PayoutItemId, ProgramId, TransferId};
 use crate::item::{ItemState, PayoutItem, transfer_group};
@@ -189,6 +189,19 @@ impl ReconciliationReport {
     pub fn is_clean(&self) -> bool {
         self.differences().next().is_none() && self.ledger_balanced()
     }
+}
+
+/// What a scheduled reconciliation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileSweep {
+    /// Batches reconciled.
+    pub batches: u64,
+    /// Differences found (lines, over every batch).
+    pub differences: u64,
+    /// Notifications newly queued for the merchants.
+    pub notified: u64,
+    /// Batches Stripe (or the store) could not be read for; tried next run.
+    pub failed: u64,
 }
 
 /// Compares one batch's items with the transfers Stripe lists for it.
@@ -428,6 +441,49 @@ where
             return Ok(0);
         }
         Ok(self.store.enqueue(&notices).await?)
+    }
+
+    /// The scheduled reconciliation: every completed batch (with or
+    /// without failures) of every active program, for last month and this
+    /// month by the clock, reconciled one by one; the merchant is told of
+    /// each difference once ([`Payouts::notify_reconciliation`]). A batch
+    /// that cannot be read at Stripe is counted and left to the next run.
+    ///
+    /// # Errors
+    /// [`DomainError::Unavailable`] when the store cannot list programs or
+    /// batches.
+    pub async fn reconcile_recent(&self) -> Result<ReconcileSweep, DomainError> {
+        let this = Period::containing(self.clock.now());
+        let periods = [this.previous(), this];
+        let mut sweep = ReconcileSweep::default();
+        for program in self.store.active_programs().await? {
+            for batch in self.store.batches_of(program.id).await? {
+                let done = matches!(
+                    batch.state,
+                    BatchState::Completed | BatchState::CompletedWithFailures
+                );
+                if !done || !periods.contains(&batch.period) {
+                    continue;
+                }
+                let report = match self
+                    .reconciliation(ReconcileScope::Batch { batch_id: batch.id })
+                    .await
+                {
+                    Ok(report) => report,
+                    Err(DomainError::Gateway(_) | DomainError::Unavailable(_)) => {
+                        sweep.failed = sweep.failed.saturating_add(1);
+                        continue;
+                    }
+                    Err(other) => return Err(other),
+                };
+                sweep.batches = sweep.batches.saturating_add(1);
+                let differences = u64::try_from(report.differences().count()).unwrap_or(u64::MAX);
+                sweep.differences = sweep.differences.saturating_add(differences);
+                let notified = self.notify_reconciliation(&report).await?;
+                sweep.notified = sweep.notified.saturating_add(notified);
+            }
+        }
+        Ok(sweep)
     }
 
     /// Every item of a batch.

@@ -1821,7 +1821,22 @@ pub async fn reconciliation_finds_a_reversal_we_did_not_record<S: PayoutStore + 
     assert_eq!(diffs[0].partner_id, Some(items[2].partner_id));
     assert_eq!(diffs[0].ours_reversed, Some(usd(0)));
     assert_eq!(diffs[0].stripe_reversed, Some(usd(2_500)));
-    assert_eq!(w.engine.notify_reconciliation(&report).await.unwrap(), 1);
+    // The scheduled sweep reconciles the completed batch and notifies once.
+    let sweep = w.engine.reconcile_recent().await.unwrap();
+    assert_eq!(
+        sweep,
+        crate::engine::ReconcileSweep {
+            batches: 1,
+            differences: 1,
+            notified: 1,
+            failed: 0
+        }
+    );
+    let again = w.engine.reconcile_recent().await.unwrap();
+    assert_eq!((again.differences, again.notified), (1, 0));
+    // Months later, the batch is no longer in the sweep's window.
+    w.clock.set(datetime!(2026-05-02 08:00 UTC));
+    assert_eq!(w.engine.reconcile_recent().await.unwrap().batches, 0);
 }
 
 /// Scenario: Stripe holds a transfer with another amount, or another
