@@ -536,3 +536,96 @@ where
             .map(|c| c.account_id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::ids::{IdempotencyKey, MembershipId};
+    use crate::item::idempotency_key;
+    use crate::money::Currency;
+
+    fn usd(minor: i64) -> Money {
+        Money::new(minor, Currency::USD)
+    }
+
+    fn item(n: u128, state: ItemState) -> PayoutItem {
+        PayoutItem {
+            id: PayoutItemId::from_uuid(Uuid::from_u128(n)),
+            batch_id: BatchId::from_uuid(Uuid::nil()),
+            merchant_id: MerchantId::parse("m").unwrap(),
+            program_id: ProgramId::from_uuid(Uuid::nil()),
+            membership_id: MembershipId::from_uuid(Uuid::nil()),
+            partner_id: PartnerId::from_uuid(Uuid::from_u128(n)),
+            destination: AccountId::parse("acct_p").unwrap(),
+            amount: usd(1_000),
+            fee: usd(0),
+            commission_count: 1,
+            state,
+            lease: None,
+            resends: 0,
+            created_at: datetime!(2026-01-01 0:00 UTC),
+        }
+    }
+
+    fn transfer(id: &str, item: Option<PayoutItemId>, amount: Money) -> Transfer {
+        Transfer {
+            id: TransferId::parse(id).unwrap(),
+            amount,
+            amount_reversed: Money::zero(amount.currency()),
+            destination: AccountId::parse("acct_p").unwrap(),
+            transfer_group: Some("batch_x".to_owned()),
+            item_id: item,
+        }
+    }
+
+    #[test]
+    fn a_transfer_for_an_item_being_sent_is_in_flight_and_one_for_a_failed_item_is_not_ours() {
+        let key: IdempotencyKey = idempotency_key(PayoutItemId::from_uuid(Uuid::from_u128(1)), 1);
+        let sending = item(
+            1,
+            ItemState::Submitting {
+                attempt: 1,
+                key,
+                since: datetime!(2026-01-02 0:00 UTC),
+            },
+        );
+        let failed = item(
+            2,
+            ItemState::Failed {
+                attempt: 1,
+                failure: crate::item::Failure {
+                    kind: crate::ports::FailureKind::InsufficientBalance,
+                    code: None,
+                    message: "low".to_owned(),
+                },
+                retry_at: None,
+                escalated: false,
+            },
+        );
+        let transfers = [
+            transfer("tr_1", Some(sending.id), usd(1_000)),
+            transfer("tr_2", Some(failed.id), usd(1_000)),
+        ];
+        let (lines, in_flight) =
+            compare_batch(sending.batch_id, &[sending, failed.clone()], &transfers);
+        assert_eq!(in_flight, 1);
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert_eq!(lines[0].kind, LineKind::NotOurs);
+        assert_eq!(lines[0].item_id, Some(failed.id));
+        assert_eq!(lines[0].partner_id, Some(failed.partner_id));
+        assert_eq!(lines[0].ours, Some(usd(1_000)));
+    }
+
+    #[test]
+    fn every_kind_but_matched_is_a_difference_and_names_round_trip() {
+        for kind in LineKind::ALL {
+            assert_eq!(kind.is_difference(), kind != LineKind::Matched);
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.as_str());
+            assert!(!kind.describe().is_empty());
+        }
+    }
+}

@@ -1880,4 +1880,26 @@ pub async fn reconciliation_finds_a_transfer_missing_at_stripe<S: PayoutStore + 
     assert_eq!(diffs[0].item_id, Some(items[1].id));
     assert_eq!(diffs[0].ours, Some(items[1].amount));
     assert_eq!(diffs[0].stripe, None);
+
+    // A reversal we recorded that Stripe no longer shows.
+    w.engine
+        .reverse_item(items[0].id, Some(usd(1_000)))
+        .await
+        .unwrap();
+    assert!(
+        w.engine
+            .gateway()
+            .alter_transfer_amount(&transfer_of(&items[0]), items[0].amount)
+    );
+    let report = reconcile_january(&w).await;
+    let line = report
+        .lines
+        .iter()
+        .find(|l| l.item_id == Some(items[0].id))
+        .unwrap();
+    assert_eq!(line.kind, LineKind::ReversalNotAtStripe);
+    assert_eq!(
+        (line.ours_reversed, line.stripe_reversed),
+        (Some(usd(1_000)), Some(usd(0)))
+    );
 }

@@ -85,7 +85,24 @@ async fn list_transfers_pages_a_group_and_every_injected_difference_is_named() {
             ],
         )
         .await;
-    // A reversal made at Stripe with no webhook endpoint: no event is sent.
+    // A reversal made at Stripe while webhooks are off (the endpoint
+    // removed): no event is sent, then or later.
+    let control = |path: &str| format!("{}/_sandbox/{path}", env.sb.base_url());
+    let set = env
+        .http
+        .post(control("webhooks/endpoint"))
+        .json(&serde_json::json!({"url": "http://127.0.0.1:9/hook"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+    let off = env
+        .http
+        .delete(control("webhooks/endpoint"))
+        .send()
+        .await
+        .unwrap();
+    assert!(off.status().is_success());
     env.raw(
         Method::POST,
         &format!("/v1/transfers/{}/reversals", tb.id),
@@ -118,6 +135,14 @@ async fn list_transfers_pages_a_group_and_every_injected_difference_is_named() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    let zero = env
+        .http
+        .post(control(&format!("transfers/{}/amount", tc.id)))
+        .json(&serde_json::json!({"amount": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zero.status(), 400);
 
     // Page by two.
     let mut listed = Vec::new();
