@@ -85,6 +85,39 @@ pub enum Command {
     /// Build, inspect, approve, execute and retry payout batches.
     #[command(subcommand, after_help = BATCH_HELP)]
     Batch(BatchCommand),
+    /// Compare a program's period (or one batch) with the transfers Stripe
+    /// holds; exits 3 on any difference.
+    #[command(after_help = RECONCILE_HELP)]
+    Reconcile(ReconcileArgs),
+}
+
+const RECONCILE_HELP: &str = "\
+Reports every posted or reversed item matched with its Stripe transfer, and each difference:
+missing_at_stripe, not_ours (a transfer under our group that we did not make), amount_mismatch,
+unrecorded_reversal, reversal_not_at_stripe; and checks the period's ledger
+(finalized = posted + carried + pending + failed).
+
+Exit status: 0 when clean, 3 when anything differs, 1 when the command failed.
+
+Stripe: as for `batch execute` (STRIPE_SECRET_KEY, else the sandbox at STRIPE_API_BASE, else an
+empty in-process sandbox).";
+
+/// `payouts reconcile`: a program and a period, or one batch.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["program", "batch"])))]
+pub struct ReconcileArgs {
+    /// The program (a UUID), with --period.
+    #[arg(long, value_name = "PROGRAM_ID", value_parser = parse_program, requires = "period")]
+    pub program: Option<ProgramId>,
+    /// The period its batches pay, YYYY-MM, with --program.
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_period, requires = "program")]
+    pub period: Option<Period>,
+    /// One batch (a UUID), instead of --program and --period.
+    #[arg(long, value_name = "BATCH_ID", value_parser = parse_batch, conflicts_with_all = ["program", "period"])]
+    pub batch: Option<BatchId>,
+    /// Output, database, Stripe and engine.
+    #[command(flatten)]
+    pub common: BatchStripeOptions,
 }
 
 /// `payouts migrate`.
@@ -290,7 +323,13 @@ pub enum CliError {
     /// JSON output failed.
     #[error("writing JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Reconciliation found differences (the report is on stdout).
+    #[error("reconciliation found {0} difference(s) with Stripe")]
+    Differences(usize),
 }
+
+/// The exit status of `payouts reconcile` when it finds a difference.
+pub const EXIT_DIFFERENCES: u8 = 3;
 
 impl CliError {
     /// True when stdout was closed by the reader (`payouts … | head`):
@@ -304,7 +343,24 @@ impl CliError {
             | CliError::Config(_)
             | CliError::Sandbox(_)
             | CliError::Demo(_)
-            | CliError::Task(_) => false,
+            | CliError::Task(_)
+            | CliError::Differences(_) => false,
+        }
+    }
+
+    /// The process's exit status for this error: [`EXIT_DIFFERENCES`] for
+    /// differences found, 1 for every failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Differences(_) => EXIT_DIFFERENCES,
+            CliError::Wire(_)
+            | CliError::Domain(_)
+            | CliError::Config(_)
+            | CliError::Sandbox(_)
+            | CliError::Demo(_)
+            | CliError::Task(_)
+            | CliError::Output(_)
+            | CliError::Json(_) => 1,
         }
     }
 }
@@ -332,6 +388,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Demo(args) => crate::demo::run(&args, &mut out).await,
         Command::Batch(command) => crate::batch::run(command, env, &mut out).await,
+        Command::Reconcile(args) => crate::reconcile::run(args, env, &mut out).await,
     }
 }
 
@@ -431,6 +488,24 @@ mod tests {
             ],
             vec!["payouts", "token", "--role", "manager", "--merchant", "m 1"],
             vec!["payouts", "serve", "--bind", "nowhere"],
+            vec!["payouts", "reconcile"],
+            vec![
+                "payouts",
+                "reconcile",
+                "--program",
+                "7f1d4c9e-8a0b-4a39-9d43-2d9b8d3c0e11",
+            ],
+            vec![
+                "payouts",
+                "reconcile",
+                "--program",
+                "7f1d4c9e-8a0b-4a39-9d43-2d9b8d3c0e11",
+                "--period",
+                "2026-01",
+                "--batch",
+                "7f1d4c9e-8a0b-4a39-9d43-2d9b8d3c0e11",
+            ],
+            vec!["payouts", "reconcile", "--batch", "nope"],
         ] {
             assert!(Cli::try_parse_from(&argv).is_err(), "{argv:?} was accepted");
         }

@@ -5,7 +5,7 @@
 //! (store + migrations + Stripe adapter, or the in-process Stripe sandbox
 //! when there is no `STRIPE_SECRET_KEY`, + the engine), and the
 //! subcommands of the `payouts` binary (`serve`, `migrate`, `token`,
-//! `demo`, `batch`). It is a library so that an end-to-end test crate can
+//! `demo`, `batch`, `reconcile`). It is a library so that an end-to-end test crate can
 //! start the application in-process exactly as `main` does.
 //!
 //! It is the one crate that may depend on every other crate of the
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod demo;
 pub mod migrate;
 pub mod notify;
+pub mod reconcile;
 pub mod scheduler;
 pub mod serve;
 pub mod settings;

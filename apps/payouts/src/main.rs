@@ -35,7 +35,7 @@ fn main() -> ExitCode {
                 source = cause.source();
             }
             eprintln!("{message}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -14,6 +14,7 @@
 //! | `refresh` | 15 min | refreshes completed batches' transfers (reversals) |
 //! | `outbox` | 10 s | delivers due notifications (200 at most per run), 16 at once and at most 4 per endpoint; a failed attempt waits its backoff (30 s doubling to 6 h, ±20 %), and after 20 attempts or 3 days the notification is dead-lettered (replay it through the API or the console) |
 //! | `request_keys` | 1 h | forgets `Idempotency-Key` records older than 24 h (a key left in progress by a dead worker is taken over after 60 s by the next request with it) |
+//! | `reconcile_report` | 24 h | reconciles last month's and this month's completed batches against Stripe and notifies the merchant of each difference, once |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,8 @@ pub struct SchedulerConfig {
     pub outbox_every: Duration,
     /// Forgetting old `Idempotency-Key` records.
     pub request_keys_every: Duration,
+    /// Reconciliation against Stripe, with notifications.
+    pub reconcile_report_every: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -61,6 +64,7 @@ impl Default for SchedulerConfig {
             refresh_every: Duration::from_secs(900),
             outbox_every: Duration::from_secs(10),
             request_keys_every: Duration::from_secs(3_600),
+            reconcile_report_every: Duration::from_secs(86_400),
         }
     }
 }
@@ -77,6 +81,7 @@ impl SchedulerConfig {
             refresh_every: every,
             outbox_every: every,
             request_keys_every: every,
+            reconcile_report_every: every,
         }
     }
 }
@@ -117,6 +122,7 @@ impl Scheduler {
                 Job::Refresh => config.refresh_every,
                 Job::Outbox => config.outbox_every,
                 Job::RequestKeys => config.request_keys_every,
+                Job::ReconcileReport => config.reconcile_report_every,
             };
             spawn(job.name(), every, job);
         }
@@ -167,11 +173,12 @@ enum Job {
     Refresh,
     Outbox,
     RequestKeys,
+    ReconcileReport,
 }
 
 impl Job {
     /// Every job, in the order they start.
-    const ALL: [Job; 8] = [
+    const ALL: [Job; 9] = [
         Job::Finalize,
         Job::AutoPayouts,
         Job::Ladder,
@@ -180,6 +187,7 @@ impl Job {
         Job::Refresh,
         Job::Outbox,
         Job::RequestKeys,
+        Job::ReconcileReport,
     ];
 
     /// The job's name, in logs and docs.
@@ -193,13 +201,14 @@ impl Job {
             Job::Refresh => "refresh",
             Job::Outbox => "outbox",
             Job::RequestKeys => "request_keys",
+            Job::ReconcileReport => "reconcile_report",
         }
     }
 }
 
 /// The names of the scheduler's jobs, in the order they start (a test
 /// holds them to [`Job::ALL`]).
-pub const JOBS: [&str; 8] = [
+pub const JOBS: [&str; 9] = [
     "finalize",
     "auto_payouts",
     "retry_ladder",
@@ -208,6 +217,7 @@ pub const JOBS: [&str; 8] = [
     "refresh",
     "outbox",
     "request_keys",
+    "reconcile_report",
 ];
 
 async fn run_job(
@@ -362,6 +372,18 @@ async fn run_once(
                 );
             } else if report.delivered > 0 {
                 tracing::debug!(delivered = report.delivered, "notifications dispatched");
+            }
+        }
+        Job::ReconcileReport => {
+            let sweep = engine.reconcile_recent().await?;
+            if sweep.differences > 0 || sweep.failed > 0 {
+                tracing::warn!(
+                    batches = sweep.batches,
+                    differences = sweep.differences,
+                    notified = sweep.notified,
+                    failed = sweep.failed,
+                    "reconciliation against Stripe found differences (or could not read Stripe)"
+                );
             }
         }
         Job::RequestKeys => {

@@ -170,8 +170,8 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// Run the background scheduler in this process: true or false. Its
     /// jobs: finalize, auto_payouts, retry_ladder, reconcile, probation,
-    /// refresh, outbox and request_keys (each on its own period; see
-    /// docs/http.md).
+    /// refresh, outbox, request_keys and reconcile_report (each on its own
+    /// period; see docs/http.md).
     #[arg(
         long,
         env = "PAYOUTS_SCHEDULER",

@@ -275,7 +275,7 @@ fn help_names_every_subcommand() {
     let out = payouts(&["--help"], &[]);
     assert!(out.status.success());
     let text = stdout(&out);
-    for command in ["serve", "migrate", "token", "demo", "batch"] {
+    for command in ["serve", "migrate", "token", "demo", "batch", "reconcile"] {
         assert!(text.contains(command), "{command} missing from:\n{text}");
     }
     assert!(text.contains("STRIPE_SECRET_KEY"));
@@ -506,6 +506,73 @@ async fn batch_commands_run_against_a_running_sandbox() {
     let ledger = sandbox.ledger(&LedgerFilter::default());
     assert_eq!(ledger.count, 2);
     assert!(ledger.counts_by_item_id.values().all(|n| *n == 1));
+
+    // Reconciliation: clean, exit 0.
+    let program_id = program.id.to_string();
+    let by_period = ["reconcile", "--program", &program_id, "--period", &period];
+    let clean = run(&by_period).await;
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    let report = json(&clean);
+    assert_eq!(report["clean"], true, "{report}");
+    assert_eq!(report["report"]["lines"].as_array().unwrap().len(), 2);
+
+    // A transfer made at Stripe behind our back, from the merchant's
+    // account into a partner's under the batch's group: exit 3, named.
+    let partner_account = shown["items"][0]["destination"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let group = format!("batch_{batch_id}");
+    let made = reqwest::Client::new()
+        .post(format!("{base}/v1/transfers"))
+        .bearer_auth("sk_test_behind_our_back")
+        .header("Stripe-Account", connection.account_id.as_str())
+        .form(&[
+            ("amount", "777"),
+            ("currency", "usd"),
+            ("destination", partner_account.as_str()),
+            ("transfer_group", group.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success());
+    let differs = run(&by_period).await;
+    assert_eq!(differs.status.code(), Some(3), "{}", stderr(&differs));
+    assert!(
+        stderr(&differs).contains("1 difference(s)"),
+        "{}",
+        stderr(&differs)
+    );
+    let report: Value = serde_json::from_slice(&differs.stdout).unwrap();
+    assert_eq!(report["clean"], false);
+    assert_eq!(report["differences"], 1);
+    let line = report["report"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "not_ours")
+        .unwrap_or_else(|| panic!("no not_ours line: {report}"));
+    assert_eq!(line["stripe"]["amount"], 777, "{line}");
+    assert_eq!(line["destination"], partner_account.as_str());
+    // By batch, as text.
+    let text = payouts_async(
+        vec![
+            "reconcile".into(),
+            "--batch".into(),
+            batch_id.clone(),
+            "--database-url".into(),
+            db.clone(),
+        ],
+        env.clone(),
+    )
+    .await;
+    assert_eq!(text.status.code(), Some(3), "{}", stderr(&text));
+    let printed = stdout(&text);
+    assert!(printed.contains("not_ours"), "{printed}");
+    assert!(printed.contains("USD 7.77"), "{printed}");
+    assert!(printed.contains("made outside this engine"), "{printed}");
+
     assert!(sandbox.validation_failures().is_empty());
     wired.shutdown().await;
     sandbox.stop().await;

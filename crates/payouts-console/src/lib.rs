@@ -31,7 +31,7 @@ pub const COOKIE: &str = "payouts_session";
 
 /// Registers the console's routes (at the root of the service).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use views::{batch, connect, home, platform, portal, program, signin};
+    use views::{batch, connect, home, platform, portal, program, reconciliation, signin};
     cfg.route("/console.css", web::get().to(assets::css))
         .route("/favicon.ico", web::get().to(assets::favicon))
         .route("/console.js", web::get().to(assets::js))
@@ -105,6 +105,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/dashboard/partners/batches/{batch_id}",
             web::get().to(batch::show),
+        )
+        .route(
+            "/dashboard/partners/batches/{batch_id}/reconciliation",
+            web::get().to(reconciliation::batch),
+        )
+        .route(
+            "/dashboard/partners/programs/{program_id}/periods/{period}/reconciliation",
+            web::get().to(reconciliation::period),
         )
         .route(
             "/dashboard/partners/batches/{batch_id}/manifest.csv",

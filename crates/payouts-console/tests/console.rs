@@ -1484,3 +1484,168 @@ async fn the_home_page_shows_failed_deliveries_and_replays_one() {
         .unwrap();
     assert!(!html.contains(&replay), "{html}");
 }
+
+/// The reconciliation page: clean after a run; then a reversal made at
+/// Stripe without a webhook, a transfer made behind our back, and an amount
+/// Stripe holds otherwise are each listed in words, with the partner, the
+/// amounts in their currency and a link to the batch; another merchant
+/// gets 404.
+#[tokio::test]
+async fn the_reconciliation_page_lists_each_difference_in_words() {
+    let c = Console::start().await;
+    let batch = c.draft_batch("m_r", true).await;
+    let admin = c.token(Role::TenantAdmin, "m_r");
+    c.api(
+        reqwest::Method::POST,
+        &format!("/api/v1/batches/{batch}/approve"),
+        &admin,
+        json!({}),
+    )
+    .await;
+    let card = c
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/stripe-connect",
+            &admin,
+            Value::Null,
+        )
+        .await;
+    let merchant_account = card["stripe_account_id"].as_str().unwrap().to_owned();
+    c._sb
+        .set_balance(stripe_sandbox::SetBalance {
+            account: Some(merchant_account.clone()),
+            currency: "usd".to_owned(),
+            available: 100_000,
+            pending: 0,
+        })
+        .unwrap();
+    let cookie = c.session("m_r", "tenant_admin").await;
+    let page_path = format!("/dashboard/partners/batches/{batch}");
+    let html = c.get(&page_path, Some(&cookie)).await.text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let html = c.run_batch(&page_path, &cookie, &csrf, "completed").await;
+    assert!(
+        html.contains(&format!("{page_path}/reconciliation")),
+        "{html}"
+    );
+
+    let recon = format!("{page_path}/reconciliation");
+    let res = c.get(&recon, Some(&cookie)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("content-security-policy"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("data-testid=\"clean\""), "{html}");
+    assert!(html.contains("data-testid=\"matched\">2<"), "{html}");
+    assert!(html.contains("Finalized commissions equal"), "{html}");
+
+    // Differences made at Stripe behind the engine's back.
+    let ledger = c._sb.ledger(&stripe_sandbox::LedgerFilter::default());
+    let tom = ledger
+        .transfers
+        .iter()
+        .find(|t| t.amount == 20_000)
+        .unwrap();
+    let ana = ledger
+        .transfers
+        .iter()
+        .find(|t| t.amount == 15_000)
+        .unwrap();
+    let stripe = |path: String| {
+        c.http
+            .post(format!("{}{path}", c._sb.base_url()))
+            .bearer_auth("sk_test_console")
+            .header("Stripe-Account", merchant_account.as_str())
+    };
+    let reversed = stripe(format!("/v1/transfers/{}/reversals", tom.transfer_id))
+        .form(&[("amount", "5000")])
+        .send()
+        .await
+        .unwrap();
+    assert!(reversed.status().is_success());
+    let group = format!("batch_{batch}");
+    let made = stripe("/v1/transfers".to_owned())
+        .form(&[
+            ("amount", "1234"),
+            ("currency", "usd"),
+            ("destination", tom.destination.as_str()),
+            ("transfer_group", group.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success());
+    c._sb
+        .alter_transfer(&ana.transfer_id, 15_100, None)
+        .unwrap();
+
+    let html = c.get(&recon, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("data-testid=\"differences\""), "{html}");
+    assert_eq!(
+        html.matches("data-testid=\"difference\"").count(),
+        3,
+        "{html}"
+    );
+    for words in [
+        "<code>unrecorded_reversal</code> Stripe reversed more of this transfer than we recorded",
+        "<code>not_ours</code> Stripe holds a transfer under this batch",
+        "<code>amount_mismatch</code> Stripe holds this transfer with another amount",
+    ] {
+        assert!(html.contains(words), "{words}: {html}");
+    }
+    assert!(
+        html.contains("USD 50.00"),
+        "the reversal, in dollars: {html}"
+    );
+    assert!(html.contains("USD 12.34"), "{html}");
+    assert!(
+        html.contains("USD 151.00") && html.contains("USD 150.00"),
+        "{html}"
+    );
+    assert!(html.contains("tom (tom@partners.test)"), "{html}");
+    assert!(html.contains(&format!("href=\"{page_path}\"")), "{html}");
+    assert!(html.contains(&format!(
+        "href=\"https://dashboard.stripe.com/test/connect/transfers/{}\"",
+        tom.transfer_id
+    )));
+
+    // The program's period shows the same.
+    let today = time::OffsetDateTime::now_utc().date();
+    let period = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
+    let b = c
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/batches/{batch}"),
+            &admin,
+            Value::Null,
+        )
+        .await;
+    let program = at(&b, "/batch/program_id").to_owned();
+    let by_period =
+        format!("/dashboard/partners/programs/{program}/periods/{period}/reconciliation");
+    let html = c.get(&by_period, Some(&cookie)).await.text().await.unwrap();
+    assert_eq!(
+        html.matches("data-testid=\"difference\"").count(),
+        3,
+        "{html}"
+    );
+
+    // Another merchant's staff: 404 on both; a bad period: 404.
+    let other = c.session("m_other", "tenant_admin").await;
+    assert_eq!(
+        c.get(&recon, Some(&other)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.get(&by_period, Some(&other)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.get(
+            &format!("/dashboard/partners/programs/{program}/periods/2026-13/reconciliation"),
+            Some(&cookie)
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -18,7 +18,10 @@ use async_trait::async_trait;
 
 use crate::ids::{AccountId, IdempotencyKey, PayoutItemId, TransferId};
 use crate::money::Money;
-use crate::ports::{GatewayError, PayoutGateway, Transfer, TransferRequest, TransferReversal};
+use crate::ports::{
+    GatewayError, PayoutGateway, Transfer, TransferPage, TransferPageRequest, TransferRequest,
+    TransferReversal,
+};
 
 pub use crate::ports::{MockClock, MockConnectGateway, MockNotifier};
 
@@ -36,6 +39,13 @@ mockall::mock! {
             transfer_group: &'g str,
             item: PayoutItemId,
         ) -> Result<Option<Transfer>, GatewayError>;
+
+        async fn list_transfers<'s, 'a, 'g, 'p>(
+            &'s self,
+            source_account: Option<&'a AccountId>,
+            transfer_group: &'g str,
+            page: &'p TransferPageRequest,
+        ) -> Result<TransferPage, GatewayError>;
 
         async fn retrieve_transfer<'s, 'a, 'i>(
             &'s self,

@@ -46,6 +46,9 @@ pub enum NotificationKind {
     MerchantProbationStarted,
     /// The probation window closed; the program is archived.
     MerchantProgramArchived,
+    /// Reconciliation found a difference between our records and Stripe's
+    /// (or an unbalanced ledger); one notification per difference.
+    MerchantReconciliationDifference,
 }
 
 impl NotificationKind {
@@ -67,6 +70,9 @@ impl NotificationKind {
             NotificationKind::MerchantAccountInactive => "merchant_account_inactive",
             NotificationKind::MerchantProbationStarted => "merchant_probation_started",
             NotificationKind::MerchantProgramArchived => "merchant_program_archived",
+            NotificationKind::MerchantReconciliationDifference => {
+                "merchant_reconciliation_difference"
+            }
         }
     }
 }

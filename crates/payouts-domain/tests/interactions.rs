@@ -35,7 +35,8 @@ use payouts_domain::period::Period;
 use payouts_domain::ports::{
     CommissionStore, ConnectGateway, ConnectionStore, ExpressAccountRequest, FailureKind,
     GatewayError, HostedLink, ItemStore, LinkKind, MembershipStore, OAuthGrant, PageRequest,
-    PayoutGateway, ProgramStore, PromotionCodeRequest, Transfer, TransferRequest, TransferReversal,
+    PayoutGateway, ProgramStore, PromotionCodeRequest, Transfer, TransferPage, TransferPageRequest,
+    TransferRequest, TransferReversal,
 };
 use payouts_domain::program::{HoldReason, PayoutPolicy};
 use payouts_domain::testkit::fixtures::{
@@ -59,6 +60,13 @@ mockall::mock! {
             transfer_group: &'g str,
             item: PayoutItemId,
         ) -> Result<Option<Transfer>, GatewayError>;
+
+        async fn list_transfers<'s, 'a, 'g, 'p>(
+            &'s self,
+            source_account: Option<&'a AccountId>,
+            transfer_group: &'g str,
+            page: &'p TransferPageRequest,
+        ) -> Result<TransferPage, GatewayError>;
 
         async fn retrieve_transfer<'s, 'a, 'i>(
             &'s self,

@@ -1762,3 +1762,170 @@ async fn post_path(api: &Api, path: &str, token: &str) -> (StatusCode, Value) {
     api.call(reqwest::Method::POST, path, Some(token), None)
         .await
 }
+
+/// Reconciliation: clean for a batch with nothing at Stripe; a transfer
+/// created at Stripe behind our back under the batch's group is reported
+/// (JSON and CSV); another merchant's ids answer 404; bad scopes 400.
+#[tokio::test]
+async fn reconciliation_reports_in_json_and_csv_and_refuses_bad_scopes() {
+    let api = Api::start().await;
+    let admin = api.admin("m_recon");
+    let (s, program) = api.post("/api/v1/programs", &admin, program_body()).await;
+    assert_eq!(s, StatusCode::CREATED, "{program}");
+    let program_id = program["id"].as_str().unwrap().to_owned();
+    let now = time::OffsetDateTime::now_utc().date();
+    let period = format!("{:04}-{:02}", now.year(), u8::from(now.month()));
+    let (s, batch) = api
+        .post(
+            &format!("/api/v1/programs/{program_id}/batches"),
+            &admin,
+            json!({"period": period}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{batch}");
+    let batch_id = batch["batch"]["id"].as_str().unwrap().to_owned();
+
+    let by_program =
+        format!("/api/v1/reports/reconciliation?program_id={program_id}&period={period}");
+    let (s, clean) = api.get(&by_program, &admin).await;
+    assert_eq!(s, StatusCode::OK, "{clean}");
+    assert_eq!(clean["clean"], true, "{clean}");
+    assert_eq!(clean["lines"], json!([]));
+    assert_eq!(clean["batches"], json!([batch_id]));
+    assert_eq!(clean["ledger"]["balanced"], true);
+    assert_eq!(clean["period"], period.as_str());
+
+    // A partner's account, and a transfer into it from the merchant's
+    // balance (here the platform's: the merchant never connected) under the
+    // batch's group, made at Stripe behind our back.
+    let stripe = |path: &str| {
+        api.http
+            .post(format!("{}{path}", api.sb.base_url()))
+            .bearer_auth("sk_test_api")
+    };
+    let account: Value = stripe("/v1/accounts")
+        .form(&[
+            ("type", "express"),
+            ("country", "US"),
+            ("capabilities[transfers][requested]", "true"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = account["id"].as_str().unwrap().to_owned();
+    api.sb.complete_onboarding(&account).unwrap();
+    api.sb
+        .set_balance(stripe_sandbox::SetBalance {
+            account: None,
+            currency: "usd".to_owned(),
+            available: 100_000,
+            pending: 0,
+        })
+        .unwrap();
+    let group = format!("batch_{batch_id}");
+    let oob: Value = stripe("/v1/transfers")
+        .form(&[
+            ("amount", "4321"),
+            ("currency", "usd"),
+            ("destination", account.as_str()),
+            ("transfer_group", group.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let oob_id = oob["id"].as_str().unwrap().to_owned();
+
+    let by_batch = format!("/api/v1/reports/reconciliation?batch_id={batch_id}");
+    let (s, report) = api.get(&by_batch, &admin).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(report["clean"], false);
+    assert_eq!(report["batch_id"], batch_id.as_str());
+    assert_eq!(report["counts"]["not_ours"], 1);
+    assert_eq!(report["counts"]["matched"], 0);
+    let line = &report["lines"][0];
+    assert_eq!(line["kind"], "not_ours");
+    assert_eq!(line["transfer_id"], oob_id.as_str());
+    assert_eq!(line["destination"], account.as_str());
+    assert_eq!(line["stripe"], json!({"amount": 4321, "currency": "usd"}));
+    assert!(line["ours"].is_null());
+    assert!(line["description"].as_str().unwrap().contains("outside"));
+    let (_, same) = api.get(&by_program, &admin).await;
+    assert_eq!(same["lines"], report["lines"]);
+
+    // CSV: a header and one row per line.
+    let res = api
+        .http
+        .get(format!("{}{by_batch}", api.base))
+        .bearer_auth(&admin)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = res.text().await.unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(
+        rows[0].starts_with("kind,batch_id,item_id,partner_id,transfer_id,destination,ours_amount")
+    );
+    assert!(
+        rows[1].starts_with(&format!(
+            "not_ours,{batch_id},,,{oob_id},{account},,,4321,usd,"
+        )),
+        "{csv}"
+    );
+
+    // Another merchant's program and batch are not found.
+    let stranger = api.admin("m_stranger");
+    for path in [&by_program, &by_batch] {
+        let (s, e) = api.get(path, &stranger).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {e}");
+        assert!(e["error"]["type"].is_string(), "{e}");
+    }
+    let unknown = uuid::Uuid::new_v4();
+    let (s, _) = api
+        .get(
+            &format!("/api/v1/reports/reconciliation?program_id={unknown}&period={period}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Both, neither, half a scope, or values that do not parse: 400.
+    for (query, param) in [
+        (String::new(), "program_id"),
+        (format!("program_id={program_id}"), "period"),
+        (format!("period={period}"), "program_id"),
+        (
+            format!("program_id={program_id}&period={period}&batch_id={batch_id}"),
+            "batch_id",
+        ),
+        (format!("program_id={program_id}&period=2026-13"), "period"),
+        (format!("program_id=nope&period={period}"), "program_id"),
+        ("batch_id=nope".to_owned(), "batch_id"),
+    ] {
+        let (s, e) = api
+            .get(&format!("/api/v1/reports/reconciliation?{query}"), &admin)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {e}");
+        assert_eq!(e["error"]["code"], "validation_error", "{query}: {e}");
+        assert_eq!(e["error"]["param"], param, "{query}: {e}");
+    }
+    // A partner may not read it.
+    let partner = api.token(&[Role::Partner], "m_recon", None);
+    let (s, _) = api.get(&by_batch, &partner).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    api.stop().await;
+}

@@ -15,7 +15,8 @@ use payouts_domain::money::{Currency, Money};
 use payouts_domain::partner::{CapabilityStatus, OnboardingState};
 use payouts_domain::ports::{
     ConnectGateway, ExpressAccountRequest, GatewayError, HostedLink, LinkKind, OAuthGrant,
-    PayoutGateway, PromotionCodeRequest, Transfer, TransferRequest, TransferReversal,
+    PayoutGateway, PromotionCodeRequest, Transfer, TransferPage, TransferPageRequest,
+    TransferRequest, TransferReversal,
 };
 use secrecy::SecretString;
 use stripe_connect::account::{
@@ -322,6 +323,32 @@ impl PayoutGateway for StripeGateway {
         })
         .await?;
         Ok(found)
+    }
+
+    async fn list_transfers(
+        &self,
+        source_account: Option<&AccountId>,
+        transfer_group: &str,
+        page: &TransferPageRequest,
+    ) -> Result<TransferPage, GatewayError> {
+        let mut list = ListTransfer::new()
+            .transfer_group(transfer_group)
+            .limit(i64::from(page.limit()));
+        if let Some(after) = &page.starting_after {
+            list = list.starting_after(after.as_str());
+        }
+        let listed: wire::List<wire::Transfer> = self
+            .transport
+            .send(&list, Call::on(source_account), "transfer list")
+            .await?;
+        Ok(TransferPage {
+            data: listed
+                .data
+                .iter()
+                .map(to_transfer)
+                .collect::<Result<_, _>>()?,
+            has_more: listed.has_more,
+        })
     }
 
     async fn retrieve_transfer(

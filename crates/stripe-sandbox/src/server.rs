@@ -457,6 +457,23 @@ impl SandboxHandle {
         set_payout_status(&self.inner, payout, status)
     }
 
+    /// Rewrites a transfer's amount (and currency, when given) silently:
+    /// no balance moves and no event is sent. Stripe itself never does
+    /// this; it lets a client's reconciliation be shown an amount that
+    /// differs from the one it recorded.
+    ///
+    /// # Errors
+    /// [`SandboxError::Stripe`] for an unknown transfer;
+    /// [`SandboxError::Invalid`] for an amount that is not positive.
+    pub fn alter_transfer(
+        &self,
+        transfer: &str,
+        amount: i64,
+        currency: Option<&str>,
+    ) -> Result<Value, SandboxError> {
+        alter_transfer(&self.inner, transfer, amount, currency)
+    }
+
     /// Clears faults, latency, rate limit, idempotency keys, webhooks, the
     /// clock offset and every object; the platform account id is kept.
     pub fn reset(&self) {
@@ -890,6 +907,30 @@ fn set_payout_status(
     Ok(json)
 }
 
+fn alter_transfer(
+    inner: &Inner,
+    transfer: &str,
+    amount: i64,
+    currency: Option<&str>,
+) -> Result<Value, SandboxError> {
+    if amount <= 0 {
+        return Err(SandboxError::Invalid(
+            "amount must be a positive integer".to_owned(),
+        ));
+    }
+    let mut s = inner.lock();
+    let world = &mut s.world;
+    let Some(t) = world.transfers.get_mut(transfer) else {
+        return Err(ApiError::missing("transfer", transfer, "id").into());
+    };
+    t.amount = amount;
+    if let Some(currency) = currency {
+        currency.to_ascii_lowercase().clone_into(&mut t.currency);
+    }
+    let t = t.clone();
+    Ok(world.transfer_json(&t))
+}
+
 fn reset(inner: &Inner) {
     *inner.lock() = Shared::new(&inner.platform_id, &inner.hosted_base);
     set_rate_limits(
@@ -952,6 +993,14 @@ impl RateLimitsRequest {
 #[derive(serde::Deserialize)]
 struct ClockAdvance {
     seconds: i64,
+}
+
+/// `POST /_sandbox/transfers/{id}/amount` body.
+#[derive(serde::Deserialize)]
+struct AlterTransfer {
+    amount: i64,
+    #[serde(default)]
+    currency: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -1123,6 +1172,14 @@ fn control_routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(|d: Data, b: web::Json<CreateDispute>| async move {
                     result(create_dispute(&d.into_inner(), &b))
                 }),
+            )
+            .route(
+                "/transfers/{transfer}/amount",
+                web::post().to(
+                    |d: Data, p: web::Path<String>, b: web::Json<AlterTransfer>| async move {
+                        result(alter_transfer(&d, &p, b.amount, b.currency.as_deref()))
+                    },
+                ),
             )
             .route(
                 "/payouts/{payout}/status",

@@ -30,7 +30,7 @@ fn batch_path(id: BatchId) -> String {
 
 /// The batch, if the person may see it: staff of its merchant or the
 /// platform. Another merchant's batch, or a malformed id, is 404.
-async fn scoped_batch(
+pub(crate) async fn scoped_batch(
     state: &AppState,
     signed: &Signed,
     raw: &str,

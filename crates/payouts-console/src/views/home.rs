@@ -298,6 +298,16 @@ pub fn note_text(n: &Notification, reader: Reader) -> String {
         NotificationKind::MerchantProgramArchived => {
             "The probation ended without a re-connection: the program was archived.".to_owned()
         }
+        NotificationKind::MerchantReconciliationDifference => format!(
+            "Reconciliation found a difference with Stripe: {}",
+            n.payload
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .and_then(|k| payouts_domain::engine::LineKind::ALL
+                    .into_iter()
+                    .find(|l| l.as_str() == k))
+                .map_or("the period's ledger does not balance.", |k| k.describe())
+        ),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod home;
 pub mod platform;
 pub mod portal;
 pub mod program;
+pub mod reconciliation;
 pub mod signin;
 
 use actix_web::HttpResponse;

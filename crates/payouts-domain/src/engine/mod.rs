@@ -14,6 +14,7 @@ mod outbox;
 mod overview;
 mod partners;
 mod platform;
+mod reconcile;
 mod reports;
 mod service;
 mod sessions;
@@ -39,6 +40,10 @@ pub use outbox::DispatchReport;
 pub use overview::{MerchantOverview, MonthlyVolume};
 pub use partners::NewPartner;
 pub use platform::{ConnectedAccount, CreatedAccount, LinkUrls, MERCHANT_METADATA};
+pub use reconcile::{
+    LineKind, ReconcileScope, ReconcileSweep, ReconciliationLine, ReconciliationReport,
+    compare_batch,
+};
 pub use reports::{LedgerPeriod, LedgerReport};
 pub use service::{REQUEST_KEY_RETENTION, REQUEST_STALE_AFTER};
 pub use sessions::{ISSUER_ROLES, PLATFORM_ROLES};

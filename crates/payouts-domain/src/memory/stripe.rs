@@ -18,7 +18,8 @@ use crate::money::{Currency, Money};
 use crate::partner::{CapabilityStatus, OnboardingState};
 use crate::ports::{
     Clock, ConnectGateway, ExpressAccountRequest, FailureKind, GatewayError, HostedLink, LinkKind,
-    OAuthGrant, PayoutGateway, PromotionCodeRequest, Transfer, TransferRequest, TransferReversal,
+    OAuthGrant, PayoutGateway, PromotionCodeRequest, Transfer, TransferPage, TransferPageRequest,
+    TransferRequest, TransferReversal,
 };
 
 /// How long Stripe keeps an idempotency key.
@@ -262,6 +263,62 @@ impl InMemoryStripe {
         lock(&self.fake).max_in_flight
     }
 
+    /// Creates a transfer behind the engine's back, as someone with the
+    /// account's keys could (the dashboard, another integration): no
+    /// idempotency key of ours, no fault, no balance check. Its metadata
+    /// `item_id` is `item`, if given.
+    pub fn inject_transfer(
+        &self,
+        source: Option<&AccountId>,
+        destination: &AccountId,
+        amount: Money,
+        transfer_group: &str,
+        item: Option<PayoutItemId>,
+    ) -> Result<Transfer, GatewayError> {
+        let now = self.clock.now();
+        let mut fake = lock(&self.fake);
+        let id = parse(TransferId::parse(fake.next("tr_")))?;
+        let key = IdempotencyKey::derived(format!("out-of-band-{id}"));
+        let transfer = Transfer {
+            id: id.clone(),
+            amount,
+            amount_reversed: Money::zero(amount.currency()),
+            destination: destination.clone(),
+            transfer_group: Some(transfer_group.to_owned()),
+            item_id: item,
+        };
+        fake.transfers.insert(
+            id,
+            LedgerEntry {
+                transfer: transfer.clone(),
+                key,
+                source: source.cloned(),
+                created_at: now,
+            },
+        );
+        Ok(transfer)
+    }
+
+    /// Rewrites a transfer's amount (and currency) as Stripe holds it: a
+    /// difference no real Stripe produces, for testing that reconciliation
+    /// sees one. Returns false when there is no such transfer.
+    pub fn alter_transfer_amount(&self, id: &TransferId, amount: Money) -> bool {
+        let mut fake = lock(&self.fake);
+        let Some(entry) = fake.transfers.get_mut(id) else {
+            return false;
+        };
+        entry.transfer.amount = amount;
+        entry.transfer.amount_reversed = Money::zero(amount.currency());
+        true
+    }
+
+    /// Forgets a transfer, as if Stripe had never created it: for testing
+    /// that reconciliation sees one of ours missing. Returns false when
+    /// there is no such transfer.
+    pub fn forget_transfer(&self, id: &TransferId) -> bool {
+        lock(&self.fake).transfers.remove(id).is_some()
+    }
+
     /// How many transfer creations were attempted, faults included.
     pub fn transfer_calls(&self) -> u64 {
         lock(&self.fake).calls
@@ -389,6 +446,44 @@ impl PayoutGateway for InMemoryStripe {
                     && e.transfer.item_id == Some(item)
             })
             .map(|e| e.transfer.clone()))
+    }
+
+    async fn list_transfers(
+        &self,
+        source: Option<&AccountId>,
+        transfer_group: &str,
+        page: &TransferPageRequest,
+    ) -> Result<TransferPage, GatewayError> {
+        let fake = lock(&self.fake);
+        // Stripe lists newest first; ids here grow with creation, and an
+        // account sees only the transfers it sent.
+        let listed = fake.transfers.values().rev().filter(|e| {
+            e.source.as_ref() == source
+                && e.transfer.transfer_group.as_deref() == Some(transfer_group)
+        });
+        let mut rest: Vec<&LedgerEntry> = match &page.starting_after {
+            None => listed.collect(),
+            Some(after) => {
+                if !fake.transfers.contains_key(after) {
+                    return Err(gateway_error(
+                        FailureKind::InvalidRequest,
+                        "resource_missing",
+                        "No such transfer for starting_after",
+                    ));
+                }
+                listed
+                    .skip_while(|e| e.transfer.id != *after)
+                    .skip(1)
+                    .collect()
+            }
+        };
+        let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
+        let has_more = rest.len() > limit;
+        rest.truncate(limit);
+        Ok(TransferPage {
+            data: rest.into_iter().map(|e| e.transfer.clone()).collect(),
+            has_more,
+        })
     }
 
     async fn retrieve_transfer(

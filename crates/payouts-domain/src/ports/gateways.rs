@@ -179,6 +179,48 @@ pub struct TransferReversal {
     pub transfer_amount_reversed: Money,
 }
 
+/// Where a page of [`PayoutGateway::list_transfers`] starts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransferPageRequest {
+    /// At most this many transfers (1 to [`MAX_TRANSFER_PAGE`]; 0 asks for
+    /// the most).
+    pub limit: u32,
+    /// The transfers after this one, in the order Stripe lists them
+    /// (`starting_after`); the first page when `None`.
+    pub starting_after: Option<TransferId>,
+}
+
+/// The most transfers Stripe lists in one page.
+pub const MAX_TRANSFER_PAGE: u32 = 100;
+
+impl TransferPageRequest {
+    /// The first page of `limit` transfers.
+    pub fn first(limit: u32) -> Self {
+        TransferPageRequest {
+            limit,
+            starting_after: None,
+        }
+    }
+
+    /// The limit Stripe is sent: 1 to [`MAX_TRANSFER_PAGE`].
+    pub fn limit(&self) -> u32 {
+        if self.limit == 0 {
+            MAX_TRANSFER_PAGE
+        } else {
+            self.limit.min(MAX_TRANSFER_PAGE)
+        }
+    }
+}
+
+/// One page of transfers, as Stripe lists them (newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransferPage {
+    /// The transfers.
+    pub data: Vec<Transfer>,
+    /// True when more follow the last one.
+    pub has_more: bool,
+}
+
 /// The Stripe operations payouts need.
 #[async_trait]
 pub trait PayoutGateway: Send + Sync {
@@ -199,6 +241,19 @@ pub trait PayoutGateway: Send + Sync {
         transfer_group: &str,
         item: PayoutItemId,
     ) -> Result<Option<Transfer>, GatewayError>;
+
+    /// One page of the transfers of `transfer_group` sent from
+    /// `source_account` (`None`: the platform), as that account sees them:
+    /// another account's transfers in the same group are not listed.
+    ///
+    /// # Errors
+    /// [`GatewayError`].
+    async fn list_transfers(
+        &self,
+        source_account: Option<&AccountId>,
+        transfer_group: &str,
+        page: &TransferPageRequest,
+    ) -> Result<TransferPage, GatewayError>;
 
     /// Retrieves a transfer.
     ///

@@ -109,6 +109,11 @@ macro_rules! scenario_tests {
             reversals_and_the_tax_tally,
             a_key_left_in_progress_is_taken_over_and_old_keys_are_forgotten,
             no_automatic_batch_for_a_period_with_nothing_to_pay,
+            reconciliation_matches_what_the_engine_paid,
+            reconciliation_finds_a_transfer_made_behind_our_back,
+            reconciliation_finds_a_reversal_we_did_not_record,
+            reconciliation_finds_amount_and_currency_mismatches,
+            reconciliation_finds_a_transfer_missing_at_stripe,
         );
         $crate::__testkit_cases!(
             $run,

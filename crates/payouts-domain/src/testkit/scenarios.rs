@@ -1665,3 +1665,245 @@ pub async fn no_automatic_batch_for_a_period_with_nothing_to_pay<S: PayoutStore 
         .expect("a batch for alice's commission");
     assert_eq!(built.item_count, 1);
 }
+
+/// January's batch, paid: three posted items from the merchant's account.
+async fn paid_january<S: PayoutStore + Clone>(w: &World<S>) -> (PayoutBatch, Vec<PayoutItem>) {
+    january(w).await;
+    let batch = w.close("2026-01").await;
+    w.engine.execute_batch(batch.id).await.unwrap();
+    let items = w.items(batch.id).await;
+    assert!(items.iter().all(|i| i.state.is_paid()));
+    (batch, items)
+}
+
+fn transfer_of(item: &PayoutItem) -> crate::ids::TransferId {
+    match &item.state {
+        ItemState::Posted { transfer_id, .. } | ItemState::Reversed { transfer_id, .. } => {
+            transfer_id.clone()
+        }
+        other => panic!("item {} not paid: {other:?}", item.id),
+    }
+}
+
+async fn reconcile_january<S: PayoutStore + Clone>(
+    w: &World<S>,
+) -> crate::engine::ReconciliationReport {
+    w.engine
+        .reconciliation(crate::engine::ReconcileScope::Program {
+            program_id: w.program.id,
+            period: Period::parse("2026-01").unwrap(),
+        })
+        .await
+        .unwrap()
+}
+
+/// Scenario: after a batch pays (and a reversal made through the engine),
+/// reconciliation matches every item, per program and period or per batch,
+/// and the ledger balances; nothing is notified.
+pub async fn reconciliation_matches_what_the_engine_paid<S: PayoutStore + Clone>(store: S) {
+    use crate::engine::{LineKind, ReconcileScope};
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    let (batch, items) = paid_january(&w).await;
+    w.engine
+        .reverse_item(items[0].id, Some(usd(1_000)))
+        .await
+        .unwrap();
+    let report = reconcile_january(&w).await;
+    assert!(report.is_clean(), "{report:#?}");
+    assert_eq!(report.count(LineKind::Matched), 3);
+    assert_eq!(report.batches, vec![batch.id]);
+    assert_eq!(report.merchant_id, w.merchant);
+    assert_eq!(report.in_flight, 0);
+    assert!(report.ledger_balanced());
+    assert_eq!(report.ledger.posted, usd(35_000));
+    let by_batch = w
+        .engine
+        .reconciliation(ReconcileScope::Batch { batch_id: batch.id })
+        .await
+        .unwrap();
+    assert_eq!(by_batch.lines, report.lines);
+    // A period with no batch is clean and empty.
+    let empty = w
+        .engine
+        .reconciliation(ReconcileScope::Program {
+            program_id: w.program.id,
+            period: Period::parse("2025-12").unwrap(),
+        })
+        .await
+        .unwrap();
+    assert!(empty.is_clean() && empty.lines.is_empty());
+    assert_eq!(w.engine.notify_reconciliation(&report).await.unwrap(), 0);
+    let unknown = crate::ids::ProgramId::from_uuid(uuid::Uuid::from_u128(7));
+    assert!(matches!(
+        w.engine
+            .reconciliation(ReconcileScope::Program {
+                program_id: unknown,
+                period: Period::parse("2026-01").unwrap(),
+            })
+            .await,
+        Err(DomainError::NotFound { .. })
+    ));
+}
+
+/// Scenario: a transfer created at Stripe behind the engine's back, into a
+/// partner's account under the batch's group, is reported as not ours and
+/// notified to the merchant once; one sent from another account under the
+/// same group is not the merchant's to see.
+pub async fn reconciliation_finds_a_transfer_made_behind_our_back<S: PayoutStore + Clone>(
+    store: S,
+) {
+    use crate::engine::LineKind;
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    let (batch, items) = paid_january(&w).await;
+    let group = crate::item::transfer_group(batch.id);
+    let oob = w
+        .engine
+        .gateway()
+        .inject_transfer(
+            Some(&w.merchant_account),
+            &items[1].destination,
+            usd(1_234),
+            &group,
+            None,
+        )
+        .unwrap();
+    w.engine
+        .gateway()
+        .inject_transfer(None, &items[1].destination, usd(99), &group, None)
+        .unwrap();
+    let report = reconcile_january(&w).await;
+    assert!(!report.is_clean());
+    assert_eq!(report.count(LineKind::Matched), 3);
+    let diffs: Vec<_> = report.differences().collect();
+    assert_eq!(diffs.len(), 1, "{report:#?}");
+    assert_eq!(diffs[0].kind, LineKind::NotOurs);
+    assert_eq!(diffs[0].transfer_id.as_ref(), Some(&oob.id));
+    assert_eq!(diffs[0].stripe, Some(usd(1_234)));
+    assert_eq!(diffs[0].ours, None);
+    assert_eq!(diffs[0].destination.as_ref(), Some(&items[1].destination));
+    // Once per difference, however often it is reported.
+    assert_eq!(w.engine.notify_reconciliation(&report).await.unwrap(), 1);
+    let again = reconcile_january(&w).await;
+    assert_eq!(w.engine.notify_reconciliation(&again).await.unwrap(), 0);
+    let notes = w
+        .engine
+        .store()
+        .notifications_of(&w.merchant)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.kind == NotificationKind::MerchantReconciliationDifference)
+        .collect::<Vec<_>>();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].recipient, Recipient::Merchant(w.merchant.clone()));
+    assert_eq!(notes[0].payload["kind"], "not_ours");
+}
+
+/// Scenario: a reversal made at Stripe that never reached the engine (no
+/// webhook) is reported as unrecorded, with both amounts reversed.
+pub async fn reconciliation_finds_a_reversal_we_did_not_record<S: PayoutStore + Clone>(store: S) {
+    use crate::engine::LineKind;
+    use crate::ports::PayoutGateway;
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    let (_batch, items) = paid_january(&w).await;
+    let transfer = transfer_of(&items[2]);
+    w.engine
+        .gateway()
+        .reverse_transfer(
+            Some(&w.merchant_account),
+            &transfer,
+            Some(usd(2_500)),
+            &crate::ids::IdempotencyKey::parse("behind-our-back").unwrap(),
+        )
+        .await
+        .unwrap();
+    let report = reconcile_january(&w).await;
+    let diffs: Vec<_> = report.differences().collect();
+    assert_eq!(diffs.len(), 1, "{report:#?}");
+    assert_eq!(diffs[0].kind, LineKind::UnrecordedReversal);
+    assert_eq!(diffs[0].item_id, Some(items[2].id));
+    assert_eq!(diffs[0].partner_id, Some(items[2].partner_id));
+    assert_eq!(diffs[0].ours_reversed, Some(usd(0)));
+    assert_eq!(diffs[0].stripe_reversed, Some(usd(2_500)));
+    // The scheduled sweep reconciles the completed batch and notifies once.
+    let sweep = w.engine.reconcile_recent().await.unwrap();
+    assert_eq!(
+        sweep,
+        crate::engine::ReconcileSweep {
+            batches: 1,
+            differences: 1,
+            notified: 1,
+            failed: 0
+        }
+    );
+    let again = w.engine.reconcile_recent().await.unwrap();
+    assert_eq!((again.differences, again.notified), (1, 0));
+    // Months later, the batch is no longer in the sweep's window.
+    w.clock.set(datetime!(2026-05-02 08:00 UTC));
+    assert_eq!(w.engine.reconcile_recent().await.unwrap().batches, 0);
+}
+
+/// Scenario: Stripe holds a transfer with another amount, or another
+/// currency, than the item recorded.
+pub async fn reconciliation_finds_amount_and_currency_mismatches<S: PayoutStore + Clone>(store: S) {
+    use crate::engine::LineKind;
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    let (_batch, items) = paid_january(&w).await;
+    let stripe = w.engine.gateway();
+    assert!(stripe.alter_transfer_amount(
+        &transfer_of(&items[0]),
+        usd(items[0].amount.amount_minor() + 1)
+    ));
+    assert!(stripe.alter_transfer_amount(
+        &transfer_of(&items[1]),
+        Money::new(items[1].amount.amount_minor(), Currency::EUR)
+    ));
+    let report = reconcile_january(&w).await;
+    assert_eq!(report.count(LineKind::AmountMismatch), 2, "{report:#?}");
+    assert_eq!(report.count(LineKind::Matched), 1);
+    let first = report
+        .lines
+        .iter()
+        .find(|l| l.item_id == Some(items[0].id))
+        .unwrap();
+    assert_eq!(first.ours, Some(items[0].amount));
+    assert_eq!(first.stripe, Some(usd(items[0].amount.amount_minor() + 1)));
+}
+
+/// Scenario: a transfer we recorded that Stripe does not list is missing
+/// at Stripe.
+pub async fn reconciliation_finds_a_transfer_missing_at_stripe<S: PayoutStore + Clone>(store: S) {
+    use crate::engine::LineKind;
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    let (_batch, items) = paid_january(&w).await;
+    assert!(w.engine.gateway().forget_transfer(&transfer_of(&items[1])));
+    let report = reconcile_january(&w).await;
+    let diffs: Vec<_> = report.differences().collect();
+    assert_eq!(diffs.len(), 1, "{report:#?}");
+    assert_eq!(diffs[0].kind, LineKind::MissingAtStripe);
+    assert_eq!(diffs[0].item_id, Some(items[1].id));
+    assert_eq!(diffs[0].ours, Some(items[1].amount));
+    assert_eq!(diffs[0].stripe, None);
+
+    // A reversal we recorded that Stripe no longer shows.
+    w.engine
+        .reverse_item(items[0].id, Some(usd(1_000)))
+        .await
+        .unwrap();
+    assert!(
+        w.engine
+            .gateway()
+            .alter_transfer_amount(&transfer_of(&items[0]), items[0].amount)
+    );
+    let report = reconcile_january(&w).await;
+    let line = report
+        .lines
+        .iter()
+        .find(|l| l.item_id == Some(items[0].id))
+        .unwrap();
+    assert_eq!(line.kind, LineKind::ReversalNotAtStripe);
+    assert_eq!(
+        (line.ours_reversed, line.stripe_reversed),
+        (Some(usd(1_000)), Some(usd(0)))
+    );
+}

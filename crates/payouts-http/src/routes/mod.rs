@@ -8,6 +8,7 @@ pub mod ops;
 pub mod outbox;
 pub mod platform;
 pub mod programs;
+pub mod reports;
 pub mod webhooks;
 
 use actix_web::{HttpRequest, web};
@@ -79,6 +80,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(programs::configure)
             .configure(batches::configure)
+            .configure(reports::configure)
             .configure(login_links::configure)
             .configure(outbox::configure),
     );

@@ -17,5 +17,6 @@ mod helpers;
 mod connect;
 mod errors;
 mod payments;
+mod reconcile;
 mod transfers;
 mod webhooks;
