@@ -55,6 +55,7 @@ macro_rules! store_contract_tests {
             item_transitions_in_one_call,
             item_changes_commit_together_with_their_outbox,
             item_queries,
+            paid_items_of_a_merchant_are_keyset_pages,
             ledger_rows_follow_item_states,
             outbox_deduplicates_and_delivers,
             settings_round_trip,
@@ -105,6 +106,7 @@ macro_rules! scenario_tests {
             a_sweep_beside_a_live_run_sends_each_item_once,
             coupon_codes_sync_to_stripe_promotion_codes,
             reversals_and_the_tax_tally,
+            the_merchants_1099_list_follows_the_tax_summary_rule,
             a_key_left_in_progress_is_taken_over_and_old_keys_are_forgotten,
             no_automatic_batch_for_a_period_with_nothing_to_pay,
         );
