@@ -16,6 +16,7 @@ mod platform;
 mod reports;
 mod service;
 mod sessions;
+mod statements;
 mod writes;
 
 use std::sync::Arc;

@@ -26,6 +26,7 @@
 pub mod contract;
 pub mod events;
 pub mod fixtures;
+pub mod paid;
 pub mod scenarios;
 
 /// Instantiates every store contract case as a `#[test]`.
@@ -107,6 +108,7 @@ macro_rules! scenario_tests {
             coupon_codes_sync_to_stripe_promotion_codes,
             reversals_and_the_tax_tally,
             the_merchants_1099_list_follows_the_tax_summary_rule,
+            partner_statements_list_what_each_paid_item_pays,
             a_key_left_in_progress_is_taken_over_and_old_keys_are_forgotten,
             no_automatic_batch_for_a_period_with_nothing_to_pay,
         );

@@ -1749,6 +1749,115 @@ pub async fn the_merchants_1099_list_follows_the_tax_summary_rule<S: PayoutStore
     }
 }
 
+/// Scenario: partner statements. A paid item's statement lists each
+/// commission it pays with its conversion and effective rate, the refund
+/// adjustment as its own negative line, and the December carry-over it
+/// finally pays; its lines sum to the item's amount. Another partner's or
+/// merchant's item is not found, an unpaid item is refused, and the month's
+/// statement sums the month's items. The tax list agrees with the seed.
+pub async fn partner_statements_list_what_each_paid_item_pays<S: PayoutStore + Clone>(store: S) {
+    use crate::commission::{ChangeReason, CommissionKind};
+    use crate::testkit::paid;
+
+    let w = World::new(store, PayoutPolicy::Manual).await;
+    let seed = paid::seed(w.engine.store(), w.merchant.clone(), 1_000_000).await;
+    let other = MerchantId::parse("merchant_other".to_owned()).unwrap();
+    let alice_item = &seed.paid[0];
+    let st = w
+        .engine
+        .statement(seed.alice.partner_id, alice_item.id, Some(&w.merchant))
+        .await
+        .unwrap();
+    assert_eq!(st.total, alice_item.amount, "the lines sum to the item");
+    assert_eq!(st.total, usd(80_000));
+    assert_eq!(st.period, Period::parse("2026-01").unwrap());
+    assert_eq!(st.lines.len(), 3, "{st:#?}");
+    let amounts: Vec<i64> = st.lines.iter().map(|l| l.amount.amount_minor()).collect();
+    assert_eq!(amounts, vec![1_000, 90_000, -11_000]);
+    let jan = &st.lines[1];
+    assert_eq!(
+        jan.conversion_external_id.as_ref().map(|e| e.as_str()),
+        Some("ord-alice")
+    );
+    assert_eq!(jan.sale, Some(usd(450_000)));
+    assert_eq!(jan.effective_rate, Some(rust_decimal::Decimal::from(20)));
+    assert_eq!(jan.kind, CommissionKind::Earned);
+    let refund = &st.lines[2];
+    assert!(refund.is_adjustment());
+    assert!(matches!(
+        refund.kind,
+        CommissionKind::Adjustment { corrects, reason: ChangeReason::Refund } if corrects == jan.commission_id
+    ));
+    assert_eq!(refund.effective_rate, None);
+    assert_eq!(st.carry_overs.len(), 1, "the December carry-over");
+    assert_eq!(st.carry_overs[0].batch_id, seed.december.id);
+    assert_eq!(st.carry_overs[0].amount, usd(1_000));
+    assert_eq!(st.carry_overs[0].reason, CarryReason::BelowMinimum);
+
+    let bob = w
+        .engine
+        .statement(seed.bob.partner_id, seed.paid[1].id, None)
+        .await
+        .unwrap();
+    assert_eq!(bob.total, seed.paid[1].amount);
+    assert!(bob.carry_overs.is_empty());
+    for (partner, item, payer) in [
+        (seed.bob.partner_id, alice_item.id, Some(&w.merchant)),
+        (seed.alice.partner_id, alice_item.id, Some(&other)),
+        (
+            seed.alice.partner_id,
+            crate::ids::PayoutItemId::from_uuid(uuid::Uuid::from_u128(7)),
+            None,
+        ),
+    ] {
+        assert!(
+            matches!(
+                w.engine.statement(partner, item, payer).await,
+                Err(DomainError::NotFound { .. })
+            ),
+            "{partner} {item}"
+        );
+    }
+    assert!(matches!(
+        w.engine
+            .statement(seed.dave.partner_id, seed.unpaid.id, None)
+            .await,
+        Err(DomainError::Conflict { .. })
+    ));
+
+    let feb = Period::parse("2026-02").unwrap();
+    let month = w
+        .engine
+        .monthly_statement(seed.alice.partner_id, feb, Some(&w.merchant))
+        .await
+        .unwrap();
+    assert_eq!(month.statements, vec![st]);
+    assert_eq!(month.totals, vec![usd(80_000)]);
+    assert!(month.reversed.is_empty());
+    let empty = w
+        .engine
+        .monthly_statement(
+            seed.alice.partner_id,
+            Period::parse("2026-01").unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(empty.statements.is_empty() && empty.totals.is_empty());
+
+    let list = w.engine.tax_report(&w.merchant, 2026, false).await.unwrap();
+    assert_eq!(
+        list.rows
+            .iter()
+            .map(|r| r.summary.partner_id)
+            .collect::<Vec<_>>(),
+        vec![seed.alice.partner_id]
+    );
+    let all = w.engine.tax_report(&w.merchant, 2026, true).await.unwrap();
+    assert_eq!(all.rows.len(), 3, "Dave's item is not paid");
+    assert_eq!(all.totals, vec![usd(190_000)]);
+}
+
 /// Scenario: an `Idempotency-Key` whose request never answered (its worker
 /// died) answers "in progress" for a minute, then the next request with it
 /// takes it over; records older than 24 hours are forgotten.
