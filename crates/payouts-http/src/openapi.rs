@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{batches, login_links, ops, platform, programs, webhooks};
+use crate::routes::{batches, login_links, ops, platform, programs, reports, webhooks};
 
 /// The API document served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -34,6 +34,7 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         batches::create_batch, batches::list_batches, batches::get_batch, batches::manifest,
         batches::approve_batch, batches::execute_batch, batches::list_items, batches::retry_item,
         batches::refresh_batch, batches::partner_payouts, batches::partner_tax,
+        reports::tax_report, reports::partner_statement, reports::monthly_statement,
         login_links::create_login_link,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -48,6 +49,7 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         (name = "commissions", description = "Commissions"),
         (name = "periods", description = "Period finalization"),
         (name = "batches", description = "Payout batches"),
+        (name = "reports", description = "The merchant's 1099 list"),
         (name = "webhooks", description = "Stripe webhooks"),
         (name = "ops", description = "Health, readiness, metrics"),
         (name = "console", description = "Console sign-in links"),

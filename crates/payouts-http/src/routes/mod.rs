@@ -7,6 +7,7 @@ pub mod login_links;
 pub mod ops;
 pub mod platform;
 pub mod programs;
+pub mod reports;
 pub mod webhooks;
 
 use actix_web::{HttpRequest, web};
@@ -78,6 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(programs::configure)
             .configure(batches::configure)
+            .configure(reports::configure)
             .configure(login_links::configure),
     );
 }
