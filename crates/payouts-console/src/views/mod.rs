@@ -7,6 +7,8 @@ pub mod platform;
 pub mod portal;
 pub mod program;
 pub mod signin;
+pub mod statement;
+pub mod tax;
 
 use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
