@@ -149,3 +149,70 @@ pub fn report(year: i32, all: bool, rows: Vec<TaxReportRow>) -> Result<TaxReport
         totals,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn row(n: u128, country: &str, totals: Vec<Money>) -> TaxReportRow {
+        let usd = totals
+            .iter()
+            .find(|t| t.currency() == Currency::USD)
+            .map_or(0, Money::amount_minor);
+        TaxReportRow {
+            summary: TaxSummary {
+                partner_id: PartnerId::from_uuid(Uuid::from_u128(n)),
+                year: 2026,
+                payout_count: 1,
+                form_1099_required: country == "US" && usd >= US_1099_THRESHOLD.amount_minor(),
+                totals,
+            },
+            country: country.to_owned(),
+            email: format!("p{n}@example.com"),
+        }
+    }
+
+    #[test]
+    fn the_list_keeps_flagged_rows_and_sums_each_currency_apart() {
+        let eur = |m| Money::new(m, Currency::EUR);
+        let usd = |m| Money::new(m, Currency::USD);
+        let rows = vec![
+            row(3, "US", vec![eur(900_000), usd(59_999)]),
+            row(1, "US", vec![usd(60_000)]),
+            row(2, "DE", vec![usd(100_000)]),
+        ];
+        let list = report(2026, false, rows.clone()).unwrap();
+        assert_eq!(list.rows.len(), 1, "EUR never counts toward $600");
+        assert_eq!(list.totals, vec![usd(60_000)]);
+        let all = report(2026, true, rows).unwrap();
+        let ids: Vec<u128> = all
+            .rows
+            .iter()
+            .map(|r| r.summary.partner_id.as_uuid().as_u128())
+            .collect();
+        assert_eq!(ids, vec![1, 2, 3], "by partner id");
+        assert_eq!(all.totals, vec![eur(900_000), usd(219_999)]);
+    }
+
+    #[test]
+    fn a_total_past_i64_is_an_error_never_wrapped() {
+        let big = Money::new(i64::MAX, Currency::USD);
+        let rows = vec![row(1, "US", vec![big]), row(2, "US", vec![big])];
+        assert!(matches!(
+            report(2026, true, rows),
+            Err(DomainError::Money(_))
+        ));
+    }
+
+    #[test]
+    fn years_outside_four_digits_are_refused() {
+        assert_eq!(check_year(2026).unwrap(), 2026);
+        for year in [1999, 10_000, -1] {
+            assert!(matches!(
+                check_year(year),
+                Err(DomainError::Validation { .. })
+            ));
+        }
+    }
+}

@@ -443,3 +443,40 @@ pub async fn monthly_statement(
             .await?,
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use payouts_domain::ids::PartnerId;
+    use payouts_domain::money::{Currency, Money};
+    use payouts_domain::tax::{TaxSummary, report};
+
+    use super::*;
+
+    #[test]
+    fn the_csv_has_a_header_and_a_row_per_partner_and_currency() {
+        let partner = PartnerId::from_uuid(uuid::Uuid::from_u128(1));
+        let row = TaxReportRow {
+            summary: TaxSummary {
+                partner_id: partner,
+                year: 2026,
+                totals: vec![
+                    Money::new(900_000, Currency::EUR),
+                    Money::new(80_000, Currency::USD),
+                ],
+                payout_count: 3,
+                form_1099_required: true,
+            },
+            country: "US".to_owned(),
+            email: "a,\"b\"@example.com".to_owned(),
+        };
+        let csv = tax_report_csv(&report(2026, false, vec![row]).unwrap());
+        assert_eq!(
+            csv,
+            format!(
+                "year,partner_id,email,country,currency,amount,payout_count,form_1099_required\n\
+                 2026,{partner},\"a,\"\"b\"\"@example.com\",US,eur,900000,3,true\n\
+                 2026,{partner},\"a,\"\"b\"\"@example.com\",US,usd,80000,3,true\n"
+            )
+        );
+    }
+}
