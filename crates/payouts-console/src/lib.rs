@@ -31,7 +31,9 @@ pub const COOKIE: &str = "payouts_session";
 
 /// Registers the console's routes (at the root of the service).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use views::{batch, connect, home, platform, portal, program, reconciliation, signin};
+    use views::{
+        batch, connect, home, platform, portal, program, reconciliation, signin, statement, tax,
+    };
     cfg.route("/console.css", web::get().to(assets::css))
         .route("/favicon.ico", web::get().to(assets::favicon))
         .route("/console.js", web::get().to(assets::js))
@@ -41,6 +43,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/portal", web::get().to(portal::portal))
         .route("/portal/stripe", web::post().to(portal::stripe))
         .route("/portal/onboarded", web::get().to(portal::onboarded))
+        .route(
+            "/portal/statements/months/{period}",
+            web::get().to(statement::month),
+        )
+        .route(
+            "/portal/statements/{item_id}",
+            web::get().to(statement::show),
+        )
+        .route("/dashboard/partners/tax", web::get().to(tax::current))
+        .route("/dashboard/partners/tax/{year}", web::get().to(tax::show))
+        .route(
+            "/dashboard/partners/tax/{year}/list.csv",
+            web::get().to(tax::csv),
+        )
         .route("/dashboard/partners", web::get().to(home::home))
         .route(
             "/dashboard/partners/notifications/{notification_id}/replay",

@@ -36,6 +36,11 @@ struct Console {
 
 impl Console {
     async fn start() -> Console {
+        Console::start_on(InMemoryStore::new()).await
+    }
+
+    /// The console over `store`, which a test may have seeded.
+    async fn start_on(store: InMemoryStore) -> Console {
         let spec = Arc::new(Spec::load(&Spec::default_path().unwrap()).unwrap());
         let sb = Sandbox::start(SandboxConfig::default().with_spec(spec))
             .await
@@ -45,7 +50,7 @@ impl Console {
         config.connect_base = sb.base_url();
         config.ops_per_second = Some(10_000);
         config.limit_mode = Some(payouts_stripe::LimitMode::Unlimited);
-        let store: Arc<dyn PayoutStore> = Arc::new(InMemoryStore::new());
+        let store: Arc<dyn PayoutStore> = Arc::new(store);
         let gateway: Arc<dyn StripeGateways> = Arc::new(StripeGateway::new(config).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let engine = Payouts::shared(
@@ -1648,4 +1653,221 @@ async fn the_reconciliation_page_lists_each_difference_in_words() {
         .status(),
         StatusCode::NOT_FOUND
     );
+}
+
+/// Issue 15: the merchant's 1099 page (the list, every paid partner, the
+/// CSV, bad years, tenants) and the portal's printable statements (one
+/// payout line by line, the month), a partner reading only their own.
+#[tokio::test]
+async fn the_1099_page_and_the_portals_printable_statements() {
+    use payouts_domain::testkit::paid;
+
+    let store = InMemoryStore::new();
+    let m = |s: &str| MerchantId::parse(s.to_owned()).unwrap();
+    let seed = paid::seed(&store, m("m_tax"), 1_000_000).await;
+    let theirs = paid::seed(&store, m("m_other"), 2_000_000).await;
+    let c = Console::start_on(store).await;
+    let admin = c.session("m_tax", "tenant_admin").await;
+    let alice = seed.alice.partner_id.to_string();
+
+    // The navigation leads to this year's list.
+    let home = c.get("/dashboard/partners", Some(&admin)).await;
+    assert!(
+        home.text()
+            .await
+            .unwrap()
+            .contains("href=\"/dashboard/partners/tax\"")
+    );
+    let res = c.get("/dashboard/partners/tax", Some(&admin)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let year = time::OffsetDateTime::now_utc().year();
+    assert_eq!(
+        res.headers()["location"],
+        format!("/dashboard/partners/tax/{year}").as_str()
+    );
+
+    // 2026: Alice only, USD 800.00, the threshold in words.
+    let res = c.get("/dashboard/partners/tax/2026", Some(&admin)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(&alice) && html.contains("USD 800.00"),
+        "{html}"
+    );
+    assert!(html.contains("USD 600.00"), "{html}");
+    assert!(html.contains("never converted"), "{html}");
+    assert!(!html.contains(&seed.bob.partner_id.to_string()), "{html}");
+    assert!(!html.contains(&seed.carol.partner_id.to_string()), "{html}");
+    assert!(
+        !html.contains(&theirs.alice.partner_id.to_string()),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"/dashboard/partners/tax/2026/list.csv\""),
+        "{html}"
+    );
+    // Every paid partner: Bob and Carol too, the total USD 1900.00.
+    let html = c
+        .get("/dashboard/partners/tax/2026?all=true", Some(&admin))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&seed.bob.partner_id.to_string()), "{html}");
+    assert!(html.contains(&seed.carol.partner_id.to_string()), "{html}");
+    assert!(
+        !html.contains(&seed.dave.partner_id.to_string()),
+        "unpaid: {html}"
+    );
+    assert!(html.contains("USD 1900.00"), "{html}");
+    // The CSV, as the API answers it.
+    let res = c
+        .get(
+            "/dashboard/partners/tax/2026/list.csv?all=true",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = res.text().await.unwrap();
+    assert!(
+        csv.starts_with("year,partner_id,email,country,currency,amount,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    // Bad years are 400 in words; another merchant sees its own partners.
+    for bad in ["1999", "twenty"] {
+        let res = c
+            .get(&format!("/dashboard/partners/tax/{bad}"), Some(&admin))
+            .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let other = c.session("m_other", "tenant_admin").await;
+    let html = c
+        .get("/dashboard/partners/tax/2026?all=true", Some(&other))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(&alice), "{html}");
+    assert!(
+        html.contains(&theirs.alice.partner_id.to_string()),
+        "{html}"
+    );
+
+    // Alice signs in to the portal; her paid payout links its statement.
+    let partner_session = |partner: String| {
+        let c = &c;
+        async move {
+            let (s, link) = c
+                .link(
+                    Role::TenantAdmin,
+                    "m_tax",
+                    json!({"role": "partner", "partner_id": partner, "subject": "p@partners.test"}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{link}");
+            c.sign_in(at(&link, "/url")).await
+        }
+    };
+    let alice_cookie = partner_session(alice.clone()).await;
+    let item = seed.paid[0].id;
+    let statement_path = format!("/portal/statements/{item}");
+    let portal = c
+        .get("/portal", Some(&alice_cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        portal.contains(&format!("href=\"{statement_path}\"")),
+        "{portal}"
+    );
+    assert_eq!(
+        c.get("/dashboard/partners/tax/2026", Some(&alice_cookie))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN,
+        "a partner has no 1099 list"
+    );
+
+    // The statement: each line, the refund as a negative adjustment, the
+    // December carry-over, the total; printable with the stylesheet's print rules.
+    let res = c.get(&statement_path, Some(&alice_cookie)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    for text in [
+        "ord-alice",
+        "USD 900.00",
+        "USD -110.00",
+        "USD 10.00",
+        "20%",
+        "USD 4500.00",
+        "Adjustment: the sale was refunded",
+        "class=\"adjustment\"",
+        "December 2025",
+        "carried because below the program",
+        "USD 800.00",
+        "9 February 2026",
+        "href=\"/portal/statements/months/2026-02\"",
+        "<link rel=\"stylesheet\" href=\"/console.css\">",
+        "class=\"crumbs no-print\"",
+    ] {
+        assert!(html.contains(text), "{text} missing: {html}");
+    }
+    let css = c.get("/console.css", None).await.text().await.unwrap();
+    let print = &css[css.find("@media print").unwrap()..];
+    assert!(
+        print.contains(".top") && print.contains(".no-print"),
+        "{print}"
+    );
+
+    // The month sums the month's payouts.
+    let res = c
+        .get("/portal/statements/months/2026-02", Some(&alice_cookie))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("February 2026")
+            && html.contains("USD 800.00")
+            && html.contains(&format!("href=\"{statement_path}\"")),
+        "{html}"
+    );
+    let res = c
+        .get("/portal/statements/months/2026-13", Some(&alice_cookie))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    // Only her own: Bob, the other merchant's item, staff; Dave's unpaid one.
+    let bob_cookie = partner_session(seed.bob.partner_id.to_string()).await;
+    for (path, cookie, status) in [
+        (statement_path.clone(), &bob_cookie, StatusCode::NOT_FOUND),
+        (
+            format!("/portal/statements/{}", theirs.paid[0].id),
+            &alice_cookie,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/portal/statements/nope".to_owned(),
+            &alice_cookie,
+            StatusCode::NOT_FOUND,
+        ),
+        (statement_path.clone(), &admin, StatusCode::FORBIDDEN),
+    ] {
+        assert_eq!(c.get(&path, Some(cookie)).await.status(), status, "{path}");
+    }
+    let dave_cookie = partner_session(seed.dave.partner_id.to_string()).await;
+    let res = c
+        .get(
+            &format!("/portal/statements/{}", seed.unpaid.id),
+            Some(&dave_cookie),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
 }

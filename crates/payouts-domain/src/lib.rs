@@ -43,6 +43,7 @@ pub mod platform;
 pub mod ports;
 pub mod program;
 pub mod session;
+pub mod statement;
 pub mod system;
 pub mod tax;
 #[cfg(feature = "testing")]

@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{batches, login_links, ops, outbox, platform, programs, reports, webhooks};
+use crate::routes::{
+    batches, login_links, ops, outbox, partner_reports, platform, programs, reports, webhooks,
+};
 
 /// The API document served at `/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -35,6 +37,7 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         batches::approve_batch, batches::execute_batch, batches::list_items, batches::retry_item,
         batches::refresh_batch, batches::partner_payouts, batches::partner_tax,
         reports::reconciliation,
+        partner_reports::tax_report, partner_reports::partner_statement, partner_reports::monthly_statement,
         login_links::create_login_link,
         outbox::create_webhook_endpoint, outbox::list_webhook_endpoints, outbox::get_webhook_endpoint,
         outbox::delete_webhook_endpoint, outbox::rotate_webhook_secret,
@@ -52,7 +55,7 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         (name = "commissions", description = "Commissions"),
         (name = "periods", description = "Period finalization"),
         (name = "batches", description = "Payout batches"),
-        (name = "reports", description = "Reconciliation against Stripe"),
+        (name = "reports", description = "Reconciliation against Stripe, the merchant's 1099 list and partner statements"),
         (name = "webhooks", description = "Stripe webhooks"),
         (name = "ops", description = "Health, readiness, metrics"),
         (name = "console", description = "Console sign-in links"),

@@ -42,6 +42,11 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
+        Api::start_on(InMemoryStore::new()).await
+    }
+
+    /// The app over `store`, which a test may have seeded.
+    async fn start_on(store: InMemoryStore) -> Api {
         let sb = Sandbox::start(SandboxConfig::default().with_spec(spec()))
             .await
             .unwrap();
@@ -56,7 +61,7 @@ impl Api {
         let gateway = StripeGateway::new(config).unwrap();
         // The domain's in-memory store and the real Stripe adapter over the
         // sandbox, behind the same trait objects `payouts serve` uses.
-        let store: Arc<dyn PayoutStore> = Arc::new(InMemoryStore::new());
+        let store: Arc<dyn PayoutStore> = Arc::new(store);
         let gateway: Arc<dyn StripeGateways> = Arc::new(gateway);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let engine = Payouts::shared(
@@ -436,6 +441,15 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
         ("post", "/api/v1/batches/{batch_id}/refresh".to_owned()),
         ("get", "/api/v1/partners/{partner_id}/payouts".to_owned()),
         ("get", "/api/v1/partners/{partner_id}/tax/{year}".to_owned()),
+        ("get", "/api/v1/reports/tax/{year}".to_owned()),
+        (
+            "get",
+            "/api/v1/partners/{partner_id}/statements/{item_id}".to_owned(),
+        ),
+        (
+            "get",
+            "/api/v1/partners/{partner_id}/statements/months/{period}".to_owned(),
+        ),
         ("post", "/api/v1/webhook-endpoints".to_owned()),
         ("get", "/api/v1/webhook-endpoints".to_owned()),
         ("get", "/api/v1/webhook-endpoints/{endpoint_id}".to_owned()),
@@ -1927,5 +1941,230 @@ async fn reconciliation_reports_in_json_and_csv_and_refuses_bad_scopes() {
     let partner = api.token(&[Role::Partner], "m_recon", None);
     let (s, _) = api.get(&by_batch, &partner).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    api.stop().await;
+}
+
+/// Issue 15: the merchant's 1099 list (JSON, CSV, `?all=true`) and partner
+/// statements (one item, a month), over a seeded paid year: tenants see
+/// only their own, a partner only their own statements, bad input is 400,
+/// an unpaid item 409, never a 5xx.
+#[tokio::test]
+async fn the_1099_list_and_partner_statements() {
+    use payouts_domain::testkit::paid;
+
+    let store = InMemoryStore::new();
+    let m = |s: &str| MerchantId::parse(s.to_owned()).unwrap();
+    let seed = paid::seed(&store, m("m_tax"), 1_000_000).await;
+    let theirs = paid::seed(&store, m("m_other"), 2_000_000).await;
+    let api = Api::start_on(store).await;
+    let admin = api.admin("m_tax");
+    let alice = seed.alice.partner_id;
+
+    // The 1099 list: Alice only (US, $800); Carol is not US, Bob under $600.
+    let (s, list) = api.get("/api/v1/reports/tax/2026", &admin).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(list["year"], 2026);
+    assert_eq!(list["all"], false);
+    assert_eq!(
+        list["threshold"],
+        json!({"amount": 60_000, "currency": "usd"})
+    );
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["data"][0]["partner_id"], alice.to_string());
+    assert_eq!(list["data"][0]["country"], "US");
+    assert_eq!(list["data"][0]["email"], "alice@example.com");
+    assert_eq!(list["data"][0]["form_1099_required"], true);
+    assert_eq!(
+        list["data"][0]["totals"],
+        json!([{"amount": 80_000, "currency": "usd"}])
+    );
+    assert_eq!(
+        list["totals"],
+        json!([{"amount": 80_000, "currency": "usd"}])
+    );
+
+    let (s, all) = api.get("/api/v1/reports/tax/2026?all=true", &admin).await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let rows = all["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "Alice, Bob and Carol; Dave is unpaid: {all}");
+    assert_eq!(
+        all["totals"],
+        json!([{"amount": 190_000, "currency": "usd"}])
+    );
+    for row in rows {
+        let partner = row["partner_id"].as_str().unwrap();
+        let (s, tax) = api
+            .get(&format!("/api/v1/partners/{partner}/tax/2026"), &admin)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{tax}");
+        assert_eq!(row["totals"], tax["totals"], "one rule: {partner}");
+        assert_eq!(row["form_1099_required"], tax["form_1099_required"]);
+        assert!(
+            theirs.alice.partner_id.to_string() != partner,
+            "another merchant's partner in the list"
+        );
+    }
+
+    // CSV: a header row, one row per partner and currency.
+    let res = api
+        .http
+        .get(format!("{}/api/v1/reports/tax/2026?all=true", api.base))
+        .bearer_auth(&admin)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "year,partner_id,email,country,currency,amount,payout_count,form_1099_required"
+    );
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(
+        lines.contains(&format!("2026,{alice},alice@example.com,US,usd,80000,1,true").as_str()),
+        "{csv}"
+    );
+
+    // Another merchant's list is its own; nothing was paid in 2025.
+    let (s, other) = api
+        .get("/api/v1/reports/tax/2026?all=true", &api.admin("m_other"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        other["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["partner_id"] != alice.to_string())
+    );
+    let (_, empty) = api.get("/api/v1/reports/tax/2025?all=true", &admin).await;
+    assert_eq!(empty["data"], json!([]));
+
+    // Bad input: 400 with the error body; a partner may not read the list.
+    for (path, param) in [
+        ("/api/v1/reports/tax/1999", "year"),
+        ("/api/v1/reports/tax/10000", "year"),
+        ("/api/v1/reports/tax/twenty", "year"),
+        ("/api/v1/reports/tax/2026?all=maybe", "query"),
+        ("/api/v1/reports/tax/2026?everyone=true", "query"),
+    ] {
+        let (s, e) = api.get(path, &admin).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {e}");
+        assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
+        assert_eq!(e["error"]["param"], param, "{path}: {e}");
+    }
+    let alice_token = api.token(&[Role::Partner], "m_tax", Some(alice));
+    let (s, _) = api.get("/api/v1/reports/tax/2026", &alice_token).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Alice's statement: three lines that sum to the item, the refund as a
+    // negative adjustment, December's carry-over.
+    let item = seed.paid[0].id;
+    let path = format!("/api/v1/partners/{alice}/statements/{item}");
+    let (s, st) = api.get(&path, &admin).await;
+    assert_eq!(s, StatusCode::OK, "{st}");
+    assert_eq!(st["amount"], json!({"amount": 80_000, "currency": "usd"}));
+    assert_eq!(st["total"], st["amount"]);
+    assert_eq!(st["state"], "posted");
+    assert_eq!(st["period"], "2026-01");
+    let lines = st["lines"].as_array().unwrap();
+    let sum: i64 = lines
+        .iter()
+        .map(|l| l["amount"]["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, 80_000, "the lines sum to the item");
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["conversion_external_id"], "ord-alice");
+    assert_eq!(lines[1]["effective_rate"], "20");
+    assert_eq!(
+        lines[1]["sale"],
+        json!({"amount": 450_000, "currency": "usd"})
+    );
+    assert_eq!(lines[2]["kind"], "adjustment");
+    assert_eq!(lines[2]["reason"], "refund");
+    assert_eq!(lines[2]["corrects"], lines[1]["commission_id"]);
+    assert_eq!(lines[2]["amount"]["amount"], -11_000);
+    assert_eq!(st["carry_overs"][0]["reason"], "below_minimum");
+    assert_eq!(st["carry_overs"][0]["period"], "2025-12");
+    // The partner reads their own.
+    let (s, own) = api.get(&path, &alice_token).await;
+    assert_eq!(s, StatusCode::OK, "{own}");
+    assert_eq!(own, st);
+    // Another partner, another merchant, or another partner's path: 404.
+    let bob_token = api.token(&[Role::Partner], "m_tax", Some(seed.bob.partner_id));
+    let bob = seed.bob.partner_id;
+    for (path, token) in [
+        (path.clone(), bob_token.clone()),
+        (path.clone(), api.admin("m_other")),
+        (
+            format!("/api/v1/partners/{bob}/statements/{item}"),
+            bob_token.clone(),
+        ),
+        (
+            format!("/api/v1/partners/{bob}/statements/{item}"),
+            admin.clone(),
+        ),
+        (
+            format!(
+                "/api/v1/partners/{}/statements/{}",
+                theirs.alice.partner_id, theirs.paid[0].id
+            ),
+            admin.clone(),
+        ),
+        (
+            format!("/api/v1/partners/{alice}/statements/{}", uuid::Uuid::nil()),
+            admin.clone(),
+        ),
+    ] {
+        let (s, e) = api.get(&path, &token).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {e}");
+        assert_eq!(e["error"]["code"], "not_found", "{e}");
+    }
+    // An unpaid item: 409; a malformed id: 400.
+    let dave = seed.dave.partner_id;
+    let (s, e) = api
+        .get(
+            &format!("/api/v1/partners/{dave}/statements/{}", seed.unpaid.id),
+            &admin,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    let (s, e) = api
+        .get(&format!("/api/v1/partners/{alice}/statements/nope"), &admin)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["param"], "item_id");
+
+    // The month: February 2026, when Alice's item posted.
+    let (s, month) = api
+        .get(
+            &format!("/api/v1/partners/{alice}/statements/months/2026-02"),
+            &alice_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{month}");
+    assert_eq!(month["statements"].as_array().unwrap().len(), 1);
+    assert_eq!(month["statements"][0], st);
+    assert_eq!(
+        month["totals"],
+        json!([{"amount": 80_000, "currency": "usd"}])
+    );
+    assert_eq!(month["reversed"], json!([]));
+    let (s, e) = api
+        .get(
+            &format!("/api/v1/partners/{alice}/statements/months/2026-13"),
+            &admin,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["param"], "period");
     api.stop().await;
 }

@@ -8,6 +8,8 @@ pub mod portal;
 pub mod program;
 pub mod reconciliation;
 pub mod signin;
+pub mod statement;
+pub mod tax;
 
 use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};

@@ -29,6 +29,8 @@ struct Payout {
     amount: String,
     state: &'static str,
     words: String,
+    /// The printable statement of a paid payout.
+    statement: Option<String>,
 }
 
 #[derive(Template)]
@@ -138,6 +140,10 @@ pub async fn portal(
                 amount: format::money(&item.amount),
                 state: item.state.as_str(),
                 words: words(&item.state),
+                statement: item
+                    .state
+                    .is_paid()
+                    .then(|| format!("/portal/statements/{}", item.id)),
             });
         }
         if !page_of.has_more || after.is_none() {

@@ -18,6 +18,7 @@ mod reconcile;
 mod reports;
 mod service;
 mod sessions;
+mod statements;
 mod writes;
 
 use std::sync::Arc;

@@ -9,14 +9,39 @@ use super::Payouts;
 use crate::batch::ManifestLine;
 use crate::error::DomainError;
 use crate::ids::{BatchId, MerchantId, PartnerId, ProgramId};
-use crate::item::{LedgerBucket, PayoutItem, bucket_of};
+use crate::item::{ItemState, LedgerBucket, PayoutItem, bucket_of};
 use crate::money::Money;
+use crate::partner::Membership;
 use crate::period::Period;
 use crate::ports::{
     BatchStore, Clock, CommissionStore, ConnectGateway, IdGenerator, ItemStore, MembershipStore,
     Page, PageRequest, PayoutGateway, ProgramStore,
 };
-use crate::tax::{TaxSummary, tally};
+use crate::tax::{self, TaxReport, TaxReportRow, TaxSummary, check_year, tally};
+
+/// The membership whose country decides a partner's 1099 flag: the first of
+/// `payer`'s (any merchant's without one). One rule for the partner's
+/// summary and the merchant's list.
+fn payer_membership<'a>(
+    memberships: &'a [Membership],
+    payer: Option<&MerchantId>,
+) -> Option<&'a Membership> {
+    memberships
+        .iter()
+        .find(|m| payer.is_none_or(|p| m.merchant_id == *p))
+}
+
+/// The UTC year an item was paid in (its transfer posted), if it was paid.
+fn posted_year(item: &PayoutItem) -> Option<i32> {
+    match &item.state {
+        ItemState::Posted { at, .. } => Some(at.year()),
+        ItemState::Reversed { posted_at, .. } => Some(posted_at.year()),
+        ItemState::Pending
+        | ItemState::Submitting { .. }
+        | ItemState::ReconcileRequired { .. }
+        | ItemState::Failed { .. } => None,
+    }
+}
 
 /// The ledger of one period: `finalized = posted + carried + pending + failed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,9 +144,7 @@ where
         payer: Option<&MerchantId>,
     ) -> Result<TaxSummary, DomainError> {
         let memberships = self.store.memberships_of_partner(partner).await?;
-        let country = memberships
-            .iter()
-            .find(|m| payer.is_none_or(|p| m.merchant_id == *p))
+        let country = payer_membership(&memberships, payer)
             .map(|m| m.country.clone())
             .ok_or_else(|| DomainError::NotFound {
                 entity: "partner",
@@ -142,6 +165,54 @@ where
             }
         }
         tally(partner, year, &country, &items)
+    }
+
+    /// The merchant's 1099 list for a calendar year: each partner the
+    /// merchant paid in `year`, tallied by the rule of
+    /// [`Payouts::tax_summary`] with the merchant as payer (so a row's
+    /// totals are that partner's summary's). Without `all`, only the US
+    /// partners paid $600 or more in USD; with it, every paid partner.
+    ///
+    /// # Errors
+    /// [`DomainError::Validation`] for a year outside 2000..=9999;
+    /// [`DomainError::Money`] when a total overflows.
+    pub async fn tax_report(
+        &self,
+        merchant: &MerchantId,
+        year: i32,
+        all: bool,
+    ) -> Result<TaxReport, DomainError> {
+        let year = check_year(year)?;
+        // Only the year's items are kept: a merchant's history can be long.
+        let mut by_partner: BTreeMap<PartnerId, Vec<PayoutItem>> = BTreeMap::new();
+        let mut page = PageRequest::first(crate::ports::MAX_PAGE);
+        loop {
+            let Page { data, has_more } = self.store.paid_items_of_merchant(merchant, page).await?;
+            let last = data.last().map(|i| i.id.as_uuid());
+            for item in data {
+                if posted_year(&item) == Some(year) {
+                    by_partner.entry(item.partner_id).or_default().push(item);
+                }
+            }
+            match (has_more, last) {
+                (true, Some(last)) => page.after = Some(last),
+                _ => break,
+            }
+        }
+        let mut rows = Vec::with_capacity(by_partner.len());
+        for (partner, items) in by_partner {
+            let memberships = self.store.memberships_of_partner(partner).await?;
+            // An item names a membership of this merchant, so one exists.
+            let Some(member) = payer_membership(&memberships, Some(merchant)) else {
+                continue;
+            };
+            rows.push(TaxReportRow {
+                summary: tally(partner, year, &member.country, &items)?,
+                country: member.country.clone(),
+                email: member.email.clone(),
+            });
+        }
+        tax::report(year, all, rows)
     }
 
     /// Checks `finalized = posted + carried + pending + failed` for every

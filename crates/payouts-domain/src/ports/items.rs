@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
-use crate::ids::{BatchId, CommissionId, PartnerId, PayoutItemId, ProgramId, TransferId, WorkerId};
+use crate::ids::{
+    BatchId, CommissionId, MerchantId, PartnerId, PayoutItemId, ProgramId, TransferId, WorkerId,
+};
 use crate::item::{ItemState, PayoutItem};
 use crate::notification::Notification;
 
@@ -203,6 +205,17 @@ pub trait ItemStore: Send + Sync {
     async fn items_of_partner(
         &self,
         partner: PartnerId,
+        page: PageRequest,
+    ) -> Result<Page<PayoutItem>, StoreError>;
+
+    /// A page of the merchant's paid items (`posted` or `reversed`), by
+    /// id, across programs and batches: what its 1099 list tallies.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn paid_items_of_merchant(
+        &self,
+        merchant: &MerchantId,
         page: PageRequest,
     ) -> Result<Page<PayoutItem>, StoreError>;
 

@@ -827,6 +827,68 @@ async fn seed_items<S: PayoutStore>(
     (b, items)
 }
 
+/// A merchant's paid items (posted, or posted then reversed) are listed by
+/// id in keyset pages; open and failed items, and other merchants', are not.
+pub async fn paid_items_of_a_merchant_are_keyset_pages<S: PayoutStore>(s: S) {
+    let (_, items) = seed_items(&s, 4).await;
+    let post = |it: &PayoutItem, n: u32| {
+        let sub = it.apply(&ItemEvent::Submit { attempt: 1, at: T0 }).unwrap();
+        let posted = sub
+            .apply(&ItemEvent::Posted {
+                transfer_id: TransferId::parse(format!("tr_paid{n}")).unwrap(),
+                at: T0,
+            })
+            .unwrap();
+        (sub, posted)
+    };
+    // 0: posted; 1: pending; 2: posted then reversed; 3: submitting.
+    let (s0, p0) = post(&items[0], 0);
+    s.transition_item(&s0, &items[0].state, &[]).await.unwrap();
+    s.transition_item(&p0, &s0.state, &[]).await.unwrap();
+    let (s2, p2) = post(&items[2], 2);
+    s.transition_item(&s2, &items[2].state, &[]).await.unwrap();
+    s.transition_item(&p2, &s2.state, &[]).await.unwrap();
+    let r2 = p2
+        .apply(&ItemEvent::Reversed {
+            reversal_id: None,
+            total: usd(1_000),
+            at: T0 + Duration::hours(1),
+        })
+        .unwrap();
+    s.transition_item(&r2, &p2.state, &[]).await.unwrap();
+    let s3 = items[3]
+        .apply(&ItemEvent::Submit { attempt: 1, at: T0 })
+        .unwrap();
+    s.transition_item(&s3, &items[3].state, &[]).await.unwrap();
+
+    let first = s
+        .paid_items_of_merchant(&merchant(1), PageRequest::first(1))
+        .await
+        .unwrap();
+    assert!(first.has_more);
+    assert_eq!(first.data, vec![p0.clone()]);
+    let rest = s
+        .paid_items_of_merchant(
+            &merchant(1),
+            PageRequest {
+                limit: 10,
+                after: Some(p0.id.as_uuid()),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!rest.has_more);
+    assert_eq!(rest.data, vec![r2]);
+    assert!(
+        s.paid_items_of_merchant(&merchant(2), PageRequest::first(10))
+            .await
+            .unwrap()
+            .data
+            .is_empty(),
+        "another merchant's list is its own"
+    );
+}
+
 /// Claims take open items without a live lease, one worker at a time.
 pub async fn claims_hold_leases<S: PayoutStore>(s: S) {
     let (b, items) = seed_items(&s, 5).await;

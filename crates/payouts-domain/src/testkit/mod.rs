@@ -27,6 +27,7 @@ pub mod contract;
 pub mod events;
 pub mod fixtures;
 pub mod outbox;
+pub mod paid;
 pub mod scenarios;
 
 /// Instantiates every store contract case as a `#[test]`.
@@ -56,6 +57,7 @@ macro_rules! store_contract_tests {
             item_transitions_in_one_call,
             item_changes_commit_together_with_their_outbox,
             item_queries,
+            paid_items_of_a_merchant_are_keyset_pages,
             ledger_rows_follow_item_states,
             outbox_deduplicates_and_delivers,
             webhook_endpoints_are_per_merchant_and_rotate_compare_and_set,
@@ -107,6 +109,8 @@ macro_rules! scenario_tests {
             a_sweep_beside_a_live_run_sends_each_item_once,
             coupon_codes_sync_to_stripe_promotion_codes,
             reversals_and_the_tax_tally,
+            the_merchants_1099_list_follows_the_tax_summary_rule,
+            partner_statements_list_what_each_paid_item_pays,
             a_key_left_in_progress_is_taken_over_and_old_keys_are_forgotten,
             no_automatic_batch_for_a_period_with_nothing_to_pay,
             reconciliation_matches_what_the_engine_paid,

@@ -1567,6 +1567,301 @@ pub async fn reversals_and_the_tax_tally<S: PayoutStore + Clone>(store: S) {
     w.assert_ledger().await;
 }
 
+/// Scenario: the merchant's 1099 list. Only US partners paid $600 or more
+/// in USD are listed, unless `all`; a non-US partner and amounts in other
+/// currencies are never counted toward the threshold, EUR stays its own
+/// line; each row equals the partner's own tax summary; another merchant's
+/// list holds none of these partners; a bad year is refused.
+pub async fn the_merchants_1099_list_follows_the_tax_summary_rule<S: PayoutStore + Clone>(
+    store: S,
+) {
+    let w = World::new(store.clone(), PayoutPolicy::AutoAll).await;
+    let alice = w.partner("alice").await;
+    let bob = w.partner("bob").await;
+    let carol = w
+        .engine
+        .enroll_partner(
+            w.program.id,
+            NewPartner {
+                partner_id: None,
+                email: "carol@example.com".into(),
+                country: "DE".into(),
+                referral_key: ReferralKey::parse("carol").unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    w.engine
+        .onboarding_link(carol.id, "https://r", "https://f")
+        .await
+        .unwrap();
+    let carol_account = w
+        .engine
+        .membership(carol.id)
+        .await
+        .unwrap()
+        .account_id
+        .unwrap();
+    w.engine.gateway().complete_onboarding(&carol_account);
+    w.engine.refresh_onboarding(carol.id).await.unwrap();
+    // Alice also earns in a EUR program of the same merchant.
+    let eur = Money::new(5_000, Currency::EUR);
+    let mut eur_settings = settings(PayoutPolicy::AutoAll);
+    eur_settings.name = "Acme EU".into();
+    eur_settings.currency = Currency::EUR;
+    eur_settings.minimum_payout = eur;
+    let eu = w
+        .engine
+        .create_program(&w.merchant, eur_settings)
+        .await
+        .unwrap();
+    let alice_eu = w
+        .engine
+        .enroll_partner(
+            eu.id,
+            NewPartner {
+                partner_id: Some(alice.partner_id),
+                email: "alice@example.com".into(),
+                country: "US".into(),
+                referral_key: ReferralKey::parse("alice-eu").unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    w.engine
+        .onboarding_link(alice_eu.id, "https://r", "https://f")
+        .await
+        .unwrap();
+    let account = w
+        .engine
+        .membership(alice_eu.id)
+        .await
+        .unwrap()
+        .account_id
+        .unwrap();
+    w.engine.gateway().complete_onboarding(&account);
+    w.engine.refresh_onboarding(alice_eu.id).await.unwrap();
+
+    w.sale("alice", "a1", 400_000).await; // $800 commission
+    w.sale("bob", "b1", 50_000).await; // $100
+    w.sale("carol", "c1", 500_000).await; // $1,000, not US
+    w.engine
+        .record_conversion(
+            eu.id,
+            ConversionInput {
+                external_id: ExternalId::parse("e1").unwrap(),
+                amount: Money::new(1_000_000, Currency::EUR),
+                occurred_at: w.clock.now(),
+                coupon_code: None,
+                referral_key: Some(ReferralKey::parse("alice-eu").unwrap()),
+                customer_ref: None,
+                payment_ref: None,
+            },
+        )
+        .await
+        .unwrap();
+    w.clock.set(datetime!(2026-02-02 08:00 UTC));
+    let jan = w.close("2026-01").await;
+    w.engine.execute_batch(jan.id).await.unwrap();
+    let period = Period::parse("2026-01").unwrap();
+    w.engine.finalize_period(eu.id, period).await.unwrap();
+    let eu_batch = w.engine.build_batch(eu.id, period).await.unwrap();
+    w.engine.execute_batch(eu_batch.id).await.unwrap();
+
+    let list = w.engine.tax_report(&w.merchant, 2026, false).await.unwrap();
+    assert_eq!(
+        list.rows
+            .iter()
+            .map(|r| r.summary.partner_id)
+            .collect::<Vec<_>>(),
+        vec![alice.partner_id],
+        "only the US partner over $600: {list:#?}"
+    );
+    let row = &list.rows[0];
+    assert_eq!(
+        row.summary.totals,
+        vec![Money::new(200_000, Currency::EUR), usd(80_000)],
+        "EUR is listed apart, never converted"
+    );
+    assert_eq!(row.summary.payout_count, 2);
+    assert!(row.summary.form_1099_required);
+    assert_eq!(
+        (row.country.as_str(), row.email.as_str()),
+        ("US", "alice@example.com")
+    );
+    assert_eq!(list.totals, row.summary.totals);
+    assert_eq!(list.threshold, usd(60_000));
+
+    let all = w.engine.tax_report(&w.merchant, 2026, true).await.unwrap();
+    let mut expected = vec![alice.partner_id, bob.partner_id, carol.partner_id];
+    expected.sort();
+    assert_eq!(
+        all.rows
+            .iter()
+            .map(|r| r.summary.partner_id)
+            .collect::<Vec<_>>(),
+        expected
+    );
+    for row in &all.rows {
+        let summary = w
+            .engine
+            .tax_summary(row.summary.partner_id, 2026, Some(&w.merchant))
+            .await
+            .unwrap();
+        assert_eq!(
+            row.summary, summary,
+            "one rule for the list and the summary"
+        );
+    }
+    let carol_row = all
+        .rows
+        .iter()
+        .find(|r| r.summary.partner_id == carol.partner_id)
+        .unwrap();
+    assert_eq!(carol_row.summary.totals, vec![usd(100_000)]);
+    assert!(!carol_row.summary.form_1099_required, "not a US partner");
+    assert_eq!(
+        all.totals,
+        vec![Money::new(200_000, Currency::EUR), usd(190_000)]
+    );
+
+    assert!(
+        w.engine
+            .tax_report(&w.merchant, 2025, true)
+            .await
+            .unwrap()
+            .rows
+            .is_empty(),
+        "nothing was paid in 2025"
+    );
+    let other = World::tagged(store, PayoutPolicy::AutoAll, 7).await;
+    assert!(
+        other
+            .engine
+            .tax_report(&other.merchant, 2026, true)
+            .await
+            .unwrap()
+            .rows
+            .is_empty(),
+        "another merchant's list holds none of these partners"
+    );
+    for year in [1999, 10_000] {
+        assert!(matches!(
+            w.engine.tax_report(&w.merchant, year, false).await,
+            Err(DomainError::Validation { .. })
+        ));
+    }
+}
+
+/// Scenario: partner statements. A paid item's statement lists each
+/// commission it pays with its conversion and effective rate, the refund
+/// adjustment as its own negative line, and the December carry-over it
+/// finally pays; its lines sum to the item's amount. Another partner's or
+/// merchant's item is not found, an unpaid item is refused, and the month's
+/// statement sums the month's items. The tax list agrees with the seed.
+pub async fn partner_statements_list_what_each_paid_item_pays<S: PayoutStore + Clone>(store: S) {
+    use crate::commission::{ChangeReason, CommissionKind};
+    use crate::testkit::paid;
+
+    let w = World::new(store, PayoutPolicy::Manual).await;
+    let seed = paid::seed(w.engine.store(), w.merchant.clone(), 1_000_000).await;
+    let other = MerchantId::parse("merchant_other".to_owned()).unwrap();
+    let alice_item = &seed.paid[0];
+    let st = w
+        .engine
+        .statement(seed.alice.partner_id, alice_item.id, Some(&w.merchant))
+        .await
+        .unwrap();
+    assert_eq!(st.total, alice_item.amount, "the lines sum to the item");
+    assert_eq!(st.total, usd(80_000));
+    assert_eq!(st.period, Period::parse("2026-01").unwrap());
+    assert_eq!(st.lines.len(), 3, "{st:#?}");
+    let amounts: Vec<i64> = st.lines.iter().map(|l| l.amount.amount_minor()).collect();
+    assert_eq!(amounts, vec![1_000, 90_000, -11_000]);
+    let jan = &st.lines[1];
+    assert_eq!(
+        jan.conversion_external_id.as_ref().map(|e| e.as_str()),
+        Some("ord-alice")
+    );
+    assert_eq!(jan.sale, Some(usd(450_000)));
+    assert_eq!(jan.effective_rate, Some(rust_decimal::Decimal::from(20)));
+    assert_eq!(jan.kind, CommissionKind::Earned);
+    let refund = &st.lines[2];
+    assert!(refund.is_adjustment());
+    assert!(matches!(
+        refund.kind,
+        CommissionKind::Adjustment { corrects, reason: ChangeReason::Refund } if corrects == jan.commission_id
+    ));
+    assert_eq!(refund.effective_rate, None);
+    assert_eq!(st.carry_overs.len(), 1, "the December carry-over");
+    assert_eq!(st.carry_overs[0].batch_id, seed.december.id);
+    assert_eq!(st.carry_overs[0].amount, usd(1_000));
+    assert_eq!(st.carry_overs[0].reason, CarryReason::BelowMinimum);
+
+    let bob = w
+        .engine
+        .statement(seed.bob.partner_id, seed.paid[1].id, None)
+        .await
+        .unwrap();
+    assert_eq!(bob.total, seed.paid[1].amount);
+    assert!(bob.carry_overs.is_empty());
+    for (partner, item, payer) in [
+        (seed.bob.partner_id, alice_item.id, Some(&w.merchant)),
+        (seed.alice.partner_id, alice_item.id, Some(&other)),
+        (
+            seed.alice.partner_id,
+            crate::ids::PayoutItemId::from_uuid(uuid::Uuid::from_u128(7)),
+            None,
+        ),
+    ] {
+        assert!(
+            matches!(
+                w.engine.statement(partner, item, payer).await,
+                Err(DomainError::NotFound { .. })
+            ),
+            "{partner} {item}"
+        );
+    }
+    assert!(matches!(
+        w.engine
+            .statement(seed.dave.partner_id, seed.unpaid.id, None)
+            .await,
+        Err(DomainError::Conflict { .. })
+    ));
+
+    let feb = Period::parse("2026-02").unwrap();
+    let month = w
+        .engine
+        .monthly_statement(seed.alice.partner_id, feb, Some(&w.merchant))
+        .await
+        .unwrap();
+    assert_eq!(month.statements, vec![st]);
+    assert_eq!(month.totals, vec![usd(80_000)]);
+    assert!(month.reversed.is_empty());
+    let empty = w
+        .engine
+        .monthly_statement(
+            seed.alice.partner_id,
+            Period::parse("2026-01").unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(empty.statements.is_empty() && empty.totals.is_empty());
+
+    let list = w.engine.tax_report(&w.merchant, 2026, false).await.unwrap();
+    assert_eq!(
+        list.rows
+            .iter()
+            .map(|r| r.summary.partner_id)
+            .collect::<Vec<_>>(),
+        vec![seed.alice.partner_id]
+    );
+    let all = w.engine.tax_report(&w.merchant, 2026, true).await.unwrap();
+    assert_eq!(all.rows.len(), 3, "Dave's item is not paid");
+    assert_eq!(all.totals, vec![usd(190_000)]);
+}
+
 /// Scenario: an `Idempotency-Key` whose request never answered (its worker
 /// died) answers "in progress" for a minute, then the next request with it
 /// takes it over; records older than 24 hours are forgotten.

@@ -480,7 +480,7 @@ pub async fn refresh_batch(
 
 /// Checks that the caller may read the partner's data: platform roles;
 /// staff of a merchant the partner belongs to; the partner themselves.
-async fn scope_partner(
+pub(crate) async fn scope_partner(
     state: &AppState,
     principal: &Principal,
     partner: PartnerId,

@@ -6,6 +6,7 @@ pub mod batches;
 pub mod login_links;
 pub mod ops;
 pub mod outbox;
+pub mod partner_reports;
 pub mod platform;
 pub mod programs;
 pub mod reports;
@@ -81,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(programs::configure)
             .configure(batches::configure)
             .configure(reports::configure)
+            .configure(partner_reports::configure)
             .configure(login_links::configure)
             .configure(outbox::configure),
     );

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use payouts_domain::ids::{
-    BatchId, CommissionId, PartnerId, PayoutItemId, ProgramId, TransferId, WorkerId,
+    BatchId, CommissionId, MerchantId, PartnerId, PayoutItemId, ProgramId, TransferId, WorkerId,
 };
 use payouts_domain::item::{ItemState, PayoutItem};
 use payouts_domain::notification::Notification;
@@ -308,6 +308,21 @@ impl ItemStore for SeaOrmStore {
     ) -> Result<Page<PayoutItem>, StoreError> {
         self.item_page(
             payout_item::Column::PartnerId.eq(partner.as_uuid()),
+            request,
+        )
+        .await
+    }
+
+    async fn paid_items_of_merchant(
+        &self,
+        merchant: &MerchantId,
+        request: PageRequest,
+    ) -> Result<Page<PayoutItem>, StoreError> {
+        self.item_page(
+            sea_orm::sea_query::ExprTrait::and(
+                payout_item::Column::MerchantId.eq(merchant.as_str()),
+                payout_item::Column::State.is_in(["posted", "reversed"]),
+            ),
             request,
         )
         .await

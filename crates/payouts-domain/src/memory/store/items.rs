@@ -5,7 +5,9 @@ use time::OffsetDateTime;
 
 use super::{InMemoryStore, conflict, not_found, page_of, state_currency_totals, state_totals};
 use crate::error::StoreError;
-use crate::ids::{BatchId, CommissionId, PartnerId, PayoutItemId, ProgramId, TransferId, WorkerId};
+use crate::ids::{
+    BatchId, CommissionId, MerchantId, PartnerId, PayoutItemId, ProgramId, TransferId, WorkerId,
+};
 use crate::item::{ItemState, Lease, PayoutItem};
 use crate::memory::lock;
 use crate::notification::Notification;
@@ -205,6 +207,17 @@ impl ItemStore for InMemoryStore {
         let state = lock(&self.state);
         Ok(page_of(&state.items, page, PayoutItemId::from_uuid, |i| {
             i.partner_id == partner
+        }))
+    }
+
+    async fn paid_items_of_merchant(
+        &self,
+        merchant: &MerchantId,
+        page: PageRequest,
+    ) -> Result<Page<PayoutItem>, StoreError> {
+        let state = lock(&self.state);
+        Ok(page_of(&state.items, page, PayoutItemId::from_uuid, |i| {
+            i.merchant_id == *merchant && i.state.is_paid()
         }))
     }
 
