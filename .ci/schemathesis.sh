@@ -44,23 +44,44 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$base/readyz" >/dev/null
 
-status=0
-for role in tenant_admin platform_admin; do
+# One run as `role`, its output also kept in $work/st-<role>.log.
+run_role() {
+    local role="$1" token
     token="$("$bin" token --role "$role" --merchant m_schemathesis)"
-    echo "== schemathesis as ${role} (${per_role}s)"
     # One worker: with several, CPython 3.11's `ast.parse` races inside
     # hypothesis ("AST constructor recursion depth mismatch"), which
     # schemathesis reports as a runtime error of its own, not of the API.
     # The checks issue 11 names: no 5xx, every response matches its schema,
     # every status is documented (each operation has Stripe's `default`
     # error response, so a documented shape is required of every status).
-    if ! "$venv/bin/st" run "$base/openapi.json" \
+    "$venv/bin/st" run "$base/openapi.json" \
         --url "$base" \
         --header "Authorization: Bearer ${token}" \
         --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
         --max-time "$per_role" \
         --workers 1 \
-        --seed 11; then
+        --seed 11 2>&1 | tee "$work/st-${role}.log"
+}
+
+status=0
+for role in tenant_admin platform_admin; do
+    echo "== schemathesis as ${role} (${per_role}s)"
+    if run_role "$role"; then
+        continue
+    fi
+    # `--max-time` ends the stateful phase mid-request; once in a while
+    # schemathesis's outage probe races that end and reports "Server
+    # Unavailable" with every check passed. Only then, and only if the
+    # server still answers, the role runs once more; any failure of a check
+    # (a FAILURES or stateful-tests section), or a server that really
+    # stopped, fails CI.
+    if grep -q "Server Unavailable" "$work/st-${role}.log" \
+        && ! grep -q "= FAILURES =" "$work/st-${role}.log" \
+        && ! grep -q "= Stateful tests =" "$work/st-${role}.log" \
+        && curl -fsS --max-time 5 "$base/readyz" >/dev/null; then
+        echo "== schemathesis as ${role}: reported the server unavailable, but it answers /readyz; once more"
+        run_role "$role" || status=1
+    else
         status=1
     fi
 done
