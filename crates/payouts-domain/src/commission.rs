@@ -12,7 +12,9 @@ use crate::ids::{
 };
 use crate::money::{Money, Rounding};
 use crate::period::{Period, add_months};
+use crate::ids::ProductId;
 use crate::program::CommissionRule;
+use crate::reward::{AppliedRule, ConversionKind};
 
 /// How proportional refunds land on a minor unit. Computed from the
 /// original commission and the cumulative refund every time, so repeated
@@ -48,6 +50,12 @@ pub struct ConversionInput {
     /// A Stripe payment reference (payment intent, charge or invoice id) so
     /// that `charge.refunded` can find the conversion.
     pub payment_ref: Option<String>,
+    /// A sale, or a lead (amount zero, earns the program's lead amount).
+    #[serde(default)]
+    pub kind: ConversionKind,
+    /// The product sold, for per-product rates.
+    #[serde(default)]
+    pub product_id: Option<ProductId>,
 }
 
 /// A recorded, attributed conversion.
@@ -80,6 +88,19 @@ pub struct Conversion {
     pub customer_ref: Option<String>,
     /// A Stripe payment reference.
     pub payment_ref: Option<String>,
+    /// A sale or a lead.
+    #[serde(default)]
+    pub kind: ConversionKind,
+    /// The product sold, if named.
+    #[serde(default)]
+    pub product_id: Option<ProductId>,
+    /// An operator's correction: what the conversion earns before refunds,
+    /// in place of what its rule gave.
+    #[serde(default)]
+    pub corrected_commission: Option<Money>,
+    /// How many corrections were made (each one a new target state).
+    #[serde(default)]
+    pub corrections: u32,
 }
 
 /// The attribution rule: **a coupon code beats a referral link**. A code is
@@ -216,6 +237,10 @@ pub struct Commission {
     pub hold_until: OffsetDateTime,
     /// The payout item that pays it, once batched.
     pub payout_item_id: Option<PayoutItemId>,
+    /// The rule it was earned under (none for adjustments and for
+    /// commissions recorded before rules were kept).
+    #[serde(default)]
+    pub rule: Option<AppliedRule>,
 }
 
 /// What happens to a commission; input of [`Commission::apply`].
@@ -235,6 +260,14 @@ pub enum CommissionEvent {
         /// When.
         at: OffsetDateTime,
     },
+    /// An operator corrected what the conversion earns: it is now worth
+    /// `worth` (the corrected amount, less refunds in proportion).
+    Corrected {
+        /// The new value; zero voids it.
+        worth: Money,
+        /// When.
+        at: OffsetDateTime,
+    },
     /// Finalization ran at `now`.
     Finalize {
         /// The clock.
@@ -248,6 +281,7 @@ impl Commission {
         id: CommissionId,
         conversion: &Conversion,
         amount: Money,
+        rule: Option<AppliedRule>,
         holding: time::Duration,
     ) -> Commission {
         Commission {
@@ -265,6 +299,7 @@ impl Commission {
             created_at: conversion.occurred_at,
             hold_until: conversion.occurred_at.saturating_add(holding),
             payout_item_id: None,
+            rule,
         }
     }
 
@@ -290,6 +325,7 @@ impl Commission {
             created_at: at,
             hold_until: at,
             payout_item_id: None,
+            rule: None,
             ..earned.clone()
         }
     }
@@ -300,15 +336,23 @@ impl Commission {
     /// # Errors
     /// [`DomainError::Money`] on a currency mismatch or overflow.
     pub fn value_after_refund(&self, sale: &Money, refunded: &Money) -> Result<Money, DomainError> {
-        let remaining = sale.checked_sub(refunded)?;
-        if !remaining.is_positive() || !sale.is_positive() {
+        scaled_by_refund(&self.original_amount, sale, refunded)
+    }
+
+    /// What an earned commission is worth now: nothing when the order was
+    /// cancelled; otherwise the operator's corrected amount, or else what it
+    /// earned, less refunds in proportion.
+    ///
+    /// # Errors
+    /// [`DomainError::Money`] on a currency mismatch or overflow.
+    pub fn worth(&self, conversion: &Conversion) -> Result<Money, DomainError> {
+        if conversion.cancelled {
             return Ok(Money::zero(self.original_amount.currency()));
         }
-        Ok(self.original_amount.mul_ratio(
-            remaining.amount_minor(),
-            sale.amount_minor(),
-            REFUND_ROUNDING,
-        )?)
+        let basis = conversion
+            .corrected_commission
+            .unwrap_or(self.original_amount);
+        scaled_by_refund(&basis, &conversion.amount, &conversion.refunded)
     }
 
     /// Applies an event to a commission.
@@ -344,6 +388,21 @@ impl Commission {
                     next.amount = value;
                 }
             }
+            (CommissionState::Pending, CommissionEvent::Corrected { worth, at }) => {
+                if worth.currency() != self.amount.currency() || worth.is_negative() {
+                    return Err(DomainError::validation(
+                        "amount",
+                        "a correction is a non-negative amount in the commission's currency",
+                    ));
+                }
+                next.amount = worth;
+                if worth.is_zero() {
+                    next.state = CommissionState::Voided {
+                        at,
+                        reason: ChangeReason::Manual,
+                    };
+                }
+            }
             (CommissionState::Pending, CommissionEvent::Cancelled { at }) => {
                 next.amount = Money::zero(self.amount.currency());
                 next.state = CommissionState::Voided {
@@ -361,6 +420,7 @@ impl Commission {
                 CommissionState::Voided { .. },
                 CommissionEvent::Refunded { .. }
                 | CommissionEvent::Cancelled { .. }
+                | CommissionEvent::Corrected { .. }
                 | CommissionEvent::Finalize { .. },
             ) => {}
             _ => return Err(refused().into()),
@@ -373,33 +433,39 @@ impl Commission {
 
     /// For a finalized earned commission whose conversion changed after
     /// finalization: the signed adjustment that brings the total paid for it
-    /// (this row plus `existing_adjustments`) to what it is now worth, or
-    /// `None` when nothing is owed either way. A cancellation makes it worth 0.
+    /// (this row plus `existing_adjustments`) to `worth` (see
+    /// [`Commission::worth`]), or `None` when nothing is owed either way.
+    /// Refunds and cancellations only lower it; an operator's correction may
+    /// raise it.
     ///
     /// # Errors
     /// [`DomainError::Money`] on a currency mismatch or overflow.
     pub fn adjustment_needed(
         &self,
         existing_adjustments: &Money,
-        sale: &Money,
-        refunded: &Money,
-        cancelled: bool,
+        worth: &Money,
     ) -> Result<Option<Money>, DomainError> {
-        let worth = if cancelled {
-            Money::zero(self.amount.currency())
-        } else {
-            self.value_after_refund(sale, refunded)?
-        };
         let counted = self.amount.checked_add(existing_adjustments)?;
         let delta = worth.checked_sub(&counted)?;
-        // Refunds only ever lower what is owed; a positive delta would mean a
-        // refund was undone, which Stripe does not do.
-        Ok(if delta.is_negative() {
-            Some(delta)
-        } else {
-            None
-        })
+        Ok((!delta.is_zero()).then_some(delta))
     }
+}
+
+/// `basis × (sale − refunded) / sale`, rounded half-even; `basis` itself
+/// when nothing was refunded (a lead has no sale to scale by).
+fn scaled_by_refund(basis: &Money, sale: &Money, refunded: &Money) -> Result<Money, DomainError> {
+    if refunded.is_zero() {
+        return Ok(*basis);
+    }
+    let remaining = sale.checked_sub(refunded)?;
+    if !remaining.is_positive() || !sale.is_positive() {
+        return Ok(Money::zero(basis.currency()));
+    }
+    Ok(basis.mul_ratio(
+        remaining.amount_minor(),
+        sale.amount_minor(),
+        REFUND_ROUNDING,
+    )?)
 }
 
 #[cfg(test)]
@@ -430,6 +496,10 @@ mod tests {
             attributed_by: AttributedBy::Referral(ReferralKey::parse("sarah").unwrap()),
             customer_ref: None,
             payment_ref: None,
+            kind: ConversionKind::Sale,
+            product_id: None,
+            corrected_commission: None,
+            corrections: 0,
         }
     }
 
@@ -438,6 +508,7 @@ mod tests {
             CommissionId::from_uuid(Uuid::nil()),
             &conversion(),
             usd(2_000),
+            None,
             Duration::days(30),
         )
     }
@@ -517,22 +588,88 @@ mod tests {
                 now: datetime!(2026-03-01 0:00 UTC),
             })
             .unwrap();
-        let adj = f
-            .adjustment_needed(&usd(0), &usd(10_000), &usd(3_333), false)
-            .unwrap();
+        let refunded = Conversion {
+            refunded: usd(3_333),
+            ..conversion()
+        };
+        let worth = f.worth(&refunded).unwrap();
+        assert_eq!(worth, usd(1_333));
+        let adj = f.adjustment_needed(&usd(0), &worth).unwrap();
         assert_eq!(adj, Some(usd(-667)));
         // After recording it, the same refund needs nothing more.
-        assert_eq!(
-            f.adjustment_needed(&usd(-667), &usd(10_000), &usd(3_333), false)
-                .unwrap(),
-            None
-        );
+        assert_eq!(f.adjustment_needed(&usd(-667), &worth).unwrap(), None);
         // A cancellation claws back the rest.
+        let cancelled = Conversion {
+            cancelled: true,
+            ..refunded.clone()
+        };
+        let worth = f.worth(&cancelled).unwrap();
         assert_eq!(
-            f.adjustment_needed(&usd(-667), &usd(10_000), &usd(3_333), true)
-                .unwrap(),
+            f.adjustment_needed(&usd(-667), &worth).unwrap(),
             Some(usd(-1_333))
         );
+        // A correction of what the sale earns may raise it; later refunds
+        // scale the corrected amount.
+        let corrected = Conversion {
+            corrected_commission: Some(usd(3_000)),
+            corrections: 1,
+            ..refunded
+        };
+        let worth = f.worth(&corrected).unwrap();
+        assert_eq!(worth, usd(2_000));
+        assert_eq!(
+            f.adjustment_needed(&usd(-667), &worth).unwrap(),
+            Some(usd(667))
+        );
+    }
+
+    #[test]
+    fn a_pending_correction_sets_the_amount_and_zero_voids() {
+        let c = pending();
+        let at = datetime!(2026-01-11 0:00 UTC);
+        let up = c
+            .apply(CommissionEvent::Corrected {
+                worth: usd(2_500),
+                at,
+            })
+            .unwrap();
+        assert_eq!(up.amount, usd(2_500));
+        assert_eq!(up.original_amount, usd(2_000));
+        assert_eq!(up.state, CommissionState::Pending);
+        let zero = up
+            .apply(CommissionEvent::Corrected { worth: usd(0), at })
+            .unwrap();
+        assert!(matches!(
+            zero.state,
+            CommissionState::Voided {
+                reason: ChangeReason::Manual,
+                ..
+            }
+        ));
+        assert!(
+            c.apply(CommissionEvent::Corrected {
+                worth: usd(-1),
+                at
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_lead_is_worth_its_amount_with_no_sale() {
+        let lead = Conversion {
+            amount: usd(0),
+            kind: ConversionKind::Lead,
+            ..conversion()
+        };
+        let c = Commission::earned(
+            CommissionId::from_uuid(Uuid::nil()),
+            &lead,
+            usd(500),
+            None,
+            Duration::days(0),
+        );
+        assert_eq!(c.worth(&lead).unwrap(), usd(500));
     }
 
     #[test]
@@ -551,13 +688,11 @@ mod tests {
 
     #[test]
     fn recurring_rules() {
-        let one_time = CommissionRule {
-            amount: CommissionAmount::Fixed { amount: usd(500) },
-            recurring_months: None,
-        };
+        let one_time =
+            CommissionRule::flat(CommissionAmount::Fixed { amount: usd(500) }, None);
         let recurring = CommissionRule {
             recurring_months: Some(3),
-            ..one_time
+            ..one_time.clone()
         };
         let first = datetime!(2026-01-31 0:00 UTC);
         assert!(qualifies(&one_time, None, first));

@@ -228,6 +228,15 @@ string_key!(
     |c: char| !c.is_control()
 );
 string_key!(
+    /// The merchant's id for a product (e.g. Stripe's `prod_…`), keying
+    /// per-product commission rates.
+    ProductId,
+    "product id",
+    1,
+    255,
+    |c: char| c.is_ascii_graphic()
+);
+string_key!(
     /// An idempotency key, as Stripe accepts it: 1 to 255 printable ASCII characters.
     IdempotencyKey,
     "idempotency key",

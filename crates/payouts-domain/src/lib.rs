@@ -42,6 +42,7 @@ pub mod period;
 pub mod platform;
 pub mod ports;
 pub mod program;
+pub mod reward;
 pub mod session;
 pub mod statement;
 pub mod system;

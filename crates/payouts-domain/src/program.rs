@@ -7,6 +7,7 @@ use time::{Duration, OffsetDateTime};
 use crate::error::{Blocked, DomainError, TransitionError};
 use crate::ids::{MerchantId, ProgramId};
 use crate::money::{Currency, Money, Percent, Rounding};
+use crate::reward::{FirstConversions, ProductRate, Tiers};
 
 /// How long a revoked merchant has to re-authorise before the program is archived.
 pub const PROBATION_WINDOW: Duration = Duration::days(7);
@@ -29,25 +30,53 @@ pub enum CommissionAmount {
     },
 }
 
-/// The program's commission rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The program's commission rule: a base rate, which sales earn at all
+/// (one-time or recurring), and the optional reward rules of
+/// [`crate::reward`] (tiers, first conversions, per-product rates, leads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommissionRule {
-    /// How much each qualifying conversion earns.
+    /// How much each qualifying conversion earns when no other rule applies.
     pub amount: CommissionAmount,
     /// `None`: only a customer's first conversion earns (one-time).
     /// `Some(n)`: every conversion of the customer within `n` months of their
     /// first conversion earns (recurring). Conversions without a customer
     /// reference always count as a first conversion.
     pub recurring_months: Option<u16>,
+    /// Rates by the partner's running totals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<Tiers>,
+    /// A rate for each customer's first sales.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_conversions: Option<FirstConversions>,
+    /// Per-product rates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<ProductRate>,
+    /// The flat amount a lead earns; `None`: leads are not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<Money>,
 }
 
 impl CommissionRule {
+    /// A rule with only a base rate.
+    pub fn flat(amount: CommissionAmount, recurring_months: Option<u16>) -> Self {
+        CommissionRule {
+            amount,
+            recurring_months,
+            tiers: None,
+            first_conversions: None,
+            products: Vec::new(),
+            lead: None,
+        }
+    }
+}
+
+impl CommissionAmount {
     /// The commission for a conversion of `amount`.
     ///
     /// # Errors
     /// [`DomainError::Money`] on a currency mismatch or overflow.
     pub fn commission_for(&self, amount: &Money) -> Result<Money, DomainError> {
-        match self.amount {
+        match *self {
             CommissionAmount::Percent { percent, rounding } => {
                 Ok(amount.percent(percent, rounding)?)
             }
@@ -290,29 +319,7 @@ impl ProgramSettings {
                 "must not be negative",
             ));
         }
-        if let CommissionAmount::Fixed { amount } = self.commission_rule.amount {
-            if amount.currency() != self.currency {
-                return Err(DomainError::validation(
-                    "commission_rule",
-                    format!(
-                        "a fixed commission must be in the program currency {}",
-                        self.currency
-                    ),
-                ));
-            }
-            if !amount.is_positive() {
-                return Err(DomainError::validation(
-                    "commission_rule",
-                    "a fixed commission must be positive",
-                ));
-            }
-        }
-        if self.commission_rule.recurring_months == Some(0) {
-            return Err(DomainError::validation(
-                "recurring_months",
-                "must be at least 1 when set",
-            ));
-        }
+        self.commission_rule.validate(self.currency)?;
         if let PayoutPolicy::AutoUnderCap { cap } = self.payout_policy {
             if cap.currency() != self.currency {
                 return Err(DomainError::validation(
@@ -395,7 +402,7 @@ impl Program {
         ProgramSettings {
             name: self.name.clone(),
             currency: self.currency,
-            commission_rule: self.commission_rule,
+            commission_rule: self.commission_rule.clone(),
             holding_days: self.holding_days,
             minimum_payout: self.minimum_payout,
             payout_policy: self.payout_policy,
@@ -506,13 +513,13 @@ mod tests {
         ProgramSettings {
             name: "Partners".into(),
             currency: Currency::USD,
-            commission_rule: CommissionRule {
-                amount: CommissionAmount::Percent {
+            commission_rule: CommissionRule::flat(
+                CommissionAmount::Percent {
                     percent: Percent::new(dec!(20)).unwrap(),
                     rounding: Rounding::HalfEven,
                 },
-                recurring_months: None,
-            },
+                None,
+            ),
             holding_days: 30,
             minimum_payout: Money::new(5000, Currency::USD),
             payout_policy: PayoutPolicy::AutoUnderCap {

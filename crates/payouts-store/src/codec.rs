@@ -11,7 +11,7 @@ use payouts_domain::events::DisputeRecord;
 use payouts_domain::ids::{
     AccountId, BatchId, CommissionId, ConversionId, CouponCode, DeliveryId, DisputeId, ExternalId,
     MembershipId, MerchantId, NotificationId, PartnerId, PaymentIntentId, PayoutItemId, ProgramId,
-    PromotionCodeId, ReferralKey, StateToken, StripePayoutId, WebhookEndpointId, WorkerId,
+    ProductId, PromotionCodeId, ReferralKey, StateToken, StripePayoutId, WebhookEndpointId, WorkerId,
 };
 use payouts_domain::item::{ItemState, Lease, PayoutItem};
 use payouts_domain::notification::{
@@ -21,6 +21,7 @@ use payouts_domain::partner::{CapabilityStatus, Coupon, Membership, OnboardingSt
 use payouts_domain::period::Period;
 use payouts_domain::ports::{BankPayout, StoredDispute};
 use payouts_domain::program::{Program, ProgramStatus};
+use payouts_domain::reward::ConversionKind;
 use payouts_domain::{Currency, Money, StoreError};
 use sea_orm::{ActiveModelTrait, IntoActiveModel};
 use serde::Serialize;
@@ -443,6 +444,14 @@ impl TryFrom<entity::conversion::Model> for Conversion {
             attributed_by,
             customer_ref: m.customer_ref,
             payment_ref: m.payment_ref,
+            kind: ConversionKind::parse(&m.kind).ok_or_else(|| corrupt("conversion kind", &m.kind))?,
+            product_id: m
+                .product_id
+                .map(|p| parse("product id", ProductId::parse(p)))
+                .transpose()?,
+            corrected_commission: m.corrected_commission_minor.map(|v| Money::new(v, cur)),
+            corrections: u32::try_from(m.corrections)
+                .map_err(|_| corrupt("correction count", m.corrections))?,
         })
     }
 }
@@ -459,7 +468,13 @@ pub(crate) fn conversion_row(c: &Conversion) -> Result<entity::conversion::Model
         membership_id: c.membership_id.as_uuid(),
         partner_id: c.partner_id.as_uuid(),
         external_id: c.external_id.to_string(),
-        currency: row_currency("conversion", &[&c.amount, &c.refunded])?,
+        currency: row_currency(
+            "conversion",
+            &[&c.amount, &c.refunded]
+                .into_iter()
+                .chain(c.corrected_commission.as_ref())
+                .collect::<Vec<_>>(),
+        )?,
         amount_minor: c.amount.amount_minor(),
         refunded_minor: c.refunded.amount_minor(),
         cancelled: c.cancelled,
@@ -468,6 +483,10 @@ pub(crate) fn conversion_row(c: &Conversion) -> Result<entity::conversion::Model
         attributed_key: key,
         customer_ref: c.customer_ref.clone(),
         payment_ref: c.payment_ref.clone(),
+        kind: c.kind.as_str().to_owned(),
+        product_id: c.product_id.as_ref().map(ToString::to_string),
+        corrected_commission_minor: c.corrected_commission.map(|m| m.amount_minor()),
+        corrections: i64::from(c.corrections),
     })
 }
 
@@ -520,6 +539,11 @@ impl TryFrom<entity::commission::Model> for Commission {
             created_at: from_ts(m.created_at_ns)?,
             hold_until: from_ts(m.hold_until_ns)?,
             payout_item_id: m.payout_item_id.map(PayoutItemId::from_uuid),
+            rule: m
+                .rule
+                .as_deref()
+                .map(|r| from_json("commission rule", r))
+                .transpose()?,
         })
     }
 }
@@ -554,6 +578,7 @@ pub(crate) fn commission_row(c: &Commission) -> Result<entity::commission::Model
         created_at_ns: ts(c.created_at)?,
         hold_until_ns: ts(c.hold_until)?,
         payout_item_id: c.payout_item_id.map(|i| i.as_uuid()),
+        rule: c.rule.as_ref().map(json).transpose()?,
     })
 }
 

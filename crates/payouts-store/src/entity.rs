@@ -264,6 +264,14 @@ pub mod conversion {
         pub customer_ref: Option<String>,
         /// Stripe payment reference.
         pub payment_ref: Option<String>,
+        /// `sale` or `lead`.
+        pub kind: String,
+        /// The product sold.
+        pub product_id: Option<String>,
+        /// An operator's corrected commission (before refunds).
+        pub corrected_commission_minor: Option<i64>,
+        /// How many corrections were made.
+        pub corrections: i64,
     }
 
     /// No relations.
@@ -320,6 +328,8 @@ pub mod commission {
         pub hold_until_ns: i64,
         /// The item that pays it.
         pub payout_item_id: Option<Uuid>,
+        /// The reward rule it was earned under (JSON).
+        pub rule: Option<String>,
     }
 
     /// No relations.

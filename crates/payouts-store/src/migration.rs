@@ -30,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(ConsoleSessions),
             Box::new(BatchSourceAccount),
             Box::new(OutboxDelivery),
+            Box::new(RewardRules),
         ]
     }
 }
@@ -593,6 +594,46 @@ impl MigrationTrait for OutboxDelivery {
              ALTER TABLE notifications DROP COLUMN next_attempt_at_ns; \
              ALTER TABLE notifications DROP COLUMN attempts; \
              ALTER TABLE notifications DROP COLUMN delivery_state",
+        )
+        .await
+    }
+}
+
+/// Issue 16: reward rules and corrections. A conversion is a `sale` or a
+/// `lead`, may name its product, and keeps an operator's corrected
+/// commission with a count of corrections; a commission keeps the rule it
+/// was earned under (JSON, none for rows from before).
+#[derive(Debug)]
+struct RewardRules;
+
+impl MigrationName for RewardRules {
+    fn name(&self) -> &str {
+        "m20261207_000011_reward_rules"
+    }
+}
+
+const REWARD_RULES: &str = "
+ALTER TABLE conversions ADD COLUMN kind TEXT NOT NULL DEFAULT 'sale';
+ALTER TABLE conversions ADD COLUMN product_id TEXT NULL;
+ALTER TABLE conversions ADD COLUMN corrected_commission_minor BIGINT NULL;
+ALTER TABLE conversions ADD COLUMN corrections BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE commissions ADD COLUMN rule TEXT NULL
+";
+
+#[async_trait::async_trait]
+impl MigrationTrait for RewardRules {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        execute_script(manager, REWARD_RULES).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        execute_script(
+            manager,
+            "ALTER TABLE commissions DROP COLUMN rule; \
+             ALTER TABLE conversions DROP COLUMN corrections; \
+             ALTER TABLE conversions DROP COLUMN corrected_commission_minor; \
+             ALTER TABLE conversions DROP COLUMN product_id; \
+             ALTER TABLE conversions DROP COLUMN kind",
         )
         .await
     }

@@ -7,8 +7,9 @@ use crate::commission::{
     ChangeReason, Commission, CommissionEvent, CommissionKind, CommissionState, Conversion,
     ConversionInput, attribute, qualifies,
 };
+use crate::reward::{AppliedRule, ConversionKind, PartnerTotals, RateContext};
 use crate::error::{Blocked, DomainError, StoreError};
-use crate::ids::{CommissionId, ExternalId, MerchantId, ProgramId};
+use crate::ids::{CommissionId, ConversionId, ExternalId, MerchantId, ProgramId};
 use crate::money::Money;
 use crate::partner::{Membership, MembershipStatus};
 use crate::period::Period;
@@ -39,6 +40,17 @@ pub enum RecordOutcome {
         /// The conversion stored first.
         conversion: Conversion,
     },
+}
+
+/// A conversion after a refund, cancellation or correction through the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversionChange {
+    /// The conversion as it is now.
+    pub conversion: Conversion,
+    /// Commissions changed or added by this call (empty on a repeat).
+    pub changed: Vec<Commission>,
+    /// Every commission of the conversion: the earned one and its adjustments.
+    pub commissions: Vec<Commission>,
 }
 
 /// No conversion is older than this: an instant before it is a mistake
@@ -85,8 +97,17 @@ where
                 format!("the program pays in {}", program.currency),
             ));
         }
-        if !input.amount.is_positive() {
-            return Err(DomainError::validation("amount", "must be positive"));
+        match input.kind {
+            ConversionKind::Sale if !input.amount.is_positive() => {
+                return Err(DomainError::validation("amount", "must be positive"));
+            }
+            ConversionKind::Lead if !input.amount.is_zero() => {
+                return Err(DomainError::validation(
+                    "amount",
+                    "a lead has no sale amount; send 0",
+                ));
+            }
+            ConversionKind::Sale | ConversionKind::Lead => {}
         }
         if !input.amount.within_stripe_max() {
             return Err(DomainError::validation(
@@ -134,10 +155,31 @@ where
                 "no active partner matches the coupon code or referral key",
             ));
         };
+        let rule = &program.commission_rule;
+        let is_sale = input.kind == ConversionKind::Sale;
         let first = match &input.customer_ref {
-            Some(customer) => self.store.first_conversion_at(program_id, customer).await?,
-            None => None,
+            Some(customer) if is_sale => {
+                self.store.first_conversion_at(program_id, customer).await?
+            }
+            _ => None,
         };
+        let customer_prior_sales = match &input.customer_ref {
+            Some(customer) if is_sale && rule.first_conversions.is_some() => {
+                self.store.customer_sale_count(program_id, customer).await?
+            }
+            _ => 0,
+        };
+        let partner = if is_sale && rule.tiers.is_some() {
+            self.store.partner_totals(member.id).await?
+        } else {
+            PartnerTotals::default()
+        };
+        let applied = rule.select(&RateContext {
+            kind: input.kind,
+            product_id: input.product_id.as_ref(),
+            customer_prior_sales,
+            partner,
+        })?;
         let conversion = Conversion {
             id: self.ids.next_id(),
             merchant_id: program.merchant_id.clone(),
@@ -152,14 +194,23 @@ where
             attributed_by,
             customer_ref: input.customer_ref,
             payment_ref: input.payment_ref,
+            kind: input.kind,
+            product_id: input.product_id,
+            corrected_commission: None,
+            corrections: 0,
         };
-        let commission = if qualifies(&program.commission_rule, first, input.occurred_at) {
-            let amount = program.commission_rule.commission_for(&input.amount)?;
+        let earns = !is_sale || qualifies(rule, first, input.occurred_at);
+        let commission = if earns {
+            let amount = match &applied {
+                AppliedRule::Lead { amount } => *amount,
+                other => other.rate().commission_for(&input.amount)?,
+            };
             amount.is_positive().then(|| {
                 Commission::earned(
                     self.ids.next_id(),
                     &conversion,
                     amount,
+                    Some(applied),
                     program.holding_period(),
                 )
             })
@@ -211,6 +262,161 @@ where
         self.refund(conversion, refunded_total).await
     }
 
+    /// Refunds `amount` more of the conversion (the API's refunds, for
+    /// sales that are not Stripe charges): the cumulative refund grows by
+    /// `amount`, then as [`Payouts::record_refund`]. Not idempotent by
+    /// itself; the API makes it so with `Idempotency-Key`.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`]; [`DomainError::Validation`] for a lead,
+    /// an amount that is not positive, in another currency, or beyond what
+    /// is left of the sale.
+    pub async fn refund_conversion(
+        &self,
+        merchant: &MerchantId,
+        id: ConversionId,
+        amount: Money,
+    ) -> Result<ConversionChange, DomainError> {
+        let conversion = self.merchant_conversion(merchant, id).await?;
+        if amount.currency() != conversion.amount.currency() {
+            return Err(DomainError::validation(
+                "currency",
+                format!("the sale is in {}", conversion.amount.currency()),
+            ));
+        }
+        if !amount.is_positive() {
+            return Err(DomainError::validation("amount", "must be positive"));
+        }
+        let left = conversion.amount.checked_sub(&conversion.refunded)?;
+        if amount.amount_minor() > left.amount_minor() {
+            return Err(DomainError::validation(
+                "amount",
+                format!(
+                    "only {} of the sale is left to refund",
+                    left.amount_minor()
+                ),
+            ));
+        }
+        let total = conversion.refunded.checked_add(&amount)?;
+        let commissions = self.refund(conversion, total).await?;
+        self.conversion_change(id, commissions).await
+    }
+
+    /// Cancels the conversion by id (the API's cancel); as
+    /// [`Payouts::cancel_conversion`]. Repeating it changes nothing.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`].
+    pub async fn cancel_conversion_by_id(
+        &self,
+        merchant: &MerchantId,
+        id: ConversionId,
+    ) -> Result<ConversionChange, DomainError> {
+        let conversion = self.merchant_conversion(merchant, id).await?;
+        let commissions = self.cancel(conversion).await?;
+        self.conversion_change(id, commissions).await
+    }
+
+    /// An operator's correction: the conversion now earns `commission`
+    /// (before refunds, which still reduce it in proportion) instead of
+    /// what its rule gave. Before finalization the commission changes
+    /// (zero voids it); after it, a signed adjustment nets the difference
+    /// against the partner's next payout, and a negative one after payment
+    /// is carried as a debt. Correcting to the amount already in force
+    /// changes nothing.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`]; [`DomainError::Validation`] for a
+    /// negative amount, another currency, a cancelled conversion or one
+    /// that earned no commission.
+    pub async fn correct_conversion(
+        &self,
+        merchant: &MerchantId,
+        id: ConversionId,
+        commission: Money,
+    ) -> Result<ConversionChange, DomainError> {
+        let conversion = self.merchant_conversion(merchant, id).await?;
+        if commission.currency() != conversion.amount.currency() {
+            return Err(DomainError::validation(
+                "currency",
+                format!("the sale is in {}", conversion.amount.currency()),
+            ));
+        }
+        if commission.is_negative() || !commission.within_stripe_max() {
+            return Err(DomainError::validation(
+                "amount",
+                "must be from 0 to 99999999 minor units",
+            ));
+        }
+        if conversion.cancelled {
+            return Err(DomainError::validation(
+                "conversion",
+                "the order was cancelled; it earns nothing to correct",
+            ));
+        }
+        let rows = self.store.commissions_of_conversion(id).await?;
+        let Some(earned) = rows.iter().find(|c| c.kind == CommissionKind::Earned) else {
+            return Err(DomainError::validation(
+                "conversion",
+                "it earned no commission to correct",
+            ));
+        };
+        let basis = conversion
+            .corrected_commission
+            .unwrap_or(earned.original_amount);
+        let current = if basis == commission {
+            conversion
+        } else {
+            let next = Conversion {
+                corrected_commission: Some(commission),
+                corrections: conversion.corrections.saturating_add(1),
+                ..conversion.clone()
+            };
+            self.store.update_conversion(&next, &conversion).await?;
+            next
+        };
+        let commissions = self
+            .settle_commissions(&current, ChangeReason::Manual)
+            .await?;
+        self.conversion_change(id, commissions).await
+    }
+
+    async fn merchant_conversion(
+        &self,
+        merchant: &MerchantId,
+        id: ConversionId,
+    ) -> Result<Conversion, DomainError> {
+        self.store
+            .conversion(id)
+            .await?
+            .filter(|c| c.merchant_id == *merchant)
+            .ok_or_else(|| DomainError::NotFound {
+                entity: "conversion",
+                id: id.to_string(),
+            })
+    }
+
+    async fn conversion_change(
+        &self,
+        id: ConversionId,
+        changed: Vec<Commission>,
+    ) -> Result<ConversionChange, DomainError> {
+        let conversion = self
+            .store
+            .conversion(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound {
+                entity: "conversion",
+                id: id.to_string(),
+            })?;
+        let commissions = self.store.commissions_of_conversion(id).await?;
+        Ok(ConversionChange {
+            conversion,
+            changed,
+            commissions,
+        })
+    }
+
     /// [`Payouts::record_refund`], with the conversion found by its Stripe
     /// payment reference (payment intent, charge or invoice id).
     ///
@@ -244,6 +450,10 @@ where
         external_id: &ExternalId,
     ) -> Result<Vec<Commission>, DomainError> {
         let conversion = self.conversion_by_external(merchant, external_id).await?;
+        self.cancel(conversion).await
+    }
+
+    async fn cancel(&self, conversion: Conversion) -> Result<Vec<Commission>, DomainError> {
         let current = if conversion.cancelled {
             conversion
         } else {
@@ -251,12 +461,11 @@ where
                 cancelled: true,
                 ..conversion.clone()
             };
-            self.store
-                .update_conversion(&next, &conversion.refunded, conversion.cancelled)
-                .await?;
+            self.store.update_conversion(&next, &conversion).await?;
             next
         };
-        self.settle_commissions(&current).await
+        self.settle_commissions(&current, ChangeReason::Cancellation)
+            .await
     }
 
     async fn conversion_by_external(
@@ -278,6 +487,12 @@ where
         conversion: Conversion,
         refunded_total: Money,
     ) -> Result<Vec<Commission>, DomainError> {
+        if conversion.kind == ConversionKind::Lead {
+            return Err(DomainError::validation(
+                "conversion",
+                "a lead has no sale to refund; cancel it or correct it instead",
+            ));
+        }
         if refunded_total.currency() != conversion.amount.currency() {
             return Err(DomainError::validation(
                 "currency",
@@ -300,14 +515,13 @@ where
                 refunded: refunded_total,
                 ..conversion.clone()
             };
-            self.store
-                .update_conversion(&next, &conversion.refunded, conversion.cancelled)
-                .await?;
+            self.store.update_conversion(&next, &conversion).await?;
             next
         } else {
             conversion
         };
-        self.settle_commissions(&current).await
+        self.settle_commissions(&current, ChangeReason::Refund)
+            .await
     }
 
     /// Brings the conversion's commissions in line with its refunds and
@@ -315,6 +529,7 @@ where
     async fn settle_commissions(
         &self,
         conversion: &Conversion,
+        reason: ChangeReason,
     ) -> Result<Vec<Commission>, DomainError> {
         let now = self.clock.now();
         let rows = self.store.commissions_of_conversion(conversion.id).await?;
@@ -324,6 +539,11 @@ where
                 CommissionState::Pending => {
                     let event = if conversion.cancelled {
                         CommissionEvent::Cancelled { at: now }
+                    } else if conversion.corrected_commission.is_some() {
+                        CommissionEvent::Corrected {
+                            worth: earned.worth(conversion)?,
+                            at: now,
+                        }
                     } else {
                         CommissionEvent::Refunded {
                             sale: conversion.amount,
@@ -345,31 +565,35 @@ where
                         .filter(|c| matches!(c.kind, CommissionKind::Adjustment { corrects, .. } if corrects == earned.id))
                         .map(|c| &c.amount);
                     let existing = Money::sum(earned.amount.currency(), adjusted)?;
-                    let Some(delta) = earned.adjustment_needed(
-                        &existing,
-                        &conversion.amount,
-                        &conversion.refunded,
-                        conversion.cancelled,
-                    )?
-                    else {
+                    let worth = earned.worth(conversion)?;
+                    let Some(delta) = earned.adjustment_needed(&existing, &worth)? else {
                         continue;
                     };
-                    // The id is derived from the target state, so a
-                    // concurrent twin of this adjustment hits the unique key.
-                    let id = CommissionId::from_uuid(derived_uuid(&[
+                    // The id is derived from the target state (which only
+                    // moves forward: refunds grow, cancellation is final,
+                    // corrections are counted), so a concurrent twin of
+                    // this adjustment hits the unique key.
+                    let earned_id = earned.id.to_string();
+                    let refunded = conversion.refunded.amount_minor().to_string();
+                    let corrections = format!("corrections {}", conversion.corrections);
+                    let mut key = vec![
                         "adjustment",
-                        &earned.id.to_string(),
-                        &conversion.refunded.amount_minor().to_string(),
+                        earned_id.as_str(),
+                        refunded.as_str(),
                         if conversion.cancelled {
                             "cancelled"
                         } else {
                             "live"
                         },
-                    ]));
+                    ];
+                    if conversion.corrections > 0 {
+                        key.push(corrections.as_str());
+                    }
+                    let id = CommissionId::from_uuid(derived_uuid(&key));
                     let reason = if conversion.cancelled {
                         ChangeReason::Cancellation
                     } else {
-                        ChangeReason::Refund
+                        reason
                     };
                     let adjustment = Commission::adjustment(id, earned, delta, reason, now);
                     if ignore_duplicate(self.store.insert_commission(&adjustment).await)? {

@@ -292,6 +292,8 @@ where
             referral_key: None,
             customer_ref: sale.customer.clone(),
             payment_ref: sale.payment_intent.as_ref().map(ToString::to_string),
+            kind: crate::reward::ConversionKind::Sale,
+            product_id: None,
         };
         Ok(match self.record_conversion(program.id, input).await? {
             RecordOutcome::Recorded { .. } => applied("conversion_recorded"),

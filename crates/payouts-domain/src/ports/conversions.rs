@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 
 use crate::commission::{Commission, Conversion};
 use crate::error::StoreError;
-use crate::ids::{ConversionId, ExternalId, MerchantId, ProgramId};
+use crate::ids::{ConversionId, ExternalId, MembershipId, MerchantId, ProgramId};
+use crate::reward::PartnerTotals;
 use crate::money::{Currency, Money};
 use crate::period::Period;
 
@@ -48,7 +49,8 @@ pub trait ConversionStore: Send + Sync {
         payment_ref: &str,
     ) -> Result<Option<Conversion>, StoreError>;
 
-    /// When this customer first converted in the program, if ever.
+    /// When this customer first bought in the program (their earliest
+    /// sale; leads do not count), if ever.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
@@ -58,16 +60,35 @@ pub trait ConversionStore: Send + Sync {
         customer_ref: &str,
     ) -> Result<Option<OffsetDateTime>, StoreError>;
 
-    /// Records a new cumulative refund and cancellation flag (nothing else),
-    /// if the stored values are still `expected_refunded` and `expected_cancelled`.
+    /// How many sales (not leads) this customer has in the program.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn customer_sale_count(
+        &self,
+        program: ProgramId,
+        customer_ref: &str,
+    ) -> Result<u64, StoreError>;
+
+    /// The partner's finalized totals in the program (the tier basis): the
+    /// sales, not cancelled, whose earned commission is finalized, and their
+    /// amounts less refunds.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`]; [`StoreError::Overflow`] when the sum
+    /// does not fit.
+    async fn partner_totals(&self, membership: MembershipId) -> Result<PartnerTotals, StoreError>;
+
+    /// Records a new cumulative refund, cancellation flag and correction
+    /// (nothing else), if the stored conversion still has `expected`'s
+    /// refund, cancellation flag and correction count.
     ///
     /// # Errors
     /// [`StoreError::Conflict`], [`StoreError::NotFound`].
     async fn update_conversion(
         &self,
         next: &Conversion,
-        expected_refunded: &Money,
-        expected_cancelled: bool,
+        expected: &Conversion,
     ) -> Result<(), StoreError>;
 
     /// The merchant's conversion volume in a period, in `currency`.

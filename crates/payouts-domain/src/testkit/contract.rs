@@ -426,15 +426,24 @@ pub async fn conversions_are_unique_per_merchant_and_atomic<S: PayoutStore>(s: S
         refunded: usd(2_500),
         ..c.clone()
     };
+    let stale = |f: fn(&mut Conversion)| {
+        let mut other = c.clone();
+        f(&mut other);
+        other
+    };
     assert!(is_conflict(
-        s.update_conversion(&refunded, &usd(1), false).await
+        s.update_conversion(&refunded, &stale(|o| o.refunded = usd(1)))
+            .await
     ));
     assert!(is_conflict(
-        s.update_conversion(&refunded, &usd(0), true).await
+        s.update_conversion(&refunded, &stale(|o| o.cancelled = true))
+            .await
     ));
-    s.update_conversion(&refunded, &usd(0), false)
-        .await
-        .unwrap();
+    assert!(is_conflict(
+        s.update_conversion(&refunded, &stale(|o| o.corrections = 1))
+            .await
+    ));
+    s.update_conversion(&refunded, &c).await.unwrap();
     assert_eq!(
         s.conversion(c.id).await.unwrap().unwrap().refunded,
         usd(2_500)

@@ -11,13 +11,16 @@ use crate::commission::{AttributedBy, Commission, CommissionKind, CommissionStat
 use crate::connection::{ConnectionStatus, MerchantConnection, OAuthState};
 use crate::ids::{
     AccountId, BatchId, CommissionId, ConversionId, ExternalId, MembershipId, MerchantId,
-    NotificationId, PartnerId, PayoutItemId, ProgramId, ReferralKey, StateToken,
+    NotificationId, PartnerId, PayoutItemId, ProductId, ProgramId, ReferralKey, StateToken,
 };
 use crate::item::{ItemState, PayoutItem};
 use crate::money::{Currency, Money, Percent, Rounding};
 use crate::notification::{Notification, NotificationKind, Recipient};
 use crate::partner::{CapabilityStatus, Membership, MembershipStatus, OnboardingState};
 use crate::period::Period;
+use crate::reward::{
+    AppliedRule, ConversionKind, FirstConversions, ProductRate, Tier, TierBasis, Tiers,
+};
 use crate::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramStatus,
 };
@@ -79,6 +82,25 @@ pub fn program(id: u128, merchant_id: MerchantId) -> Program {
                 rounding: Rounding::HalfEven,
             },
             recurring_months: Some(12),
+            tiers: Some(Tiers {
+                basis: TierBasis::Revenue,
+                steps: vec![Tier {
+                    from: 1_000_000,
+                    amount: CommissionAmount::Percent {
+                        percent: Percent::new(Decimal::from(15)).unwrap(),
+                        rounding: Rounding::Up,
+                    },
+                }],
+            }),
+            first_conversions: Some(FirstConversions {
+                count: 3,
+                amount: CommissionAmount::Fixed { amount: usd(1_000) },
+            }),
+            products: vec![ProductRate {
+                product_id: ProductId::parse("prod_annual").unwrap(),
+                amount: CommissionAmount::Fixed { amount: usd(2_500) },
+            }],
+            lead: Some(usd(300)),
         },
         holding_days: 30,
         minimum_payout: usd(5_000),
@@ -133,6 +155,10 @@ pub fn conversion(
         attributed_by: AttributedBy::Referral(member.referral_key.clone()),
         customer_ref: Some(format!("cus_{id}")),
         payment_ref: Some(format!("pi_{id}")),
+        kind: ConversionKind::Sale,
+        product_id: Some(ProductId::parse("prod_annual").unwrap()),
+        corrected_commission: None,
+        corrections: 0,
     }
 }
 
@@ -142,6 +168,12 @@ pub fn commission(id: u128, conversion: &Conversion, amount: Money) -> Commissio
         CommissionId::from_uuid(uuid(id)),
         conversion,
         amount,
+        Some(AppliedRule::Base {
+            rate: CommissionAmount::Percent {
+                percent: Percent::new(Decimal::new(125, 1)).unwrap(),
+                rounding: Rounding::HalfEven,
+            },
+        }),
         Duration::days(30),
     )
 }
@@ -170,6 +202,7 @@ pub fn finalized(
         created_at: period.start(),
         hold_until: period.start(),
         payout_item_id: None,
+        rule: None,
     }
 }
 

@@ -28,6 +28,7 @@ pub mod events;
 pub mod fixtures;
 pub mod outbox;
 pub mod paid;
+pub mod rewards;
 pub mod scenarios;
 
 /// Instantiates every store contract case as a `#[test]`.
@@ -137,6 +138,15 @@ macro_rules! scenario_tests {
             a_failing_endpoint_holds_up_nobody_else,
             a_dispatch_starts_deliveries_for_its_budget_only,
             a_retry_goes_only_to_the_endpoints_that_refused,
+        );
+        $crate::__testkit_cases!(
+            $run,
+            $factory,
+            rewards,
+            tiers_follow_the_partners_finalized_totals,
+            first_conversions_then_the_base_rate_while_recurring,
+            product_rates_and_flat_amounts_per_lead,
+            corrections_before_and_after_finalization_and_payment,
         );
     };
 }

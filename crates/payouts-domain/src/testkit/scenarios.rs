@@ -20,6 +20,7 @@ use crate::memory::{InMemoryStripe, ManualClock, RecordingNotifier, SequentialId
 use crate::notification::{NotificationKind, Recipient};
 use crate::partner::Membership;
 use crate::period::Period;
+use crate::reward::ConversionKind;
 use crate::ports::{Clock, CommissionFilter, FailureKind, GatewayError, PageRequest, PayoutStore};
 use crate::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, HoldReason, PayoutPolicy, Program,
@@ -49,6 +50,10 @@ pub fn settings(policy: PayoutPolicy) -> ProgramSettings {
                 rounding: Rounding::HalfEven,
             },
             recurring_months: None,
+            tiers: None,
+            first_conversions: None,
+            products: Vec::new(),
+            lead: None,
         },
         holding_days: 14,
         minimum_payout: usd(5_000),
@@ -203,6 +208,8 @@ impl<S: PayoutStore + Clone> World<S> {
                     referral_key: Some(ReferralKey::parse(key).unwrap()),
                     customer_ref: None,
                     payment_ref: None,
+                    kind: ConversionKind::Sale,
+                    product_id: None,
                 },
             )
             .await
@@ -1149,6 +1156,8 @@ pub async fn conversions_are_idempotent_and_coupons_beat_links<S: PayoutStore + 
         referral_key: key.map(|k| ReferralKey::parse(k).unwrap()),
         customer_ref: None,
         payment_ref: None,
+        kind: ConversionKind::Sale,
+        product_id: None,
     };
     let both = (w
         .engine
@@ -1218,6 +1227,8 @@ pub async fn one_time_and_recurring_rules<S: PayoutStore + Clone>(store: S) {
                     referral_key: Some(ReferralKey::parse("alice").unwrap()),
                     customer_ref: Some(customer.into()),
                     payment_ref: None,
+                    kind: ConversionKind::Sale,
+                    product_id: None,
                 },
             )
             .await
@@ -1656,6 +1667,8 @@ pub async fn the_merchants_1099_list_follows_the_tax_summary_rule<S: PayoutStore
                 referral_key: Some(ReferralKey::parse("alice-eu").unwrap()),
                 customer_ref: None,
                 payment_ref: None,
+                kind: ConversionKind::Sale,
+                product_id: None,
             },
         )
         .await

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use payouts_domain::commission::{Commission, Conversion};
-use payouts_domain::ids::{ConversionId, ExternalId, MerchantId, ProgramId};
+use payouts_domain::ids::{ConversionId, ExternalId, MembershipId, MerchantId, ProgramId};
+use payouts_domain::reward::PartnerTotals;
 use payouts_domain::period::Period;
 use payouts_domain::ports::ConversionStore;
 use payouts_domain::{Currency, Money, StoreError};
@@ -91,7 +92,8 @@ impl ConversionStore for SeaOrmStore {
         q.push("SELECT MIN(occurred_at_ns) AS first FROM conversions WHERE program_id = ")
             .bind(program.as_uuid())
             .push(" AND customer_ref = ")
-            .bind(customer_ref);
+            .bind(customer_ref)
+            .push(" AND kind = 'sale'");
         let found = rows(self.db(), q).await?;
         match found.first() {
             Some(row) => from_ts_opt(col::<Option<i64>>(row, "first")?),
@@ -99,11 +101,51 @@ impl ConversionStore for SeaOrmStore {
         }
     }
 
+    async fn customer_sale_count(
+        &self,
+        program: ProgramId,
+        customer_ref: &str,
+    ) -> Result<u64, StoreError> {
+        let mut q = Sql::new(self.db_backend());
+        q.push("SELECT COUNT(*) AS n FROM conversions WHERE program_id = ")
+            .bind(program.as_uuid())
+            .push(" AND customer_ref = ")
+            .bind(customer_ref)
+            .push(" AND kind = 'sale'");
+        let found = rows(self.db(), q).await?;
+        let n = match found.first() {
+            Some(row) => col::<i64>(row, "n")?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn partner_totals(&self, membership: MembershipId) -> Result<PartnerTotals, StoreError> {
+        let mut q = Sql::new(self.db_backend());
+        q.push(
+            "SELECT COUNT(*) AS n, \
+             CAST(COALESCE(SUM(v.amount_minor - v.refunded_minor), 0) AS BIGINT) AS revenue \
+             FROM commissions c JOIN conversions v ON v.id = c.conversion_id \
+             WHERE c.membership_id = ",
+        )
+        .bind(membership.as_uuid())
+        .push(" AND c.kind = 'earned' AND c.state = 'finalized' AND v.kind = 'sale' AND v.cancelled = ")
+        .bind(false);
+        let found = rows(self.db(), q).await?;
+        let (n, revenue) = match found.first() {
+            Some(row) => (col::<i64>(row, "n")?, col::<i64>(row, "revenue")?),
+            None => (0, 0),
+        };
+        Ok(PartnerTotals {
+            conversions: u64::try_from(n).unwrap_or(0),
+            revenue_minor: revenue,
+        })
+    }
+
     async fn update_conversion(
         &self,
         next: &Conversion,
-        expected_refunded: &Money,
-        expected_cancelled: bool,
+        expected: &Conversion,
     ) -> Result<(), StoreError> {
         let row = conversion_row(next)?;
         let changed = conversion::Entity::update_many()
@@ -112,10 +154,16 @@ impl ConversionStore for SeaOrmStore {
                 Expr::value(row.refunded_minor),
             )
             .col_expr(conversion::Column::Cancelled, Expr::value(row.cancelled))
+            .col_expr(
+                conversion::Column::CorrectedCommissionMinor,
+                Expr::value(row.corrected_commission_minor),
+            )
+            .col_expr(conversion::Column::Corrections, Expr::value(row.corrections))
             .filter(conversion::Column::Id.eq(next.id.as_uuid()))
-            .filter(conversion::Column::RefundedMinor.eq(expected_refunded.amount_minor()))
-            .filter(conversion::Column::Currency.eq(expected_refunded.currency().code()))
-            .filter(conversion::Column::Cancelled.eq(expected_cancelled))
+            .filter(conversion::Column::RefundedMinor.eq(expected.refunded.amount_minor()))
+            .filter(conversion::Column::Currency.eq(expected.refunded.currency().code()))
+            .filter(conversion::Column::Cancelled.eq(expected.cancelled))
+            .filter(conversion::Column::Corrections.eq(i64::from(expected.corrections)))
             .exec(self.db())
             .await
             .or_unavailable()?
@@ -123,14 +171,15 @@ impl ConversionStore for SeaOrmStore {
         if changed == 1 {
             return Ok(());
         }
+        let state = |c: &Conversion| {
+            format!(
+                "refunded {}, cancelled {}, corrections {}",
+                c.refunded, c.cancelled, c.corrections
+            )
+        };
         match self.conversion(next.id).await? {
             None => Err(not_found("conversion", next.id)),
-            Some(found) => Err(conflict(
-                "conversion",
-                next.id,
-                &format!("refunded {expected_refunded}, cancelled {expected_cancelled}"),
-                &format!("refunded {}, cancelled {}", found.refunded, found.cancelled),
-            )),
+            Some(found) => Err(conflict("conversion", next.id, &state(expected), &state(&found))),
         }
     }
 

@@ -4,13 +4,14 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{InMemoryStore, add, conflict, not_found};
-use crate::commission::{Commission, Conversion};
+use crate::commission::{Commission, CommissionKind, CommissionState, Conversion};
 use crate::error::StoreError;
-use crate::ids::{ConversionId, ExternalId, MerchantId, ProgramId};
+use crate::ids::{ConversionId, ExternalId, MembershipId, MerchantId, ProgramId};
 use crate::memory::lock;
 use crate::money::{Currency, Money};
 use crate::period::Period;
 use crate::ports::{ConversionStore, storable};
+use crate::reward::{ConversionKind, PartnerTotals};
 
 #[async_trait]
 impl ConversionStore for InMemoryStore {
@@ -83,32 +84,82 @@ impl ConversionStore for InMemoryStore {
         Ok(lock(&self.state)
             .conversions
             .values()
-            .filter(|c| c.program_id == program && c.customer_ref.as_deref() == Some(customer_ref))
+            .filter(|c| is_customer_sale(c, program, customer_ref))
             .map(|c| c.occurred_at)
             .min())
+    }
+
+    async fn customer_sale_count(
+        &self,
+        program: ProgramId,
+        customer_ref: &str,
+    ) -> Result<u64, StoreError> {
+        let state = lock(&self.state);
+        let n = state
+            .conversions
+            .values()
+            .filter(|c| is_customer_sale(c, program, customer_ref))
+            .count();
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    async fn partner_totals(&self, membership: MembershipId) -> Result<PartnerTotals, StoreError> {
+        let state = lock(&self.state);
+        let mut conversions = 0_u64;
+        let mut revenue = 0_i64;
+        for k in state.commissions.values() {
+            if k.membership_id != membership
+                || k.kind != CommissionKind::Earned
+                || !matches!(k.state, CommissionState::Finalized { .. })
+            {
+                continue;
+            }
+            let Some(v) = state.conversions.get(&k.conversion_id) else {
+                continue;
+            };
+            if v.kind != ConversionKind::Sale || v.cancelled {
+                continue;
+            }
+            conversions += 1;
+            revenue = v
+                .amount
+                .amount_minor()
+                .checked_sub(v.refunded.amount_minor())
+                .and_then(|net| revenue.checked_add(net))
+                .ok_or_else(|| StoreError::Unavailable("partner revenue overflows".into()))?;
+        }
+        Ok(PartnerTotals {
+            conversions,
+            revenue_minor: revenue,
+        })
     }
 
     async fn update_conversion(
         &self,
         next: &Conversion,
-        expected_refunded: &Money,
-        expected_cancelled: bool,
+        expected: &Conversion,
     ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         let stored = state
             .conversions
             .get_mut(&next.id)
             .ok_or_else(|| not_found("conversion", next.id))?;
-        if stored.refunded != *expected_refunded || stored.cancelled != expected_cancelled {
-            return Err(conflict(
-                "conversion",
-                next.id,
-                &format!("refunded {expected_refunded}"),
-                &format!("refunded {}", stored.refunded),
-            ));
+        let view = |c: &Conversion| {
+            format!(
+                "refunded {}, cancelled {}, corrections {}",
+                c.refunded, c.cancelled, c.corrections
+            )
+        };
+        if stored.refunded != expected.refunded
+            || stored.cancelled != expected.cancelled
+            || stored.corrections != expected.corrections
+        {
+            return Err(conflict("conversion", next.id, &view(expected), &view(stored)));
         }
         stored.refunded = next.refunded;
         stored.cancelled = next.cancelled;
+        stored.corrected_commission = next.corrected_commission;
+        stored.corrections = next.corrections;
         Ok(())
     }
 
@@ -130,4 +181,10 @@ impl ConversionStore for InMemoryStore {
         }
         Ok(total)
     }
+}
+
+fn is_customer_sale(c: &Conversion, program: ProgramId, customer_ref: &str) -> bool {
+    c.program_id == program
+        && c.kind == ConversionKind::Sale
+        && c.customer_ref.as_deref() == Some(customer_ref)
 }
