@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use payouts::wire::Engine;
 use payouts_domain::batch::{BatchState, BatchSummary};
 use payouts_domain::commission::ConversionInput;
+use payouts_domain::reward::ConversionKind;
 use payouts_domain::connection::CallbackOutcome;
 use payouts_domain::engine::{EngineConfig, NewPartner};
 use payouts_domain::ids::{
@@ -521,13 +522,13 @@ pub async fn seed(engine: &Arc<Engine>, ctl: &Ctl, n: usize) -> Seeded {
             ProgramSettings {
                 name: "Reliability partners".to_owned(),
                 currency: Currency::USD,
-                commission_rule: CommissionRule {
-                    amount: CommissionAmount::Percent {
+                commission_rule: CommissionRule::flat(
+                    CommissionAmount::Percent {
                         percent: Percent::new(Decimal::from(20)).unwrap(),
                         rounding: Rounding::HalfEven,
                     },
-                    recurring_months: None,
-                },
+                    None,
+                ),
                 holding_days: 0,
                 minimum_payout: usd(100),
                 payout_policy: PayoutPolicy::Manual,
@@ -588,6 +589,8 @@ pub async fn seed(engine: &Arc<Engine>, ctl: &Ctl, n: usize) -> Seeded {
                             referral_key: Some(m.referral_key.clone()),
                             customer_ref: None,
                             payment_ref: None,
+                            kind: ConversionKind::Sale,
+                            product_id: None,
                         },
                     )
                     .await

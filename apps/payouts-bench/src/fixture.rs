@@ -348,13 +348,13 @@ pub async fn program(store: &SeaOrmStore, merchant: &MerchantId) -> BenchResult<
         merchant_id: merchant.clone(),
         name: "bench".into(),
         currency: Currency::USD,
-        commission_rule: CommissionRule {
-            amount: CommissionAmount::Percent {
+        commission_rule: CommissionRule::flat(
+            CommissionAmount::Percent {
                 percent: Percent::new(rust_decimal::Decimal::new(125, 1)).map_err(err)?,
                 rounding: Rounding::HalfEven,
             },
-            recurring_months: None,
-        },
+            None,
+        ),
         holding_days: 30,
         minimum_payout: usd(1_000),
         payout_policy: PayoutPolicy::Manual,
@@ -460,6 +460,7 @@ pub async fn seed(
                 created_at: created,
                 hold_until: created + time::Duration::days(30),
                 payout_item_id: None,
+                rule: None,
             });
         }
         store.insert_commissions(&chunk).await?;

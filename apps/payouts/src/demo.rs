@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
+use payouts_domain::reward::ConversionKind;
 use payouts_domain::batch::BatchState;
 use payouts_domain::commission::{AttributedBy, ConversionInput};
 use payouts_domain::connection::CallbackOutcome;
@@ -142,14 +143,14 @@ async fn story(
     let settings = ProgramSettings {
         name: "Demo partners".to_owned(),
         currency: Currency::USD,
-        commission_rule: CommissionRule {
-            amount: CommissionAmount::Percent {
+        commission_rule: CommissionRule::flat(
+            CommissionAmount::Percent {
                 percent: Percent::new(Decimal::from(20))
                     .map_err(|e| CliError::Demo(e.to_string()))?,
                 rounding: Rounding::HalfEven,
             },
-            recurring_months: None,
-        },
+            None,
+        ),
         // Commissions are due at once, so the demo needs no clock tricks.
         holding_days: 0,
         minimum_payout: usd(1_000),
@@ -207,6 +208,8 @@ async fn story(
             referral_key: referral.map(|m| m.referral_key.clone()),
             customer_ref: None,
             payment_ref: None,
+            kind: ConversionKind::Sale,
+            product_id: None,
         };
         let recorded = engine.record_conversion(program.id, input).await?;
         describe_conversion(
@@ -225,6 +228,8 @@ async fn story(
         referral_key: Some(alice.referral_key.clone()),
         customer_ref: None,
         payment_ref: None,
+        kind: ConversionKind::Sale,
+        product_id: None,
     };
     if let RecordOutcome::Duplicate { .. } = engine.record_conversion(program.id, replay).await? {
         writeln!(

@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 
 use payouts::{Settings, StripeMode};
 use payouts_domain::commission::ConversionInput;
+use payouts_domain::reward::ConversionKind;
 use payouts_domain::connection::CallbackOutcome;
 use payouts_domain::engine::NewPartner;
 use payouts_domain::ids::{ExternalId, MerchantId, ReferralKey};
@@ -354,10 +355,10 @@ async fn batch_commands_run_against_a_running_sandbox() {
             ProgramSettings {
                 name: "CLI partners".into(),
                 currency: Currency::USD,
-                commission_rule: CommissionRule {
-                    amount: CommissionAmount::Fixed { amount: usd(2_500) },
-                    recurring_months: None,
-                },
+                commission_rule: CommissionRule::flat(
+                    CommissionAmount::Fixed { amount: usd(2_500) },
+                    None,
+                ),
                 holding_days: 0,
                 minimum_payout: usd(1_000),
                 payout_policy: PayoutPolicy::AutoAll,
@@ -398,6 +399,8 @@ async fn batch_commands_run_against_a_running_sandbox() {
                     referral_key: Some(ReferralKey::parse(key).unwrap()),
                     customer_ref: None,
                     payment_ref: None,
+                    kind: ConversionKind::Sale,
+                    product_id: None,
                 },
             )
             .await

@@ -20,6 +20,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::routes::rewards::AppliedRuleView;
 use crate::routes::wire_name;
 use crate::wire::{MoneyDto, currency_code};
 
@@ -475,6 +476,9 @@ pub struct CommissionView {
     /// The payout item that pays it; `null` until batched.
     #[schema(format = "uuid")]
     pub payout_item_id: Option<String>,
+    /// The reward rule it was earned under; `null` for adjustments and for
+    /// commissions recorded before rules were kept.
+    pub rule: Option<AppliedRuleView>,
 }
 
 impl From<&Commission> for CommissionView {
@@ -509,6 +513,7 @@ impl From<&Commission> for CommissionView {
             created_at: timestamp(c.created_at),
             hold_until: timestamp(c.hold_until),
             payout_item_id: c.payout_item_id.map(|i| i.to_string()),
+            rule: c.rule.as_ref().map(AppliedRuleView::from),
         }
     }
 }
@@ -587,6 +592,15 @@ pub struct ConversionDto {
     pub customer_ref: Option<String>,
     /// A Stripe payment reference.
     pub payment_ref: Option<String>,
+    /// `sale` or `lead`.
+    pub kind: String,
+    /// The product sold, if named.
+    pub product_id: Option<String>,
+    /// An operator's correction of what it earns before refunds; `null`
+    /// when its rule's amount stands.
+    pub corrected_commission: Option<MoneyDto>,
+    /// How many corrections were made.
+    pub corrections: u32,
 }
 
 /// How a conversion was attributed to a partner.
@@ -624,6 +638,10 @@ impl From<&Conversion> for ConversionDto {
             attributed_by,
             customer_ref: c.customer_ref.clone(),
             payment_ref: c.payment_ref.clone(),
+            kind: c.kind.as_str().to_owned(),
+            product_id: c.product_id.as_ref().map(ToString::to_string),
+            corrected_commission: c.corrected_commission.as_ref().map(MoneyDto::from_money),
+            corrections: c.corrections,
         }
     }
 }
@@ -841,8 +859,22 @@ mod tests {
         conv.customer_ref = None;
         assert_eq!(view_json(&ConversionDto::from(&conv)), domain_json(&conv));
 
+        // The rule is the one field the view words differently (a flat
+        // object with a description); compared apart below.
+        let without_rule = |mut v: Value| {
+            v.as_object_mut().unwrap().remove("rule");
+            v
+        };
         let mut c = commission(6, &conv, usd(1_000));
-        assert_eq!(view_json(&CommissionView::from(&c)), domain_json(&c));
+        assert_eq!(
+            without_rule(view_json(&CommissionView::from(&c))),
+            without_rule(domain_json(&c))
+        );
+        let rule = view_json(&CommissionView::from(&c))["rule"].clone();
+        assert_eq!(rule["rule"], "base");
+        assert_eq!(rule["rate"], domain_json(&c)["rule"]["rate"]);
+        assert_eq!(rule["description"], "base rate: 12.5%");
+        c.rule = None;
         c.kind = CommissionKind::Adjustment {
             corrects: CommissionId::from_uuid(uuid::Uuid::nil()),
             reason: ChangeReason::Refund,

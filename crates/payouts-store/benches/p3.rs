@@ -151,13 +151,13 @@ async fn run(backend: &str, args: &Args) -> String {
         merchant_id: merchant.clone(),
         name: "P3".into(),
         currency: Currency::USD,
-        commission_rule: CommissionRule {
-            amount: CommissionAmount::Percent {
+        commission_rule: CommissionRule::flat(
+            CommissionAmount::Percent {
                 percent: Percent::new(rust_decimal_percent()).unwrap(),
                 rounding: Rounding::HalfEven,
             },
-            recurring_months: None,
-        },
+            None,
+        ),
         holding_days: 30,
         minimum_payout: usd(1_000),
         payout_policy: PayoutPolicy::Manual,
@@ -244,6 +244,7 @@ async fn run(backend: &str, args: &Args) -> String {
                     created_at: created,
                     hold_until: created + Duration::days(30),
                     payout_item_id: None,
+                    rule: None,
                 }
             })
             .collect();

@@ -8,7 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use payouts_domain::engine::NewPartner;
 use payouts_domain::ids::{CouponCode, MembershipId, ProgramId, ReferralKey};
-use payouts_domain::money::Money;
+use payouts_domain::money::{Currency, Money};
+use payouts_domain::reward::{AppliedRule, TierBasis};
 use payouts_domain::partner::Membership;
 use payouts_domain::period::Period;
 use payouts_domain::ports::{CommissionFilter, PageRequest};
@@ -174,7 +175,7 @@ struct ProgramPage {
     status: String,
     status_class: &'static str,
     currency: String,
-    commission: String,
+    commission: Vec<String>,
     holding_days: u16,
     minimum_payout: String,
     coupon_sync: &'static str,
@@ -218,14 +219,81 @@ fn notice_words(q: &ProgramQuery) -> Option<String> {
     Some(text)
 }
 
-fn commission_words(rule: &CommissionRule) -> String {
+fn rate_words(amount: &CommissionAmount) -> String {
+    match amount {
+        CommissionAmount::Percent { percent, .. } => format!("{}%", percent.value().normalize()),
+        CommissionAmount::Fixed { amount } => format::money(amount),
+    }
+}
+
+fn threshold_words(basis: TierBasis, from: i64, currency: Currency) -> String {
+    match basis {
+        TierBasis::Revenue => format!(
+            "{} of finalized revenue",
+            format::money(&Money::new(from, currency))
+        ),
+        TierBasis::Conversions => {
+            format!("{from} finalized sale{}", if from == 1 { "" } else { "s" })
+        }
+    }
+}
+
+/// The program's rule in words: the base rate and which sales earn, then
+/// each reward rule on a line of its own.
+fn commission_words(rule: &CommissionRule, currency: Currency) -> Vec<String> {
     let base = match rule.amount {
-        CommissionAmount::Percent { percent, .. } => format!("{}% of each sale", percent.value()),
+        CommissionAmount::Percent { percent, .. } => {
+            format!("{}% of each sale", percent.value().normalize())
+        }
         CommissionAmount::Fixed { amount } => format!("{} per sale", format::money(&amount)),
     };
-    match rule.recurring_months {
+    let mut lines = vec![match rule.recurring_months {
         None => format!("{base}, on a customer's first purchase"),
         Some(m) => format!("{base}, recurring for {m} months"),
+    }];
+    if let Some(tiers) = &rule.tiers {
+        for (i, step) in tiers.steps.iter().enumerate() {
+            lines.push(format!(
+                "Tier {}: {} from {}",
+                i + 1,
+                rate_words(&step.amount),
+                threshold_words(tiers.basis, step.from, currency)
+            ));
+        }
+    }
+    if let Some(first) = &rule.first_conversions {
+        lines.push(format!(
+            "{} on each customer's first {} sale{}",
+            rate_words(&first.amount),
+            first.count,
+            if first.count == 1 { "" } else { "s" }
+        ));
+    }
+    for p in &rule.products {
+        lines.push(format!("{} on product {}", rate_words(&p.amount), p.product_id));
+    }
+    if let Some(lead) = &rule.lead {
+        lines.push(format!("{} per lead", format::money(lead)));
+    }
+    lines
+}
+
+/// The rule a commission was earned under, in words.
+fn rule_words(rule: &AppliedRule, currency: Currency) -> String {
+    let rate = rate_words(&rule.rate());
+    match rule {
+        AppliedRule::Base { .. } => format!("base rate {rate}"),
+        AppliedRule::Tier {
+            tier, basis, from, ..
+        } => format!(
+            "tier {tier} ({}): {rate}",
+            threshold_words(*basis, *from, currency)
+        ),
+        AppliedRule::FirstConversions { nth, count, .. } => {
+            format!("customer's sale {nth} of first {count}: {rate}")
+        }
+        AppliedRule::Product { product_id, .. } => format!("product {product_id}: {rate}"),
+        AppliedRule::Lead { .. } => format!("lead: {rate}"),
     }
 }
 
@@ -310,7 +378,10 @@ pub async fn show(
             date: format::date(c.created_at),
             partner: key_of(c.partner_id),
             kind: match &c.kind {
-                payouts_domain::commission::CommissionKind::Earned => "earned".to_owned(),
+                payouts_domain::commission::CommissionKind::Earned => match &c.rule {
+                    Some(rule) => format!("earned · {}", rule_words(rule, program.currency)),
+                    None => "earned".to_owned(),
+                },
                 payouts_domain::commission::CommissionKind::Adjustment { reason, .. } => {
                     format!("adjustment ({})", reason.as_str())
                 }
@@ -344,7 +415,7 @@ pub async fn show(
             status: status_words(&program.status),
             status_class: program.status.as_str(),
             currency: program.currency.code().to_uppercase(),
-            commission: commission_words(&program.commission_rule),
+            commission: commission_words(&program.commission_rule, program.currency),
             holding_days: program.holding_days,
             minimum_payout: format::money(&program.minimum_payout),
             coupon_sync: match program.coupon_sync {
@@ -397,13 +468,13 @@ pub async fn create(
     let settings = ProgramSettings {
         name: form.name.trim().to_owned(),
         currency,
-        commission_rule: CommissionRule {
-            amount: CommissionAmount::Percent {
+        commission_rule: CommissionRule::flat(
+            CommissionAmount::Percent {
                 percent: forms::percent("Commission (%)", &form.commission_percent)?,
                 rounding: payouts_domain::money::Rounding::default(),
             },
-            recurring_months: None,
-        },
+            None,
+        ),
         holding_days: forms::small_number("Holding days", &form.holding_days, 365)?,
         minimum_payout: forms::amount("Minimum payout", &form.minimum_payout, currency)?,
         payout_policy: PayoutPolicy::Manual,

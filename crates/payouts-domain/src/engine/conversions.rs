@@ -381,6 +381,20 @@ where
         self.conversion_change(id, commissions).await
     }
 
+    /// A conversion by id.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`].
+    pub async fn conversion(&self, id: ConversionId) -> Result<Conversion, DomainError> {
+        self.store
+            .conversion(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound {
+                entity: "conversion",
+                id: id.to_string(),
+            })
+    }
+
     async fn merchant_conversion(
         &self,
         merchant: &MerchantId,

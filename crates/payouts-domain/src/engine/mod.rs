@@ -35,7 +35,7 @@ use crate::ports::{Clock, ConnectGateway, IdGenerator, PayoutGateway, PayoutStor
 
 pub use batches::{ExecutionReport, SweepReport};
 pub use connect::{AccountSnapshot, ConnectStart, DeauthorizationOutcome};
-pub use conversions::RecordOutcome;
+pub use conversions::{ConversionChange, RecordOutcome};
 pub use events::EventOutcome;
 pub use outbox::DispatchReport;
 pub use overview::{MerchantOverview, MonthlyVolume};

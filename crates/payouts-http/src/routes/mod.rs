@@ -10,6 +10,7 @@ pub mod partner_reports;
 pub mod platform;
 pub mod programs;
 pub mod reports;
+pub mod rewards;
 pub mod webhooks;
 
 use actix_web::{HttpRequest, web};
@@ -80,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .configure(programs::configure)
+            .configure(rewards::configure)
             .configure(batches::configure)
             .configure(reports::configure)
             .configure(partner_reports::configure)

@@ -16,18 +16,18 @@ use payouts_domain::commission::{Commission, ConversionInput};
 use payouts_domain::connection::MerchantConnection;
 use payouts_domain::engine::{NewPartner, RecordOutcome};
 use payouts_domain::ids::{
-    CouponCode, ExternalId, MembershipId, MerchantId, PartnerId, PayoutItemId, ProgramId,
-    ReferralKey,
+    CouponCode, ExternalId, MembershipId, MerchantId, PartnerId, PayoutItemId, ProductId,
+    ProgramId, ReferralKey,
 };
-use payouts_domain::money::{Currency, Money, Percent, Rounding};
+use payouts_domain::reward::ConversionKind;
+use payouts_domain::money::{Currency, Money};
 use payouts_domain::partner::{Coupon, Membership};
 use payouts_domain::period::Period;
 use payouts_domain::ports::{Clock, CommissionFilter, Page};
 use payouts_domain::program::{
-    CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramSettings,
+    CouponSyncMode, PayoutPolicy, Program, ProgramSettings,
     ProgramStatus,
 };
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -37,6 +37,9 @@ use crate::error::ApiError;
 use crate::paging::{List, ListQuery};
 use crate::routes::{PROGRAM_ROLES, STAFF_ROLES};
 use crate::state::AppState;
+use crate::routes::rewards::{
+    CommissionDto, FirstConversionsDto, ProductRateDto, RewardRulesDto, TiersDto,
+};
 use crate::views::{CommissionView, ConversionDto, CouponDto};
 use crate::wire::{MoneyDto, currency_code, parse_currency};
 
@@ -97,31 +100,6 @@ pub(crate) async fn scoped_membership(
 
 // ---------------------------------------------------------------- programs
 
-/// How a commission is computed.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum CommissionDto {
-    /// A percentage of the sale, e.g. `"20"` or `"12.5"`.
-    Percent {
-        /// Percent of the sale amount (a decimal string or number).
-        #[schema(value_type = String)]
-        percent: Decimal,
-        /// `half_even` (default), `half_up`, `down` or `up`.
-        #[serde(default)]
-        #[schema(value_type = Option<String>)]
-        rounding: Option<Rounding>,
-    },
-    /// A fixed amount per conversion, in minor units of the program currency.
-    Fixed {
-        /// Minor units.
-        amount: i64,
-        /// The program's currency, lower case (optional on input; when
-        /// given it must be the program's).
-        #[serde(default)]
-        currency: Option<String>,
-    },
-}
-
 /// A program's settings (seed 000's, in snake_case). On update, every
 /// field is given again (a full replacement of the settings).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -149,6 +127,14 @@ pub struct ProgramBody {
     pub auto_payout_cap: Option<MoneyDto>,
     /// `stripe` (promotion codes are created in Stripe), `webhook` or `manual`.
     pub coupon_sync_mode: String,
+    /// Tiers by the partner's finalized totals; none by default.
+    pub tiers: Option<TiersDto>,
+    /// A rate for each customer's first sales; none by default.
+    pub first_conversions: Option<FirstConversionsDto>,
+    /// Per-product rates (at most 100); none by default.
+    pub product_rates: Option<Vec<ProductRateDto>>,
+    /// The flat amount a lead earns; without it, leads are refused.
+    pub lead_commission: Option<MoneyDto>,
 }
 
 /// A program (seed 000's settings, in snake_case).
@@ -178,6 +164,14 @@ pub struct ProgramView {
     pub auto_payout_cap: Option<MoneyDto>,
     /// Coupon sync mode.
     pub coupon_sync_mode: String,
+    /// Tiers by the partner's finalized totals.
+    pub tiers: Option<TiersDto>,
+    /// A rate for each customer's first sales.
+    pub first_conversions: Option<FirstConversionsDto>,
+    /// Per-product rates.
+    pub product_rates: Option<Vec<ProductRateDto>>,
+    /// The flat amount a lead earns; `null`: leads are refused.
+    pub lead_commission: Option<MoneyDto>,
     /// `active`, `probation` or `archived`.
     pub status: String,
     /// End of the probation window, when in probation.
@@ -239,24 +233,12 @@ impl ProgramBody {
                 ))
             }
         };
-        let amount = match &self.commission {
-            CommissionDto::Percent { percent, rounding } => CommissionAmount::Percent {
-                percent: Percent::new(*percent)
-                    .map_err(|e| ApiError::validation("commission.percent", e.to_string()))?,
-                rounding: rounding.unwrap_or_default(),
-            },
-            CommissionDto::Fixed {
-                amount,
-                currency: given,
-            } => {
-                if let Some(given) = given {
-                    let param = "commission.currency";
-                    in_program_currency(param, parse_currency(given, param)?)?;
-                }
-                CommissionAmount::Fixed {
-                    amount: Money::new(*amount, currency),
-                }
-            }
+        let amount = self.commission.to_amount(currency, "commission")?;
+        let rules = RewardRulesDto {
+            tiers: self.tiers.clone(),
+            first_conversions: self.first_conversions.clone(),
+            product_rates: self.product_rates.clone(),
+            lead_commission: self.lead_commission.clone(),
         };
         let minimum_payout = match &self.minimum_payout {
             None => Money::zero(currency),
@@ -286,10 +268,7 @@ impl ProgramBody {
         Ok(ProgramSettings {
             name: self.name.clone(),
             currency,
-            commission_rule: CommissionRule {
-                amount,
-                recurring_months: self.recurring_months,
-            },
+            commission_rule: rules.to_rule(amount, self.recurring_months, currency)?,
             holding_days: self.holding_days,
             minimum_payout,
             payout_policy,
@@ -299,16 +278,8 @@ impl ProgramBody {
 }
 
 fn program_view(p: &Program) -> ProgramView {
-    let commission = match p.commission_rule.amount {
-        CommissionAmount::Percent { percent, rounding } => CommissionDto::Percent {
-            percent: percent.value(),
-            rounding: Some(rounding),
-        },
-        CommissionAmount::Fixed { amount } => CommissionDto::Fixed {
-            amount: amount.amount_minor(),
-            currency: Some(currency_code(amount.currency())),
-        },
-    };
+    let commission = CommissionDto::from_amount(&p.commission_rule.amount);
+    let rules = RewardRulesDto::from_rule(&p.commission_rule);
     let cap = match p.payout_policy {
         PayoutPolicy::AutoUnderCap { cap } => Some(MoneyDto::from_money(&cap)),
         PayoutPolicy::Manual | PayoutPolicy::AutoAll => None,
@@ -330,6 +301,10 @@ fn program_view(p: &Program) -> ProgramView {
         auto_payout_policy: p.payout_policy.as_str().to_owned(),
         auto_payout_cap: cap,
         coupon_sync_mode: sync_mode_str(p.coupon_sync).to_owned(),
+        tiers: rules.tiers,
+        first_conversions: rules.first_conversions,
+        product_rates: rules.product_rates,
+        lead_commission: rules.lead_commission,
         status: status.to_owned(),
         merchant_probation_until: until,
         payouts_held: p
@@ -922,8 +897,9 @@ pub async fn deactivate_coupon(
 pub struct ConversionBody {
     /// The merchant's id for the sale; a repeat is recognised and changes nothing.
     pub external_id: String,
-    /// The sale amount in minor units.
-    pub amount: i64,
+    /// The sale amount in minor units; required for a sale, 0 or absent
+    /// for a lead.
+    pub amount: Option<i64>,
     /// ISO currency (the program's), e.g. `usd`.
     pub currency: String,
     /// When it happened (RFC 3339); default now.
@@ -936,6 +912,11 @@ pub struct ConversionBody {
     pub customer_ref: Option<String>,
     /// A Stripe payment reference (`pi_…`, `ch_…`, `in_…`), so refunds find it.
     pub payment_ref: Option<String>,
+    /// `sale` (default) or `lead` (no sale amount; earns the program's
+    /// `lead_commission`).
+    pub kind: Option<String>,
+    /// The merchant's product id, for per-product rates.
+    pub product_id: Option<String>,
 }
 
 /// The result of recording a conversion.
@@ -973,14 +954,34 @@ pub async fn record_conversion(
             .map_err(|_| ApiError::validation("occurred_at", "must be an RFC 3339 timestamp"))?,
         None => state.engine.clock().now(),
     };
+    let kind = match b.kind.as_deref() {
+        None => ConversionKind::Sale,
+        Some(raw) => ConversionKind::parse(raw).ok_or_else(|| {
+            ApiError::validation("kind", format!("`{raw}` is not sale or lead"))
+        })?,
+    };
+    let amount = match (kind, b.amount) {
+        (ConversionKind::Sale, None) => {
+            return Err(ApiError::validation("amount", "a sale needs its amount"));
+        }
+        (_, Some(amount)) => amount,
+        (ConversionKind::Lead, None) => 0,
+    };
     let input = ConversionInput {
         external_id: ExternalId::parse(b.external_id)?,
-        amount: Money::new(b.amount, currency),
+        amount: Money::new(amount, currency),
         occurred_at,
         coupon_code: b.coupon_code.map(CouponCode::parse).transpose()?,
         referral_key: b.referral_key.map(ReferralKey::parse).transpose()?,
         customer_ref: b.customer_ref,
         payment_ref: b.payment_ref,
+        kind,
+        product_id: b
+            .product_id
+            .map(|p| {
+                ProductId::parse(p).map_err(|e| ApiError::validation("product_id", e.to_string()))
+            })
+            .transpose()?,
     };
     match state.engine.record_conversion(program.id, input).await? {
         RecordOutcome::Recorded {
