@@ -176,14 +176,18 @@ async fn the_whole_journey_over_http() {
         json!({"amount": 500, "currency": "usd"})
     );
     assert!(p["auto_payout_cap"].is_null(), "{p}");
+    // A tiered program: 20 % until a partner's finalized revenue reaches
+    // $100, then 30 %.
+    let mut tiered = program("auto_under_cap");
+    tiered["tiers"] = json!({"basis": "revenue", "steps": [
+        {"from": 10_000, "commission": {"type": "percent", "percent": "30"}}
+    ]});
     let (s, p) = app
-        .put(
-            &format!("/api/v1/programs/{program_id}"),
-            &admin,
-            &program("auto_under_cap"),
-        )
+        .put(&format!("/api/v1/programs/{program_id}"), &admin, &tiered)
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["tiers"]["basis"], "revenue", "{p}");
+    assert_eq!(p["tiers"]["steps"][0]["from"], 10_000, "{p}");
     assert_eq!(p["auto_payout_policy"], "auto_under_cap");
     assert_eq!(
         p["auto_payout_cap"],
@@ -249,7 +253,7 @@ async fn the_whole_journey_over_http() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r["outcome"], "duplicate");
-    let (s, _) = app
+    let (s, r) = app
         .post(
             &path,
             &admin,
@@ -261,6 +265,7 @@ async fn the_whole_journey_over_http() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(r["commission"]["rule"]["rule"], "base", "nothing finalized yet: {r}");
     let (s, r) = app
         .post(
             &path,
@@ -618,5 +623,128 @@ async fn the_whole_journey_over_http() {
     }
     assert_eq!(paid, posted);
     assert_eq!(ledger.totals_by_currency.get("usd"), Some(&10_000));
+
+    // The tier: Tom's finalized revenue is $100, so his next sale earns 30 %.
+    let (s, r) = app
+        .post(
+            &path,
+            &admin,
+            &conv("ord_9", 10_000, json!({"referral_key": "tom"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["commission"]["amount"]["amount"], 3_000, "{r}");
+    assert_eq!(r["commission"]["rule"]["rule"], "tier");
+    assert_eq!(r["commission"]["rule"]["tier"], 1);
+    assert_eq!(r["commission"]["rule"]["total"], 10_000);
+
+    // A refund through the API after payment, in a second program whose
+    // last month is paid: Lee's $100 was paid in last month's batch; his
+    // sale is then refunded in full, so a -$100 adjustment is a debt
+    // carried on this month's manifest, and he is not paid until it clears.
+    let mut resellers = program("auto_all");
+    resellers["name"] = json!("Acme resellers");
+    let (s, p2) = app.post("/api/v1/programs", &admin, &resellers).await;
+    assert_eq!(s, StatusCode::CREATED, "{p2}");
+    let resellers_id = p2["id"].as_str().unwrap().to_owned();
+    let (lee, _) = onboard(&app, &admin, &resellers_id, "lee").await;
+    let today = time::OffsetDateTime::now_utc();
+    let last_month = today.replace_day(1).unwrap() - time::Duration::days(1);
+    let last_period = format!(
+        "{:04}-{:02}",
+        last_month.year(),
+        u8::from(last_month.month())
+    );
+    let (s, r) = app
+        .post(
+            &format!("/api/v1/programs/{resellers_id}/conversions"),
+            &admin,
+            &json!({"external_id": "res_1", "amount": 50_000, "currency": "usd", "referral_key": "lee",
+                    "occurred_at": last_month.format(&time::format_description::well_known::Rfc3339).unwrap()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let lee_conversion = r["conversion"]["id"].as_str().unwrap().to_owned();
+    let (s, f) = app
+        .post(
+            &format!("/api/v1/programs/{resellers_id}/periods/{last_period}/finalize"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{f}");
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/programs/{resellers_id}/batches"),
+            &admin,
+            &json!({"period": last_period}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let paid_batch = b["batch"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(b["batch"]["total"]["amount"], 10_000, "{b}");
+    // The merchant's account of the day (re-authorised above) has funds.
+    let (_, card) = app.get("/api/v1/stripe-connect", &admin).await;
+    app.sb
+        .set_balance(SetBalance {
+            account: Some(card["stripe_account_id"].as_str().unwrap().to_owned()),
+            currency: "usd".to_owned(),
+            available: 10_000,
+            pending: 0,
+        })
+        .unwrap();
+    let (s, accepted) = app
+        .post(
+            &format!("/api/v1/batches/{paid_batch}/execute"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
+    let view = eventually(Duration::from_secs(30), || async {
+        let (_, v) = app
+            .get(&format!("/api/v1/batches/{paid_batch}"), &admin)
+            .await;
+        let s = &v["summary"];
+        (s["posted_count"].as_u64().unwrap_or(0) + s["failed_count"].as_u64().unwrap_or(0) == 1)
+            .then_some(v)
+    })
+    .await;
+    let (_, items) = app
+        .get(&format!("/api/v1/batches/{paid_batch}/items"), &admin)
+        .await;
+    assert_eq!(view["summary"]["posted_count"], 1, "{view} {items}");
+    let (s, r) = app
+        .post(
+            &format!("/api/v1/conversions/{lee_conversion}/refunds"),
+            &admin,
+            &json!({"amount": 50_000, "currency": "usd"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["changed"][0]["amount"]["amount"], -10_000, "{r}");
+    assert_eq!(r["changed"][0]["kind"]["kind"], "adjustment");
+    let (s, next) = app
+        .post(
+            &format!("/api/v1/programs/{resellers_id}/batches"),
+            &admin,
+            &json!({"period": period}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{next}");
+    let next_id = next["batch"]["id"].as_str().unwrap();
+    let (s, manifest) = app
+        .get(&format!("/api/v1/batches/{next_id}/manifest"), &admin)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{manifest}");
+    assert_eq!(manifest["item_count"], 0, "{manifest}");
+    let carried = manifest["carried"].as_array().unwrap();
+    assert_eq!(carried.len(), 1, "{manifest}");
+    assert_eq!(carried[0]["membership_id"], lee.as_str());
+    assert_eq!(carried[0]["reason"], "negative_balance");
+    assert_eq!(
+        carried[0]["amount"],
+        json!({"amount": -10_000, "currency": "usd"})
+    );
     app.stop().await;
 }
