@@ -672,6 +672,71 @@ mod tests {
         assert_eq!(c.worth(&lead).unwrap(), usd(500));
     }
 
+    /// One change to a finalized sale: a refund to a cumulative total, a
+    /// cancellation, or a correction of what it earns.
+    #[derive(Debug, Clone)]
+    enum Change {
+        RefundTo(i64),
+        Cancel,
+        Correct(i64),
+    }
+
+    fn change() -> impl proptest::strategy::Strategy<Value = Change> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0_i64..=10_000).prop_map(Change::RefundTo),
+            Just(Change::Cancel),
+            (0_i64..=99_999_999).prop_map(Change::Correct),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever refunds, cancellations and corrections follow
+        /// finalization, the finalized row plus its adjustments always sum
+        /// to exactly what the sale is worth: no cent created or lost, and
+        /// never below zero.
+        #[test]
+        fn adjustments_always_sum_to_the_worth(
+            earned in 1_i64..=99_999_999,
+            changes in proptest::collection::vec(change(), 0..12),
+        ) {
+            let mut conversion = conversion();
+            let finalized = Commission {
+                amount: usd(earned),
+                original_amount: usd(earned),
+                ..pending()
+            }
+            .apply(CommissionEvent::Finalize {
+                now: datetime!(2026-03-01 0:00 UTC),
+            })
+            .unwrap();
+            let mut adjustments = usd(0);
+            for c in changes {
+                match c {
+                    Change::RefundTo(total) => {
+                        if total > conversion.refunded.amount_minor() {
+                            conversion.refunded = usd(total);
+                        }
+                    }
+                    Change::Cancel => conversion.cancelled = true,
+                    Change::Correct(to) => {
+                        if !conversion.cancelled {
+                            conversion.corrected_commission = Some(usd(to));
+                            conversion.corrections += 1;
+                        }
+                    }
+                }
+                let worth = finalized.worth(&conversion).unwrap();
+                proptest::prop_assert!(!worth.is_negative());
+                if let Some(delta) = finalized.adjustment_needed(&adjustments, &worth).unwrap() {
+                    adjustments = adjustments.checked_add(&delta).unwrap();
+                }
+                let total = finalized.amount.checked_add(&adjustments).unwrap();
+                proptest::prop_assert_eq!(total, worth);
+            }
+        }
+    }
+
     #[test]
     fn coupon_beats_referral() {
         let code = CouponCode::parse("SARAH20").unwrap();

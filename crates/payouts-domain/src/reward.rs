@@ -203,11 +203,7 @@ impl AppliedRule {
 fn describe_rate(rate: &CommissionAmount) -> String {
     match rate {
         CommissionAmount::Percent { percent, .. } => format!("{}%", percent.value().normalize()),
-        CommissionAmount::Fixed { amount } => format!(
-            "{} {} minor units",
-            amount.amount_minor(),
-            amount.currency().code().to_ascii_lowercase()
-        ),
+        CommissionAmount::Fixed { amount } => amount.to_string(),
     }
 }
 
@@ -218,9 +214,10 @@ pub struct RateContext<'a> {
     pub kind: ConversionKind,
     /// The product sold, if named.
     pub product_id: Option<&'a ProductId>,
-    /// How many sales this customer made in the program before this one
-    /// (0 without a customer reference).
-    pub customer_prior_sales: u64,
+    /// How many sales this customer made in the program before this one;
+    /// `None` without a customer reference (first-conversions rates then
+    /// do not apply: the customer is unknown).
+    pub customer_prior_sales: Option<u64>,
     /// The partner's running totals in the program.
     pub partner: PartnerTotals,
 }
@@ -268,10 +265,11 @@ impl CommissionRule {
             });
         }
         if let Some(first) = self.first_conversions
-            && ctx.customer_prior_sales < u64::from(first.count)
+            && let Some(prior) = ctx.customer_prior_sales
+            && prior < u64::from(first.count)
         {
             return Ok(AppliedRule::FirstConversions {
-                nth: u32::try_from(ctx.customer_prior_sales + 1).unwrap_or(u32::MAX),
+                nth: u32::try_from(prior.saturating_add(1)).unwrap_or(u32::MAX),
                 count: first.count,
                 rate: first.amount,
             });
@@ -286,7 +284,7 @@ impl CommissionRule {
                 .find(|(_, step)| total >= step.from)
             {
                 return Ok(AppliedRule::Tier {
-                    tier: u16::try_from(index + 1).unwrap_or(u16::MAX),
+                    tier: u16::try_from(index.saturating_add(1)).unwrap_or(u16::MAX),
                     basis: tiers.basis,
                     from: step.from,
                     total,
@@ -350,8 +348,10 @@ impl CommissionRule {
             ));
         }
         for (i, rate) in self.products.iter().enumerate() {
-            if self.products[..i]
+            if self
+                .products
                 .iter()
+                .take(i)
                 .any(|p| p.product_id == rate.product_id)
             {
                 return Err(DomainError::validation(
@@ -457,7 +457,7 @@ mod tests {
         RateContext {
             kind: ConversionKind::Sale,
             product_id: None,
-            customer_prior_sales: prior,
+            customer_prior_sales: Some(prior),
             partner: PartnerTotals {
                 conversions: 0,
                 revenue_minor: revenue,
@@ -493,6 +493,13 @@ mod tests {
             ..ctx(5, 0)
         };
         assert_eq!(r.select(&unknown_product).expect("rule").as_str(), "base");
+        // Without a customer reference the customer is unknown: no
+        // first-conversions rate.
+        let anonymous = RateContext {
+            customer_prior_sales: None,
+            ..ctx(0, 0)
+        };
+        assert_eq!(r.select(&anonymous).expect("rule").as_str(), "base");
     }
 
     #[test]
@@ -536,6 +543,34 @@ mod tests {
             r.select(&c).expect("rule"),
             AppliedRule::Tier { tier: 1, total: 10, .. }
         ));
+    }
+
+    proptest::proptest! {
+        /// Any valid rule picks a rule for any sale, and what it earns is
+        /// never negative and, for a percentage, never more than the sale.
+        #[test]
+        fn every_sale_gets_a_rule_and_a_bounded_commission(
+            prior in 0_u64..10,
+            revenue in 0_i64..1_000_000,
+            conversions in 0_u64..50,
+            product in proptest::option::of(proptest::sample::select(vec!["prod_course", "prod_other"])),
+            amount in 1_i64..=99_999_999,
+        ) {
+            let r = rule();
+            let product = product.map(|p| ProductId::parse(p).unwrap());
+            let ctx = RateContext {
+                kind: ConversionKind::Sale,
+                product_id: product.as_ref(),
+                customer_prior_sales: Some(prior),
+                partner: PartnerTotals { conversions, revenue_minor: revenue },
+            };
+            let applied = r.select(&ctx).unwrap();
+            let earned = applied.rate().commission_for(&usd(amount)).unwrap();
+            proptest::prop_assert!(!earned.is_negative());
+            if let CommissionAmount::Percent { .. } = applied.rate() {
+                proptest::prop_assert!(earned.amount_minor() <= amount);
+            }
+        }
     }
 
     #[test]

@@ -165,9 +165,9 @@ where
         };
         let customer_prior_sales = match &input.customer_ref {
             Some(customer) if is_sale && rule.first_conversions.is_some() => {
-                self.store.customer_sale_count(program_id, customer).await?
+                Some(self.store.customer_sale_count(program_id, customer).await?)
             }
-            _ => 0,
+            _ => None,
         };
         let partner = if is_sale && rule.tiers.is_some() {
             self.store.partner_totals(member.id).await?

@@ -305,17 +305,29 @@ pub async fn product_rates_and_flat_amounts_per_lead<S: PayoutStore + Clone>(sto
             rate: CommissionAmount::Fixed { amount: usd(7_500) },
         })
     );
-    // Another product falls through to the first-conversions rate.
+    // Another product falls through to the first-conversions rate for a
+    // known customer, and to the base rate for an unknown one.
     let other = earned(
         &w,
         "alice",
         Sale {
             product: Some("prod_ebook"),
+            customer: Some("cus_9"),
             ..Sale::of("p2", 10_000)
         },
     )
     .await;
     assert_eq!(other.rule.as_ref().unwrap().as_str(), "first_conversions");
+    let anonymous = earned(
+        &w,
+        "alice",
+        Sale {
+            product: Some("prod_ebook"),
+            ..Sale::of("p3", 10_000)
+        },
+    )
+    .await;
+    assert_eq!(anonymous.rule, Some(AppliedRule::Base { rate: pct(20) }));
     // A lead earns $5 and has no sale amount.
     let signup = earned(&w, "alice", lead("l1")).await;
     assert_eq!(signup.amount, usd(500));

@@ -120,7 +120,7 @@ impl ConversionStore for InMemoryStore {
             if v.kind != ConversionKind::Sale || v.cancelled {
                 continue;
             }
-            conversions += 1;
+            conversions = conversions.saturating_add(1);
             revenue = v
                 .amount
                 .amount_minor()
