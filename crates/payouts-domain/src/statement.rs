@@ -3,11 +3,12 @@
 //! it), the carry-overs whose money it finally pays, and a month's sum of
 //! such items.
 //!
-//! A commission stores what it earned (`original_amount`) and what it pays
-//! now (`amount`), not the rule that produced it: the rule can change, and
-//! a statement must not restate an old commission at a new rate. The rate
-//! shown is therefore the effective one, `original_amount / sale`, for an
-//! earned line whose conversion is known.
+//! A commission stores what it earned (`original_amount`), what it pays
+//! now (`amount`) and the rule it was earned under (`rule`, kept since
+//! reward rules exist; the program's rule can change, and a statement must
+//! not restate an old commission at a new rate). Each line also shows the
+//! effective rate, `original_amount / sale`, for an earned line whose
+//! conversion is known.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,7 @@ use crate::ids::{BatchId, CommissionId, ConversionId, ExternalId, PartnerId};
 use crate::item::{ItemState, PayoutItem};
 use crate::money::{Money, MoneyError};
 use crate::period::Period;
+use crate::reward::AppliedRule;
 
 /// One commission paid by an item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +48,10 @@ pub struct StatementLine {
     /// Percent of the sale the commission earned (earned lines only, two
     /// decimals, half-even).
     pub effective_rate: Option<Decimal>,
+    /// The reward rule it was earned under (earned lines recorded since
+    /// rules are kept).
+    #[serde(default)]
+    pub rule: Option<AppliedRule>,
     /// What it earned when made.
     pub original_amount: Money,
     /// What it pays in this item (negative for a clawback).
@@ -69,6 +75,7 @@ impl StatementLine {
             period: commission.period,
             created_at: commission.created_at,
             effective_rate,
+            rule: commission.rule.clone(),
             original_amount: commission.original_amount,
             amount: commission.amount,
         }

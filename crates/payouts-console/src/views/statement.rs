@@ -127,7 +127,10 @@ pub async fn show(
                 .as_ref()
                 .map_or_else(|| l.conversion_id.to_string(), |e| e.as_str().to_owned()),
             what: match l.kind {
-                CommissionKind::Earned => "Commission".to_owned(),
+                CommissionKind::Earned => match &l.rule {
+                    Some(rule) => format!("Commission ({})", rule_words(rule)),
+                    None => "Commission".to_owned(),
+                },
                 CommissionKind::Adjustment { reason, .. } => adjustment_words(reason).to_owned(),
             },
             rate: l
@@ -206,4 +209,21 @@ pub async fn month(
         totals: m.totals.iter().map(format::money).collect(),
         reversed: m.reversed.iter().map(format::money).collect(),
     })
+}
+
+/// The rule an earned line was earned under, in the partner's words.
+fn rule_words(rule: &payouts_domain::reward::AppliedRule) -> String {
+    use payouts_domain::reward::{AppliedRule, TierBasis};
+    match rule {
+        AppliedRule::Base { .. } => "standard rate".to_owned(),
+        AppliedRule::Tier { tier, basis, .. } => match basis {
+            TierBasis::Revenue => format!("tier {tier}, by your revenue"),
+            TierBasis::Conversions => format!("tier {tier}, by your sales"),
+        },
+        AppliedRule::FirstConversions { nth, count, .. } => {
+            format!("customer's sale {nth} of the first {count}")
+        }
+        AppliedRule::Product { product_id, .. } => format!("product {product_id}"),
+        AppliedRule::Lead { .. } => "lead".to_owned(),
+    }
 }

@@ -529,4 +529,35 @@ pub async fn corrections_before_and_after_finalization_and_payment<S: PayoutStor
     w.engine.execute_batch(apr.id).await.unwrap();
     w.assert_no_double_pay(&apr).await;
     w.assert_ledger().await;
+
+    // Her April statement shows the debt it cleared: the adjustments it
+    // nets, and February's negative carry and March's below-minimum one.
+    let item = w.items(apr.id).await.remove(0);
+    let statement = w
+        .engine
+        .statement(item.partner_id, item.id, Some(&w.merchant))
+        .await
+        .unwrap();
+    assert_eq!(statement.total, usd(13_500));
+    let reasons: Vec<CarryReason> = statement.carry_overs.iter().map(|c| c.reason).collect();
+    assert_eq!(
+        reasons,
+        vec![CarryReason::NegativeBalance, CarryReason::BelowMinimum]
+    );
+    assert_eq!(statement.carry_overs[0].amount, usd(-2_500));
+    let adjustments: i64 = statement
+        .lines
+        .iter()
+        .filter(|l| l.is_adjustment())
+        .map(|l| l.amount.amount_minor())
+        .sum();
+    assert_eq!(adjustments, -2_500, "a2's -$100 and a1's +$75");
+    assert!(
+        statement
+            .lines
+            .iter()
+            .filter(|l| !l.is_adjustment())
+            .all(|l| l.rule == Some(AppliedRule::Base { rate: pct(20) })),
+        "earned lines name their rule"
+    );
 }

@@ -227,6 +227,9 @@ pub struct StatementLineDto {
     pub created_at: String,
     /// Earned lines: percent of the sale earned, as a decimal string (`"20"`).
     pub effective_rate: Option<String>,
+    /// Earned lines: the reward rule it was earned under (`null` for
+    /// adjustments and for commissions recorded before rules were kept).
+    pub rule: Option<crate::routes::rewards::AppliedRuleView>,
     /// What it earned when made.
     pub original_amount: MoneyDto,
     /// What it pays on this statement (negative for a clawback).
@@ -258,6 +261,10 @@ impl From<&StatementLine> for StatementLineDto {
             period: l.period.to_string(),
             created_at: timestamp(l.created_at),
             effective_rate: l.effective_rate.map(|r| r.to_string()),
+            rule: l
+                .rule
+                .as_ref()
+                .map(crate::routes::rewards::AppliedRuleView::from),
             original_amount: MoneyDto::from_money(&l.original_amount),
             amount: MoneyDto::from_money(&l.amount),
         }
