@@ -67,8 +67,39 @@ impl From<DomainError> for ConsoleError {
             )),
             DomainError::Transition(t) => ConsoleError::Conflict(t.to_string()),
             DomainError::Blocked(b) => ConsoleError::Conflict(b.to_string()),
-            DomainError::Gateway(g) => ConsoleError::Unavailable(g.to_string()),
+            DomainError::Gateway(g) => stripe_words(&g),
             DomainError::Unavailable(m) => ConsoleError::Unavailable(m),
+        }
+    }
+}
+
+/// Stripe's answer in words. An ambiguous one (a timeout, a 5xx, a rate
+/// limit) is the opaque 503: trying again may help. A refusal is a 409
+/// that says what Stripe said and what to do, since trying again will not
+/// help.
+fn stripe_words(g: &payouts_domain::ports::GatewayError) -> ConsoleError {
+    use payouts_domain::ports::FailureKind;
+    let said = g
+        .refusal
+        .as_ref()
+        .map_or_else(|| g.message.clone(), |r| r.message.clone());
+    match g.kind {
+        FailureKind::RateLimited | FailureKind::Ambiguous => {
+            ConsoleError::Unavailable(g.to_string())
+        }
+        FailureKind::AccountInactive => ConsoleError::Conflict(format!(
+            "Stripe says the merchant's account is inactive: {said} \
+             Finish the account's setup on Stripe, or connect Stripe again, then reload."
+        )),
+        FailureKind::NotFound => ConsoleError::Conflict(format!(
+            "Stripe no longer shows what this page reads: {said} \
+             If the merchant connected another Stripe account, the old one's objects are not visible from it."
+        )),
+        FailureKind::InsufficientBalance
+        | FailureKind::CannotReceive
+        | FailureKind::IdempotencyMismatch
+        | FailureKind::InvalidRequest => {
+            ConsoleError::Conflict(format!("Stripe refused the request: {said}"))
         }
     }
 }
@@ -128,5 +159,36 @@ impl ResponseError for ConsoleError {
         .render()
         .unwrap_or_else(|_| "<!doctype html><title>Error</title><p>Error.</p>".to_owned());
         page(status, html)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use payouts_domain::ports::{FailureKind, GatewayError};
+
+    use super::*;
+
+    #[test]
+    fn stripe_refusals_are_words_and_outages_stay_opaque() {
+        let refused = ConsoleError::from(DomainError::Gateway(GatewayError::new(
+            FailureKind::AccountInactive,
+            Some("account_inactive"),
+            "the account acct_1 is inactive.",
+        )));
+        assert_eq!(refused.status_code(), StatusCode::CONFLICT);
+        assert!(refused.to_string().contains("acct_1 is inactive"), "{refused}");
+        let gone = ConsoleError::from(DomainError::Gateway(GatewayError::new(
+            FailureKind::NotFound,
+            Some("resource_missing"),
+            "No such account",
+        )));
+        assert_eq!(gone.status_code(), StatusCode::CONFLICT);
+        let outage = ConsoleError::from(DomainError::Gateway(GatewayError::new(
+            FailureKind::Ambiguous,
+            None,
+            "HTTP 500 from Stripe",
+        )));
+        assert_eq!(outage.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!outage.to_string().contains("500"), "opaque: {outage}");
     }
 }
