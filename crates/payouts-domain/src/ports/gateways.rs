@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::crossborder::ServiceAgreement;
 use crate::connection::AccountSnapshot;
 use crate::ids::{
     AccountId, BatchId, CouponCode, IdempotencyKey, MembershipId, MerchantId, PayoutItemId,
@@ -318,6 +319,10 @@ pub struct ExpressAccountRequest {
     pub email: String,
     /// ISO country.
     pub country: String,
+    /// The service agreement: `recipient` for a partner outside the
+    /// platform's country (sent as `tos_acceptance[service_agreement]`, with
+    /// only the `transfers` capability), `full` (Stripe's default) otherwise.
+    pub service_agreement: ServiceAgreement,
     /// Idempotency key.
     pub key: IdempotencyKey,
 }
