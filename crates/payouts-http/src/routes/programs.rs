@@ -10,7 +10,7 @@
 //! except `autoPayoutCapUsd`: dollars there, `auto_payout_cap` here, in USD
 //! cents (see `docs/http.md`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
@@ -161,7 +161,7 @@ pub struct ProgramBody {
     /// Per-currency minimum payouts that replace the documented defaults:
     /// lowercase currency code to minor units (0 or more; 0 removes the
     /// default floor). Omitted: none on create, unchanged on update.
-    #[schema(value_type = Option<HashMap<String, i64>>, example = json!({"usd": 2000}))]
+    #[schema(value_type = Option<std::collections::HashMap<String, i64>>, example = json!({"usd": 2000}))]
     pub minimum_payouts: Option<BTreeMap<String, i64>>,
 }
 
@@ -197,7 +197,7 @@ pub struct ProgramView {
     pub payout_countries: Vec<String>,
     /// The program's per-currency minimum overrides: lowercase currency code
     /// to minor units (empty when the defaults apply).
-    #[schema(value_type = HashMap<String, i64>)]
+    #[schema(value_type = std::collections::HashMap<String, i64>)]
     pub minimum_payouts: BTreeMap<String, i64>,
     /// The smallest net paid in the program's currency: the larger of
     /// `minimum_payout` and the currency's minimum (override or default).
