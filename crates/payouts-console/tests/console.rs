@@ -1017,7 +1017,10 @@ async fn a_month_runs_from_the_home_and_program_pages_and_the_partner_reads_thei
         .await;
     assert_eq!(bad_reach.status(), StatusCode::BAD_REQUEST);
     let page = bad_reach.text().await.unwrap();
-    assert!(page.contains("BR is not a country Stripe supports"), "{page}");
+    assert!(
+        page.contains("BR is not a country Stripe supports"),
+        "{page}"
+    );
     let bad_minimum = c
         .post_fields(
             &format!("{program_path}/reach"),

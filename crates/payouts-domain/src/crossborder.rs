@@ -297,7 +297,8 @@ mod tests {
         // A real country Stripe does not pay cross-border to.
         let e = parse_payout_countries(&["US", "BR"]).unwrap_err();
         assert!(
-            e.to_string().contains("BR is not a country Stripe supports"),
+            e.to_string()
+                .contains("BR is not a country Stripe supports"),
             "{e}"
         );
     }

@@ -455,12 +455,10 @@ impl Program {
     /// program pays in its one currency).
     pub fn effective_minimum(&self, currency: Currency) -> Result<Money, DomainError> {
         let per_currency = self.currency_minimum(currency);
-        Ok(
-            match per_currency.checked_cmp(&self.minimum_payout)? {
-                std::cmp::Ordering::Greater => per_currency,
-                std::cmp::Ordering::Less | std::cmp::Ordering::Equal => self.minimum_payout,
-            },
-        )
+        Ok(match per_currency.checked_cmp(&self.minimum_payout)? {
+            std::cmp::Ordering::Greater => per_currency,
+            std::cmp::Ordering::Less | std::cmp::Ordering::Equal => self.minimum_payout,
+        })
     }
 
     /// Whether partners in `country` (ISO alpha-2, any case) may be enrolled.
@@ -615,13 +613,15 @@ mod tests {
             Err(DomainError::Validation { ref field, .. }) if field == "payout_countries"
         ));
         s.payout_countries = vec!["BR".into()];
-        assert!(Program::create(
-            ProgramId::from_uuid(Uuid::nil()),
-            MerchantId::parse("m").unwrap(),
-            s.clone(),
-            datetime!(2026-03-01 0:00 UTC),
-        )
-        .is_err());
+        assert!(
+            Program::create(
+                ProgramId::from_uuid(Uuid::nil()),
+                MerchantId::parse("m").unwrap(),
+                s.clone(),
+                datetime!(2026-03-01 0:00 UTC),
+            )
+            .is_err()
+        );
         // Updates are checked too.
         assert!(p.update(s).is_err());
     }
@@ -631,7 +631,10 @@ mod tests {
         let mut s = settings();
         // Program minimum 50.00 beats the USD default of 0.50.
         let p = program(s.clone());
-        assert_eq!(p.currency_minimum(Currency::USD), Money::new(50, Currency::USD));
+        assert_eq!(
+            p.currency_minimum(Currency::USD),
+            Money::new(50, Currency::USD)
+        );
         assert_eq!(
             p.effective_minimum(Currency::USD).unwrap(),
             Money::new(5000, Currency::USD)
@@ -654,7 +657,10 @@ mod tests {
         // An override of 0 removes the default floor.
         s.minimum_payouts = BTreeMap::from([(Currency::USD, 0)]);
         let p = program(s.clone());
-        assert_eq!(p.effective_minimum(Currency::USD).unwrap(), Money::zero(Currency::USD));
+        assert_eq!(
+            p.effective_minimum(Currency::USD).unwrap(),
+            Money::zero(Currency::USD)
+        );
         // Another currency than the program's is an error, not a silent 0.
         assert!(p.effective_minimum(Currency::EUR).is_err());
         s.minimum_payouts = BTreeMap::from([(Currency::EUR, -5)]);

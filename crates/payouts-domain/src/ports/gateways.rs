@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::crossborder::ServiceAgreement;
 use crate::connection::AccountSnapshot;
+use crate::crossborder::ServiceAgreement;
 use crate::ids::{
     AccountId, BatchId, CouponCode, IdempotencyKey, MembershipId, MerchantId, PayoutItemId,
     PromotionCodeId, StateToken, TransferId, TransferReversalId,

@@ -2284,7 +2284,10 @@ pub async fn a_cross_border_partner_gets_a_recipient_account<S: PayoutStore + Cl
         .iter()
         .find(|i| i.membership_id == greta.id)
         .expect("an item for greta");
-    assert_eq!((to_greta.amount, &to_greta.destination), (usd(10_000), &account));
+    assert_eq!(
+        (to_greta.amount, &to_greta.destination),
+        (usd(10_000), &account)
+    );
     w.assert_no_double_pay(&batch).await;
     w.assert_ledger().await;
 }
@@ -2294,9 +2297,7 @@ pub async fn a_cross_border_partner_gets_a_recipient_account<S: PayoutStore + Cl
 /// program's list, and nothing is stored; once the merchant adds the country
 /// the same enrollment succeeds. A country Stripe cannot pay cross-border to
 /// cannot be added at all.
-pub async fn a_partner_outside_the_payout_countries_is_refused<S: PayoutStore + Clone>(
-    store: S,
-) {
+pub async fn a_partner_outside_the_payout_countries_is_refused<S: PayoutStore + Clone>(store: S) {
     let w = World::new(store, PayoutPolicy::AutoAll).await;
     let refused = enroll_from(&w, "pablo", "ES").await.unwrap_err();
     match &refused {
@@ -2307,12 +2308,7 @@ pub async fn a_partner_outside_the_payout_countries_is_refused<S: PayoutStore + 
         }
         other => panic!("expected a validation error, got {other:?}"),
     }
-    let members = w
-        .engine
-        .store()
-        .memberships_of(w.program.id)
-        .await
-        .unwrap();
+    let members = w.engine.store().memberships_of(w.program.id).await.unwrap();
     assert!(members.is_empty(), "nothing stored: {members:?}");
     w.assert_ledger().await;
 
@@ -2329,7 +2325,11 @@ pub async fn a_partner_outside_the_payout_countries_is_refused<S: PayoutStore + 
         "{e:?}"
     );
     assert_eq!(
-        w.engine.program(w.program.id).await.unwrap().payout_countries,
+        w.engine
+            .program(w.program.id)
+            .await
+            .unwrap()
+            .payout_countries,
         w.program.payout_countries,
         "a refused update changes nothing"
     );
@@ -2341,7 +2341,10 @@ pub async fn a_partner_outside_the_payout_countries_is_refused<S: PayoutStore + 
         .update_program(w.program.id, settings)
         .await
         .unwrap();
-    assert_eq!(updated.settings().payout_countries, ["US", "DE", "FR", "ES"]);
+    assert_eq!(
+        updated.settings().payout_countries,
+        ["US", "DE", "FR", "ES"]
+    );
     let pablo = enroll_from(&w, "pablo", "ES").await.unwrap();
     assert_eq!(pablo.country, "ES");
     w.assert_ledger().await;
@@ -2388,7 +2391,10 @@ pub async fn a_balance_below_the_currency_minimum_carries_then_pays<S: PayoutSto
         .update_program(w.program.id, settings)
         .await
         .unwrap();
-    assert_eq!(program.effective_minimum(Currency::USD).unwrap(), usd(3_000));
+    assert_eq!(
+        program.effective_minimum(Currency::USD).unwrap(),
+        usd(3_000)
+    );
     assert_eq!(
         w.engine
             .program(w.program.id)

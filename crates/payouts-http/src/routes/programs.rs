@@ -383,8 +383,7 @@ fn program_view(p: &Program) -> ProgramView {
         // The program's own currency always compares; fall back to the
         // program minimum should it ever not.
         effective_minimum_payout: MoneyDto::from_money(
-            &p.effective_minimum(p.currency)
-                .unwrap_or(p.minimum_payout),
+            &p.effective_minimum(p.currency).unwrap_or(p.minimum_payout),
         ),
         status: status.to_owned(),
         merchant_probation_until: until,

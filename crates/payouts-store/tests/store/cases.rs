@@ -226,10 +226,7 @@ pub async fn existing_programs_pay_the_us_and_existing_accounts_are_full(url: &s
     .unwrap();
     let with_account = membership(10, &p, "old-with");
     let without = membership(11, &p, "old-without");
-    for (m, account) in [
-        (&with_account, Some("acct_old1")),
-        (&without, None),
-    ] {
+    for (m, account) in [(&with_account, Some("acct_old1")), (&without, None)] {
         db.execute_raw(Statement::from_sql_and_values(
             backend,
             numbered(

@@ -192,7 +192,13 @@ async fn a_cross_border_partner_gets_a_recipient_account_with_transfers_only() {
         onboarded["capabilities"],
         serde_json::json!({"transfers": "active"})
     );
-    assert!(env.gw.account_state(&account).await.unwrap().can_receive_transfers());
+    assert!(
+        env.gw
+            .account_state(&account)
+            .await
+            .unwrap()
+            .can_receive_transfers()
+    );
 
     // A domestic partner's account keeps Stripe's default `full` agreement.
     let us = ExpressAccountRequest {
