@@ -176,6 +176,13 @@ impl From<PayoutCountry> for String {
     }
 }
 
+/// The payout countries of a program that names none: the platform's own
+/// country only, since every other country needs the partner's account under
+/// the `recipient` agreement and the merchant's decision to pay abroad.
+pub fn default_payout_countries() -> Vec<String> {
+    vec![PLATFORM_COUNTRY.to_owned()]
+}
+
 /// Every supported code, comma-separated, for error messages.
 pub fn supported_list() -> String {
     CROSS_BORDER_COUNTRIES

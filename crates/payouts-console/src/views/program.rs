@@ -8,7 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use std::collections::BTreeMap;
 
-use payouts_domain::crossborder::{PayoutCountry, ServiceAgreement, default_currency_minimum};
+use payouts_domain::crossborder::{
+    ServiceAgreement, default_currency_minimum, default_payout_countries,
+};
 use payouts_domain::engine::NewPartner;
 use payouts_domain::ids::{CouponCode, MembershipId, ProgramId, ReferralKey};
 use payouts_domain::money::{Currency, Money};
@@ -243,19 +245,15 @@ fn agreement_words(agreement: ServiceAgreement) -> &'static str {
 }
 
 fn currency_minimum_words(program: &Program) -> String {
-    let minimum = program.currency_minimum(program.currency);
-    let source = if program.minimum_payouts.contains_key(&program.currency) {
-        "this program's own"
-    } else if default_currency_minimum(program.currency).is_some() {
-        "the default"
+    let minimum = format::money(&program.currency_minimum(program.currency));
+    let currency = program.currency;
+    if program.minimum_payouts.contains_key(&currency) {
+        format!("{minimum} is this program's own minimum for {currency}")
+    } else if default_currency_minimum(currency).is_some() {
+        format!("{minimum} is the default minimum for {currency}")
     } else {
-        "no default for this currency;"
-    };
-    format!(
-        "{} ({source} minimum for {})",
-        format::money(&minimum),
-        program.currency
-    )
+        format!("{currency} has no default minimum")
+    }
 }
 
 /// The overrides as the form shows them: one `EUR 10.00` per line.
@@ -478,7 +476,7 @@ pub async fn create(
         payout_policy: PayoutPolicy::Manual,
         coupon_sync: CouponSyncMode::Manual,
         payout_countries: match country_codes(&form.payout_countries) {
-            codes if codes.is_empty() => vec![PayoutCountry::US.code().to_owned()],
+            codes if codes.is_empty() => default_payout_countries(),
             codes => codes,
         },
     };

@@ -16,7 +16,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use payouts_domain::commission::{Commission, ConversionInput};
 use payouts_domain::connection::MerchantConnection;
-use payouts_domain::crossborder::PayoutCountry;
+use payouts_domain::crossborder::default_payout_countries;
 use payouts_domain::engine::{NewPartner, RecordOutcome};
 use payouts_domain::ids::{
     CouponCode, ExternalId, MembershipId, MerchantId, PartnerId, PayoutItemId, ProgramId,
@@ -323,7 +323,7 @@ impl ProgramBody {
         let payout_countries = match (&self.payout_countries, current) {
             (Some(given), _) => given.clone(),
             (None, Some(program)) => program.settings().payout_countries,
-            (None, None) => vec![PayoutCountry::US.code().to_owned()],
+            (None, None) => default_payout_countries(),
         };
         Ok(ProgramSettings {
             name: self.name.clone(),
