@@ -1891,7 +1891,7 @@ async fn the_1099_page_and_the_portals_printable_statements() {
         "Adjustment: the sale was refunded",
         "class=\"adjustment\"",
         "December 2025",
-        "carried because below the program",
+        "carried because below the minimum payout",
         "USD 800.00",
         "9 February 2026",
         "href=\"/portal/statements/months/2026-02\"",
