@@ -533,6 +533,8 @@ pub async fn seed(engine: &Arc<Engine>, ctl: &Ctl, n: usize) -> Seeded {
                 minimum_payout: usd(100),
                 payout_policy: PayoutPolicy::Manual,
                 coupon_sync: CouponSyncMode::Stripe,
+                minimum_payouts: std::collections::BTreeMap::new(),
+                payout_countries: vec!["US".to_owned()],
             },
         )
         .await

@@ -357,8 +357,10 @@ pub async fn program(store: &SeaOrmStore, merchant: &MerchantId) -> BenchResult<
         ),
         holding_days: 30,
         minimum_payout: usd(1_000),
+        minimum_payouts: std::collections::BTreeMap::new(),
         payout_policy: PayoutPolicy::Manual,
         coupon_sync: CouponSyncMode::Manual,
+        payout_countries: vec![payouts_domain::crossborder::PayoutCountry::US],
         status: ProgramStatus::Active,
         hold: None,
         created_at: time::OffsetDateTime::now_utc() - time::Duration::days(120),
@@ -397,6 +399,7 @@ pub async fn seed(
             email: format!("p{i}@example.com"),
             country: "US".into(),
             account_id: Some(account.clone()),
+            service_agreement: Some(payouts_domain::crossborder::ServiceAgreement::Full),
             onboarding: OnboardingState {
                 details_submitted: true,
                 payouts_enabled: true,

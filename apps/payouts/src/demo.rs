@@ -156,6 +156,8 @@ async fn story(
         minimum_payout: usd(1_000),
         payout_policy: PayoutPolicy::AutoUnderCap { cap },
         coupon_sync: CouponSyncMode::Stripe,
+        minimum_payouts: std::collections::BTreeMap::new(),
+        payout_countries: vec!["US".to_owned()],
     };
     let program = engine.create_program(&merchant, settings).await?;
     writeln!(

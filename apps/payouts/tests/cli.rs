@@ -363,6 +363,8 @@ async fn batch_commands_run_against_a_running_sandbox() {
                 minimum_payout: usd(1_000),
                 payout_policy: PayoutPolicy::AutoAll,
                 coupon_sync: CouponSyncMode::Manual,
+                minimum_payouts: std::collections::BTreeMap::new(),
+                payout_countries: vec!["US".to_owned()],
             },
         )
         .await

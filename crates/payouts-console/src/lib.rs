@@ -83,6 +83,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(program::policy),
         )
         .route(
+            "/dashboard/partners/programs/{program_id}/reach",
+            web::post().to(program::reach),
+        )
+        .route(
             "/dashboard/partners/programs/{program_id}/partners",
             web::post().to(program::enroll),
         )

@@ -880,6 +880,26 @@ async fn a_month_runs_from_the_home_and_program_pages_and_the_partner_reads_thei
         )
         .await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    // A partner from a country the program does not pay in (it pays the US
+    // only by default) is refused, naming the country and the list.
+    let abroad = c
+        .post_fields(
+            &enroll,
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("email", "fleur@partners.test"),
+                ("country", "FR"),
+                ("referral_key", "fleur"),
+            ],
+        )
+        .await;
+    assert_eq!(abroad.status(), StatusCode::BAD_REQUEST);
+    let page = abroad.text().await.unwrap();
+    assert!(
+        page.contains("does not pay partners in FR") && page.contains("pays partners in: US"),
+        "{page}"
+    );
     let ok = c
         .post_fields(
             &enroll,
@@ -980,6 +1000,66 @@ async fn a_month_runs_from_the_home_and_program_pages_and_the_partner_reads_thei
         html.contains("Batches of at most USD 5.00 approve themselves"),
         "{html}"
     );
+
+    // Payout countries and per-currency minimums: a country Stripe cannot
+    // pay cross-border to is refused and changes nothing; then DE is added
+    // and a USD minimum of 2.00 lifts the effective minimum above 1.00.
+    let bad_reach = c
+        .post_fields(
+            &format!("{program_path}/reach"),
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("payout_countries", "US, BR"),
+                ("minimum_payouts", ""),
+            ],
+        )
+        .await;
+    assert_eq!(bad_reach.status(), StatusCode::BAD_REQUEST);
+    let page = bad_reach.text().await.unwrap();
+    assert!(
+        page.contains("BR is not a country Stripe supports"),
+        "{page}"
+    );
+    let bad_minimum = c
+        .post_fields(
+            &format!("{program_path}/reach"),
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("payout_countries", "US"),
+                ("minimum_payouts", "USD two"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_minimum.status(), StatusCode::BAD_REQUEST);
+    let reach = c
+        .post_fields(
+            &format!("{program_path}/reach"),
+            &cookie,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("payout_countries", "us de"),
+                ("minimum_payouts", "USD 2.00\nEUR 10.00"),
+            ],
+        )
+        .await;
+    assert_eq!(reach.status(), StatusCode::SEE_OTHER);
+    let html = c
+        .get(&program_path, Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("data-testid=\"payout-countries\">US (United States), DE (Germany)"),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-testid=\"effective-minimum\">USD 2.00"),
+        "{html}"
+    );
+    assert!(html.contains("EUR 10.00\nUSD 2.00"), "{html}");
 
     // A conversion by API; the commission by period; finalize; build.
     let admin = c.token(Role::TenantAdmin, "m_a");
@@ -1811,7 +1891,7 @@ async fn the_1099_page_and_the_portals_printable_statements() {
         "Adjustment: the sale was refunded",
         "class=\"adjustment\"",
         "December 2025",
-        "carried because below the program",
+        "carried because below the minimum payout",
         "USD 800.00",
         "9 February 2026",
         "href=\"/portal/statements/months/2026-02\"",

@@ -90,7 +90,8 @@ pub enum Approval {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CarryReason {
-    /// The net is positive but below the program's minimum payout.
+    /// The net is positive but below the effective minimum: the larger of
+    /// the program's minimum payout and its minimum for the currency paid.
     BelowMinimum,
     /// The partner's account cannot receive transfers yet.
     CannotReceive,
@@ -337,7 +338,9 @@ pub struct BatchPlan {
 
 /// Splits balances into items and carry-overs:
 /// negative and zero nets carry (never transferred), nets below the
-/// program's minimum carry, and partners whose account cannot receive
+/// program's effective minimum ([`Program::effective_minimum`]: the larger
+/// of the program minimum and the per-currency minimum of the currency
+/// paid) carry, and partners whose account cannot receive
 /// transfers carry. Everything else becomes one item per partner.
 ///
 /// # Errors
@@ -349,7 +352,8 @@ pub fn plan_batch(
 ) -> Result<BatchPlan, DomainError> {
     let mut plan = BatchPlan::default();
     for balance in balances {
-        let ordering = balance.net.checked_cmp(&program.minimum_payout)?;
+        let minimum = program.effective_minimum(balance.net.currency())?;
+        let ordering = balance.net.checked_cmp(&minimum)?;
         let carry = |reason| CarryOver {
             membership_id: balance.membership_id,
             partner_id: balance.partner_id,

@@ -24,6 +24,7 @@
 pub mod batch;
 pub mod commission;
 pub mod connection;
+pub mod crossborder;
 pub mod endpoint;
 pub mod engine;
 pub mod error;

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::crossborder::ServiceAgreement;
 use crate::ids::{
     AccountId, CouponCode, MembershipId, MerchantId, PartnerId, ProgramId, PromotionCodeId,
     ReferralKey,
@@ -91,6 +92,11 @@ pub struct Membership {
     pub country: String,
     /// The partner's Express account, once created.
     pub account_id: Option<AccountId>,
+    /// The Stripe service agreement that account was created under; `None`
+    /// until it exists. `recipient` accounts (cross-border partners) only
+    /// receive transfers, and Stripe makes a transfer to them available
+    /// 24 hours later than to a `full` account.
+    pub service_agreement: Option<ServiceAgreement>,
     /// Onboarding state of that account.
     pub onboarding: OnboardingState,
     /// The key in the partner's referral link.

@@ -1,9 +1,15 @@
 //! A merchant's partner program: currency, commission rules, holding period,
-//! minimum payout, payout policy (seed 000), coupon sync mode and status.
+//! minimum payout (and per-currency minimums), payout policy (seed 000),
+//! coupon sync mode, the countries it pays partners in, and status.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+use crate::crossborder::{
+    PayoutCountry, default_currency_minimum, parse_payout_countries, validate_minimum_payouts,
+};
 use crate::error::{Blocked, DomainError, TransitionError};
 use crate::ids::{MerchantId, ProgramId};
 use crate::money::{Currency, Money, Percent, Rounding};
@@ -256,10 +262,15 @@ pub struct Program {
     pub holding_days: u16,
     /// Nets below this carry over to the next batch.
     pub minimum_payout: Money,
+    /// Per-currency minimums (minor units) that replace the defaults of
+    /// [`crate::crossborder::CURRENCY_MINIMUMS`]; see [`Program::effective_minimum`].
+    pub minimum_payouts: BTreeMap<Currency, i64>,
     /// Who approves batches.
     pub payout_policy: PayoutPolicy,
     /// Where coupon codes live.
     pub coupon_sync: CouponSyncMode,
+    /// The countries partners may be enrolled from (never empty, no duplicates).
+    pub payout_countries: Vec<PayoutCountry>,
     /// Lifecycle.
     pub status: ProgramStatus,
     /// A hold on payouts, if any.
@@ -282,10 +293,16 @@ pub struct ProgramSettings {
     pub holding_days: u16,
     /// Minimum net payout, in the program currency.
     pub minimum_payout: Money,
+    /// Per-currency minimum overrides, in each currency's minor units (0 and up).
+    pub minimum_payouts: BTreeMap<Currency, i64>,
     /// Who approves batches.
     pub payout_policy: PayoutPolicy,
     /// Where coupon codes live.
     pub coupon_sync: CouponSyncMode,
+    /// ISO 3166-1 alpha-2 codes of the countries partners may be enrolled
+    /// from; each must be in [`crate::crossborder::CROSS_BORDER_COUNTRIES`].
+    /// Duplicates are dropped; at least one is required.
+    pub payout_countries: Vec<String>,
 }
 
 impl ProgramSettings {
@@ -338,6 +355,8 @@ impl ProgramSettings {
                 ));
             }
         }
+        validate_minimum_payouts(&self.minimum_payouts)?;
+        parse_payout_countries(&self.payout_countries)?;
         Ok(())
     }
 }
@@ -354,6 +373,7 @@ impl Program {
         now: OffsetDateTime,
     ) -> Result<Self, DomainError> {
         settings.validate()?;
+        let payout_countries = parse_payout_countries(&settings.payout_countries)?;
         Ok(Program {
             id,
             merchant_id,
@@ -362,8 +382,10 @@ impl Program {
             commission_rule: settings.commission_rule,
             holding_days: settings.holding_days,
             minimum_payout: settings.minimum_payout,
+            minimum_payouts: settings.minimum_payouts,
             payout_policy: settings.payout_policy,
             coupon_sync: settings.coupon_sync,
+            payout_countries,
             status: ProgramStatus::Active,
             hold: None,
             created_at: now,
@@ -386,13 +408,16 @@ impl Program {
         if self.status == ProgramStatus::Archived {
             return Err(Blocked::ProgramArchived.into());
         }
+        let payout_countries = parse_payout_countries(&settings.payout_countries)?;
         Ok(Program {
             name: settings.name.trim().to_owned(),
             commission_rule: settings.commission_rule,
             holding_days: settings.holding_days,
             minimum_payout: settings.minimum_payout,
+            minimum_payouts: settings.minimum_payouts,
             payout_policy: settings.payout_policy,
             coupon_sync: settings.coupon_sync,
+            payout_countries,
             ..self.clone()
         })
     }
@@ -405,9 +430,49 @@ impl Program {
             commission_rule: self.commission_rule.clone(),
             holding_days: self.holding_days,
             minimum_payout: self.minimum_payout,
+            minimum_payouts: self.minimum_payouts.clone(),
             payout_policy: self.payout_policy,
             coupon_sync: self.coupon_sync,
+            payout_countries: self
+                .payout_countries
+                .iter()
+                .map(|c| c.code().to_owned())
+                .collect(),
         }
+    }
+
+    /// The per-currency minimum for `currency`, in its minor units: the
+    /// program's override, else the default of
+    /// [`crate::crossborder::CURRENCY_MINIMUMS`], else 0.
+    pub fn currency_minimum(&self, currency: Currency) -> Money {
+        let minor = self
+            .minimum_payouts
+            .get(&currency)
+            .copied()
+            .or_else(|| default_currency_minimum(currency))
+            .unwrap_or(0);
+        Money::new(minor, currency)
+    }
+
+    /// The smallest net paid in `currency`: the larger of the program
+    /// minimum and the per-currency minimum. Nets below it carry over.
+    ///
+    /// # Errors
+    /// [`DomainError::Money`] when `currency` is not the program's (a
+    /// program pays in its one currency).
+    pub fn effective_minimum(&self, currency: Currency) -> Result<Money, DomainError> {
+        let per_currency = self.currency_minimum(currency);
+        Ok(match per_currency.checked_cmp(&self.minimum_payout)? {
+            std::cmp::Ordering::Greater => per_currency,
+            std::cmp::Ordering::Less | std::cmp::Ordering::Equal => self.minimum_payout,
+        })
+    }
+
+    /// Whether partners in `country` (ISO alpha-2, any case) may be enrolled.
+    pub fn pays_country(&self, country: &str) -> bool {
+        self.payout_countries
+            .iter()
+            .any(|c| c.code().eq_ignore_ascii_case(country.trim()))
     }
 
     /// How long commissions are held.
@@ -526,7 +591,87 @@ mod tests {
                 cap: Money::new(100_000, Currency::USD),
             },
             coupon_sync: CouponSyncMode::Stripe,
+            minimum_payouts: BTreeMap::new(),
+            payout_countries: vec!["US".into()],
         }
+    }
+
+    fn program(s: ProgramSettings) -> Program {
+        Program::create(
+            ProgramId::from_uuid(Uuid::nil()),
+            MerchantId::parse("m").unwrap(),
+            s,
+            datetime!(2026-03-01 0:00 UTC),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn payout_countries_are_validated_and_normalised() {
+        let mut s = settings();
+        s.payout_countries = vec!["us".into(), "DE".into(), "US".into()];
+        let p = program(s.clone());
+        assert_eq!(p.settings().payout_countries, ["US", "DE"]);
+        assert!(p.pays_country("de"));
+        assert!(!p.pays_country("FR"));
+        s.payout_countries = vec![];
+        assert!(matches!(
+            s.validate(),
+            Err(DomainError::Validation { ref field, .. }) if field == "payout_countries"
+        ));
+        s.payout_countries = vec!["BR".into()];
+        assert!(
+            Program::create(
+                ProgramId::from_uuid(Uuid::nil()),
+                MerchantId::parse("m").unwrap(),
+                s.clone(),
+                datetime!(2026-03-01 0:00 UTC),
+            )
+            .is_err()
+        );
+        // Updates are checked too.
+        assert!(p.update(s).is_err());
+    }
+
+    #[test]
+    fn the_effective_minimum_is_the_larger_of_program_and_currency() {
+        let mut s = settings();
+        // Program minimum 50.00 beats the USD default of 0.50.
+        let p = program(s.clone());
+        assert_eq!(
+            p.currency_minimum(Currency::USD),
+            Money::new(50, Currency::USD)
+        );
+        assert_eq!(
+            p.effective_minimum(Currency::USD).unwrap(),
+            Money::new(5000, Currency::USD)
+        );
+        // An override above the program minimum wins.
+        s.minimum_payouts = BTreeMap::from([(Currency::USD, 7_500)]);
+        let p = program(s.clone());
+        assert_eq!(
+            p.effective_minimum(Currency::USD).unwrap(),
+            Money::new(7_500, Currency::USD)
+        );
+        // With no program minimum, the default table applies.
+        s.minimum_payout = Money::zero(Currency::USD);
+        s.minimum_payouts = BTreeMap::new();
+        let p = program(s.clone());
+        assert_eq!(
+            p.effective_minimum(Currency::USD).unwrap(),
+            Money::new(50, Currency::USD)
+        );
+        // An override of 0 removes the default floor.
+        s.minimum_payouts = BTreeMap::from([(Currency::USD, 0)]);
+        let p = program(s.clone());
+        assert_eq!(
+            p.effective_minimum(Currency::USD).unwrap(),
+            Money::zero(Currency::USD)
+        );
+        // Another currency than the program's is an error, not a silent 0.
+        assert!(p.effective_minimum(Currency::EUR).is_err());
+        s.minimum_payouts = BTreeMap::from([(Currency::EUR, -5)]);
+        assert!(s.validate().is_err());
     }
 
     #[test]

@@ -2319,5 +2319,121 @@ async fn reward_rules_and_corrections_over_the_api() {
         .post("/api/v1/conversions/not-a-uuid/cancel", &admin, json!({}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+
+/// Issue 16 parts 4 and 5 over HTTP: a program names the countries it pays
+/// and its per-currency minimums; a partner from elsewhere is refused with
+/// the country and the list; a cross-border partner's account is created
+/// under the `recipient` agreement and shows it; bad settings answer 400
+/// naming the field and change nothing.
+#[tokio::test]
+async fn payout_countries_minimums_and_cross_border_partners() {
+    let api = Api::start().await;
+    let admin = api.admin("m_xb");
+    let mut body = program_body();
+    body["payout_countries"] = json!(["us", "DE", "US"]);
+    body["minimum_payouts"] = json!({"usd": 2_000, "EUR": 1_000});
+    let (s, p) = api.post("/api/v1/programs", &admin, body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    assert_eq!(p["payout_countries"], json!(["US", "DE"]));
+    assert_eq!(p["minimum_payouts"], json!({"eur": 1_000, "usd": 2_000}));
+    assert_eq!(
+        p["effective_minimum_payout"],
+        json!({"amount": 2_000, "currency": "usd"}),
+        "the USD override beats the program's 100"
+    );
+    let id = p["id"].as_str().unwrap().to_owned();
+
+    // Omitted on create: the US only, and the default USD minimum of $0.50.
+    let (s, plain) = api.post("/api/v1/programs", &admin, program_body()).await;
+    assert_eq!(s, StatusCode::CREATED, "{plain}");
+    assert_eq!(plain["payout_countries"], json!(["US"]));
+    assert_eq!(plain["minimum_payouts"], json!({}));
+    assert_eq!(
+        plain["effective_minimum_payout"],
+        json!({"amount": 100, "currency": "usd"})
+    );
+
+    // Bad settings: 400 naming the field; the program is unchanged.
+    for (field, value, param) in [
+        ("payout_countries", json!([]), "payout_countries"),
+        ("payout_countries", json!(["BR"]), "payout_countries"),
+        ("payout_countries", json!(["USA"]), "payout_countries"),
+        ("minimum_payouts", json!({"usd": -1}), "minimum_payouts"),
+        ("minimum_payouts", json!({"xyz": 5}), "minimum_payouts.xyz"),
+    ] {
+        let mut bad = body.clone();
+        bad[field] = value;
+        let (s, e) = api
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/programs/{id}"),
+                Some(&admin),
+                Some(bad),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+        assert_eq!(e["error"]["param"], param, "{e}");
+    }
+    let (_, same) = api.get(&format!("/api/v1/programs/{id}"), &admin).await;
+    assert_eq!(same["payout_countries"], json!(["US", "DE"]));
+    assert_eq!(same["minimum_payouts"], json!({"eur": 1_000, "usd": 2_000}));
+
+    // An update that omits them keeps them.
+    let (s, kept) = api
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/programs/{id}"),
+            Some(&admin),
+            Some(program_body()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{kept}");
+    assert_eq!(kept["payout_countries"], json!(["US", "DE"]));
+    assert_eq!(kept["minimum_payouts"], json!({"eur": 1_000, "usd": 2_000}));
+
+    // A partner from France is refused, naming France and the list.
+    let partners = format!("/api/v1/programs/{id}/partners");
+    let (s, e) = api
+        .post(
+            &partners,
+            &admin,
+            json!({"email": "fleur@partners.test", "country": "FR", "referral_key": "fleur"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["error"]["param"], "country", "{e}");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("FR") && message.contains("US, DE"),
+        "{message}"
+    );
+    let (_, members) = api.get(&partners, &admin).await;
+    assert_eq!(members["data"], json!([]), "nothing enrolled");
+
+    // A partner from Germany gets a recipient account.
+    let (s, greta) = api
+        .post(
+            &partners,
+            &admin,
+            json!({"email": "greta@partners.test", "country": "de", "referral_key": "greta"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{greta}");
+    assert_eq!(greta["country"], "DE");
+    assert_eq!(greta["service_agreement"], Value::Null, "no account yet");
+    let membership = greta["id"].as_str().unwrap().to_owned();
+    let (s, link) = api
+        .post(
+            &format!("/api/v1/memberships/{membership}/onboarding-link"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{link}");
+    let (_, greta) = api
+        .get(&format!("/api/v1/memberships/{membership}"), &admin)
+        .await;
+    assert_eq!(greta["service_agreement"], "recipient", "{greta}");
+    assert!(greta["account_id"].as_str().unwrap().starts_with("acct_"));
     api.stop().await;
 }

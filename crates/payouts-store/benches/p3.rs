@@ -160,8 +160,10 @@ async fn run(backend: &str, args: &Args) -> String {
         ),
         holding_days: 30,
         minimum_payout: usd(1_000),
+        minimum_payouts: std::collections::BTreeMap::new(),
         payout_policy: PayoutPolicy::Manual,
         coupon_sync: CouponSyncMode::Manual,
+        payout_countries: vec![payouts_domain::crossborder::PayoutCountry::US],
         status: ProgramStatus::Active,
         hold: None,
         created_at: datetime!(2026-01-01 0:00 UTC),
@@ -189,6 +191,7 @@ async fn run(backend: &str, args: &Args) -> String {
             email: format!("p{i}@example.com"),
             country: "US".into(),
             account_id: Some(AccountId::parse(format!("acct_p{i}")).unwrap()),
+            service_agreement: Some(payouts_domain::crossborder::ServiceAgreement::Full),
             onboarding: OnboardingState {
                 details_submitted: true,
                 payouts_enabled: true,

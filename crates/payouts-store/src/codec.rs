@@ -227,8 +227,10 @@ impl TryFrom<entity::program::Model> for Program {
             commission_rule: from_json("commission rule", &m.commission_rule)?,
             holding_days: parse("holding days", u16::try_from(m.holding_days))?,
             minimum_payout: Money::new(m.minimum_payout_minor, currency),
+            minimum_payouts: from_json("minimum payouts", &m.minimum_payouts)?,
             payout_policy: from_json("payout policy", &m.payout_policy)?,
             coupon_sync: from_wire("coupon sync mode", &m.coupon_sync)?,
+            payout_countries: from_json("payout countries", &m.payout_countries)?,
             status,
             hold: m
                 .hold
@@ -259,8 +261,10 @@ pub(crate) fn program_row(p: &Program) -> Result<entity::program::Model, StoreEr
         commission_rule: json(&p.commission_rule)?,
         holding_days: i32::from(p.holding_days),
         minimum_payout_minor: p.minimum_payout.amount_minor(),
+        minimum_payouts: json(&p.minimum_payouts)?,
         payout_policy: json(&p.payout_policy)?,
         coupon_sync: p.coupon_sync.as_str().to_owned(),
+        payout_countries: json(&p.payout_countries)?,
         status,
         probation_until_ns,
         hold: p.hold.map(|h| h.as_str().to_owned()),
@@ -284,6 +288,11 @@ impl TryFrom<entity::membership::Model> for Membership {
                 .account_id
                 .map(|a| parse("account id", AccountId::parse(a)))
                 .transpose()?,
+            service_agreement: m
+                .service_agreement
+                .as_deref()
+                .map(|a| from_wire("service agreement", a))
+                .transpose()?,
             onboarding: OnboardingState {
                 details_submitted: m.details_submitted,
                 payouts_enabled: m.payouts_enabled,
@@ -305,6 +314,7 @@ pub(crate) fn membership_row(m: &Membership) -> Result<entity::membership::Model
         email: m.email.clone(),
         country: m.country.clone(),
         account_id: m.account_id.as_ref().map(ToString::to_string),
+        service_agreement: m.service_agreement.map(|a| a.as_str().to_owned()),
         details_submitted: m.onboarding.details_submitted,
         payouts_enabled: m.onboarding.payouts_enabled,
         transfers_capability: m.onboarding.transfers.as_str().to_owned(),

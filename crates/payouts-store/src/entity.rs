@@ -91,10 +91,14 @@ pub mod program {
         pub holding_days: i32,
         /// In `currency`.
         pub minimum_payout_minor: i64,
+        /// JSON object: currency code to minimum in its minor units.
+        pub minimum_payouts: String,
         /// JSON of `PayoutPolicy`.
         pub payout_policy: String,
         /// Wire name.
         pub coupon_sync: String,
+        /// JSON array of ISO 3166-1 alpha-2 codes.
+        pub payout_countries: String,
         /// `active`, `probation` or `archived`.
         pub status: String,
         /// Set while on probation.
@@ -135,6 +139,8 @@ pub mod membership {
         pub country: String,
         /// Express account.
         pub account_id: Option<String>,
+        /// `full` or `recipient`, once the account exists.
+        pub service_agreement: Option<String>,
         /// Onboarding flag.
         pub details_submitted: bool,
         /// Onboarding flag.

@@ -30,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(ConsoleSessions),
             Box::new(BatchSourceAccount),
             Box::new(OutboxDelivery),
+            Box::new(ProgramCountriesMinimums),
             Box::new(RewardRules),
         ]
     }
@@ -594,6 +595,49 @@ impl MigrationTrait for OutboxDelivery {
              ALTER TABLE notifications DROP COLUMN next_attempt_at_ns; \
              ALTER TABLE notifications DROP COLUMN attempts; \
              ALTER TABLE notifications DROP COLUMN delivery_state",
+        )
+        .await
+    }
+}
+
+/// Issue 16 parts 4 and 5: a program's `payout_countries` (JSON array of
+/// ISO alpha-2 codes) and `minimum_payouts` (JSON object, currency code to
+/// minor units), and the service agreement of a partner's Express account.
+///
+/// Existing programs pay the US only: until now every Express account was
+/// created under Stripe's default `full` agreement, and Stripe pays
+/// cross-border only to `recipient` accounts. Existing programs have no
+/// per-currency overrides, so the documented defaults apply. Existing
+/// accounts were created without `tos_acceptance[service_agreement]`, so they
+/// are `full`; memberships without an account have none yet.
+#[derive(Debug)]
+struct ProgramCountriesMinimums;
+
+impl MigrationName for ProgramCountriesMinimums {
+    fn name(&self) -> &str {
+        "m20261207_000010_program_countries_minimums"
+    }
+}
+
+const PROGRAM_COUNTRIES_MINIMUMS: &str = r#"
+ALTER TABLE programs ADD COLUMN payout_countries TEXT NOT NULL DEFAULT '["US"]';
+ALTER TABLE programs ADD COLUMN minimum_payouts TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE memberships ADD COLUMN service_agreement TEXT NULL;
+UPDATE memberships SET service_agreement = 'full' WHERE account_id IS NOT NULL
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for ProgramCountriesMinimums {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        execute_script(manager, PROGRAM_COUNTRIES_MINIMUMS).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        execute_script(
+            manager,
+            "ALTER TABLE memberships DROP COLUMN service_agreement; \
+             ALTER TABLE programs DROP COLUMN minimum_payouts; \
+             ALTER TABLE programs DROP COLUMN payout_countries",
         )
         .await
     }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use payouts_domain::connection::AccountSnapshot;
+use payouts_domain::crossborder::ServiceAgreement;
 use payouts_domain::ids::{
     AccountId, IdempotencyKey, PayoutItemId, PromotionCodeId, StateToken, TransferId,
     TransferReversalId,
@@ -21,7 +22,7 @@ use payouts_domain::ports::{
 use secrecy::SecretString;
 use stripe_connect::account::{
     CreateAccount, CreateAccountCapabilities, CreateAccountCapabilitiesTransfers,
-    CreateAccountType, RetrieveAccount,
+    CreateAccountType, RetrieveAccount, TosAcceptanceSpecs,
 };
 use stripe_connect::account_link::{CreateAccountLink, CreateAccountLinkType};
 use stripe_connect::login_link::CreateAccountLoginLink;
@@ -409,11 +410,14 @@ impl ConnectGateway for StripeGateway {
         &self,
         request: &ExpressAccountRequest,
     ) -> Result<AccountId, GatewayError> {
+        // Partners only receive transfers: `transfers` is the one capability
+        // requested, whatever the agreement (a `recipient` account may not
+        // request `card_payments` at all).
         let mut capabilities = CreateAccountCapabilities::new();
         let mut transfers = CreateAccountCapabilitiesTransfers::new();
         transfers.requested = Some(true);
         capabilities.transfers = Some(transfers);
-        let create = CreateAccount::new()
+        let mut create = CreateAccount::new()
             .type_(CreateAccountType::Express)
             .country(request.country.as_str())
             .email(request.email.as_str())
@@ -422,6 +426,13 @@ impl ConnectGateway for StripeGateway {
                 "membership_id".to_owned(),
                 request.membership_id.to_string(),
             )]));
+        // Stripe pays cross-border only to `recipient` accounts. `full` is
+        // Stripe's default, so a domestic partner's request stays as before.
+        if request.service_agreement == ServiceAgreement::Recipient {
+            let mut tos = TosAcceptanceSpecs::new();
+            tos.service_agreement = Some(request.service_agreement.as_str().to_owned());
+            create = create.tos_acceptance(tos);
+        }
         let account: wire::Account = self
             .transport
             .send(&create, Call::keyed(None, &request.key), "account")

@@ -589,16 +589,51 @@ fn create_account(w: &mut World, ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     }
     a.default_currency =
         owned(p, "default_currency").unwrap_or_else(|| default_currency(&a.country).to_owned());
+    if let Some(agreement) = p.pointer("/tos_acceptance/service_agreement") {
+        a.service_agreement = service_agreement(agreement)?;
+    }
     if kind == "standard" && p.get("capabilities").is_none() {
         for name in ["card_payments", "transfers"] {
             a.capabilities
                 .insert(name.to_owned(), "inactive".to_owned());
         }
     }
+    check_recipient_capabilities(&a.service_agreement, p)?;
     apply_account_params(&mut a, p);
     let json = a.to_json();
     w.accounts.insert(a.id.clone(), a);
     Ok(json)
+}
+
+/// `tos_acceptance[service_agreement]`: the spec types it as any string;
+/// Stripe documents two values (docs.stripe.com/connect/service-agreement-types).
+fn service_agreement(value: &Value) -> Result<String, ApiError> {
+    match value.as_str() {
+        Some(v @ ("full" | "recipient")) => Ok(v.to_owned()),
+        _ => Err(ApiError::invalid(
+            Some("parameter_invalid_string"),
+            "Invalid service_agreement: must be one of full or recipient",
+            Some("tos_acceptance[service_agreement]"),
+        )),
+    }
+}
+
+/// Stripe: accounts under the `recipient` service agreement can't process
+/// payments or request the `card_payments` capability.
+fn check_recipient_capabilities(agreement: &str, p: &Value) -> Result<(), ApiError> {
+    let wants_card_payments = p
+        .pointer("/capabilities/card_payments/requested")
+        .and_then(Value::as_bool)
+        == Some(true);
+    if agreement == "recipient" && wants_card_payments {
+        return Err(ApiError::invalid(
+            None,
+            "Accounts under the `recipient` service agreement cannot request the \
+             `card_payments` capability.",
+            Some("capabilities[card_payments]"),
+        ));
+    }
+    Ok(())
 }
 
 fn list_accounts(w: &World, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -617,6 +652,20 @@ fn update_account(w: &mut World, ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let Some(a) = w.accounts.get_mut(&id) else {
         return Err(ApiError::missing("account", &id, "account"));
     };
+    if let Some(agreement) = ctx.params.pointer("/tos_acceptance/service_agreement") {
+        let agreement = service_agreement(agreement)?;
+        // Stripe: once accepted, the type of service agreement can't change.
+        if a.onboarded && agreement != a.service_agreement {
+            return Err(ApiError::invalid(
+                None,
+                "The service agreement of an account cannot be changed once it has been accepted.",
+                Some("tos_acceptance[service_agreement]"),
+            ));
+        }
+        check_recipient_capabilities(&agreement, ctx.params)?;
+        a.service_agreement = agreement;
+    }
+    check_recipient_capabilities(&a.service_agreement, ctx.params)?;
     apply_account_params(a, ctx.params);
     let json = a.to_json();
     // Connect endpoints receive account events with `account` set to the account.

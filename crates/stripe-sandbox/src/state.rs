@@ -131,6 +131,9 @@ pub(crate) struct Account {
     pub schedule: PayoutSchedule,
     pub default_currency: String,
     pub deauthorized: bool,
+    /// `tos_acceptance.service_agreement`: `full` (Stripe's default) or
+    /// `recipient` (transfers only; what cross-border payouts need).
+    pub service_agreement: String,
 }
 
 impl Account {
@@ -150,14 +153,21 @@ impl Account {
             schedule: PayoutSchedule::default(),
             default_currency: "usd".to_owned(),
             deauthorized: false,
+            service_agreement: "full".to_owned(),
         }
     }
 
     /// Marks onboarding done: every requested capability becomes active.
+    /// A `recipient` account never gets `card_payments`.
     pub(crate) fn complete_onboarding(&mut self) {
         self.onboarded = true;
-        for name in ["card_payments", "transfers"] {
-            self.capabilities.entry(name.to_owned()).or_default();
+        let names: &[&str] = if self.service_agreement == "recipient" {
+            &["transfers"]
+        } else {
+            &["card_payments", "transfers"]
+        };
+        for name in names {
+            self.capabilities.entry((*name).to_owned()).or_default();
         }
         for status in self.capabilities.values_mut() {
             "active".clone_into(status);
@@ -287,7 +297,10 @@ impl Account {
                     "object": "list", "data": [], "has_more": false,
                     "url": format!("/v1/accounts/{}/external_accounts", self.id)
                 },
-                "tos_acceptance": {"date": null, "ip": null, "user_agent": null},
+                "tos_acceptance": {
+                    "date": null, "ip": null, "user_agent": null,
+                    "service_agreement": self.service_agreement
+                },
                 "livemode": false
             }),
         )

@@ -246,7 +246,9 @@ fn state_words(state: BatchState) -> &'static str {
 fn carry_words(reason: payouts_domain::batch::CarryReason) -> &'static str {
     use payouts_domain::batch::CarryReason;
     match reason {
-        CarryReason::BelowMinimum => "below the program's minimum payout",
+        CarryReason::BelowMinimum => {
+            "below the minimum payout (the program's, or its currency's when higher)"
+        }
         CarryReason::CannotReceive => "the partner's account cannot receive transfers yet",
         CarryReason::NegativeBalance => "adjustments exceed earnings: a debt carried forward",
         CarryReason::ZeroBalance => "adjustments exactly cancel earnings",

@@ -53,6 +53,8 @@ struct Account {
     membership_id: String,
     program: String,
     ready: bool,
+    /// Created under Stripe's `recipient` agreement (a cross-border partner).
+    recipient: bool,
 }
 
 /// A notice for the partner.
@@ -163,6 +165,8 @@ pub async fn portal(
             membership_id: m.id.to_string(),
             program: program.name,
             ready: m.can_receive_transfers(),
+            recipient: m.service_agreement
+                == Some(payouts_domain::crossborder::ServiceAgreement::Recipient),
         });
     }
     let raw = state.engine.partner_notices(&merchant, partner, 20).await?;

@@ -6,6 +6,11 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use std::collections::BTreeMap;
+
+use payouts_domain::crossborder::{
+    ServiceAgreement, default_currency_minimum, default_payout_countries,
+};
 use payouts_domain::engine::NewPartner;
 use payouts_domain::ids::{CouponCode, MembershipId, ProgramId, ReferralKey};
 use payouts_domain::money::{Currency, Money};
@@ -140,6 +145,8 @@ struct PartnerRow {
     country: String,
     referral_key: String,
     account: Option<String>,
+    /// The account's Stripe service agreement, in words.
+    agreement: Option<&'static str>,
     ready: bool,
     coupons: Vec<(String, bool)>,
 }
@@ -178,6 +185,15 @@ struct ProgramPage {
     commission: Vec<String>,
     holding_days: u16,
     minimum_payout: String,
+    /// The currency's own minimum, in words (override or default).
+    currency_minimum: String,
+    /// What is paid at least, all minimums considered.
+    effective_minimum: String,
+    /// "US (United States), DE (Germany)".
+    payout_countries: String,
+    /// The reach form's current values.
+    countries_input: String,
+    minimums_input: String,
     coupon_sync: &'static str,
     policy: PolicyForm,
     show_program_name: bool,
@@ -207,6 +223,7 @@ fn notice_words(q: &ProgramQuery) -> Option<String> {
         "created" => "The program was created. Enroll partners next.".to_owned(),
         "enrolled" => "The partner was enrolled. Send them a portal link: from their portal they finish onboarding with Stripe. Or open their onboarding link with them now.".to_owned(),
         "policy" => "The payout policy was saved.".to_owned(),
+        "reach" => "The payout countries and minimums were saved.".to_owned(),
         "coupon" => "The coupon code was assigned.".to_owned(),
         "onboarding" => "The partner's onboarding state was checked with Stripe.".to_owned(),
         "finalized" => match q.count.unwrap_or(0) {
@@ -236,6 +253,37 @@ fn threshold_words(basis: TierBasis, from: i64, currency: Currency) -> String {
             format!("{from} finalized sale{}", if from == 1 { "" } else { "s" })
         }
     }
+}
+
+fn agreement_words(agreement: ServiceAgreement) -> &'static str {
+    match agreement {
+        ServiceAgreement::Full => "full service agreement",
+        ServiceAgreement::Recipient => {
+            "recipient service agreement: cross-border, transfers only; Stripe makes each transfer available 24 hours later"
+        }
+    }
+}
+
+fn currency_minimum_words(program: &Program) -> String {
+    let minimum = format::money(&program.currency_minimum(program.currency));
+    let currency = program.currency;
+    if program.minimum_payouts.contains_key(&currency) {
+        format!("{minimum} is this program's own minimum for {currency}")
+    } else if default_currency_minimum(currency).is_some() {
+        format!("{minimum} is the default minimum for {currency}")
+    } else {
+        format!("{currency} has no default minimum")
+    }
+}
+
+/// The overrides as the form shows them: one `EUR 10.00` per line.
+fn minimums_input(program: &Program) -> String {
+    program
+        .minimum_payouts
+        .iter()
+        .map(|(currency, minor)| format::money(&Money::new(*minor, *currency)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The program's rule in words: the base rate and which sales earn, then
@@ -339,6 +387,7 @@ pub async fn show(
             country: m.country.clone(),
             referral_key: m.referral_key.to_string(),
             account: m.account_id.as_ref().map(ToString::to_string),
+            agreement: m.service_agreement.map(agreement_words),
             ready: m.can_receive_transfers(),
             coupons: coupons
                 .iter()
@@ -418,6 +467,20 @@ pub async fn show(
             commission: commission_words(&program.commission_rule, program.currency),
             holding_days: program.holding_days,
             minimum_payout: format::money(&program.minimum_payout),
+            currency_minimum: currency_minimum_words(&program),
+            effective_minimum: format::money(
+                &program
+                    .effective_minimum(program.currency)
+                    .unwrap_or(program.minimum_payout),
+            ),
+            payout_countries: program
+                .payout_countries
+                .iter()
+                .map(|c| format!("{} ({})", c.code(), c.name()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            countries_input: program.settings().payout_countries.join(", "),
+            minimums_input: minimums_input(&program),
             coupon_sync: match program.coupon_sync {
                 CouponSyncMode::Stripe => "synced to Stripe as promotion codes",
                 CouponSyncMode::Webhook => "sent with conversions to the API",
@@ -450,6 +513,9 @@ pub struct CreateForm {
     commission_percent: String,
     holding_days: String,
     minimum_payout: String,
+    /// Comma- or space-separated country codes; blank: `US`.
+    #[serde(default)]
+    payout_countries: String,
 }
 
 /// `POST /dashboard/partners/programs`: creates a program (manual approval,
@@ -477,8 +543,13 @@ pub async fn create(
         ),
         holding_days: forms::small_number("Holding days", &form.holding_days, 365)?,
         minimum_payout: forms::amount("Minimum payout", &form.minimum_payout, currency)?,
+        minimum_payouts: BTreeMap::new(),
         payout_policy: PayoutPolicy::Manual,
         coupon_sync: CouponSyncMode::Manual,
+        payout_countries: match country_codes(&form.payout_countries) {
+            codes if codes.is_empty() => default_payout_countries(),
+            codes => codes,
+        },
     };
     let program = state
         .engine
@@ -537,6 +608,68 @@ pub async fn policy(
     }
     Ok(see_other(&format!(
         "{}?notice=policy",
+        program_path(program.id)
+    )))
+}
+
+/// The payout countries and per-currency minimums form.
+#[derive(Debug, Deserialize)]
+pub struct ReachInput {
+    #[serde(default)]
+    csrf_token: String,
+    /// Comma- or space-separated ISO codes, e.g. `US, DE, FR`.
+    payout_countries: String,
+    /// One `CUR amount` per line, e.g. `EUR 10.00`; blank for none.
+    #[serde(default)]
+    minimum_payouts: String,
+}
+
+fn country_codes(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reads `EUR 10.00` lines; each amount in its currency's decimals.
+fn minimum_lines(text: &str) -> Result<BTreeMap<Currency, i64>, ConsoleError> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (code, amount) = line.split_once(char::is_whitespace).ok_or_else(|| {
+            ConsoleError::Invalid(format!(
+                "Minimum per currency: write each line as a currency and an amount, like EUR 10.00 (not “{line}”)"
+            ))
+        })?;
+        let currency = forms::currency("Minimum per currency", code)?;
+        let label = format!("Minimum for {currency}");
+        let money = forms::amount(&label, amount, currency)?;
+        if out.insert(currency, money.amount_minor()).is_some() {
+            return Err(ConsoleError::Invalid(format!(
+                "Minimum per currency: {currency} is given twice"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// `POST /dashboard/partners/programs/{program_id}/reach`: saves the
+/// countries partners may be enrolled from and the per-currency minimums.
+pub async fn reach(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    signed: Signed,
+    path: web::Path<String>,
+    form: web::Form<ReachInput>,
+) -> Result<HttpResponse, ConsoleError> {
+    let program = acting_on(&req, &state, &signed, &path, &form.csrf_token).await?;
+    let settings = ProgramSettings {
+        payout_countries: country_codes(&form.payout_countries),
+        minimum_payouts: minimum_lines(&form.minimum_payouts)?,
+        ..program.settings()
+    };
+    state.engine.update_program(program.id, settings).await?;
+    Ok(see_other(&format!(
+        "{}?notice=reach",
         program_path(program.id)
     )))
 }

@@ -82,7 +82,9 @@ fn month_words(period: Period) -> String {
 
 fn why(reason: CarryReason) -> &'static str {
     match reason {
-        CarryReason::BelowMinimum => "below the program's minimum payout",
+        CarryReason::BelowMinimum => {
+            "below the minimum payout (the program's, or its currency's when higher)"
+        }
         CarryReason::CannotReceive => "your Stripe account could not receive transfers yet",
         CarryReason::NegativeBalance => "adjustments exceeded earnings: a balance owed",
         CarryReason::ZeroBalance => "adjustments cancelled the earnings exactly",

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Payouts;
+use crate::crossborder::ServiceAgreement;
 use crate::error::{Blocked, DomainError, StoreError};
 use crate::fees::FeeSchedule;
 use crate::ids::{
@@ -157,10 +158,12 @@ where
     C: Clock,
     I: IdGenerator,
 {
-    /// Enrols a partner in a program, with a referral key.
+    /// Enrols a partner in a program, with a referral key. The partner's
+    /// country must be one of the program's `payout_countries`.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] for a bad e-mail or country;
+    /// [`DomainError::Validation`] for a bad e-mail or country, or a country
+    /// the program does not pay in (the message names both);
     /// [`DomainError::Duplicate`] when the key is taken or the partner is a member;
     /// [`DomainError::NotFound`] when `partner_id` is none of this
     /// merchant's partners (another merchant's partner cannot be enrolled);
@@ -184,6 +187,20 @@ where
                 "must be an ISO 3166-1 alpha-2 code",
             ));
         }
+        if !program.pays_country(&country) {
+            let list = program
+                .payout_countries
+                .iter()
+                .map(|c| c.code())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(DomainError::validation(
+                "country",
+                format!(
+                    "the program does not pay partners in {country}; it pays partners in: {list}"
+                ),
+            ));
+        }
         // An existing partner joins another program of the same merchant;
         // an id that is not one of this merchant's partners is unknown here.
         if let Some(partner) = new.partner_id {
@@ -203,6 +220,7 @@ where
             email: new.email,
             country,
             account_id: None,
+            service_agreement: None,
             onboarding: OnboardingState::default(),
             referral_key: new.referral_key,
             status: MembershipStatus::Active,
@@ -242,18 +260,21 @@ where
         let account = match &membership.account_id {
             Some(account) => account.clone(),
             None => {
+                let agreement = ServiceAgreement::for_country(&membership.country);
                 let account = self
                     .gateway
                     .create_express_account(&ExpressAccountRequest {
                         membership_id,
                         email: membership.email.clone(),
                         country: membership.country.clone(),
+                        service_agreement: agreement,
                         key: IdempotencyKey::parse(format!(
                             "membership-{membership_id}-express-account"
                         ))?,
                     })
                     .await?;
                 membership.account_id = Some(account.clone());
+                membership.service_agreement = Some(agreement);
                 self.store.update_membership(&membership).await?;
                 account
             }

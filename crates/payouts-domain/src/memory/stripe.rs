@@ -10,6 +10,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::lock;
 use crate::connection::AccountSnapshot;
+use crate::crossborder::ServiceAgreement;
 use crate::ids::{
     AccountId, CouponCode, IdempotencyKey, PayoutItemId, PromotionCodeId, StateToken, TransferId,
     TransferReversalId,
@@ -61,6 +62,9 @@ pub(super) struct Fake {
     /// The platform API's objects (`memory/platform.rs`).
     pub(super) platform: super::platform::PlatformState,
     account_keys: HashMap<IdempotencyKey, AccountId>,
+    /// Express accounts created through the Connect gateway: their country
+    /// and the service agreement they were created under.
+    express_accounts: HashMap<AccountId, (String, ServiceAgreement)>,
     oauth_codes: HashMap<String, AccountId>,
     /// Accounts that ever connected through OAuth.
     oauth_accounts: std::collections::HashSet<AccountId>,
@@ -234,6 +238,12 @@ impl InMemoryStripe {
     /// The transfer created with `key`, if any.
     pub fn transfer_by_key(&self, key: &IdempotencyKey) -> Option<LedgerEntry> {
         self.ledger().into_iter().find(|e| e.key == *key)
+    }
+
+    /// The country and service agreement an Express account was created
+    /// with, as `create_express_account` sent them.
+    pub fn express_account(&self, account: &AccountId) -> Option<(String, ServiceAgreement)> {
+        lock(&self.fake).express_accounts.get(account).cloned()
     }
 
     /// Accounts deauthorized so far.
@@ -593,6 +603,10 @@ impl ConnectGateway for InMemoryStripe {
             .insert(account.clone(), OnboardingState::default());
         fake.account_keys
             .insert(request.key.clone(), account.clone());
+        fake.express_accounts.insert(
+            account.clone(),
+            (request.country.clone(), request.service_agreement),
+        );
         Ok(account)
     }
 

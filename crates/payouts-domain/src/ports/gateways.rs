@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::connection::AccountSnapshot;
+use crate::crossborder::ServiceAgreement;
 use crate::ids::{
     AccountId, BatchId, CouponCode, IdempotencyKey, MembershipId, MerchantId, PayoutItemId,
     PromotionCodeId, StateToken, TransferId, TransferReversalId,
@@ -318,6 +319,10 @@ pub struct ExpressAccountRequest {
     pub email: String,
     /// ISO country.
     pub country: String,
+    /// The service agreement: `recipient` for a partner outside the
+    /// platform's country (sent as `tos_acceptance[service_agreement]`, with
+    /// only the `transfers` capability), `full` (Stripe's default) otherwise.
+    pub service_agreement: ServiceAgreement,
     /// Idempotency key.
     pub key: IdempotencyKey,
 }

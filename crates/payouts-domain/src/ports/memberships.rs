@@ -69,7 +69,8 @@ pub trait MembershipStore: Send + Sync {
         partner: PartnerId,
     ) -> Result<Vec<Membership>, StoreError>;
 
-    /// Replaces a membership's account and onboarding fields (nothing else).
+    /// Replaces a membership's account, service agreement and onboarding
+    /// fields (nothing else).
     ///
     /// # Errors
     /// [`StoreError::NotFound`].

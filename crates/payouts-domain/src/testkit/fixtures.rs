@@ -104,8 +104,16 @@ pub fn program(id: u128, merchant_id: MerchantId) -> Program {
         },
         holding_days: 30,
         minimum_payout: usd(5_000),
+        minimum_payouts: std::collections::BTreeMap::from([
+            (Currency::EUR, 1_000),
+            (Currency::USD, 0),
+        ]),
         payout_policy: PayoutPolicy::AutoUnderCap { cap: usd(100_000) },
         coupon_sync: CouponSyncMode::Stripe,
+        payout_countries: vec![
+            crate::crossborder::PayoutCountry::US,
+            crate::crossborder::PayoutCountry::parse("DE").unwrap(),
+        ],
         status: ProgramStatus::Active,
         hold: None,
         created_at: T0,
@@ -122,6 +130,7 @@ pub fn membership(id: u128, program: &Program, key: &str) -> Membership {
         email: format!("{key}@example.com"),
         country: "US".into(),
         account_id: Some(AccountId::parse(format!("acct_partner{id}")).unwrap()),
+        service_agreement: Some(crate::crossborder::ServiceAgreement::Full),
         onboarding: OnboardingState {
             details_submitted: true,
             payouts_enabled: true,

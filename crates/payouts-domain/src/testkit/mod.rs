@@ -119,6 +119,9 @@ macro_rules! scenario_tests {
             reconciliation_finds_a_reversal_we_did_not_record,
             reconciliation_finds_amount_and_currency_mismatches,
             reconciliation_finds_a_transfer_missing_at_stripe,
+            a_cross_border_partner_gets_a_recipient_account,
+            a_partner_outside_the_payout_countries_is_refused,
+            a_balance_below_the_currency_minimum_carries_then_pays,
         );
         $crate::__testkit_cases!(
             $run,

@@ -57,6 +57,7 @@ pub async fn seed<S: PayoutStore + ?Sized>(s: &S, merchant: MerchantId, base: u1
     let bob = membership(base + 11, &program, "bob");
     let mut carol = membership(base + 12, &program, "carol");
     carol.country = "DE".into();
+    carol.service_agreement = Some(crate::crossborder::ServiceAgreement::Recipient);
     let dave = membership(base + 13, &program, "dave");
     for m in [&alice, &bob, &carol, &dave] {
         s.insert_membership(m).await.unwrap();

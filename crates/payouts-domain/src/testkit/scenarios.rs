@@ -39,7 +39,8 @@ fn usd(minor: i64) -> Money {
 }
 
 /// The settings every scenario program starts from: USD, 20 % half-even,
-/// one-time, 14 holding days, a $50 minimum.
+/// one-time, 14 holding days, a $50 minimum (above the USD default of
+/// $0.50), partners paid in the US, Germany and France.
 pub fn settings(policy: PayoutPolicy) -> ProgramSettings {
     ProgramSettings {
         name: "Acme partners".into(),
@@ -57,8 +58,10 @@ pub fn settings(policy: PayoutPolicy) -> ProgramSettings {
         },
         holding_days: 14,
         minimum_payout: usd(5_000),
+        minimum_payouts: std::collections::BTreeMap::new(),
         payout_policy: policy,
         coupon_sync: CouponSyncMode::Manual,
+        payout_countries: vec!["US".into(), "DE".into(), "FR".into()],
     }
 }
 
@@ -2214,4 +2217,231 @@ pub async fn reconciliation_finds_a_transfer_missing_at_stripe<S: PayoutStore + 
         (line.ours_reversed, line.stripe_reversed),
         (Some(usd(1_000)), Some(usd(0)))
     );
+}
+
+/// Enrols `key` from `country` into the world's program.
+async fn enroll_from<S: PayoutStore + Clone>(
+    w: &World<S>,
+    key: &str,
+    country: &str,
+) -> Result<Membership, DomainError> {
+    w.engine
+        .enroll_partner(
+            w.program.id,
+            NewPartner {
+                partner_id: None,
+                email: format!("{key}@example.com"),
+                country: country.into(),
+                referral_key: ReferralKey::parse(key).unwrap(),
+            },
+        )
+        .await
+}
+
+/// Scenario (issue 16 part 4): a partner in Germany gets an Express account
+/// under the `recipient` service agreement, a US partner under `full`, and
+/// both are paid; the ledger holds after each step.
+pub async fn a_cross_border_partner_gets_a_recipient_account<S: PayoutStore + Clone>(store: S) {
+    use crate::crossborder::ServiceAgreement;
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    let greta = enroll_from(&w, "greta", "de").await.unwrap();
+    assert_eq!(greta.country, "DE", "stored upper case");
+    assert_eq!(greta.service_agreement, None, "no account yet");
+    w.assert_ledger().await;
+
+    w.engine
+        .onboarding_link(greta.id, "https://r", "https://f")
+        .await
+        .unwrap();
+    let greta = w.engine.membership(greta.id).await.unwrap();
+    let account = greta.account_id.clone().unwrap();
+    assert_eq!(greta.service_agreement, Some(ServiceAgreement::Recipient));
+    assert_eq!(
+        w.engine.gateway().express_account(&account),
+        Some(("DE".to_owned(), ServiceAgreement::Recipient)),
+        "the account request carried the recipient agreement"
+    );
+    // A second link reuses the account and keeps its agreement.
+    w.engine
+        .onboarding_link(greta.id, "https://r", "https://f")
+        .await
+        .unwrap();
+    let again = w.engine.membership(greta.id).await.unwrap();
+    assert_eq!(again.account_id, Some(account.clone()));
+    assert_eq!(again.service_agreement, Some(ServiceAgreement::Recipient));
+    w.assert_ledger().await;
+
+    let alice = w.partner("alice").await;
+    assert_eq!(alice.service_agreement, Some(ServiceAgreement::Full));
+    assert_eq!(
+        w.engine
+            .gateway()
+            .express_account(alice.account_id.as_ref().unwrap())
+            .map(|(_, a)| a),
+        Some(ServiceAgreement::Full)
+    );
+
+    // Greta finishes onboarding and is paid like anyone else.
+    w.engine.gateway().complete_onboarding(&account);
+    w.engine.refresh_onboarding(greta.id).await.unwrap();
+    w.sale("greta", "order-g1", 50_000).await; // $100
+    w.sale("alice", "order-a1", 30_000).await; // $60
+    w.assert_ledger().await;
+    w.clock.set(datetime!(2026-02-02 08:00 UTC));
+    let batch = w.close("2026-01").await;
+    assert_eq!(batch.item_count, 2);
+    let report = w.engine.execute_batch(batch.id).await.unwrap();
+    assert_eq!(report.posted, 2);
+    let items = w.items(batch.id).await;
+    let to_greta = items
+        .iter()
+        .find(|i| i.membership_id == greta.id)
+        .expect("an item for greta");
+    assert_eq!(
+        (to_greta.amount, &to_greta.destination),
+        (usd(10_000), &account)
+    );
+    w.assert_no_double_pay(&batch).await;
+    w.assert_ledger().await;
+}
+
+/// Scenario (issue 16 part 4): a partner from a country the program does not
+/// pay in is refused at enrollment with a message naming the country and the
+/// program's list, and nothing is stored; once the merchant adds the country
+/// the same enrollment succeeds. A country Stripe cannot pay cross-border to
+/// cannot be added at all.
+pub async fn a_partner_outside_the_payout_countries_is_refused<S: PayoutStore + Clone>(store: S) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    let refused = enroll_from(&w, "pablo", "ES").await.unwrap_err();
+    match &refused {
+        DomainError::Validation { field, message } => {
+            assert_eq!(field, "country");
+            assert!(message.contains("ES"), "{message}");
+            assert!(message.contains("US, DE, FR"), "{message}");
+        }
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    let members = w.engine.store().memberships_of(w.program.id).await.unwrap();
+    assert!(members.is_empty(), "nothing stored: {members:?}");
+    w.assert_ledger().await;
+
+    // Brazil is a real country but not one of Stripe's cross-border ones.
+    let mut settings = w.program.settings();
+    settings.payout_countries.push("BR".into());
+    let e = w
+        .engine
+        .update_program(w.program.id, settings)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, DomainError::Validation { field, .. } if field == "payout_countries"),
+        "{e:?}"
+    );
+    assert_eq!(
+        w.engine
+            .program(w.program.id)
+            .await
+            .unwrap()
+            .payout_countries,
+        w.program.payout_countries,
+        "a refused update changes nothing"
+    );
+
+    let mut settings = w.program.settings();
+    settings.payout_countries.push("es".into());
+    let updated = w
+        .engine
+        .update_program(w.program.id, settings)
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.settings().payout_countries,
+        ["US", "DE", "FR", "ES"]
+    );
+    let pablo = enroll_from(&w, "pablo", "ES").await.unwrap();
+    assert_eq!(pablo.country, "ES");
+    w.assert_ledger().await;
+}
+
+/// Scenario (issue 16 part 5): the effective minimum is the larger of the
+/// program minimum and the per-currency minimum. With no program minimum the
+/// USD default ($0.50) applies; a program override ($30) then raises it; a
+/// balance below it carries with `below_minimum` until it clears, then pays
+/// in full. The ledger holds after each step.
+pub async fn a_balance_below_the_currency_minimum_carries_then_pays<S: PayoutStore + Clone>(
+    store: S,
+) {
+    let w = World::new(store, PayoutPolicy::AutoAll).await;
+    let mut settings = w.program.settings();
+    settings.minimum_payout = usd(0);
+    let program = w
+        .engine
+        .update_program(w.program.id, settings.clone())
+        .await
+        .unwrap();
+    assert_eq!(program.effective_minimum(Currency::USD).unwrap(), usd(50));
+    let alice = w.partner("alice").await;
+    w.partner("bob").await;
+    w.sale("alice", "a1", 200).await; // $0.40 < the USD default of $0.50
+    w.sale("bob", "b1", 50_000).await; // $100
+    w.clock.set(datetime!(2026-02-02 08:00 UTC));
+    let jan = w.close("2026-01").await;
+    assert_eq!(jan.item_count, 1);
+    assert!(
+        jan.carried.iter().any(|c| c.membership_id == alice.id
+            && c.reason == CarryReason::BelowMinimum
+            && c.amount == usd(40)),
+        "{:?}",
+        jan.carried
+    );
+    w.engine.execute_batch(jan.id).await.unwrap();
+    w.assert_ledger().await;
+
+    // The merchant sets a USD minimum of $30 above the program's $0.
+    settings.minimum_payouts = std::collections::BTreeMap::from([(Currency::USD, 3_000)]);
+    let program = w
+        .engine
+        .update_program(w.program.id, settings)
+        .await
+        .unwrap();
+    assert_eq!(
+        program.effective_minimum(Currency::USD).unwrap(),
+        usd(3_000)
+    );
+    assert_eq!(
+        w.engine
+            .program(w.program.id)
+            .await
+            .unwrap()
+            .minimum_payouts
+            .get(&Currency::USD),
+        Some(&3_000),
+        "stored"
+    );
+
+    // February: $20 more makes $20.40, still under $30: it carries again.
+    w.sale("alice", "a2", 10_000).await;
+    w.clock.set(datetime!(2026-03-02 08:00 UTC));
+    let feb = w.close("2026-02").await;
+    assert_eq!(feb.item_count, 0);
+    assert!(
+        feb.carried.iter().any(|c| c.membership_id == alice.id
+            && c.reason == CarryReason::BelowMinimum
+            && c.amount == usd(2_040)),
+        "{:?}",
+        feb.carried
+    );
+    w.assert_ledger().await;
+
+    // March: $10 more makes $30.40: paid in full, every carried row included.
+    w.sale("alice", "a3", 5_000).await;
+    w.clock.set(datetime!(2026-04-02 08:00 UTC));
+    let mar = w.close("2026-03").await;
+    assert_eq!(mar.item_count, 1);
+    let item = w.items(mar.id).await.remove(0);
+    assert_eq!((item.membership_id, item.amount), (alice.id, usd(3_040)));
+    assert_eq!(item.commission_count, 3);
+    w.engine.execute_batch(mar.id).await.unwrap();
+    w.assert_no_double_pay(&mar).await;
+    w.assert_ledger().await;
 }

@@ -10,10 +10,13 @@
 //! except `autoPayoutCapUsd`: dollars there, `auto_payout_cap` here, in USD
 //! cents (see `docs/http.md`).
 
+use std::collections::BTreeMap;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use payouts_domain::commission::{Commission, ConversionInput};
 use payouts_domain::connection::MerchantConnection;
+use payouts_domain::crossborder::default_payout_countries;
 use payouts_domain::engine::{NewPartner, RecordOutcome};
 use payouts_domain::ids::{
     CouponCode, ExternalId, MembershipId, MerchantId, PartnerId, PayoutItemId, ProductId,
@@ -135,6 +138,17 @@ pub struct ProgramBody {
     pub product_rates: Option<Vec<ProductRateDto>>,
     /// The flat amount a lead earns; without it, leads are refused.
     pub lead_commission: Option<MoneyDto>,
+    /// ISO 3166-1 alpha-2 codes of the countries partners may be enrolled
+    /// from (any case; duplicates dropped; at least one), each one Stripe
+    /// supports for cross-border payouts (`docs/domain.md`). Omitted: `["US"]`
+    /// on create, unchanged on update.
+    #[schema(example = json!(["US", "DE"]))]
+    pub payout_countries: Option<Vec<String>>,
+    /// Per-currency minimum payouts that replace the documented defaults:
+    /// lowercase currency code to minor units (0 or more; 0 removes the
+    /// default floor). Omitted: none on create, unchanged on update.
+    #[schema(value_type = Option<std::collections::HashMap<String, i64>>, example = json!({"usd": 2000}))]
+    pub minimum_payouts: Option<BTreeMap<String, i64>>,
 }
 
 /// A program (seed 000's settings, in snake_case).
@@ -172,6 +186,16 @@ pub struct ProgramView {
     pub product_rates: Option<Vec<ProductRateDto>>,
     /// The flat amount a lead earns; `null`: leads are refused.
     pub lead_commission: Option<MoneyDto>,
+    /// Upper-case ISO 3166-1 alpha-2 codes of the countries partners may be
+    /// enrolled from.
+    pub payout_countries: Vec<String>,
+    /// The program's per-currency minimum overrides: lowercase currency code
+    /// to minor units (empty when the defaults apply).
+    #[schema(value_type = std::collections::HashMap<String, i64>)]
+    pub minimum_payouts: BTreeMap<String, i64>,
+    /// The smallest net paid in the program's currency: the larger of
+    /// `minimum_payout` and the currency's minimum (override or default).
+    pub effective_minimum_payout: MoneyDto,
     /// `active`, `probation` or `archived`.
     pub status: String,
     /// End of the probation window, when in probation.
@@ -217,7 +241,9 @@ fn usd_cap(cap: &MoneyDto) -> Result<Money, ApiError> {
 }
 
 impl ProgramBody {
-    fn settings(&self) -> Result<ProgramSettings, ApiError> {
+    /// The settings; `current` is the program being updated (its countries
+    /// and minimums stay when the body omits them).
+    fn settings(&self, current: Option<&Program>) -> Result<ProgramSettings, ApiError> {
         let currency = parse_currency(&self.currency, "currency")?;
         let in_program_currency = |field: &str, given: Currency| {
             if given == currency {
@@ -265,14 +291,32 @@ impl ProgramBody {
                 ));
             }
         };
+        let minimum_payouts = match (&self.minimum_payouts, current) {
+            (Some(given), _) => given
+                .iter()
+                .map(|(code, minor)| {
+                    let param = format!("minimum_payouts.{code}");
+                    Ok((parse_currency(code, &param)?, *minor))
+                })
+                .collect::<Result<BTreeMap<_, _>, ApiError>>()?,
+            (None, Some(program)) => program.minimum_payouts.clone(),
+            (None, None) => BTreeMap::new(),
+        };
+        let payout_countries = match (&self.payout_countries, current) {
+            (Some(given), _) => given.clone(),
+            (None, Some(program)) => program.settings().payout_countries,
+            (None, None) => default_payout_countries(),
+        };
         Ok(ProgramSettings {
             name: self.name.clone(),
             currency,
             commission_rule: rules.to_rule(amount, self.recurring_months, currency)?,
             holding_days: self.holding_days,
             minimum_payout,
+            minimum_payouts,
             payout_policy,
             coupon_sync: sync_mode(&self.coupon_sync_mode)?,
+            payout_countries,
         })
     }
 }
@@ -305,6 +349,17 @@ fn program_view(p: &Program) -> ProgramView {
         first_conversions: rules.first_conversions,
         product_rates: rules.product_rates,
         lead_commission: rules.lead_commission,
+        payout_countries: p.settings().payout_countries,
+        minimum_payouts: p
+            .minimum_payouts
+            .iter()
+            .map(|(c, minor)| (currency_code(*c), *minor))
+            .collect(),
+        // The program's own currency always compares; fall back to the
+        // program minimum should it ever not.
+        effective_minimum_payout: MoneyDto::from_money(
+            &p.effective_minimum(p.currency).unwrap_or(p.minimum_payout),
+        ),
         status: status.to_owned(),
         merchant_probation_until: until,
         payouts_held: p
@@ -361,7 +416,7 @@ pub async fn create_program(
     let merchant = merchant_for(&principal, query.merchant_id.as_deref())?;
     let program = state
         .engine
-        .create_program(&merchant, body.settings()?)
+        .create_program(&merchant, body.settings(None)?)
         .await?;
     Ok(HttpResponse::Created().json(program_view(&program)))
 }
@@ -422,7 +477,7 @@ pub async fn update_program(
     let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
     let updated = state
         .engine
-        .update_program(program.id, body.settings()?)
+        .update_program(program.id, body.settings(Some(&program))?)
         .await?;
     Ok(web::Json(program_view(&updated)))
 }
@@ -597,6 +652,11 @@ pub struct MembershipView {
     pub country: String,
     /// The partner's Express account (`acct_…`), once onboarding started.
     pub account_id: Option<String>,
+    /// The Stripe service agreement of that account, once it exists: `full`
+    /// (a partner in the platform's country, the US) or `recipient` (a
+    /// cross-border partner: transfers only, and Stripe makes each transfer
+    /// available in the partner's balance 24 hours later than for `full`).
+    pub service_agreement: Option<String>,
     /// Onboarding state of that account.
     pub onboarding: OnboardingView,
     /// The key in the partner's referral link.
@@ -629,6 +689,7 @@ impl From<Membership> for MembershipView {
             email: m.email,
             country: m.country,
             account_id: m.account_id.map(|a| a.to_string()),
+            service_agreement: m.service_agreement.map(|a| a.as_str().to_owned()),
             onboarding: OnboardingView {
                 details_submitted: m.onboarding.details_submitted,
                 payouts_enabled: m.onboarding.payouts_enabled,
@@ -1131,6 +1192,7 @@ mod tests {
             email: "sarah@partners.test".to_owned(),
             country: "US".to_owned(),
             account_id: Some(AccountId::parse("acct_1").unwrap()),
+            service_agreement: Some(payouts_domain::crossborder::ServiceAgreement::Full),
             onboarding: OnboardingState {
                 details_submitted: true,
                 payouts_enabled: true,

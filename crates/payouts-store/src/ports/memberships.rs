@@ -123,10 +123,14 @@ impl MembershipStore for SeaOrmStore {
     }
 
     async fn update_membership(&self, m: &Membership) -> Result<(), StoreError> {
-        // The port replaces the account and onboarding fields only.
+        // The port replaces the account, agreement and onboarding fields only.
         let row = membership_row(m)?;
         let changed = membership::Entity::update_many()
             .col_expr(membership::Column::AccountId, Expr::value(row.account_id))
+            .col_expr(
+                membership::Column::ServiceAgreement,
+                Expr::value(row.service_agreement),
+            )
             .col_expr(
                 membership::Column::DetailsSubmitted,
                 Expr::value(row.details_submitted),

@@ -26,6 +26,7 @@ macro_rules! adapter_cases {
     ($run:path, $factory:expr, $url:expr) => {
         $crate::adapter_cases!(@url $run, $url, migrations_apply_to_an_empty_database_and_reapply_as_a_no_op);
         $crate::adapter_cases!(@url $run, $url, the_outbox_migration_keeps_delivered_rows_and_makes_the_rest_due);
+        $crate::adapter_cases!(@url $run, $url, existing_programs_pay_the_us_and_existing_accounts_are_full);
         $crate::adapter_cases!(@store $run, $factory,
             two_workers_never_claim_the_same_item,
             an_expired_lease_is_taken_over,
@@ -172,6 +173,91 @@ pub async fn the_outbox_migration_keeps_delivered_rows_and_makes_the_rest_due(ur
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].id, NotificationId::from_uuid(queued));
     assert_eq!(due[0].delivery, DeliveryState::new_at(T0));
+}
+
+/// Migration 000010 on rows written before it: a program pays the US only
+/// with no per-currency overrides; a partner with an account is `full`, one
+/// without has no agreement yet.
+pub async fn existing_programs_pay_the_us_and_existing_accounts_are_full(url: &str) {
+    use payouts_domain::crossborder::{PayoutCountry, ServiceAgreement};
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+    use sea_orm_migration::MigratorTrait;
+
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    // Every migration before 000010.
+    payouts_store::migration::Migrator::up(&db, Some(7))
+        .await
+        .unwrap();
+    let backend = db.get_database_backend();
+    let numbered = |sql: &str| match backend {
+        DbBackend::Postgres => {
+            let mut out = String::new();
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push_str(&format!("${n}"));
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        _ => sql.to_owned(),
+    };
+    let p = program(1, merchant(1));
+    let ns = i64::try_from(T0.unix_timestamp_nanos()).unwrap();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        numbered(
+            "INSERT INTO programs (id, merchant_id, name, currency, commission_rule, holding_days, \
+             minimum_payout_minor, payout_policy, coupon_sync, status, created_at_ns) \
+             VALUES (?, ?, 'Old', 'USD', ?, 30, 5000, ?, 'manual', 'active', ?)",
+        ),
+        [
+            Value::from(p.id.as_uuid()),
+            Value::from(p.merchant_id.to_string()),
+            Value::from(serde_json::to_string(&p.commission_rule).unwrap()),
+            Value::from(serde_json::to_string(&p.payout_policy).unwrap()),
+            Value::from(ns),
+        ],
+    ))
+    .await
+    .unwrap();
+    let with_account = membership(10, &p, "old-with");
+    let without = membership(11, &p, "old-without");
+    for (m, account) in [(&with_account, Some("acct_old1")), (&without, None)] {
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            numbered(
+                "INSERT INTO memberships (id, partner_id, program_id, merchant_id, email, country, \
+                 account_id, details_submitted, payouts_enabled, transfers_capability, referral_key, \
+                 status, joined_at_ns) VALUES (?, ?, ?, ?, ?, 'DE', ?, false, false, 'inactive', ?, \
+                 'active', ?)",
+            ),
+            [
+                Value::from(m.id.as_uuid()),
+                Value::from(m.partner_id.as_uuid()),
+                Value::from(p.id.as_uuid()),
+                Value::from(p.merchant_id.to_string()),
+                Value::from(m.email.clone()),
+                Value::from(account.map(str::to_owned)),
+                Value::from(m.referral_key.to_string()),
+                Value::from(ns),
+            ],
+        ))
+        .await
+        .unwrap();
+    }
+    let store = SeaOrmStore::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let old = store.program(p.id).await.unwrap().unwrap();
+    assert_eq!(old.payout_countries, vec![PayoutCountry::US]);
+    assert!(old.minimum_payouts.is_empty());
+    let m = store.membership(with_account.id).await.unwrap().unwrap();
+    assert_eq!(m.service_agreement, Some(ServiceAgreement::Full));
+    let m = store.membership(without.id).await.unwrap().unwrap();
+    assert_eq!(m.service_agreement, None);
 }
 
 /// A batch of `n` zero-amount items (no commissions to link), inserted.

@@ -1,3 +1,4 @@
+use payouts_domain::crossborder::ServiceAgreement;
 use payouts_domain::ids::{AccountId, IdempotencyKey, MembershipId, StateToken};
 use payouts_domain::partner::CapabilityStatus;
 use payouts_domain::ports::{ConnectGateway, ExpressAccountRequest, FailureKind, LinkKind};
@@ -129,6 +130,7 @@ async fn express_accounts_for_partners_are_idempotent() {
         membership_id: membership,
         email: "sarah@example.com".to_owned(),
         country: "US".to_owned(),
+        service_agreement: ServiceAgreement::Full,
         key: IdempotencyKey::parse(format!("membership-{membership}-express-account")).unwrap(),
     };
     let a = env.gw.create_express_account(&req).await.unwrap();
@@ -152,6 +154,70 @@ async fn express_accounts_for_partners_are_idempotent() {
         .await
         .unwrap_err();
     assert_eq!(missing.kind, FailureKind::NotFound);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_cross_border_partner_gets_a_recipient_account_with_transfers_only() {
+    let env = start().await;
+    let membership = MembershipId::from_uuid(uuid::Uuid::new_v4());
+    let req = ExpressAccountRequest {
+        membership_id: membership,
+        email: "greta@example.de".to_owned(),
+        country: "DE".to_owned(),
+        service_agreement: ServiceAgreement::Recipient,
+        key: IdempotencyKey::parse(format!("membership-{membership}-express-account")).unwrap(),
+    };
+    let account = env.gw.create_express_account(&req).await.unwrap();
+    // What the sandbox stored, read back as Stripe shows it.
+    let stored = env
+        .raw(
+            reqwest::Method::GET,
+            &format!("/v1/accounts/{account}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(stored["country"], "DE");
+    assert_eq!(stored["type"], "express");
+    assert_eq!(stored["tos_acceptance"]["service_agreement"], "recipient");
+    assert_eq!(
+        stored["capabilities"],
+        serde_json::json!({"transfers": "inactive"}),
+        "transfers only, no card_payments"
+    );
+    // Onboarding activates transfers and never adds card_payments.
+    let onboarded = env.sb.complete_onboarding(account.as_str()).unwrap();
+    assert_eq!(
+        onboarded["capabilities"],
+        serde_json::json!({"transfers": "active"})
+    );
+    assert!(
+        env.gw
+            .account_state(&account)
+            .await
+            .unwrap()
+            .can_receive_transfers()
+    );
+
+    // A domestic partner's account keeps Stripe's default `full` agreement.
+    let us = ExpressAccountRequest {
+        membership_id: MembershipId::from_uuid(uuid::Uuid::new_v4()),
+        country: "US".to_owned(),
+        service_agreement: ServiceAgreement::Full,
+        key: key("express-us"),
+        ..req
+    };
+    let us_account = env.gw.create_express_account(&us).await.unwrap();
+    let stored = env
+        .raw(
+            reqwest::Method::GET,
+            &format!("/v1/accounts/{us_account}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(stored["tos_acceptance"]["service_agreement"], "full");
     env.finish().await;
 }
 

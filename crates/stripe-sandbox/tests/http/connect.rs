@@ -376,3 +376,82 @@ async fn the_authorize_page_issues_a_code_or_a_denial_to_the_redirect_uri() {
     let location = denied.headers()["location"].to_str().unwrap();
     assert!(location.contains("error=access_denied") && location.ends_with("state=s1"));
 }
+
+#[tokio::test]
+async fn recipient_accounts_take_transfers_only_and_keep_their_agreement() {
+    let sb = TestSandbox::start().await;
+    let a = sb
+        .post(
+            "/v1/accounts",
+            &[
+                ("type", "express"),
+                ("country", "DE"),
+                ("email", "greta@example.de"),
+                ("capabilities[transfers][requested]", "true"),
+                ("tos_acceptance[service_agreement]", "recipient"),
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(a.json["tos_acceptance"]["service_agreement"], "recipient");
+    assert_eq!(a.json["capabilities"], json!({"transfers": "inactive"}));
+    let done = sb.handle.complete_onboarding(&a.id()).unwrap();
+    assert_eq!(done["capabilities"], json!({"transfers": "active"}));
+
+    // Stripe: a recipient account can't request `card_payments`, at creation
+    // or later.
+    let refused = sb
+        .post(
+            "/v1/accounts",
+            &[
+                ("type", "express"),
+                ("country", "FR"),
+                ("capabilities[card_payments][requested]", "true"),
+                ("capabilities[transfers][requested]", "true"),
+                ("tos_acceptance[service_agreement]", "recipient"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.json);
+    assert_eq!(refused.error_param(), Some("capabilities[card_payments]"));
+    let later = sb
+        .post(
+            &format!("/v1/accounts/{}", a.id()),
+            &[("capabilities[card_payments][requested]", "true")],
+        )
+        .await;
+    assert_eq!(later.status, 400, "{}", later.json);
+
+    // Only Stripe's two agreements exist (the 2023 spec types it as a string).
+    let unknown = sb
+        .post(
+            "/v1/accounts",
+            &[
+                ("type", "express"),
+                ("country", "FR"),
+                ("tos_acceptance[service_agreement]", "partial"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, 400, "{}", unknown.json);
+    assert_eq!(
+        unknown.error_param(),
+        Some("tos_acceptance[service_agreement]")
+    );
+
+    // Once accepted (onboarded), the agreement cannot change.
+    let change = sb
+        .post(
+            &format!("/v1/accounts/{}", a.id()),
+            &[("tos_acceptance[service_agreement]", "full")],
+        )
+        .await;
+    assert_eq!(change.status, 400, "{}", change.json);
+
+    // Without the parameter, Stripe's default `full` applies.
+    let full = sb
+        .post("/v1/accounts", &[("type", "express"), ("country", "US")])
+        .await
+        .ok();
+    assert_eq!(full.json["tos_acceptance"]["service_agreement"], "full");
+}

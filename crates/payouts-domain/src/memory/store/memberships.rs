@@ -100,6 +100,7 @@ impl MembershipStore for InMemoryStore {
             .get_mut(&membership.id)
             .ok_or_else(|| not_found("membership", membership.id))?;
         stored.account_id = membership.account_id.clone();
+        stored.service_agreement = membership.service_agreement;
         stored.onboarding = membership.onboarding;
         Ok(())
     }
