@@ -2319,6 +2319,8 @@ async fn reward_rules_and_corrections_over_the_api() {
         .post("/api/v1/conversions/not-a-uuid/cancel", &admin, json!({}))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    api.stop().await;
+}
 
 /// Issue 16 parts 4 and 5 over HTTP: a program names the countries it pays
 /// and its per-currency minimums; a partner from elsewhere is refused with
