@@ -1,6 +1,9 @@
 //! Conversions, attribution, and the commission lifecycle (seed 004):
 //! `pending` while the holding period runs (refunds reduce or void it),
 //! then `finalized` and immutable; later changes are signed adjustments.
+//! A commission under review is `on_hold` (issue 16): never finalized nor
+//! batched until an operator releases it (back to `pending`) or rejects it
+//! (`voided`, reason `rejected`).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -48,6 +51,10 @@ pub struct ConversionInput {
     /// A Stripe payment reference (payment intent, charge or invoice id) so
     /// that `charge.refunded` can find the conversion.
     pub payment_ref: Option<String>,
+    /// The customer's e-mail address, when the merchant knows it: the
+    /// self-referral check compares it with the partner's.
+    #[serde(default)]
+    pub customer_email: Option<String>,
 }
 
 /// A recorded, attributed conversion.
@@ -80,6 +87,9 @@ pub struct Conversion {
     pub customer_ref: Option<String>,
     /// A Stripe payment reference.
     pub payment_ref: Option<String>,
+    /// The customer's e-mail address, as the merchant reported it.
+    #[serde(default)]
+    pub customer_email: Option<String>,
 }
 
 /// The attribution rule: **a coupon code beats a referral link**. A code is
@@ -122,6 +132,8 @@ pub enum ChangeReason {
     Cancellation,
     /// An operator corrected it.
     Manual,
+    /// An operator rejected it while it was on hold.
+    Rejected,
 }
 
 impl ChangeReason {
@@ -131,7 +143,43 @@ impl ChangeReason {
             ChangeReason::Refund => "refund",
             ChangeReason::Cancellation => "cancellation",
             ChangeReason::Manual => "manual",
+            ChangeReason::Rejected => "rejected",
         }
+    }
+}
+
+/// Why a commission is on hold (see [`crate::hold`] for the rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnHoldReason {
+    /// The customer is, by e-mail, the partner themself.
+    SelfReferral,
+    /// The partner's bank account is also another partner's.
+    DuplicateAccount,
+    /// An operator held it.
+    Manual,
+}
+
+impl OnHoldReason {
+    /// The wire name.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            OnHoldReason::SelfReferral => "self_referral",
+            OnHoldReason::DuplicateAccount => "duplicate_account",
+            OnHoldReason::Manual => "manual",
+        }
+    }
+
+    /// Every reason, in wire order.
+    pub const ALL: [OnHoldReason; 3] = [
+        OnHoldReason::SelfReferral,
+        OnHoldReason::DuplicateAccount,
+        OnHoldReason::Manual,
+    ];
+
+    /// The reason with this wire name.
+    pub fn parse(s: &str) -> Option<OnHoldReason> {
+        OnHoldReason::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -156,6 +204,15 @@ pub enum CommissionKind {
 pub enum CommissionState {
     /// In its holding period: refunds reduce it, cancellation voids it.
     Pending,
+    /// Under review: refunds and cancellation act as on `pending`, but it
+    /// is never finalized until released.
+    OnHold {
+        /// Why.
+        reason: OnHoldReason,
+        /// Since when.
+        #[serde(with = "time::serde::rfc3339")]
+        since: OffsetDateTime,
+    },
     /// Locked for payout; immutable.
     Finalized {
         /// When.
@@ -177,8 +234,21 @@ impl CommissionState {
     pub const fn as_str(&self) -> &'static str {
         match self {
             CommissionState::Pending => "pending",
+            CommissionState::OnHold { .. } => "on_hold",
             CommissionState::Finalized { .. } => "finalized",
             CommissionState::Voided { .. } => "voided",
+        }
+    }
+
+    /// Every wire name, in lifecycle order.
+    pub const NAMES: [&'static str; 4] = ["pending", "on_hold", "finalized", "voided"];
+
+    /// True for the states a refund or cancellation changes in place
+    /// (before finalization): `pending` and `on_hold`.
+    pub const fn is_open(&self) -> bool {
+        match self {
+            CommissionState::Pending | CommissionState::OnHold { .. } => true,
+            CommissionState::Finalized { .. } | CommissionState::Voided { .. } => false,
         }
     }
 }
@@ -239,6 +309,20 @@ pub enum CommissionEvent {
     Finalize {
         /// The clock.
         now: OffsetDateTime,
+    },
+    /// Held for review.
+    Hold {
+        /// Why.
+        reason: OnHoldReason,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// An operator released the hold: back to `pending`.
+    Release,
+    /// An operator rejected it: voided, reason `rejected`.
+    Reject {
+        /// When.
+        at: OffsetDateTime,
     },
 }
 
@@ -320,10 +404,18 @@ impl Commission {
     ///   cancellations are refused here and become adjustments (see
     ///   [`Commission::adjustment_needed`]).
     /// * `voided`: refunds and cancellations are replays, finalize leaves it voided.
+    /// * `pending` + hold: `on_hold`; a hold of a held commission keeps
+    ///   the first reason and instant.
+    /// * `on_hold`: refunds and cancellations as on `pending`; release makes
+    ///   it `pending` (finalized by the next run once its holding period is
+    ///   over); reject voids it (reason `rejected`, amount 0); finalize is
+    ///   refused. A reject of a rejected commission is a replay.
     ///
     /// # Errors
     /// [`TransitionError`] for a refund/cancellation of a finalized commission,
-    /// finalization before the hold ends, or a change to an adjustment.
+    /// finalization before the hold ends or while on hold, a hold of anything
+    /// but a pending or held commission, a release or reject of one not on
+    /// hold, or a change to an adjustment.
     pub fn apply(&self, event: CommissionEvent) -> Result<Commission, DomainError> {
         let refused = || TransitionError {
             entity: "commission",
@@ -332,7 +424,10 @@ impl Commission {
         };
         let mut next = self.clone();
         match (self.state, event) {
-            (CommissionState::Pending, CommissionEvent::Refunded { sale, refunded, at }) => {
+            (
+                CommissionState::Pending | CommissionState::OnHold { .. },
+                CommissionEvent::Refunded { sale, refunded, at },
+            ) => {
                 let value = self.value_after_refund(&sale, &refunded)?;
                 if value.is_zero() {
                     next.amount = value;
@@ -344,7 +439,10 @@ impl Commission {
                     next.amount = value;
                 }
             }
-            (CommissionState::Pending, CommissionEvent::Cancelled { at }) => {
+            (
+                CommissionState::Pending | CommissionState::OnHold { .. },
+                CommissionEvent::Cancelled { at },
+            ) => {
                 next.amount = Money::zero(self.amount.currency());
                 next.state = CommissionState::Voided {
                     at,
@@ -356,7 +454,28 @@ impl Commission {
             {
                 next.state = CommissionState::Finalized { at: now };
             }
-            (CommissionState::Finalized { .. }, CommissionEvent::Finalize { .. })
+            (CommissionState::Pending, CommissionEvent::Hold { reason, at }) => {
+                next.state = CommissionState::OnHold { reason, since: at };
+            }
+            (CommissionState::OnHold { .. }, CommissionEvent::Release) => {
+                next.state = CommissionState::Pending;
+            }
+            (CommissionState::OnHold { .. }, CommissionEvent::Reject { at }) => {
+                next.amount = Money::zero(self.amount.currency());
+                next.state = CommissionState::Voided {
+                    at,
+                    reason: ChangeReason::Rejected,
+                };
+            }
+            (CommissionState::OnHold { .. }, CommissionEvent::Hold { .. })
+            | (
+                CommissionState::Voided {
+                    reason: ChangeReason::Rejected,
+                    ..
+                },
+                CommissionEvent::Reject { .. },
+            )
+            | (CommissionState::Finalized { .. }, CommissionEvent::Finalize { .. })
             | (
                 CommissionState::Voided { .. },
                 CommissionEvent::Refunded { .. }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    batches, login_links, ops, outbox, partner_reports, platform, programs, reports, webhooks,
+    batches, holds, login_links, ops, outbox, partner_reports, platform, programs, reports, webhooks,
 };
 
 /// The API document served at `/openapi.json`.
@@ -33,6 +33,7 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         programs::partner_onboarding_link, programs::partner_dashboard_link, programs::refresh_partner,
         programs::assign_coupon, programs::deactivate_coupon,
         programs::record_conversion, programs::list_commissions, programs::finalize_period,
+        holds::hold_commission, holds::release_commission, holds::reject_commission,
         batches::create_batch, batches::list_batches, batches::get_batch, batches::manifest,
         batches::approve_batch, batches::execute_batch, batches::list_items, batches::retry_item,
         batches::refresh_batch, batches::partner_payouts, batches::partner_tax,

@@ -291,6 +291,7 @@ impl TryFrom<entity::membership::Model> for Membership {
             referral_key: parse("referral key", ReferralKey::parse(m.referral_key))?,
             status: from_wire("membership status", &m.status)?,
             joined_at: from_ts(m.joined_at_ns)?,
+            bank_fingerprint: m.bank_fingerprint,
         })
     }
 }
@@ -310,6 +311,7 @@ pub(crate) fn membership_row(m: &Membership) -> Result<entity::membership::Model
         referral_key: m.referral_key.to_string(),
         status: wire(&m.status)?,
         joined_at_ns: ts(m.joined_at)?,
+        bank_fingerprint: m.bank_fingerprint.clone(),
     })
 }
 
@@ -443,6 +445,7 @@ impl TryFrom<entity::conversion::Model> for Conversion {
             attributed_by,
             customer_ref: m.customer_ref,
             payment_ref: m.payment_ref,
+            customer_email: m.customer_email,
         })
     }
 }
@@ -468,19 +471,30 @@ pub(crate) fn conversion_row(c: &Conversion) -> Result<entity::conversion::Model
         attributed_key: key,
         customer_ref: c.customer_ref.clone(),
         payment_ref: c.payment_ref.clone(),
+        customer_email: c.customer_email.clone(),
     })
 }
 
-/// The stored `(state, state_at_ns, void_reason)` of a commission state.
+/// The stored `(state, state_at_ns, void_reason, hold_reason)` of a
+/// commission state; `state_at_ns` is when it was finalized, voided or held.
 pub(crate) fn commission_state(
     state: &CommissionState,
-) -> Result<(&'static str, Option<i64>, Option<String>), StoreError> {
+) -> Result<(&'static str, Option<i64>, Option<String>, Option<String>), StoreError> {
     Ok(match state {
-        CommissionState::Pending => ("pending", None, None),
-        CommissionState::Finalized { at } => ("finalized", Some(ts(*at)?), None),
-        CommissionState::Voided { at, reason } => {
-            ("voided", Some(ts(*at)?), Some(reason.as_str().to_owned()))
-        }
+        CommissionState::Pending => ("pending", None, None, None),
+        CommissionState::OnHold { reason, since } => (
+            "on_hold",
+            Some(ts(*since)?),
+            None,
+            Some(reason.as_str().to_owned()),
+        ),
+        CommissionState::Finalized { at } => ("finalized", Some(ts(*at)?), None, None),
+        CommissionState::Voided { at, reason } => (
+            "voided",
+            Some(ts(*at)?),
+            Some(reason.as_str().to_owned()),
+            None,
+        ),
     })
 }
 
@@ -496,14 +510,23 @@ impl TryFrom<entity::commission::Model> for Commission {
             },
             (other, _, _) => return Err(corrupt("commission kind", other)),
         };
-        let state = match (m.state.as_str(), m.state_at_ns, m.void_reason.as_deref()) {
-            ("pending", None, None) => CommissionState::Pending,
-            ("finalized", Some(at), None) => CommissionState::Finalized { at: from_ts(at)? },
-            ("voided", Some(at), Some(reason)) => CommissionState::Voided {
+        let state = match (
+            m.state.as_str(),
+            m.state_at_ns,
+            m.void_reason.as_deref(),
+            m.hold_reason.as_deref(),
+        ) {
+            ("pending", None, None, None) => CommissionState::Pending,
+            ("on_hold", Some(since), None, Some(reason)) => CommissionState::OnHold {
+                reason: from_wire("hold reason", reason)?,
+                since: from_ts(since)?,
+            },
+            ("finalized", Some(at), None, None) => CommissionState::Finalized { at: from_ts(at)? },
+            ("voided", Some(at), Some(reason), None) => CommissionState::Voided {
                 at: from_ts(at)?,
                 reason: from_wire("void reason", reason)?,
             },
-            (other, _, _) => return Err(corrupt("commission state", other)),
+            (other, _, _, _) => return Err(corrupt("commission state", other)),
         };
         Ok(Commission {
             id: CommissionId::from_uuid(m.id),
@@ -533,7 +556,7 @@ pub(crate) fn commission_row(c: &Commission) -> Result<entity::commission::Model
             Some(reason.as_str().to_owned()),
         ),
     };
-    let (state, state_at_ns, void_reason) = commission_state(&c.state)?;
+    let (state, state_at_ns, void_reason, hold_reason) = commission_state(&c.state)?;
     Ok(entity::commission::Model {
         id: c.id.as_uuid(),
         merchant_id: c.merchant_id.to_string(),
@@ -550,6 +573,7 @@ pub(crate) fn commission_row(c: &Commission) -> Result<entity::commission::Model
         state: state.to_owned(),
         state_at_ns,
         void_reason,
+        hold_reason,
         period: period_row(c.period)?,
         created_at_ns: ts(c.created_at)?,
         hold_until_ns: ts(c.hold_until)?,

@@ -8,6 +8,7 @@ use crate::commission::{
     ConversionInput, attribute, qualifies,
 };
 use crate::error::{Blocked, DomainError, StoreError};
+use crate::hold::hold_for_new_commission;
 use crate::ids::{CommissionId, ExternalId, MerchantId, ProgramId};
 use crate::money::Money;
 use crate::partner::{Membership, MembershipStatus};
@@ -55,11 +56,14 @@ where
     /// Records a conversion for a program. It is attributed by coupon code
     /// or referral key (a code beats a link; see [`attribute`]), earns a
     /// commission by the program's rule, and is held `pending` for the
-    /// program's holding period. A repeated external id is recognised and
+    /// program's holding period, or `on_hold` for review when it is a
+    /// self-referral or the partner's bank account is another partner's
+    /// (see [`crate::hold`]). A repeated external id is recognised and
     /// ignored.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] for a bad amount or no matching partner;
+    /// [`DomainError::Validation`] for a bad amount, a malformed customer
+    /// e-mail or no matching partner;
     /// [`DomainError::Blocked`] for an archived program.
     pub async fn record_conversion(
         &self,
@@ -134,6 +138,19 @@ where
                 "no active partner matches the coupon code or referral key",
             ));
         };
+        let customer_email = match input.customer_email {
+            Some(email) => {
+                let email = email.trim().to_owned();
+                if !crate::partner::valid_email(&email) {
+                    return Err(DomainError::validation(
+                        "customer_email",
+                        "is not an e-mail address",
+                    ));
+                }
+                Some(email)
+            }
+            None => None,
+        };
         let first = match &input.customer_ref {
             Some(customer) => self.store.first_conversion_at(program_id, customer).await?,
             None => None,
@@ -152,8 +169,9 @@ where
             attributed_by,
             customer_ref: input.customer_ref,
             payment_ref: input.payment_ref,
+            customer_email,
         };
-        let commission = if qualifies(&program.commission_rule, first, input.occurred_at) {
+        let mut commission = if qualifies(&program.commission_rule, first, input.occurred_at) {
             let amount = program.commission_rule.commission_for(&input.amount)?;
             amount.is_positive().then(|| {
                 Commission::earned(
@@ -166,6 +184,16 @@ where
         } else {
             None
         };
+        if let Some(earned) = commission.as_mut() {
+            let hold = hold_for_new_commission(
+                conversion.customer_email.as_deref(),
+                &member.email,
+                self.shares_bank_account(member).await?,
+            );
+            if let Some(reason) = hold {
+                *earned = earned.apply(CommissionEvent::Hold { reason, at: now })?;
+            }
+        }
         match self
             .store
             .insert_conversion(&conversion, commission.as_ref())
@@ -321,7 +349,7 @@ where
         let mut changed = Vec::new();
         for earned in rows.iter().filter(|c| c.kind == CommissionKind::Earned) {
             match earned.state {
-                CommissionState::Pending => {
+                CommissionState::Pending | CommissionState::OnHold { .. } => {
                     let event = if conversion.cancelled {
                         CommissionEvent::Cancelled { at: now }
                     } else {

@@ -3,6 +3,7 @@
 //! and maps the result; errors are [`ApiError`]s.
 
 pub mod batches;
+pub mod holds;
 pub mod login_links;
 pub mod ops;
 pub mod outbox;
@@ -81,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(programs::configure)
             .configure(batches::configure)
+            .configure(holds::configure)
             .configure(reports::configure)
             .configure(partner_reports::configure)
             .configure(login_links::configure)

@@ -12,7 +12,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use payouts_domain::commission::{Commission, ConversionInput};
+use payouts_domain::commission::{Commission, CommissionState, ConversionInput, OnHoldReason};
 use payouts_domain::connection::MerchantConnection;
 use payouts_domain::engine::{NewPartner, RecordOutcome};
 use payouts_domain::ids::{
@@ -936,6 +936,11 @@ pub struct ConversionBody {
     pub customer_ref: Option<String>,
     /// A Stripe payment reference (`pi_…`, `ch_…`, `in_…`), so refunds find it.
     pub payment_ref: Option<String>,
+    /// The customer's e-mail address. When it is the partner's, or at the
+    /// partner's own domain (not a public mailbox provider's), the
+    /// commission is created `on_hold` with reason `self_referral`.
+    #[schema(format = "email", max_length = 254, example = "jane@example.com")]
+    pub customer_email: Option<String>,
 }
 
 /// The result of recording a conversion.
@@ -973,7 +978,16 @@ pub async fn record_conversion(
             .map_err(|_| ApiError::validation("occurred_at", "must be an RFC 3339 timestamp"))?,
         None => state.engine.clock().now(),
     };
+    if let Some(email) = b.customer_email.as_deref()
+        && !payouts_domain::partner::valid_email(email.trim())
+    {
+        return Err(ApiError::validation(
+            "customer_email",
+            "must be an e-mail address",
+        ));
+    }
     let input = ConversionInput {
+        customer_email: b.customer_email,
         external_id: ExternalId::parse(b.external_id)?,
         amount: Money::new(b.amount, currency),
         occurred_at,
@@ -1009,8 +1023,11 @@ pub struct CommissionQuery {
     pub program_id: Option<String>,
     /// Only this partner's.
     pub partner_id: Option<String>,
-    /// `pending`, `finalized` or `voided`.
+    /// `pending`, `on_hold`, `finalized` or `voided`.
     pub state: Option<String>,
+    /// Only commissions on hold for this reason: `self_referral`,
+    /// `duplicate_account` or `manual` (implies `state=on_hold`).
+    pub hold_reason: Option<String>,
     /// `YYYY-MM`.
     pub period: Option<String>,
     /// Only those paid by this item.
@@ -1038,14 +1055,27 @@ pub async fn list_commissions(
     let q = query.into_inner();
     let merchant = merchant_for(&principal, q.merchant_id.as_deref())?;
     if let Some(s) = q.state.as_deref()
-        && !["pending", "finalized", "voided"].contains(&s)
+        && !CommissionState::NAMES.contains(&s)
     {
         return Err(ApiError::validation(
             "state",
-            "must be pending, finalized or voided",
+            "must be pending, on_hold, finalized or voided",
         ));
     }
+    let hold_reason = q
+        .hold_reason
+        .as_deref()
+        .map(|r| {
+            OnHoldReason::parse(r).ok_or_else(|| {
+                ApiError::validation(
+                    "hold_reason",
+                    "must be self_referral, duplicate_account or manual",
+                )
+            })
+        })
+        .transpose()?;
     let filter = CommissionFilter {
+        hold_reason,
         merchant_id: Some(merchant),
         program_id: q
             .program_id
