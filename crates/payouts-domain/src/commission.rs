@@ -536,6 +536,7 @@ mod tests {
 
     fn conversion() -> Conversion {
         Conversion {
+            customer_email: None,
             id: ConversionId::from_uuid(Uuid::nil()),
             merchant_id: MerchantId::parse("m").unwrap(),
             program_id: ProgramId::from_uuid(Uuid::nil()),
@@ -627,6 +628,95 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_hold_blocks_finalization_until_released_or_rejected() {
+        let c = pending();
+        let at = datetime!(2026-01-12 0:00 UTC);
+        let held = c
+            .apply(CommissionEvent::Hold {
+                reason: OnHoldReason::SelfReferral,
+                at,
+            })
+            .unwrap();
+        assert_eq!(
+            held.state,
+            CommissionState::OnHold {
+                reason: OnHoldReason::SelfReferral,
+                since: at
+            }
+        );
+        assert!(held.state.is_open());
+        // Never finalized while held, even long after the holding period.
+        let late = c.hold_until + Duration::days(365);
+        assert!(held.apply(CommissionEvent::Finalize { now: late }).is_err());
+        // A second hold keeps the first reason and instant.
+        let again = held
+            .apply(CommissionEvent::Hold {
+                reason: OnHoldReason::Manual,
+                at: late,
+            })
+            .unwrap();
+        assert_eq!(again, held);
+        // A partial refund shrinks it and keeps it held.
+        let refunded = held
+            .apply(CommissionEvent::Refunded {
+                sale: usd(10_000),
+                refunded: usd(5_000),
+                at,
+            })
+            .unwrap();
+        assert_eq!(refunded.amount, usd(1_000));
+        assert_eq!(refunded.state, held.state);
+        // Release: pending, and finalizable again.
+        let released = refunded.apply(CommissionEvent::Release).unwrap();
+        assert_eq!(released.state, CommissionState::Pending);
+        assert!(
+            released
+                .apply(CommissionEvent::Finalize { now: late })
+                .is_ok()
+        );
+        assert!(released.apply(CommissionEvent::Release).is_err());
+        assert!(released.apply(CommissionEvent::Reject { at }).is_err());
+        // Reject: voided at zero; a replay is fine, a release is not.
+        let rejected = held.apply(CommissionEvent::Reject { at: late }).unwrap();
+        assert_eq!(rejected.amount, usd(0));
+        assert_eq!(
+            rejected.state,
+            CommissionState::Voided {
+                at: late,
+                reason: ChangeReason::Rejected
+            }
+        );
+        assert_eq!(
+            rejected.apply(CommissionEvent::Reject { at }).unwrap(),
+            rejected
+        );
+        assert!(rejected.apply(CommissionEvent::Release).is_err());
+        // A finalized commission cannot be held.
+        let f = c
+            .apply(CommissionEvent::Finalize { now: c.hold_until })
+            .unwrap();
+        assert!(
+            f.apply(CommissionEvent::Hold {
+                reason: OnHoldReason::Manual,
+                at
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn hold_reasons_round_trip_their_wire_names() {
+        for r in OnHoldReason::ALL {
+            assert_eq!(OnHoldReason::parse(r.as_str()), Some(r));
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::json!(r.as_str())
+            );
+        }
+        assert_eq!(OnHoldReason::parse("fraud"), None);
     }
 
     #[test]

@@ -1153,6 +1153,7 @@ mod tests {
     #[test]
     fn a_membership_view_is_the_domain_membership_json() {
         let m = Membership {
+            bank_fingerprint: None,
             id: MembershipId::from(uuid::Uuid::new_v4()),
             partner_id: PartnerId::from(uuid::Uuid::new_v4()),
             program_id: ProgramId::from(uuid::Uuid::new_v4()),
