@@ -287,6 +287,23 @@ where
         self.settle_commissions(&current).await
     }
 
+    /// A conversion by id.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`].
+    pub async fn conversion(
+        &self,
+        id: crate::ids::ConversionId,
+    ) -> Result<Conversion, DomainError> {
+        self.store
+            .conversion(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound {
+                entity: "conversion",
+                id: id.to_string(),
+            })
+    }
+
     async fn conversion_by_external(
         &self,
         merchant: &MerchantId,

@@ -70,6 +70,25 @@ where
         Ok(self.store.list_commissions(&filter, page).await?)
     }
 
+    /// One commission, of `merchant` (any merchant's with `None`).
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for another merchant's or an unknown one.
+    pub async fn commission(
+        &self,
+        merchant: Option<&MerchantId>,
+        id: CommissionId,
+    ) -> Result<Commission, DomainError> {
+        self.store
+            .commission(id)
+            .await?
+            .filter(|c| merchant.is_none_or(|m| c.merchant_id == *m))
+            .ok_or_else(|| DomainError::NotFound {
+                entity: "commission",
+                id: id.to_string(),
+            })
+    }
+
     /// Applies an operator's decision to one of the merchant's commissions
     /// (any merchant's with `None`, for platform operators), compare-and-set: hold a pending earned commission (`manual`),
     /// release a held one (back to `pending`, finalized by the next run
@@ -89,15 +108,7 @@ where
         id: CommissionId,
         decision: HoldDecision,
     ) -> Result<Commission, DomainError> {
-        let current = self
-            .store
-            .commission(id)
-            .await?
-            .filter(|c| merchant.is_none_or(|m| c.merchant_id == *m))
-            .ok_or_else(|| DomainError::NotFound {
-                entity: "commission",
-                id: id.to_string(),
-            })?;
+        let current = self.commission(merchant, id).await?;
         let now = self.clock.now();
         let event = match decision {
             HoldDecision::Hold => CommissionEvent::Hold {

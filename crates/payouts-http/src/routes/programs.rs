@@ -631,6 +631,11 @@ pub struct MembershipView {
     /// When the partner joined (RFC 3339).
     #[schema(format = DateTime)]
     pub joined_at: String,
+    /// Stripe's fingerprint of the Express account's default bank account,
+    /// as last read (`null` before one is added). Two partners of the
+    /// merchant with the same one have their commissions held
+    /// `duplicate_account`.
+    pub bank_fingerprint: Option<String>,
 }
 
 /// A membership's Express onboarding state.
@@ -663,6 +668,7 @@ impl From<Membership> for MembershipView {
             referral_key: m.referral_key.to_string(),
             status: super::wire_name(&m.status).unwrap_or_else(|| "active".to_owned()),
             joined_at: rfc3339(m.joined_at),
+            bank_fingerprint: m.bank_fingerprint,
         }
     }
 }
