@@ -634,7 +634,7 @@ async fn the_whole_journey_over_http() {
     assert_eq!(again["outcome"], "duplicate");
     // During probation automatic payouts pause: a new batch is not approved by the policy.
     // Re-authorising clears probation.
-    connect(&app, &admin).await;
+    let reconnected = connect(&app, &admin).await;
     let (_, p) = app
         .get(&format!("/api/v1/programs/{program_id}"), &admin)
         .await;
@@ -723,6 +723,15 @@ async fn the_whole_journey_over_http() {
     assert_eq!(b["batch"]["total"]["amount"], 2_000);
     assert_eq!(b["batch"]["state"], "approved", "{b}");
     let second = b["batch"]["id"].as_str().unwrap().to_owned();
+    // The merchant's account since re-authorising has its own funds.
+    app.sb
+        .set_balance(SetBalance {
+            account: Some(reconnected.clone()),
+            currency: "usd".to_owned(),
+            available: 100_000,
+            pending: 0,
+        })
+        .unwrap();
     let (s, accepted) = app
         .post(
             &format!("/api/v1/batches/{second}/execute"),
@@ -731,11 +740,20 @@ async fn the_whole_journey_over_http() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
-    eventually(Duration::from_secs(30), || async {
+    let mut view = Value::Null;
+    for _ in 0..200 {
         let (_, v) = app.get(&format!("/api/v1/batches/{second}"), &admin).await;
-        (v["summary"]["posted_count"] == 1).then_some(v)
-    })
-    .await;
+        view = v;
+        let s = &view["summary"];
+        if s["posted_count"].as_u64().unwrap_or(0) + s["failed_count"].as_u64().unwrap_or(0) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, items) = app
+        .get(&format!("/api/v1/batches/{second}/items"), &admin)
+        .await;
+    assert_eq!(view["summary"]["posted_count"], 1, "{view} {items}");
     let (_, list) = app
         .get(
             &format!("/api/v1/commissions?partner_id={tom_partner}&period={held_period}"),
