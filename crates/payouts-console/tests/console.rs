@@ -1932,7 +1932,10 @@ async fn the_holds_page_releases_and_rejects_held_commissions() {
     let res = c.get("/dashboard/partners/holds", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
-    assert!(html.contains("href=\"/dashboard/partners/holds\""), "nav link");
+    assert!(
+        html.contains("href=\"/dashboard/partners/holds\""),
+        "nav link"
+    );
     for text in [
         "tom@partners.test",
         "ord_self",
@@ -1952,7 +1955,10 @@ async fn the_holds_page_releases_and_rejects_held_commissions() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("ord_2") && !html.contains("ord_self"), "{html}");
+    assert!(
+        html.contains("ord_2") && !html.contains("ord_self"),
+        "{html}"
+    );
     let res = c
         .get("/dashboard/partners/holds?reason=fraud", Some(&cookie))
         .await;

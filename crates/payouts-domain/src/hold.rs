@@ -121,7 +121,14 @@ mod tests {
 
     #[test]
     fn a_shared_public_domain_is_not() {
-        for domain in ["gmail.com", "outlook.com", "hotmail.com", "yahoo.com", "icloud.com", "proton.me"] {
+        for domain in [
+            "gmail.com",
+            "outlook.com",
+            "hotmail.com",
+            "yahoo.com",
+            "icloud.com",
+            "proton.me",
+        ] {
             assert!(
                 !is_self_referral(&format!("ann@{domain}"), &format!("bob@{domain}")),
                 "{domain}"
@@ -168,9 +175,6 @@ mod tests {
             hold_for_new_commission(Some("ann@gmail.com"), "bob@gmail.com", true),
             Some(OnHoldReason::DuplicateAccount)
         );
-        assert_eq!(
-            hold_for_new_commission(None, "bob@acme.io", false),
-            None
-        );
+        assert_eq!(hold_for_new_commission(None, "bob@acme.io", false), None);
     }
 }

@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    batches, holds, login_links, ops, outbox, partner_reports, platform, programs, reports, webhooks,
+    batches, holds, login_links, ops, outbox, partner_reports, platform, programs, reports,
+    webhooks,
 };
 
 /// The API document served at `/openapi.json`.

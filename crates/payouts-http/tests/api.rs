@@ -1455,7 +1455,8 @@ async fn holds_are_listed_released_and_rejected() {
     let (ben, ben_account) = onboarded(&api, &admin, &program, "ben").await;
     let path = format!("/api/v1/programs/{program}/conversions");
     let sale = |ext: &str, key: &str, email: Option<&str>| {
-        let mut body = json!({"external_id": ext, "amount": 10_000, "currency": "usd", "referral_key": key});
+        let mut body =
+            json!({"external_id": ext, "amount": 10_000, "currency": "usd", "referral_key": key});
         if let Some(e) = email {
             body["customer_email"] = json!(e);
         }
@@ -1495,16 +1496,28 @@ async fn holds_are_listed_released_and_rejected() {
     assert_eq!(again["state"], held["state"]);
     let other = api.admin("m_other");
     let (s, body) = api
-        .post(&format!("/api/v1/commissions/{o2}/reject"), &other, json!({}))
+        .post(
+            &format!("/api/v1/commissions/{o2}/reject"),
+            &other,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
     let partner = api.token(&[Role::Partner], "m_holds", None);
     let (s, _) = api
-        .post(&format!("/api/v1/commissions/{o2}/reject"), &partner, json!({}))
+        .post(
+            &format!("/api/v1/commissions/{o2}/reject"),
+            &partner,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, rejected) = api
-        .post(&format!("/api/v1/commissions/{o2}/reject"), &admin, json!({}))
+        .post(
+            &format!("/api/v1/commissions/{o2}/reject"),
+            &admin,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{rejected}");
     assert_eq!(rejected["state"]["state"], "voided");
@@ -1512,16 +1525,27 @@ async fn holds_are_listed_released_and_rejected() {
     assert_eq!(rejected["amount"]["amount"], 0);
     assert_eq!(rejected["original_amount"]["amount"], 2_000);
     let (s, body) = api
-        .post(&format!("/api/v1/commissions/{o2}/release"), &admin, json!({}))
+        .post(
+            &format!("/api/v1/commissions/{o2}/release"),
+            &admin,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "invalid_state", "{body}");
     for (bad, status) in [
         ("not-a-uuid", StatusCode::BAD_REQUEST),
-        ("00000000-0000-4000-8000-000000000000", StatusCode::NOT_FOUND),
+        (
+            "00000000-0000-4000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
     ] {
         let (s, body) = api
-            .post(&format!("/api/v1/commissions/{bad}/release"), &admin, json!({}))
+            .post(
+                &format!("/api/v1/commissions/{bad}/release"),
+                &admin,
+                json!({}),
+            )
             .await;
         assert_eq!(s, status, "{bad}: {body}");
     }
@@ -1543,7 +1567,11 @@ async fn holds_are_listed_released_and_rejected() {
     }
     for m in [&ann, &ben] {
         let (s, view) = api
-            .post(&format!("/api/v1/memberships/{m}/refresh"), &admin, json!({}))
+            .post(
+                &format!("/api/v1/memberships/{m}/refresh"),
+                &admin,
+                json!({}),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{view}");
         assert_eq!(view["bank_fingerprint"], "fp_shared_1", "{view}");
@@ -1584,7 +1612,11 @@ async fn holds_are_listed_released_and_rejected() {
     }
     // Release Ben's: pending again.
     let (s, released) = api
-        .post(&format!("/api/v1/commissions/{o3}/release"), &admin, json!({}))
+        .post(
+            &format!("/api/v1/commissions/{o3}/release"),
+            &admin,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{released}");
     assert_eq!(released["state"]["state"], "pending");

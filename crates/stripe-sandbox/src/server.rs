@@ -564,7 +564,9 @@ fn set_external_account(
     }
     let last4 = req.last4.unwrap_or_else(|| "6789".to_owned());
     if last4.len() != 4 || !last4.chars().all(|c| c.is_ascii_digit()) {
-        return Err(SandboxError::Invalid("last4 must be four digits".to_owned()));
+        return Err(SandboxError::Invalid(
+            "last4 must be four digits".to_owned(),
+        ));
     }
     let (bank, event) = {
         let mut s = inner.lock();

@@ -193,10 +193,7 @@ impl Account {
 
     /// The account's external accounts, as `data` of a list.
     pub(crate) fn external_accounts(&self) -> Vec<Value> {
-        self.bank_account
-            .iter()
-            .map(|b| b.to_json(self))
-            .collect()
+        self.bank_account.iter().map(|b| b.to_json(self)).collect()
     }
 
     /// Marks onboarding done: every requested capability becomes active.

@@ -135,9 +135,10 @@ pub async fn list(
 ) -> Result<HttpResponse, ConsoleError> {
     staff_only(&signed)?;
     let reason = match query.reason.as_deref().filter(|r| !r.is_empty()) {
-        Some(r) => Some(OnHoldReason::parse(r).ok_or_else(|| {
-            ConsoleError::Invalid(format!("There is no hold reason “{r}”."))
-        })?),
+        Some(r) => Some(
+            OnHoldReason::parse(r)
+                .ok_or_else(|| ConsoleError::Invalid(format!("There is no hold reason “{r}”.")))?,
+        ),
         None => None,
     };
     let mut request = PageRequest::first(PAGE_SIZE);

@@ -14,8 +14,8 @@ use crate::ids::{AccountId, MerchantId, StateToken};
 use crate::notification::{NotificationKind, Recipient};
 use crate::partner::{MembershipStatus, OnboardingState};
 use crate::ports::{
-    Clock, CommissionStore, ConnectGateway, ConnectionStore, FailureKind, IdGenerator, ItemStore, MembershipStore,
-    OutboxStore, PayoutGateway, ProgramStore,
+    Clock, CommissionStore, ConnectGateway, ConnectionStore, FailureKind, IdGenerator, ItemStore,
+    MembershipStore, OutboxStore, PayoutGateway, ProgramStore,
 };
 use crate::program::{HoldReason, ProgramEvent, ProgramStatus};
 

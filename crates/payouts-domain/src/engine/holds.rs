@@ -219,7 +219,11 @@ where
                 .filter(|c| c.kind == CommissionKind::Earned && c.membership_id == membership.id)
             {
                 let next = c.apply(CommissionEvent::Hold { reason, at: now })?;
-                match self.store.update_commission(&next, &c.state, &c.amount).await {
+                match self
+                    .store
+                    .update_commission(&next, &c.state, &c.amount)
+                    .await
+                {
                     Ok(()) => held = held.saturating_add(1),
                     Err(StoreError::Conflict { .. }) => {}
                     Err(other) => return Err(other.into()),

@@ -14,8 +14,8 @@ use crate::partner::{
     Coupon, Membership, MembershipStatus, OnboardingState, valid_country, valid_email,
 };
 use crate::ports::{
-    Clock, CommissionStore, ConnectGateway, ConnectionStore, CouponStore, ExpressAccountRequest, HostedLink,
-    IdGenerator, ItemStore, LinkKind, MembershipStore, PayoutGateway, ProgramStore,
+    Clock, CommissionStore, ConnectGateway, ConnectionStore, CouponStore, ExpressAccountRequest,
+    HostedLink, IdGenerator, ItemStore, LinkKind, MembershipStore, PayoutGateway, ProgramStore,
     PromotionCodeRequest, SettingsStore,
 };
 use crate::program::{
@@ -285,7 +285,6 @@ where
         })?;
         Ok(self.gateway.login_link(&account).await?)
     }
-
 }
 
 impl<S, G, C, I> Payouts<S, G, C, I>

@@ -114,7 +114,11 @@ pub async fn a_self_referral_is_held_and_paid_after_release<S: PayoutStore + Clo
     assert!(!second.has_more);
     let manual = w
         .engine
-        .holds(&w.merchant, Some(OnHoldReason::Manual), PageRequest::first(10))
+        .holds(
+            &w.merchant,
+            Some(OnHoldReason::Manual),
+            PageRequest::first(10),
+        )
         .await
         .unwrap();
     assert!(manual.data.is_empty());
@@ -202,7 +206,10 @@ pub async fn a_manual_hold_is_rejected_and_never_paid<S: PayoutStore + Clone>(st
     assert_eq!(stored(&w, &c).await, rejected);
     w.assert_ledger().await;
     // A replay of the reject changes nothing; a release is refused.
-    assert_eq!(decide(&w, &c, HoldDecision::Reject).await.unwrap(), rejected);
+    assert_eq!(
+        decide(&w, &c, HoldDecision::Reject).await.unwrap(),
+        rejected
+    );
     assert!(matches!(
         decide(&w, &c, HoldDecision::Release).await,
         Err(DomainError::Transition(_))

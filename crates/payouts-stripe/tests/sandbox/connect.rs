@@ -169,8 +169,7 @@ async fn bank_fingerprints_come_from_the_external_accounts() {
             membership_id: membership,
             email: "sarah@example.com".to_owned(),
             country: "US".to_owned(),
-            key: IdempotencyKey::parse(format!("membership-{membership}-express-account"))
-                .unwrap(),
+            key: IdempotencyKey::parse(format!("membership-{membership}-express-account")).unwrap(),
         };
         accounts.push(env.gw.create_express_account(&req).await.unwrap());
     }
@@ -206,7 +205,11 @@ async fn bank_fingerprints_come_from_the_external_accounts() {
         )
         .unwrap();
     assert_eq!(
-        env.gw.bank_fingerprint(&accounts[1]).await.unwrap().as_deref(),
+        env.gw
+            .bank_fingerprint(&accounts[1])
+            .await
+            .unwrap()
+            .as_deref(),
         Some("fp_other")
     );
     let bad = env.sb.set_external_account(
