@@ -475,11 +475,16 @@ pub(crate) fn conversion_row(c: &Conversion) -> Result<entity::conversion::Model
     })
 }
 
-/// The stored `(state, state_at_ns, void_reason, hold_reason)` of a
-/// commission state; `state_at_ns` is when it was finalized, voided or held.
+/// A commission state's stored columns: `(state, state_at_ns, void_reason,
+/// hold_reason)`.
+pub(crate) type CommissionStateColumns =
+    (&'static str, Option<i64>, Option<String>, Option<String>);
+
+/// The stored columns of a commission state; `state_at_ns` is when it was
+/// finalized, voided or held.
 pub(crate) fn commission_state(
     state: &CommissionState,
-) -> Result<(&'static str, Option<i64>, Option<String>, Option<String>), StoreError> {
+) -> Result<CommissionStateColumns, StoreError> {
     Ok(match state {
         CommissionState::Pending => ("pending", None, None, None),
         CommissionState::OnHold { reason, since } => (
