@@ -81,7 +81,7 @@ fn path_parameter_schema(name: &str) -> Option<utoipa::openapi::schema::Object> 
     let pattern = |p: &str| string().pattern(Some(p.to_owned())).build();
     Some(match name {
         "program_id" | "batch_id" | "item_id" | "membership_id" | "partner_id" | "endpoint_id"
-        | "notification_id" => string()
+        | "commission_id" | "notification_id" => string()
             .format(Some(SchemaFormat::Custom("uuid".to_owned())))
             .build(),
         "account_id" => pattern("^acct_[A-Za-z0-9]+$"),
