@@ -313,8 +313,53 @@ async fn the_whole_journey_over_http() {
     )
     .await;
 
-    // 4. Finalize the period.
-    let period = time::OffsetDateTime::now_utc().date();
+    // A self-referral: Tom's own address (another case) buys through his
+    // link, last month. The commission is held for review.
+    let today = time::OffsetDateTime::now_utc();
+    let last_month = today
+        .replace_day(1)
+        .unwrap()
+        .checked_sub(time::Duration::days(1))
+        .unwrap();
+    let held_period = format!(
+        "{:04}-{:02}",
+        last_month.year(),
+        u8::from(last_month.month())
+    );
+    let (s, r) = app
+        .post(
+            &path,
+            &admin,
+            &conv(
+                "ord_self",
+                10_000,
+                json!({"referral_key": "tom", "customer_email": "TOM@partners.test",
+                       "occurred_at": last_month.format(&time::format_description::well_known::Rfc3339).unwrap()}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["conversion"]["customer_email"], "TOM@partners.test");
+    assert_eq!(r["commission"]["state"]["state"], "on_hold", "{r}");
+    assert_eq!(r["commission"]["state"]["reason"], "self_referral");
+    let held_id = r["commission"]["id"].as_str().unwrap().to_owned();
+    // A malformed address is refused and records nothing.
+    let (s, body) = app
+        .post(
+            &path,
+            &admin,
+            &conv(
+                "ord_bad_email",
+                10_000,
+                json!({"referral_key": "tom", "customer_email": "tom at partners"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["param"], "customer_email");
+
+    // 4. Finalize the period: the held commission is not finalized.
+    let period = today.date();
     let period = format!("{:04}-{:02}", period.year(), u8::from(period.month()));
     let (s, f) = app
         .post(
@@ -594,7 +639,7 @@ async fn the_whole_journey_over_http() {
     assert_eq!(again["outcome"], "duplicate");
     // During probation automatic payouts pause: a new batch is not approved by the policy.
     // Re-authorising clears probation.
-    connect(&app, &admin).await;
+    let reconnected = connect(&app, &admin).await;
     let (_, p) = app
         .get(&format!("/api/v1/programs/{program_id}"), &admin)
         .await;
@@ -638,6 +683,109 @@ async fn the_whole_journey_over_http() {
     assert_eq!(r["commission"]["rule"]["tier"], 1);
     assert_eq!(r["commission"]["rule"]["total"], 10_000);
 
+    // The held commission was in no batch. An operator finds it among the
+    // holds and releases it; the next batch (last month's) pays it.
+    let (s, holds) = app
+        .get(
+            "/api/v1/commissions?state=on_hold&hold_reason=self_referral",
+            &admin,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{holds}");
+    let holds = holds["data"].as_array().unwrap();
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    assert_eq!(holds[0]["id"], held_id.as_str());
+    assert!(holds[0]["payout_item_id"].is_null());
+    let (s, body) = app
+        .post(
+            &format!("/api/v1/commissions/{held_id}/release"),
+            &other,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another merchant: {body}");
+    let (s, released) = app
+        .post(
+            &format!("/api/v1/commissions/{held_id}/release"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{released}");
+    assert_eq!(released["state"]["state"], "pending");
+    let (s, body) = app
+        .post(
+            &format!("/api/v1/commissions/{held_id}/release"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "not on hold any more: {body}");
+    let (s, f) = app
+        .post(
+            &format!("/api/v1/programs/{program_id}/periods/{held_period}/finalize"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{f}");
+    assert_eq!(f["finalized"], 1);
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/programs/{program_id}/batches"),
+            &admin,
+            &json!({"period": held_period}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["batch"]["item_count"], 1, "{b}");
+    assert_eq!(b["batch"]["total"]["amount"], 2_000);
+    assert_eq!(b["batch"]["state"], "approved", "{b}");
+    let second = b["batch"]["id"].as_str().unwrap().to_owned();
+    // The merchant's account since re-authorising has its own funds.
+    app.sb
+        .set_balance(SetBalance {
+            account: Some(reconnected.clone()),
+            currency: "usd".to_owned(),
+            available: 100_000,
+            pending: 0,
+        })
+        .unwrap();
+    let (s, accepted) = app
+        .post(
+            &format!("/api/v1/batches/{second}/execute"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{accepted}");
+    let mut view = Value::Null;
+    for _ in 0..200 {
+        let (_, v) = app.get(&format!("/api/v1/batches/{second}"), &admin).await;
+        view = v;
+        let s = &view["summary"];
+        if s["posted_count"].as_u64().unwrap_or(0) + s["failed_count"].as_u64().unwrap_or(0) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, items) = app
+        .get(&format!("/api/v1/batches/{second}/items"), &admin)
+        .await;
+    assert_eq!(view["summary"]["posted_count"], 1, "{view} {items}");
+    let (_, list) = app
+        .get(
+            &format!("/api/v1/commissions?partner_id={tom_partner}&period={held_period}"),
+            &admin,
+        )
+        .await;
+    let paid_held = &list["data"].as_array().unwrap()[0];
+    assert_eq!(paid_held["id"], held_id.as_str());
+    assert_eq!(paid_held["state"]["state"], "finalized");
+    assert!(paid_held["payout_item_id"].is_string(), "{paid_held}");
+    let ledger = app.sb.ledger(&LedgerFilter::default());
+    assert_eq!(ledger.totals_by_currency.get("usd"), Some(&12_000));
+
     // A refund through the API after payment, in a second program whose
     // last month is paid: Lee's $100 was paid in last month's batch; his
     // sale is then refunded in full, so a -$100 adjustment is a debt
@@ -648,8 +796,6 @@ async fn the_whole_journey_over_http() {
     assert_eq!(s, StatusCode::CREATED, "{p2}");
     let resellers_id = p2["id"].as_str().unwrap().to_owned();
     let (lee, _) = onboard(&app, &admin, &resellers_id, "lee").await;
-    let today = time::OffsetDateTime::now_utc();
-    let last_month = today.replace_day(1).unwrap() - time::Duration::days(1);
     let last_period = format!(
         "{:04}-{:02}",
         last_month.year(),

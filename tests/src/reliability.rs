@@ -584,6 +584,7 @@ pub async fn seed(engine: &Arc<Engine>, ctl: &Ctl, n: usize) -> Seeded {
                     .record_conversion(
                         program.id,
                         ConversionInput {
+                            customer_email: None,
                             external_id: ExternalId::parse(format!("ord-{i:04}")).unwrap(),
                             amount: usd(sale),
                             occurred_at,

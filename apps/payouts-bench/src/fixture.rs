@@ -392,6 +392,7 @@ pub async fn seed(
             .get(i % destinations.len())
             .ok_or_else(|| fail("no destination"))?;
         members.push(Membership {
+            bank_fingerprint: None,
             id: MembershipId::from_uuid(Uuid::new_v4()),
             partner_id: PartnerId::from_uuid(Uuid::new_v4()),
             program_id: program.id,

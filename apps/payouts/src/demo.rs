@@ -203,6 +203,7 @@ async fn story(
     ];
     for (external, amount, coupon_code, referral) in sales {
         let input = ConversionInput {
+            customer_email: None,
             external_id: ExternalId::parse(external).map_err(|e| CliError::Demo(e.to_string()))?,
             amount: usd(amount),
             occurred_at,
@@ -223,6 +224,7 @@ async fn story(
     }
     // The same order again is recognised and changes nothing.
     let replay = ConversionInput {
+        customer_email: None,
         external_id: ExternalId::parse("order-1001").map_err(|e| CliError::Demo(e.to_string()))?,
         amount: usd(50_000),
         occurred_at,

@@ -394,6 +394,7 @@ async fn batch_commands_run_against_a_running_sandbox() {
             .record_conversion(
                 program.id,
                 ConversionInput {
+                    customer_email: None,
                     external_id: ExternalId::parse(format!("order-{i}")).unwrap(),
                     amount: usd(10_000),
                     occurred_at: now,

@@ -32,7 +32,8 @@ pub const COOKIE: &str = "payouts_session";
 /// Registers the console's routes (at the root of the service).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use views::{
-        batch, connect, home, platform, portal, program, reconciliation, signin, statement, tax,
+        batch, connect, holds, home, platform, portal, program, reconciliation, signin, statement,
+        tax,
     };
     cfg.route("/console.css", web::get().to(assets::css))
         .route("/favicon.ico", web::get().to(assets::favicon))
@@ -58,6 +59,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(tax::csv),
         )
         .route("/dashboard/partners", web::get().to(home::home))
+        .route("/dashboard/partners/holds", web::get().to(holds::list))
+        .route(
+            "/dashboard/partners/holds/{commission_id}/release",
+            web::post().to(holds::release),
+        )
+        .route(
+            "/dashboard/partners/holds/{commission_id}/reject",
+            web::post().to(holds::reject),
+        )
         .route(
             "/dashboard/partners/notifications/{notification_id}/replay",
             web::post().to(home::replay),

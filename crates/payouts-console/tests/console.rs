@@ -1951,3 +1951,171 @@ async fn the_1099_page_and_the_portals_printable_statements() {
         .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
 }
+
+/// The holds page lists a self-referral and a manual hold with partner,
+/// order, amount, reason in words and since when; Release makes one
+/// pending again; Reject asks first, restating amount, partner and order,
+/// then voids it; without the CSRF token nothing happens; a partner may not
+/// see the page, and another merchant's commission is 404.
+#[tokio::test]
+async fn the_holds_page_releases_and_rejects_held_commissions() {
+    let c = Console::start().await;
+    let admin = c.token(Role::TenantAdmin, "m_h");
+    let program = c
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/programs",
+            &admin,
+            json!({
+                "name": "Spring", "currency": "usd",
+                "commission": {"type": "percent", "percent": "20"},
+                "holding_days": 0,
+                "minimum_payout": {"amount": 100, "currency": "usd"},
+                "auto_payout_policy": "manual", "coupon_sync_mode": "manual"
+            }),
+        )
+        .await;
+    let program_id = at(&program, "/id").to_owned();
+    c.onboard(&admin, &program_id, "tom").await;
+    let conversions = format!("/api/v1/programs/{program_id}/conversions");
+    let self_ref = c
+        .api(
+            reqwest::Method::POST,
+            &conversions,
+            &admin,
+            json!({"external_id": "ord_self", "amount": 10_000, "currency": "usd",
+                   "referral_key": "tom", "customer_email": "tom@partners.test"}),
+        )
+        .await;
+    assert_eq!(at(&self_ref, "/commission/state/state"), "on_hold");
+    let self_id = at(&self_ref, "/commission/id").to_owned();
+    let plain = c
+        .api(
+            reqwest::Method::POST,
+            &conversions,
+            &admin,
+            json!({"external_id": "ord_2", "amount": 25_000, "currency": "usd", "referral_key": "tom"}),
+        )
+        .await;
+    let plain_id = at(&plain, "/commission/id").to_owned();
+    let held = c
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/v1/commissions/{plain_id}/hold"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(at(&held, "/state/reason"), "manual");
+
+    let cookie = c.session("m_h", "tenant_admin").await;
+    let res = c.get("/dashboard/partners/holds", Some(&cookie)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("href=\"/dashboard/partners/holds\""),
+        "nav link"
+    );
+    for text in [
+        "tom@partners.test",
+        "ord_self",
+        "USD 20.00",
+        "Self-referral: the customer",
+        "ord_2",
+        "USD 50.00",
+        "Held by hand for review",
+    ] {
+        assert!(html.contains(text), "{text}: {html}");
+    }
+    let csrf = csrf_of(&html);
+    // One reason at a time.
+    let html = c
+        .get("/dashboard/partners/holds?reason=manual", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("ord_2") && !html.contains("ord_self"),
+        "{html}"
+    );
+    let res = c
+        .get("/dashboard/partners/holds?reason=fraud", Some(&cookie))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+
+    // Without the token nothing is released.
+    let release = format!("/dashboard/partners/holds/{self_id}/release");
+    let forged = c.post_form(&release, &cookie, &c.base, "nope").await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let released = c.post_form(&release, &cookie, &c.base, &csrf).await;
+    assert_eq!(released.status(), StatusCode::SEE_OTHER);
+    let list = c
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/commissions?state=on_hold",
+            &admin,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+    // Releasing it again says it was decided already.
+    let again = c.post_form(&release, &cookie, &c.base, &csrf).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+
+    // Reject asks first, restating what will happen.
+    let reject = format!("/dashboard/partners/holds/{plain_id}/reject");
+    let ask = c
+        .post_fields(&reject, &cookie, &[("csrf_token", csrf.as_str())])
+        .await;
+    assert_eq!(ask.status(), StatusCode::OK);
+    let html = ask.text().await.unwrap();
+    assert!(
+        html.contains("Reject tom@partners.test's USD 50.00 commission on order ord_2?"),
+        "{html}"
+    );
+    assert!(html.contains("name=\"confirm\" value=\"yes\""));
+    let yes = c
+        .post_fields(
+            &reject,
+            &cookie,
+            &[("csrf_token", csrf.as_str()), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(yes.status(), StatusCode::SEE_OTHER);
+    let html = c
+        .get("/dashboard/partners/holds", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Nothing is on hold."), "{html}");
+    let list = c
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/commissions?state=voided",
+            &admin,
+            Value::Null,
+        )
+        .await;
+    assert_eq!(at(&list, "/data/0/state/reason"), "rejected", "{list}");
+
+    // Another merchant's staff: 404; a partner: 403.
+    let other = c.session("m_other", "tenant_admin").await;
+    let html = c
+        .get("/dashboard/partners/holds", Some(&other))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let other_csrf = csrf_of(&html);
+    let res = c
+        .post_form(
+            &format!("/dashboard/partners/holds/{self_id}/release"),
+            &other,
+            &c.base,
+            &other_csrf,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}

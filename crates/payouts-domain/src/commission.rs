@@ -1,6 +1,9 @@
 //! Conversions, attribution, and the commission lifecycle (seed 004):
 //! `pending` while the holding period runs (refunds reduce or void it),
 //! then `finalized` and immutable; later changes are signed adjustments.
+//! A commission under review is `on_hold` (issue 16): never finalized nor
+//! batched until an operator releases it (back to `pending`) or rejects it
+//! (`voided`, reason `rejected`).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -56,6 +59,10 @@ pub struct ConversionInput {
     /// The product sold, for per-product rates.
     #[serde(default)]
     pub product_id: Option<ProductId>,
+    /// The customer's e-mail address, when the merchant knows it: the
+    /// self-referral check compares it with the partner's.
+    #[serde(default)]
+    pub customer_email: Option<String>,
 }
 
 /// A recorded, attributed conversion.
@@ -101,6 +108,9 @@ pub struct Conversion {
     /// How many corrections were made (each one a new target state).
     #[serde(default)]
     pub corrections: u32,
+    /// The customer's e-mail address, as the merchant reported it.
+    #[serde(default)]
+    pub customer_email: Option<String>,
 }
 
 /// The attribution rule: **a coupon code beats a referral link**. A code is
@@ -143,6 +153,8 @@ pub enum ChangeReason {
     Cancellation,
     /// An operator corrected it.
     Manual,
+    /// An operator rejected it while it was on hold.
+    Rejected,
 }
 
 impl ChangeReason {
@@ -152,7 +164,43 @@ impl ChangeReason {
             ChangeReason::Refund => "refund",
             ChangeReason::Cancellation => "cancellation",
             ChangeReason::Manual => "manual",
+            ChangeReason::Rejected => "rejected",
         }
+    }
+}
+
+/// Why a commission is on hold (see [`crate::hold`] for the rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnHoldReason {
+    /// The customer is, by e-mail, the partner themself.
+    SelfReferral,
+    /// The partner's bank account is also another partner's.
+    DuplicateAccount,
+    /// An operator held it.
+    Manual,
+}
+
+impl OnHoldReason {
+    /// The wire name.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            OnHoldReason::SelfReferral => "self_referral",
+            OnHoldReason::DuplicateAccount => "duplicate_account",
+            OnHoldReason::Manual => "manual",
+        }
+    }
+
+    /// Every reason, in wire order.
+    pub const ALL: [OnHoldReason; 3] = [
+        OnHoldReason::SelfReferral,
+        OnHoldReason::DuplicateAccount,
+        OnHoldReason::Manual,
+    ];
+
+    /// The reason with this wire name.
+    pub fn parse(s: &str) -> Option<OnHoldReason> {
+        OnHoldReason::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -177,6 +225,15 @@ pub enum CommissionKind {
 pub enum CommissionState {
     /// In its holding period: refunds reduce it, cancellation voids it.
     Pending,
+    /// Under review: refunds and cancellation act as on `pending`, but it
+    /// is never finalized until released.
+    OnHold {
+        /// Why.
+        reason: OnHoldReason,
+        /// Since when.
+        #[serde(with = "time::serde::rfc3339")]
+        since: OffsetDateTime,
+    },
     /// Locked for payout; immutable.
     Finalized {
         /// When.
@@ -198,8 +255,21 @@ impl CommissionState {
     pub const fn as_str(&self) -> &'static str {
         match self {
             CommissionState::Pending => "pending",
+            CommissionState::OnHold { .. } => "on_hold",
             CommissionState::Finalized { .. } => "finalized",
             CommissionState::Voided { .. } => "voided",
+        }
+    }
+
+    /// Every wire name, in lifecycle order.
+    pub const NAMES: [&'static str; 4] = ["pending", "on_hold", "finalized", "voided"];
+
+    /// True for the states a refund or cancellation changes in place
+    /// (before finalization): `pending` and `on_hold`.
+    pub const fn is_open(&self) -> bool {
+        match self {
+            CommissionState::Pending | CommissionState::OnHold { .. } => true,
+            CommissionState::Finalized { .. } | CommissionState::Voided { .. } => false,
         }
     }
 }
@@ -272,6 +342,20 @@ pub enum CommissionEvent {
     Finalize {
         /// The clock.
         now: OffsetDateTime,
+    },
+    /// Held for review.
+    Hold {
+        /// Why.
+        reason: OnHoldReason,
+        /// When.
+        at: OffsetDateTime,
+    },
+    /// An operator released the hold: back to `pending`.
+    Release,
+    /// An operator rejected it: voided, reason `rejected`.
+    Reject {
+        /// When.
+        at: OffsetDateTime,
     },
 }
 
@@ -364,10 +448,18 @@ impl Commission {
     ///   cancellations are refused here and become adjustments (see
     ///   [`Commission::adjustment_needed`]).
     /// * `voided`: refunds and cancellations are replays, finalize leaves it voided.
+    /// * `pending` + hold: `on_hold`; a hold of a held commission keeps
+    ///   the first reason and instant.
+    /// * `on_hold`: refunds and cancellations as on `pending`; release makes
+    ///   it `pending` (finalized by the next run once its holding period is
+    ///   over); reject voids it (reason `rejected`, amount 0); finalize is
+    ///   refused. A reject of a rejected commission is a replay.
     ///
     /// # Errors
     /// [`TransitionError`] for a refund/cancellation of a finalized commission,
-    /// finalization before the hold ends, or a change to an adjustment.
+    /// finalization before the hold ends or while on hold, a hold of anything
+    /// but a pending or held commission, a release or reject of one not on
+    /// hold, or a change to an adjustment.
     pub fn apply(&self, event: CommissionEvent) -> Result<Commission, DomainError> {
         let refused = || TransitionError {
             entity: "commission",
@@ -376,7 +468,10 @@ impl Commission {
         };
         let mut next = self.clone();
         match (self.state, event) {
-            (CommissionState::Pending, CommissionEvent::Refunded { sale, refunded, at }) => {
+            (
+                CommissionState::Pending | CommissionState::OnHold { .. },
+                CommissionEvent::Refunded { sale, refunded, at },
+            ) => {
                 let value = self.value_after_refund(&sale, &refunded)?;
                 if value.is_zero() {
                     next.amount = value;
@@ -388,7 +483,10 @@ impl Commission {
                     next.amount = value;
                 }
             }
-            (CommissionState::Pending, CommissionEvent::Corrected { worth, at }) => {
+            (
+                CommissionState::Pending | CommissionState::OnHold { .. },
+                CommissionEvent::Corrected { worth, at },
+            ) => {
                 if worth.currency() != self.amount.currency() || worth.is_negative() {
                     return Err(DomainError::validation(
                         "amount",
@@ -403,7 +501,10 @@ impl Commission {
                     };
                 }
             }
-            (CommissionState::Pending, CommissionEvent::Cancelled { at }) => {
+            (
+                CommissionState::Pending | CommissionState::OnHold { .. },
+                CommissionEvent::Cancelled { at },
+            ) => {
                 next.amount = Money::zero(self.amount.currency());
                 next.state = CommissionState::Voided {
                     at,
@@ -415,7 +516,28 @@ impl Commission {
             {
                 next.state = CommissionState::Finalized { at: now };
             }
-            (CommissionState::Finalized { .. }, CommissionEvent::Finalize { .. })
+            (CommissionState::Pending, CommissionEvent::Hold { reason, at }) => {
+                next.state = CommissionState::OnHold { reason, since: at };
+            }
+            (CommissionState::OnHold { .. }, CommissionEvent::Release) => {
+                next.state = CommissionState::Pending;
+            }
+            (CommissionState::OnHold { .. }, CommissionEvent::Reject { at }) => {
+                next.amount = Money::zero(self.amount.currency());
+                next.state = CommissionState::Voided {
+                    at,
+                    reason: ChangeReason::Rejected,
+                };
+            }
+            (CommissionState::OnHold { .. }, CommissionEvent::Hold { .. })
+            | (
+                CommissionState::Voided {
+                    reason: ChangeReason::Rejected,
+                    ..
+                },
+                CommissionEvent::Reject { .. },
+            )
+            | (CommissionState::Finalized { .. }, CommissionEvent::Finalize { .. })
             | (
                 CommissionState::Voided { .. },
                 CommissionEvent::Refunded { .. }
@@ -483,6 +605,7 @@ mod tests {
 
     fn conversion() -> Conversion {
         Conversion {
+            customer_email: None,
             id: ConversionId::from_uuid(Uuid::nil()),
             merchant_id: MerchantId::parse("m").unwrap(),
             program_id: ProgramId::from_uuid(Uuid::nil()),
@@ -579,6 +702,95 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_hold_blocks_finalization_until_released_or_rejected() {
+        let c = pending();
+        let at = datetime!(2026-01-12 0:00 UTC);
+        let held = c
+            .apply(CommissionEvent::Hold {
+                reason: OnHoldReason::SelfReferral,
+                at,
+            })
+            .unwrap();
+        assert_eq!(
+            held.state,
+            CommissionState::OnHold {
+                reason: OnHoldReason::SelfReferral,
+                since: at
+            }
+        );
+        assert!(held.state.is_open());
+        // Never finalized while held, even long after the holding period.
+        let late = c.hold_until + Duration::days(365);
+        assert!(held.apply(CommissionEvent::Finalize { now: late }).is_err());
+        // A second hold keeps the first reason and instant.
+        let again = held
+            .apply(CommissionEvent::Hold {
+                reason: OnHoldReason::Manual,
+                at: late,
+            })
+            .unwrap();
+        assert_eq!(again, held);
+        // A partial refund shrinks it and keeps it held.
+        let refunded = held
+            .apply(CommissionEvent::Refunded {
+                sale: usd(10_000),
+                refunded: usd(5_000),
+                at,
+            })
+            .unwrap();
+        assert_eq!(refunded.amount, usd(1_000));
+        assert_eq!(refunded.state, held.state);
+        // Release: pending, and finalizable again.
+        let released = refunded.apply(CommissionEvent::Release).unwrap();
+        assert_eq!(released.state, CommissionState::Pending);
+        assert!(
+            released
+                .apply(CommissionEvent::Finalize { now: late })
+                .is_ok()
+        );
+        assert!(released.apply(CommissionEvent::Release).is_err());
+        assert!(released.apply(CommissionEvent::Reject { at }).is_err());
+        // Reject: voided at zero; a replay is fine, a release is not.
+        let rejected = held.apply(CommissionEvent::Reject { at: late }).unwrap();
+        assert_eq!(rejected.amount, usd(0));
+        assert_eq!(
+            rejected.state,
+            CommissionState::Voided {
+                at: late,
+                reason: ChangeReason::Rejected
+            }
+        );
+        assert_eq!(
+            rejected.apply(CommissionEvent::Reject { at }).unwrap(),
+            rejected
+        );
+        assert!(rejected.apply(CommissionEvent::Release).is_err());
+        // A finalized commission cannot be held.
+        let f = c
+            .apply(CommissionEvent::Finalize { now: c.hold_until })
+            .unwrap();
+        assert!(
+            f.apply(CommissionEvent::Hold {
+                reason: OnHoldReason::Manual,
+                at
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn hold_reasons_round_trip_their_wire_names() {
+        for r in OnHoldReason::ALL {
+            assert_eq!(OnHoldReason::parse(r.as_str()), Some(r));
+            assert_eq!(
+                serde_json::to_value(r).unwrap(),
+                serde_json::json!(r.as_str())
+            );
+        }
+        assert_eq!(OnHoldReason::parse("fraud"), None);
     }
 
     #[test]

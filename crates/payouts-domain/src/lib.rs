@@ -30,6 +30,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod fees;
+pub mod hold;
 pub mod ids;
 pub mod item;
 #[cfg(feature = "testing")]

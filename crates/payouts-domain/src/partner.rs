@@ -106,6 +106,11 @@ pub struct Membership {
     /// When the partner joined.
     #[serde(with = "time::serde::rfc3339")]
     pub joined_at: OffsetDateTime,
+    /// The Stripe `fingerprint` of the Express account's default bank
+    /// account, as last read from Stripe: the same bank account has the
+    /// same fingerprint at every account of the platform.
+    #[serde(default)]
+    pub bank_fingerprint: Option<String>,
 }
 
 impl Membership {

@@ -105,6 +105,8 @@ mockall::mock! {
             &self,
             account: &AccountId,
         ) -> Result<payouts_domain::connection::AccountSnapshot, GatewayError>;
+        async fn bank_fingerprint(&self, account: &AccountId)
+        -> Result<Option<String>, GatewayError>;
         async fn create_promotion_code(
             &self,
             request: &PromotionCodeRequest,

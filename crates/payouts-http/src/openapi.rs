@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    batches, login_links, ops, outbox, partner_reports, platform, programs, reports, rewards,
+    batches, holds, login_links, ops, outbox, partner_reports, platform, programs, reports,
+    rewards,
     webhooks,
 };
 
@@ -35,6 +36,7 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         programs::assign_coupon, programs::deactivate_coupon,
         programs::record_conversion, programs::list_commissions, programs::finalize_period,
         rewards::refund_conversion, rewards::cancel_conversion, rewards::correct_conversion,
+        holds::hold_commission, holds::release_commission, holds::reject_commission,
         batches::create_batch, batches::list_batches, batches::get_batch, batches::manifest,
         batches::approve_batch, batches::execute_batch, batches::list_items, batches::retry_item,
         batches::refresh_batch, batches::partner_payouts, batches::partner_tax,
@@ -81,7 +83,7 @@ fn path_parameter_schema(name: &str) -> Option<utoipa::openapi::schema::Object> 
     let pattern = |p: &str| string().pattern(Some(p.to_owned())).build();
     Some(match name {
         "program_id" | "batch_id" | "item_id" | "membership_id" | "partner_id" | "endpoint_id"
-        | "notification_id" | "conversion_id" => string()
+        | "notification_id" | "conversion_id" | "commission_id" => string()
             .format(Some(SchemaFormat::Custom("uuid".to_owned())))
             .build(),
         "account_id" => pattern("^acct_[A-Za-z0-9]+$"),

@@ -501,6 +501,10 @@ impl From<&Commission> for CommissionView {
             original_amount: MoneyDto::from_money(&c.original_amount),
             state: match c.state {
                 CommissionState::Pending => CommissionStateDto::Pending,
+                CommissionState::OnHold { reason, since } => CommissionStateDto::OnHold {
+                    reason: reason.as_str().to_owned(),
+                    since: timestamp(since),
+                },
                 CommissionState::Finalized { at } => {
                     CommissionStateDto::Finalized { at: timestamp(at) }
                 }
@@ -540,18 +544,27 @@ pub enum CommissionKindDto {
 pub enum CommissionStateDto {
     /// In its holding period.
     Pending,
+    /// Held for review: never finalized nor paid until released.
+    OnHold {
+        /// `self_referral`, `duplicate_account` or `manual`.
+        #[schema(example = "self_referral")]
+        reason: String,
+        /// Since when (RFC 3339).
+        #[schema(format = DateTime)]
+        since: String,
+    },
     /// Locked for payout; immutable.
     Finalized {
         /// When (RFC 3339).
         #[schema(format = DateTime)]
         at: String,
     },
-    /// Cancelled or fully refunded before finalization.
+    /// Cancelled, fully refunded or rejected before finalization.
     Voided {
         /// When (RFC 3339).
         #[schema(format = DateTime)]
         at: String,
-        /// `refund`, `cancellation` or `manual`.
+        /// `refund`, `cancellation`, `manual` or `rejected`.
         reason: String,
     },
 }
@@ -601,6 +614,8 @@ pub struct ConversionDto {
     pub corrected_commission: Option<MoneyDto>,
     /// How many corrections were made.
     pub corrections: u32,
+    /// The customer's e-mail address, when reported.
+    pub customer_email: Option<String>,
 }
 
 /// How a conversion was attributed to a partner.
@@ -642,6 +657,7 @@ impl From<&Conversion> for ConversionDto {
             product_id: c.product_id.as_ref().map(ToString::to_string),
             corrected_commission: c.corrected_commission.as_ref().map(MoneyDto::from_money),
             corrections: c.corrections,
+            customer_email: c.customer_email.clone(),
         }
     }
 }

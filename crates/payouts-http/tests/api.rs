@@ -429,6 +429,18 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
         ("get", "/api/v1/commissions".to_owned()),
         (
             "post",
+            "/api/v1/commissions/{commission_id}/hold".to_owned(),
+        ),
+        (
+            "post",
+            "/api/v1/commissions/{commission_id}/release".to_owned(),
+        ),
+        (
+            "post",
+            "/api/v1/commissions/{commission_id}/reject".to_owned(),
+        ),
+        (
+            "post",
             "/api/v1/programs/{program_id}/periods/{period}/finalize".to_owned(),
         ),
         ("post", "/api/v1/programs/{program_id}/batches".to_owned()),
@@ -1398,6 +1410,216 @@ async fn out_of_range_conversions_are_refused_and_listing_still_works() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["param"], "period", "{body}");
+    api.stop().await;
+}
+
+/// Enrols and onboards a partner at the sandbox; returns (membership id,
+/// Express account id).
+async fn onboarded(api: &Api, admin: &str, program: &str, key: &str) -> (String, String) {
+    let (s, m) = api
+        .post(
+            &format!("/api/v1/programs/{program}/partners"),
+            admin,
+            json!({"email": format!("{key}@partners.test"), "country": "US", "referral_key": key}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let id = m["id"].as_str().unwrap().to_owned();
+    let (s, link) = api
+        .post(
+            &format!("/api/v1/memberships/{id}/onboarding-link"),
+            admin,
+            json!({"return_url": "https://p.test/done", "refresh_url": "https://p.test/again"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{link}");
+    let (_, m) = api.get(&format!("/api/v1/memberships/{id}"), admin).await;
+    let account = m["account_id"].as_str().unwrap().to_owned();
+    api.sb.complete_onboarding(&account).unwrap();
+    (id, account)
+}
+
+/// Holds over HTTP: a self-referral is created held, an operator holds a
+/// pending commission by hand and rejects it, a bank account two partners
+/// share at the sandbox (read through the real Stripe adapter) holds the
+/// second partner's pending commission; holds list by reason in keyset
+/// pages; wrong states answer 409, bad input 400, another merchant 404.
+#[tokio::test]
+async fn holds_are_listed_released_and_rejected() {
+    let api = Api::start().await;
+    let admin = api.admin("m_holds");
+    let (s, program) = api.post("/api/v1/programs", &admin, program_body()).await;
+    assert_eq!(s, StatusCode::CREATED, "{program}");
+    let program = program["id"].as_str().unwrap().to_owned();
+    let (ann, ann_account) = onboarded(&api, &admin, &program, "ann").await;
+    let (ben, ben_account) = onboarded(&api, &admin, &program, "ben").await;
+    let path = format!("/api/v1/programs/{program}/conversions");
+    let sale = |ext: &str, key: &str, email: Option<&str>| {
+        let mut body =
+            json!({"external_id": ext, "amount": 10_000, "currency": "usd", "referral_key": key});
+        if let Some(e) = email {
+            body["customer_email"] = json!(e);
+        }
+        body
+    };
+
+    // A colleague at the partner's own domain: held `self_referral`.
+    let (s, r) = api
+        .post(&path, &admin, sale("o1", "ann", Some("boss@Partners.test")))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["commission"]["state"]["state"], "on_hold", "{r}");
+    assert_eq!(r["commission"]["state"]["reason"], "self_referral");
+    assert!(r["commission"]["state"]["since"].is_string());
+    let o1 = r["commission"]["id"].as_str().unwrap().to_owned();
+    // A stranger at a public provider: pending.
+    let (s, r) = api
+        .post(&path, &admin, sale("o2", "ann", Some("ann@gmail.com")))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["commission"]["state"]["state"], "pending", "{r}");
+    let o2 = r["commission"]["id"].as_str().unwrap().to_owned();
+    // A malformed address: 400, nothing recorded.
+    let (s, body) = api
+        .post(&path, &admin, sale("o_bad", "ann", Some("ann@")))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["param"], "customer_email");
+
+    // Hold by hand, again (a replay), then reject; a release is 409.
+    let hold = format!("/api/v1/commissions/{o2}/hold");
+    let (s, held) = api.post(&hold, &admin, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{held}");
+    assert_eq!(held["state"]["reason"], "manual");
+    let (s, again) = api.post(&hold, &admin, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["state"], held["state"]);
+    let other = api.admin("m_other");
+    let (s, body) = api
+        .post(
+            &format!("/api/v1/commissions/{o2}/reject"),
+            &other,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{body}");
+    let partner = api.token(&[Role::Partner], "m_holds", None);
+    let (s, _) = api
+        .post(
+            &format!("/api/v1/commissions/{o2}/reject"),
+            &partner,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, rejected) = api
+        .post(
+            &format!("/api/v1/commissions/{o2}/reject"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rejected}");
+    assert_eq!(rejected["state"]["state"], "voided");
+    assert_eq!(rejected["state"]["reason"], "rejected");
+    assert_eq!(rejected["amount"]["amount"], 0);
+    assert_eq!(rejected["original_amount"]["amount"], 2_000);
+    let (s, body) = api
+        .post(
+            &format!("/api/v1/commissions/{o2}/release"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_state", "{body}");
+    for (bad, status) in [
+        ("not-a-uuid", StatusCode::BAD_REQUEST),
+        (
+            "00000000-0000-4000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (s, body) = api
+            .post(
+                &format!("/api/v1/commissions/{bad}/release"),
+                &admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, status, "{bad}: {body}");
+    }
+
+    // Ben's pending sale; then Ann and Ben add one bank account at Stripe.
+    let (_, r) = api.post(&path, &admin, sale("o3", "ben", None)).await;
+    assert_eq!(r["commission"]["state"]["state"], "pending", "{r}");
+    let o3 = r["commission"]["id"].as_str().unwrap().to_owned();
+    for account in [&ann_account, &ben_account] {
+        api.sb
+            .set_external_account(
+                account,
+                stripe_sandbox::ExternalAccountRequest {
+                    fingerprint: "fp_shared_1".to_owned(),
+                    last4: None,
+                },
+            )
+            .unwrap();
+    }
+    for m in [&ann, &ben] {
+        let (s, view) = api
+            .post(
+                &format!("/api/v1/memberships/{m}/refresh"),
+                &admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{view}");
+        assert_eq!(view["bank_fingerprint"], "fp_shared_1", "{view}");
+    }
+    let (_, list) = api
+        .get("/api/v1/commissions?hold_reason=duplicate_account", &admin)
+        .await;
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [o3.as_str()], "{list}");
+
+    // The holds, one page at a time.
+    let (s, page) = api
+        .get("/api/v1/commissions?state=on_hold&limit=1", &admin)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["has_more"], true);
+    let first = page["data"][0]["id"].as_str().unwrap().to_owned();
+    let (_, page) = api
+        .get(
+            &format!("/api/v1/commissions?state=on_hold&limit=1&starting_after={first}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(page["has_more"], false);
+    let mut both = vec![first, page["data"][0]["id"].as_str().unwrap().to_owned()];
+    both.sort();
+    let mut expected = vec![o1.clone(), o3.clone()];
+    expected.sort();
+    assert_eq!(both, expected);
+    for bad in ["state=held", "hold_reason=fraud"] {
+        let (s, body) = api.get(&format!("/api/v1/commissions?{bad}"), &admin).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    // Release Ben's: pending again.
+    let (s, released) = api
+        .post(
+            &format!("/api/v1/commissions/{o3}/release"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{released}");
+    assert_eq!(released["state"]["state"], "pending");
     api.stop().await;
 }
 

@@ -184,6 +184,7 @@ async fn run(backend: &str, args: &Args) -> String {
     store.insert_program(&program).await.unwrap();
     let members: Vec<Membership> = (0..args.partners)
         .map(|i| Membership {
+            bank_fingerprint: None,
             id: MembershipId::from_uuid(Uuid::new_v4()),
             partner_id: PartnerId::from_uuid(Uuid::new_v4()),
             program_id: program.id,

@@ -301,6 +301,7 @@ impl TryFrom<entity::membership::Model> for Membership {
             referral_key: parse("referral key", ReferralKey::parse(m.referral_key))?,
             status: from_wire("membership status", &m.status)?,
             joined_at: from_ts(m.joined_at_ns)?,
+            bank_fingerprint: m.bank_fingerprint,
         })
     }
 }
@@ -321,6 +322,7 @@ pub(crate) fn membership_row(m: &Membership) -> Result<entity::membership::Model
         referral_key: m.referral_key.to_string(),
         status: wire(&m.status)?,
         joined_at_ns: ts(m.joined_at)?,
+        bank_fingerprint: m.bank_fingerprint.clone(),
     })
 }
 
@@ -462,6 +464,7 @@ impl TryFrom<entity::conversion::Model> for Conversion {
             corrected_commission: m.corrected_commission_minor.map(|v| Money::new(v, cur)),
             corrections: u32::try_from(m.corrections)
                 .map_err(|_| corrupt("correction count", m.corrections))?,
+            customer_email: m.customer_email,
         })
     }
 }
@@ -497,19 +500,35 @@ pub(crate) fn conversion_row(c: &Conversion) -> Result<entity::conversion::Model
         product_id: c.product_id.as_ref().map(ToString::to_string),
         corrected_commission_minor: c.corrected_commission.map(|m| m.amount_minor()),
         corrections: i64::from(c.corrections),
+        customer_email: c.customer_email.clone(),
     })
 }
 
-/// The stored `(state, state_at_ns, void_reason)` of a commission state.
+/// A commission state's stored columns: `(state, state_at_ns, void_reason,
+/// hold_reason)`.
+pub(crate) type CommissionStateColumns =
+    (&'static str, Option<i64>, Option<String>, Option<String>);
+
+/// The stored columns of a commission state; `state_at_ns` is when it was
+/// finalized, voided or held.
 pub(crate) fn commission_state(
     state: &CommissionState,
-) -> Result<(&'static str, Option<i64>, Option<String>), StoreError> {
+) -> Result<CommissionStateColumns, StoreError> {
     Ok(match state {
-        CommissionState::Pending => ("pending", None, None),
-        CommissionState::Finalized { at } => ("finalized", Some(ts(*at)?), None),
-        CommissionState::Voided { at, reason } => {
-            ("voided", Some(ts(*at)?), Some(reason.as_str().to_owned()))
-        }
+        CommissionState::Pending => ("pending", None, None, None),
+        CommissionState::OnHold { reason, since } => (
+            "on_hold",
+            Some(ts(*since)?),
+            None,
+            Some(reason.as_str().to_owned()),
+        ),
+        CommissionState::Finalized { at } => ("finalized", Some(ts(*at)?), None, None),
+        CommissionState::Voided { at, reason } => (
+            "voided",
+            Some(ts(*at)?),
+            Some(reason.as_str().to_owned()),
+            None,
+        ),
     })
 }
 
@@ -525,14 +544,23 @@ impl TryFrom<entity::commission::Model> for Commission {
             },
             (other, _, _) => return Err(corrupt("commission kind", other)),
         };
-        let state = match (m.state.as_str(), m.state_at_ns, m.void_reason.as_deref()) {
-            ("pending", None, None) => CommissionState::Pending,
-            ("finalized", Some(at), None) => CommissionState::Finalized { at: from_ts(at)? },
-            ("voided", Some(at), Some(reason)) => CommissionState::Voided {
+        let state = match (
+            m.state.as_str(),
+            m.state_at_ns,
+            m.void_reason.as_deref(),
+            m.hold_reason.as_deref(),
+        ) {
+            ("pending", None, None, None) => CommissionState::Pending,
+            ("on_hold", Some(since), None, Some(reason)) => CommissionState::OnHold {
+                reason: from_wire("hold reason", reason)?,
+                since: from_ts(since)?,
+            },
+            ("finalized", Some(at), None, None) => CommissionState::Finalized { at: from_ts(at)? },
+            ("voided", Some(at), Some(reason), None) => CommissionState::Voided {
                 at: from_ts(at)?,
                 reason: from_wire("void reason", reason)?,
             },
-            (other, _, _) => return Err(corrupt("commission state", other)),
+            (other, _, _, _) => return Err(corrupt("commission state", other)),
         };
         Ok(Commission {
             id: CommissionId::from_uuid(m.id),
@@ -567,7 +595,7 @@ pub(crate) fn commission_row(c: &Commission) -> Result<entity::commission::Model
             Some(reason.as_str().to_owned()),
         ),
     };
-    let (state, state_at_ns, void_reason) = commission_state(&c.state)?;
+    let (state, state_at_ns, void_reason, hold_reason) = commission_state(&c.state)?;
     Ok(entity::commission::Model {
         id: c.id.as_uuid(),
         merchant_id: c.merchant_id.to_string(),
@@ -584,6 +612,7 @@ pub(crate) fn commission_row(c: &Commission) -> Result<entity::commission::Model
         state: state.to_owned(),
         state_at_ns,
         void_reason,
+        hold_reason,
         period: period_row(c.period)?,
         created_at_ns: ts(c.created_at)?,
         hold_until_ns: ts(c.hold_until)?,

@@ -153,6 +153,8 @@ pub mod membership {
         pub status: String,
         /// Instant.
         pub joined_at_ns: i64,
+        /// The Stripe fingerprint of the account's default bank account.
+        pub bank_fingerprint: Option<String>,
     }
 
     /// No relations.
@@ -278,6 +280,8 @@ pub mod conversion {
         pub corrected_commission_minor: Option<i64>,
         /// How many corrections were made.
         pub corrections: i64,
+        /// The customer's e-mail address, as reported.
+        pub customer_email: Option<String>,
     }
 
     /// No relations.
@@ -320,12 +324,14 @@ pub mod commission {
         pub amount_minor: i64,
         /// What it paid when earned.
         pub original_amount_minor: i64,
-        /// `pending`, `finalized` or `voided`.
+        /// `pending`, `on_hold`, `finalized` or `voided`.
         pub state: String,
-        /// When finalized or voided.
+        /// When finalized or voided, or since when on hold.
         pub state_at_ns: Option<i64>,
         /// Why voided.
         pub void_reason: Option<String>,
+        /// Why on hold (`self_referral`, `duplicate_account`, `manual`).
+        pub hold_reason: Option<String>,
         /// `yyyymm`.
         pub period: i32,
         /// Instant.

@@ -30,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(ConsoleSessions),
             Box::new(BatchSourceAccount),
             Box::new(OutboxDelivery),
+            Box::new(CommissionHolds),
             Box::new(ProgramCountriesMinimums),
             Box::new(RewardRules),
         ]
@@ -595,6 +596,47 @@ impl MigrationTrait for OutboxDelivery {
              ALTER TABLE notifications DROP COLUMN next_attempt_at_ns; \
              ALTER TABLE notifications DROP COLUMN attempts; \
              ALTER TABLE notifications DROP COLUMN delivery_state",
+        )
+        .await
+    }
+}
+
+/// Issue 16: commissions on hold (`state = 'on_hold'`, `state_at_ns` the
+/// instant held, `hold_reason`), the customer's e-mail on conversions (the
+/// self-referral check) and the bank-account fingerprint on memberships
+/// (the duplicate-account check), indexed per merchant. Existing rows keep
+/// their state: nothing is held retroactively.
+#[derive(Debug)]
+struct CommissionHolds;
+
+impl MigrationName for CommissionHolds {
+    fn name(&self) -> &str {
+        "m20261207_000009_commission_holds"
+    }
+}
+
+const COMMISSION_HOLDS: &str = "
+ALTER TABLE commissions ADD COLUMN hold_reason TEXT NULL;
+ALTER TABLE conversions ADD COLUMN customer_email TEXT NULL;
+ALTER TABLE memberships ADD COLUMN bank_fingerprint TEXT NULL;
+CREATE INDEX memberships_by_fingerprint ON memberships (merchant_id, bank_fingerprint) WHERE bank_fingerprint IS NOT NULL;
+CREATE INDEX commissions_on_hold ON commissions (merchant_id, id) WHERE state = 'on_hold'
+";
+
+#[async_trait::async_trait]
+impl MigrationTrait for CommissionHolds {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        execute_script(manager, COMMISSION_HOLDS).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        execute_script(
+            manager,
+            "DROP INDEX IF EXISTS commissions_on_hold; \
+             DROP INDEX IF EXISTS memberships_by_fingerprint; \
+             ALTER TABLE memberships DROP COLUMN bank_fingerprint; \
+             ALTER TABLE conversions DROP COLUMN customer_email; \
+             ALTER TABLE commissions DROP COLUMN hold_reason",
         )
         .await
     }

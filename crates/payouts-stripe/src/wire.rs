@@ -153,6 +153,23 @@ pub(crate) struct Account {
     pub metadata: Metadata,
 }
 
+/// One external account of a connected account: a bank account or a debit
+/// card (`object`); only bank accounts carry what is compared here.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExternalAccount {
+    pub object: String,
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    #[serde(default)]
+    pub default_for_currency: Option<bool>,
+}
+
+/// A page of `GET /v1/accounts/{id}/external_accounts`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExternalAccountList {
+    pub data: Vec<ExternalAccount>,
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct Link {
     pub url: String,

@@ -249,6 +249,7 @@ pub(crate) fn execute(w: &mut World, ctx: &mut Ctx<'_>) -> Result<(u16, Value), 
         (Delete, "/v1/accounts/{account}") => delete_account(w, ctx)?,
         (Post, "/v1/account_links") => create_account_link(w, ctx)?,
         (Post, "/v1/accounts/{account}/login_links") => create_login_link(w, ctx)?,
+        (Get, "/v1/accounts/{account}/external_accounts") => list_external_accounts(w, ctx)?,
         (Post, "/v1/payment_intents") => create_payment_intent(w, ctx)?,
         (Get, "/v1/payment_intents") => list_payment_intents(w, ctx)?,
         (Get, "/v1/payment_intents/{intent}") => pi_in_scope(w, ctx)?.to_json(),
@@ -645,6 +646,18 @@ fn list_accounts(w: &World, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
         .map(|a| (a.seq, a.id.clone(), a.created, a))
         .collect();
     list(items, ctx.params, "/v1/accounts", Account::to_json)
+}
+
+/// The account's external accounts: its bank account, if one was added.
+fn list_external_accounts(w: &World, ctx: &Ctx<'_>) -> Result<Value, ApiError> {
+    let account = account_in_scope(w, ctx, ctx.path("account"))?;
+    let url = format!("/v1/accounts/{}/external_accounts", account.id);
+    let items = account
+        .bank_account
+        .iter()
+        .map(|b| (account.seq, b.id.clone(), account.created, b))
+        .collect();
+    list(items, ctx.params, &url, |b| b.to_json(account))
 }
 
 fn update_account(w: &mut World, ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {

@@ -56,7 +56,7 @@ pub use control::{
     ValidationFailure, WebhookData,
 };
 pub use error::{ApiError, ErrorType};
-pub use server::{Sandbox, SandboxConfig, SandboxHandle};
+pub use server::{ExternalAccountRequest, Sandbox, SandboxConfig, SandboxHandle};
 pub use spec::Spec;
 pub use state::BalanceAmounts;
 pub use webhook::{WebhookDelivery, WebhookEndpoint};

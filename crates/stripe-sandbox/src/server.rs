@@ -30,7 +30,7 @@ use crate::control::{
 use crate::error::ApiError;
 use crate::ids::{new_id, random_below};
 use crate::spec::{HttpMethod, Spec};
-use crate::state::{Account, BalanceAmounts, World};
+use crate::state::{Account, BalanceAmounts, BankAccount, World};
 use crate::webhook::{WebhookDelivery, WebhookEndpoint, build_event, deliver};
 
 /// Saved idempotent responses live this long on the sandbox clock (24 h).
@@ -364,6 +364,20 @@ impl SandboxHandle {
         complete_onboarding(&self.inner, account)
     }
 
+    /// Gives an account a default bank account with this `fingerprint`
+    /// (replacing any), as a partner does during Express onboarding, and
+    /// sends `account.updated`. Returns the bank account.
+    ///
+    /// # Errors
+    /// [`SandboxError::Stripe`] when the account does not exist.
+    pub fn set_external_account(
+        &self,
+        account: &str,
+        req: ExternalAccountRequest,
+    ) -> Result<Value, SandboxError> {
+        set_external_account(&self.inner, account, req)
+    }
+
     /// Sets an account's balance in one currency.
     ///
     /// # Errors
@@ -524,6 +538,60 @@ fn complete_onboarding(inner: &Arc<Inner>, account: &str) -> Result<Value, Sandb
     };
     dispatch_events(inner, vec![event], None, None);
     Ok(json)
+}
+
+/// `POST /_sandbox/accounts/{id}/external_account` body.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct ExternalAccountRequest {
+    /// The bank account's fingerprint (give two accounts the same one to
+    /// model one bank account used by both).
+    pub fingerprint: String,
+    /// Its last four digits (default `6789`).
+    #[serde(default)]
+    pub last4: Option<String>,
+}
+
+fn set_external_account(
+    inner: &Arc<Inner>,
+    account: &str,
+    req: ExternalAccountRequest,
+) -> Result<Value, SandboxError> {
+    let fingerprint = req.fingerprint.trim();
+    if fingerprint.is_empty() || fingerprint.len() > 64 {
+        return Err(SandboxError::Invalid(
+            "fingerprint must be 1 to 64 characters".to_owned(),
+        ));
+    }
+    let last4 = req.last4.unwrap_or_else(|| "6789".to_owned());
+    if last4.len() != 4 || !last4.chars().all(|c| c.is_ascii_digit()) {
+        return Err(SandboxError::Invalid(
+            "last4 must be four digits".to_owned(),
+        ));
+    }
+    let (bank, event) = {
+        let mut s = inner.lock();
+        let id = new_id("ba_");
+        let a = s
+            .world
+            .accounts
+            .get_mut(account)
+            .ok_or_else(|| ApiError::missing("account", account, "account"))?;
+        a.bank_account = Some(BankAccount {
+            id,
+            fingerprint: fingerprint.to_owned(),
+            last4,
+            currency: a.default_currency.clone(),
+        });
+        let bank = a.external_accounts().into_iter().next().unwrap_or_default();
+        let event = PendingEvent {
+            kind: "account.updated".to_owned(),
+            account: Some(account.to_owned()),
+            object: a.to_json(),
+        };
+        (bank, event)
+    };
+    dispatch_events(inner, vec![event], None, None);
+    Ok(bank)
 }
 
 fn set_balance(inner: &Inner, req: SetBalance) -> Result<BalanceSnapshot, SandboxError> {
@@ -1080,6 +1148,14 @@ fn control_routes(cfg: &mut web::ServiceConfig) {
                     d.lock().faults.clear();
                     control_ok(&json!({"cleared": true}))
                 }),
+            )
+            .route(
+                "/accounts/{account}/external_account",
+                web::post().to(
+                    |d: Data, p: web::Path<String>, b: web::Json<ExternalAccountRequest>| async move {
+                        result(set_external_account(&d.into_inner(), &p, b.into_inner()))
+                    },
+                ),
             )
             .route(
                 "/accounts/{account}/complete_onboarding",

@@ -134,6 +134,43 @@ pub(crate) struct Account {
     /// `tos_acceptance.service_agreement`: `full` (Stripe's default) or
     /// `recipient` (transfers only; what cross-border payouts need).
     pub service_agreement: String,
+    /// The default bank account (an external account), once one is added
+    /// (`POST /_sandbox/accounts/{id}/external_account`).
+    pub bank_account: Option<BankAccount>,
+}
+
+/// A bank account attached to an account for payouts.
+#[derive(Debug, Clone)]
+pub(crate) struct BankAccount {
+    pub id: String,
+    /// Stripe's fingerprint: the same bank account has the same one at
+    /// every account.
+    pub fingerprint: String,
+    pub last4: String,
+    pub currency: String,
+}
+
+impl BankAccount {
+    pub(crate) fn to_json(&self, account: &Account) -> Value {
+        render(
+            "bank_account",
+            json!({
+                "id": self.id,
+                "object": "bank_account",
+                "account": account.id,
+                "account_holder_name": null,
+                "account_holder_type": "individual",
+                "available_payout_methods": ["standard"],
+                "country": account.country,
+                "currency": self.currency,
+                "default_for_currency": true,
+                "fingerprint": self.fingerprint,
+                "last4": self.last4,
+                "metadata": {},
+                "status": "new"
+            }),
+        )
+    }
 }
 
 impl Account {
@@ -154,7 +191,13 @@ impl Account {
             default_currency: "usd".to_owned(),
             deauthorized: false,
             service_agreement: "full".to_owned(),
+            bank_account: None,
         }
+    }
+
+    /// The account's external accounts, as `data` of a list.
+    pub(crate) fn external_accounts(&self) -> Vec<Value> {
+        self.bank_account.iter().map(|b| b.to_json(self)).collect()
     }
 
     /// Marks onboarding done: every requested capability becomes active.
@@ -294,7 +337,7 @@ impl Account {
                 },
                 "settings": settings,
                 "external_accounts": {
-                    "object": "list", "data": [], "has_more": false,
+                    "object": "list", "data": self.external_accounts(), "has_more": false,
                     "url": format!("/v1/accounts/{}/external_accounts", self.id)
                 },
                 "tos_acceptance": {

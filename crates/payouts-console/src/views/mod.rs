@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod connect;
+pub mod holds;
 pub mod home;
 pub mod platform;
 pub mod portal;

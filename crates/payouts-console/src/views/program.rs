@@ -370,7 +370,7 @@ pub async fn show(
     };
     let state_filter = match q.state.as_deref() {
         None | Some("" | "all") => None,
-        Some(s @ ("pending" | "finalized" | "voided")) => Some(s.to_owned()),
+        Some(s @ ("pending" | "on_hold" | "finalized" | "voided")) => Some(s.to_owned()),
         Some(_) => {
             return Err(ConsoleError::Invalid(
                 "State: choose all, pending, finalized or voided".to_owned(),

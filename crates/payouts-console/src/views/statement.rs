@@ -96,6 +96,8 @@ fn adjustment_words(reason: ChangeReason) -> &'static str {
         ChangeReason::Refund => "Adjustment: the sale was refunded",
         ChangeReason::Cancellation => "Adjustment: the order was cancelled",
         ChangeReason::Manual => "Adjustment by the merchant",
+        // Only a held (so unpaid) commission is rejected: never an adjustment.
+        ChangeReason::Rejected => "Adjustment: the commission was rejected on review",
     }
 }
 

@@ -14,8 +14,8 @@ use crate::ids::{AccountId, MerchantId, StateToken};
 use crate::notification::{NotificationKind, Recipient};
 use crate::partner::{MembershipStatus, OnboardingState};
 use crate::ports::{
-    Clock, ConnectGateway, ConnectionStore, FailureKind, IdGenerator, ItemStore, MembershipStore,
-    OutboxStore, PayoutGateway, ProgramStore,
+    Clock, CommissionStore, ConnectGateway, ConnectionStore, FailureKind, IdGenerator, ItemStore,
+    MembershipStore, OutboxStore, PayoutGateway, ProgramStore,
 };
 use crate::program::{HoldReason, ProgramEvent, ProgramStatus};
 
@@ -41,7 +41,13 @@ pub struct DeauthorizationOutcome {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: ConnectionStore + ProgramStore + MembershipStore + ItemStore + OutboxStore + ?Sized,
+    S: ConnectionStore
+        + ProgramStore
+        + MembershipStore
+        + CommissionStore
+        + ItemStore
+        + OutboxStore
+        + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -282,10 +288,14 @@ where
     /// Applies `account.updated`: for a merchant's account, the connection
     /// status (`restricted` / `disabled`) and, when the account is healthy
     /// again, the release of an `account_inactive` hold; for a partner's
-    /// Express account, the membership's onboarding state.
+    /// Express account, the membership's onboarding state and its bank
+    /// account's fingerprint (read with
+    /// [`ConnectGateway::bank_fingerprint`]; see
+    /// [`Payouts::note_bank_fingerprint`]).
     ///
     /// # Errors
-    /// [`DomainError::Unavailable`] or [`DomainError::Conflict`] on a race (retry).
+    /// [`DomainError::Unavailable`] or [`DomainError::Conflict`] on a race
+    /// (retry); [`DomainError::Gateway`] when the bank account cannot be read.
     pub async fn apply_account_update(
         &self,
         snapshot: &AccountSnapshot,
@@ -320,11 +330,18 @@ where
                 }
             }
         }
-        for mut membership in self
+        let memberships = self
             .store
             .memberships_by_account(&snapshot.account_id)
-            .await?
-        {
+            .await?;
+        // A partner's account: its bank account may have changed too
+        // (`account.updated` covers external accounts), read once.
+        let fingerprint = if memberships.is_empty() {
+            None
+        } else {
+            self.gateway.bank_fingerprint(&snapshot.account_id).await?
+        };
+        for mut membership in memberships {
             let onboarding = OnboardingState {
                 details_submitted: snapshot.details_submitted,
                 payouts_enabled: snapshot.payouts_enabled,
@@ -334,6 +351,8 @@ where
                 membership.onboarding = onboarding;
                 self.store.update_membership(&membership).await?;
             }
+            self.note_bank_fingerprint(membership, fingerprint.clone())
+                .await?;
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use crate::commission::{
 };
 use crate::reward::{AppliedRule, ConversionKind, PartnerTotals, RateContext};
 use crate::error::{Blocked, DomainError, StoreError};
+use crate::hold::hold_for_new_commission;
 use crate::ids::{CommissionId, ConversionId, ExternalId, MerchantId, ProgramId};
 use crate::money::Money;
 use crate::partner::{Membership, MembershipStatus};
@@ -67,11 +68,14 @@ where
     /// Records a conversion for a program. It is attributed by coupon code
     /// or referral key (a code beats a link; see [`attribute`]), earns a
     /// commission by the program's rule, and is held `pending` for the
-    /// program's holding period. A repeated external id is recognised and
+    /// program's holding period, or `on_hold` for review when it is a
+    /// self-referral or the partner's bank account is another partner's
+    /// (see [`crate::hold`]). A repeated external id is recognised and
     /// ignored.
     ///
     /// # Errors
-    /// [`DomainError::Validation`] for a bad amount or no matching partner;
+    /// [`DomainError::Validation`] for a bad amount, a malformed customer
+    /// e-mail or no matching partner;
     /// [`DomainError::Blocked`] for an archived program.
     pub async fn record_conversion(
         &self,
@@ -157,6 +161,19 @@ where
         };
         let rule = &program.commission_rule;
         let is_sale = input.kind == ConversionKind::Sale;
+        let customer_email = match input.customer_email {
+            Some(email) => {
+                let email = email.trim().to_owned();
+                if !crate::partner::valid_email(&email) {
+                    return Err(DomainError::validation(
+                        "customer_email",
+                        "is not an e-mail address",
+                    ));
+                }
+                Some(email)
+            }
+            None => None,
+        };
         let first = match &input.customer_ref {
             Some(customer) if is_sale => {
                 self.store.first_conversion_at(program_id, customer).await?
@@ -198,9 +215,10 @@ where
             product_id: input.product_id,
             corrected_commission: None,
             corrections: 0,
+            customer_email,
         };
         let earns = !is_sale || qualifies(rule, first, input.occurred_at);
-        let commission = if earns {
+        let mut commission = if earns {
             let amount = match &applied {
                 AppliedRule::Lead { amount } => *amount,
                 other => other.rate().commission_for(&input.amount)?,
@@ -217,6 +235,16 @@ where
         } else {
             None
         };
+        if let Some(earned) = commission.as_mut() {
+            let hold = hold_for_new_commission(
+                conversion.customer_email.as_deref(),
+                &member.email,
+                self.shares_bank_account(member).await?,
+            );
+            if let Some(reason) = hold {
+                *earned = earned.apply(CommissionEvent::Hold { reason, at: now })?;
+            }
+        }
         match self
             .store
             .insert_conversion(&conversion, commission.as_ref())
@@ -550,7 +578,7 @@ where
         let mut changed = Vec::new();
         for earned in rows.iter().filter(|c| c.kind == CommissionKind::Earned) {
             match earned.state {
-                CommissionState::Pending => {
+                CommissionState::Pending | CommissionState::OnHold { .. } => {
                     let event = if conversion.cancelled {
                         CommissionEvent::Cancelled { at: now }
                     } else if conversion.corrected_commission.is_some() {

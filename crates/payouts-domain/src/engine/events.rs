@@ -285,6 +285,7 @@ where
             )));
         }
         let input = ConversionInput {
+            customer_email: None,
             external_id: ExternalId::parse(sale.external_id.clone())?,
             amount: sale.amount,
             occurred_at: event.created,

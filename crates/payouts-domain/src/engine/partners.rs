@@ -15,8 +15,8 @@ use crate::partner::{
     Coupon, Membership, MembershipStatus, OnboardingState, valid_country, valid_email,
 };
 use crate::ports::{
-    Clock, ConnectGateway, ConnectionStore, CouponStore, ExpressAccountRequest, HostedLink,
-    IdGenerator, ItemStore, LinkKind, MembershipStore, PayoutGateway, ProgramStore,
+    Clock, CommissionStore, ConnectGateway, ConnectionStore, CouponStore, ExpressAccountRequest,
+    HostedLink, IdGenerator, ItemStore, LinkKind, MembershipStore, PayoutGateway, ProgramStore,
     PromotionCodeRequest, SettingsStore,
 };
 use crate::program::{
@@ -213,6 +213,7 @@ where
             }
         }
         let membership = Membership {
+            bank_fingerprint: None,
             id: self.ids.next_id(),
             partner_id: new.partner_id.unwrap_or_else(|| self.ids.next_id()),
             program_id,
@@ -305,8 +306,19 @@ where
         })?;
         Ok(self.gateway.login_link(&account).await?)
     }
+}
 
-    /// Reads the partner's account from Stripe and stores its onboarding state.
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: ProgramStore + MembershipStore + CommissionStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
+    /// Reads the partner's account from Stripe and stores its onboarding
+    /// state and its bank account's fingerprint (a fingerprint another
+    /// partner shares holds their commissions: see
+    /// [`Payouts::note_bank_fingerprint`]).
     ///
     /// # Errors
     /// [`DomainError::Gateway`], [`DomainError::NotFound`].
@@ -315,12 +327,14 @@ where
         membership_id: MembershipId,
     ) -> Result<Membership, DomainError> {
         let mut membership = self.membership(membership_id).await?;
-        if let Some(account) = &membership.account_id {
-            let onboarding = self.gateway.account_state(account).await?;
+        if let Some(account) = membership.account_id.clone() {
+            let onboarding = self.gateway.account_state(&account).await?;
             if onboarding != membership.onboarding {
                 membership.onboarding = onboarding;
                 self.store.update_membership(&membership).await?;
             }
+            let fingerprint = self.gateway.bank_fingerprint(&account).await?;
+            membership = self.note_bank_fingerprint(membership, fingerprint).await?;
         }
         Ok(membership)
     }

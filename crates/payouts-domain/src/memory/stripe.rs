@@ -59,6 +59,9 @@ pub(super) struct Fake {
     /// ([`InMemoryStripe::set_account`]); other known accounts are derived
     /// from their onboarding state.
     snapshots: HashMap<AccountId, AccountSnapshot>,
+    /// The fingerprint of each account's default bank account, where one
+    /// was added ([`InMemoryStripe::set_bank_account`]).
+    bank_fingerprints: HashMap<AccountId, String>,
     /// The platform API's objects (`memory/platform.rs`).
     pub(super) platform: super::platform::PlatformState,
     account_keys: HashMap<IdempotencyKey, AccountId>,
@@ -206,6 +209,16 @@ impl InMemoryStripe {
             };
         }
         fake.snapshots.insert(snapshot.account_id.clone(), snapshot);
+    }
+
+    /// Gives an account a default bank account with this `fingerprint`
+    /// (what `bank_fingerprint` answers), as a partner does in Express
+    /// onboarding; the same bank account has the same fingerprint at every
+    /// account.
+    pub fn set_bank_account(&self, account: &AccountId, fingerprint: &str) {
+        lock(&self.fake)
+            .bank_fingerprints
+            .insert(account.clone(), fingerprint.to_owned());
     }
 
     /// Issues an OAuth code that `exchange_code` turns into `account`.
@@ -660,6 +673,21 @@ impl ConnectGateway for InMemoryStripe {
             .ok_or_else(|| {
                 gateway_error(FailureKind::NotFound, "resource_missing", "No such account")
             })
+    }
+
+    async fn bank_fingerprint(&self, account: &AccountId) -> Result<Option<String>, GatewayError> {
+        let fake = lock(&self.fake);
+        let known = fake.accounts.contains_key(account)
+            || fake.snapshots.contains_key(account)
+            || fake.oauth_accounts.contains(account);
+        if !known {
+            return Err(gateway_error(
+                FailureKind::NotFound,
+                "resource_missing",
+                "No such account",
+            ));
+        }
+        Ok(fake.bank_fingerprints.get(account).cloned())
     }
 
     async fn account_snapshot(&self, account: &AccountId) -> Result<AccountSnapshot, GatewayError> {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::batch::PartnerBalance;
-use crate::commission::{Commission, CommissionState};
+use crate::commission::{Commission, CommissionState, OnHoldReason};
 use crate::error::StoreError;
 use crate::ids::{CommissionId, ConversionId, MerchantId, PartnerId, PayoutItemId, ProgramId};
 use crate::money::Money;
@@ -22,8 +22,10 @@ pub struct CommissionFilter {
     pub program_id: Option<ProgramId>,
     /// Only this partner's.
     pub partner_id: Option<PartnerId>,
-    /// Only in this state (`pending`, `finalized`, `voided`).
+    /// Only in this state (`pending`, `on_hold`, `finalized`, `voided`).
     pub state: Option<String>,
+    /// Only on hold for this reason (implies `on_hold`).
+    pub hold_reason: Option<OnHoldReason>,
     /// Only in this period.
     pub period: Option<Period>,
     /// Only paid by this item.

@@ -404,6 +404,17 @@ pub trait ConnectGateway: Send + Sync {
     /// longer read (access revoked).
     async fn account_snapshot(&self, account: &AccountId) -> Result<AccountSnapshot, GatewayError>;
 
+    /// The `fingerprint` of the account's default bank account
+    /// (`GET /v1/accounts/{id}/external_accounts?object=bank_account`: the
+    /// one that is `default_for_currency`, else the first), or `None` when
+    /// it has none yet. Stripe gives one bank account the same fingerprint
+    /// at every account of the platform.
+    ///
+    /// # Errors
+    /// [`GatewayError`]: [`FailureKind::NotFound`] for an account Stripe does
+    /// not know.
+    async fn bank_fingerprint(&self, account: &AccountId) -> Result<Option<String>, GatewayError>;
+
     /// Creates a promotion code on the merchant's account.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::ids::{AccountId, MembershipId, PartnerId, ProgramId, ReferralKey};
+use crate::ids::{AccountId, MembershipId, MerchantId, PartnerId, ProgramId, ReferralKey};
 use crate::partner::Membership;
 
 use super::{Page, PageRequest};
@@ -44,6 +44,17 @@ pub trait MembershipStore: Send + Sync {
         account: &AccountId,
     ) -> Result<Vec<Membership>, StoreError>;
 
+    /// The merchant's memberships (of any program, any status) whose bank
+    /// account has this fingerprint.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn memberships_by_fingerprint(
+        &self,
+        merchant: &MerchantId,
+        fingerprint: &str,
+    ) -> Result<Vec<Membership>, StoreError>;
+
     /// Every membership of a program.
     ///
     /// # Errors
@@ -69,7 +80,8 @@ pub trait MembershipStore: Send + Sync {
         partner: PartnerId,
     ) -> Result<Vec<Membership>, StoreError>;
 
-    /// Replaces a membership's account, service agreement and onboarding
+    /// Replaces a membership's account, service agreement, onboarding and
+    /// bank-fingerprint
     /// fields (nothing else).
     ///
     /// # Errors

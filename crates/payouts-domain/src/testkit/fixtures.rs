@@ -123,6 +123,7 @@ pub fn program(id: u128, merchant_id: MerchantId) -> Program {
 /// An onboarded membership.
 pub fn membership(id: u128, program: &Program, key: &str) -> Membership {
     Membership {
+        bank_fingerprint: None,
         id: MembershipId::from_uuid(uuid(id)),
         partner_id: PartnerId::from_uuid(uuid(id + 1_000)),
         program_id: program.id,
@@ -151,6 +152,7 @@ pub fn conversion(
     at: OffsetDateTime,
 ) -> Conversion {
     Conversion {
+        customer_email: None,
         id: ConversionId::from_uuid(uuid(id)),
         merchant_id: member.merchant_id.clone(),
         program_id: member.program_id,

@@ -26,6 +26,7 @@
 pub mod contract;
 pub mod events;
 pub mod fixtures;
+pub mod holds;
 pub mod outbox;
 pub mod paid;
 pub mod rewards;
@@ -130,6 +131,15 @@ macro_rules! scenario_tests {
             sales_refunds_and_codes_arrive_as_events_and_act_once,
             account_payout_dispute_and_transfer_events,
             a_failed_event_is_released_for_redelivery,
+        );
+        $crate::__testkit_cases!(
+            $run,
+            $factory,
+            holds,
+            a_self_referral_is_held_and_paid_after_release,
+            a_manual_hold_is_rejected_and_never_paid,
+            refunds_and_cancellations_of_a_held_commission,
+            a_shared_bank_account_holds_both_partners,
         );
         $crate::__testkit_cases!(
             $run,

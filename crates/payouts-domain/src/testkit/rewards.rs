@@ -70,6 +70,7 @@ async fn record<S: PayoutStore + Clone>(
                 payment_ref: None,
                 kind: sale.kind,
                 product_id: sale.product.map(|p| ProductId::parse(p).unwrap()),
+                customer_email: None,
             },
         )
         .await

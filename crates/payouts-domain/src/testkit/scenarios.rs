@@ -204,6 +204,7 @@ impl<S: PayoutStore + Clone> World<S> {
             .record_conversion(
                 self.program.id,
                 ConversionInput {
+                    customer_email: None,
                     external_id: ExternalId::parse(external).unwrap(),
                     amount: usd(amount_minor),
                     occurred_at: self.clock.now(),
@@ -1152,6 +1153,7 @@ pub async fn conversions_are_idempotent_and_coupons_beat_links<S: PayoutStore + 
         Err(DomainError::Duplicate { .. })
     ));
     let input = |ext: &str, coupon: Option<&str>, key: Option<&str>| ConversionInput {
+        customer_email: None,
         external_id: ExternalId::parse(ext).unwrap(),
         amount: usd(10_000),
         occurred_at: START,
@@ -1223,6 +1225,7 @@ pub async fn one_time_and_recurring_rules<S: PayoutStore + Clone>(store: S) {
             .record_conversion(
                 w.program.id,
                 ConversionInput {
+                    customer_email: None,
                     external_id: ExternalId::parse(ext).unwrap(),
                     amount: usd(10_000),
                     occurred_at: w.clock.now(),
@@ -1663,6 +1666,7 @@ pub async fn the_merchants_1099_list_follows_the_tax_summary_rule<S: PayoutStore
         .record_conversion(
             eu.id,
             ConversionInput {
+                customer_email: None,
                 external_id: ExternalId::parse("e1").unwrap(),
                 amount: Money::new(1_000_000, Currency::EUR),
                 occurred_at: w.clock.now(),

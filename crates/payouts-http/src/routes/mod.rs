@@ -3,6 +3,7 @@
 //! and maps the result; errors are [`ApiError`]s.
 
 pub mod batches;
+pub mod holds;
 pub mod login_links;
 pub mod ops;
 pub mod outbox;
@@ -83,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(programs::configure)
             .configure(rewards::configure)
             .configure(batches::configure)
+            .configure(holds::configure)
             .configure(reports::configure)
             .configure(partner_reports::configure)
             .configure(login_links::configure)

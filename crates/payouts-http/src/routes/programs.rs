@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use payouts_domain::commission::{Commission, ConversionInput};
+use payouts_domain::commission::{Commission, CommissionState, ConversionInput, OnHoldReason};
 use payouts_domain::connection::MerchantConnection;
 use payouts_domain::crossborder::default_payout_countries;
 use payouts_domain::engine::{NewPartner, RecordOutcome};
@@ -666,6 +666,11 @@ pub struct MembershipView {
     /// When the partner joined (RFC 3339).
     #[schema(format = DateTime)]
     pub joined_at: String,
+    /// Stripe's fingerprint of the Express account's default bank account,
+    /// as last read (`null` before one is added). Two partners of the
+    /// merchant with the same one have their commissions held
+    /// `duplicate_account`.
+    pub bank_fingerprint: Option<String>,
 }
 
 /// A membership's Express onboarding state.
@@ -699,6 +704,7 @@ impl From<Membership> for MembershipView {
             referral_key: m.referral_key.to_string(),
             status: super::wire_name(&m.status).unwrap_or_else(|| "active".to_owned()),
             joined_at: rfc3339(m.joined_at),
+            bank_fingerprint: m.bank_fingerprint,
         }
     }
 }
@@ -978,6 +984,11 @@ pub struct ConversionBody {
     pub kind: Option<String>,
     /// The merchant's product id, for per-product rates.
     pub product_id: Option<String>,
+    /// The customer's e-mail address. When it is the partner's, or at the
+    /// partner's own domain (not a public mailbox provider's), the
+    /// commission is created `on_hold` with reason `self_referral`.
+    #[schema(format = "email", max_length = 254, example = "jane@example.com")]
+    pub customer_email: Option<String>,
 }
 
 /// The result of recording a conversion.
@@ -1028,7 +1039,16 @@ pub async fn record_conversion(
         (_, Some(amount)) => amount,
         (ConversionKind::Lead, None) => 0,
     };
+    if let Some(email) = b.customer_email.as_deref()
+        && !payouts_domain::partner::valid_email(email.trim())
+    {
+        return Err(ApiError::validation(
+            "customer_email",
+            "must be an e-mail address",
+        ));
+    }
     let input = ConversionInput {
+        customer_email: b.customer_email,
         external_id: ExternalId::parse(b.external_id)?,
         amount: Money::new(amount, currency),
         occurred_at,
@@ -1071,8 +1091,11 @@ pub struct CommissionQuery {
     pub program_id: Option<String>,
     /// Only this partner's.
     pub partner_id: Option<String>,
-    /// `pending`, `finalized` or `voided`.
+    /// `pending`, `on_hold`, `finalized` or `voided`.
     pub state: Option<String>,
+    /// Only commissions on hold for this reason: `self_referral`,
+    /// `duplicate_account` or `manual` (implies `state=on_hold`).
+    pub hold_reason: Option<String>,
     /// `YYYY-MM`.
     pub period: Option<String>,
     /// Only those paid by this item.
@@ -1100,14 +1123,27 @@ pub async fn list_commissions(
     let q = query.into_inner();
     let merchant = merchant_for(&principal, q.merchant_id.as_deref())?;
     if let Some(s) = q.state.as_deref()
-        && !["pending", "finalized", "voided"].contains(&s)
+        && !CommissionState::NAMES.contains(&s)
     {
         return Err(ApiError::validation(
             "state",
-            "must be pending, finalized or voided",
+            "must be pending, on_hold, finalized or voided",
         ));
     }
+    let hold_reason = q
+        .hold_reason
+        .as_deref()
+        .map(|r| {
+            OnHoldReason::parse(r).ok_or_else(|| {
+                ApiError::validation(
+                    "hold_reason",
+                    "must be self_referral, duplicate_account or manual",
+                )
+            })
+        })
+        .transpose()?;
     let filter = CommissionFilter {
+        hold_reason,
         merchant_id: Some(merchant),
         program_id: q
             .program_id
@@ -1185,6 +1221,7 @@ mod tests {
     #[test]
     fn a_membership_view_is_the_domain_membership_json() {
         let m = Membership {
+            bank_fingerprint: None,
             id: MembershipId::from(uuid::Uuid::new_v4()),
             partner_id: PartnerId::from(uuid::Uuid::new_v4()),
             program_id: ProgramId::from(uuid::Uuid::new_v4()),

@@ -62,7 +62,7 @@ impl CommissionStore for SeaOrmStore {
         expected_state: &CommissionState,
         expected_amount: &Money,
     ) -> Result<(), StoreError> {
-        let (state, at, reason) = commission_state(expected_state)?;
+        let (state, at, reason, held) = commission_state(expected_state)?;
         let mut update = commission::Entity::update_many()
             .set(active::<commission::ActiveModel, _>(commission_row(next)?))
             .filter(commission::Column::Id.eq(next.id.as_uuid()))
@@ -76,6 +76,10 @@ impl CommissionStore for SeaOrmStore {
         update = match reason {
             Some(reason) => update.filter(commission::Column::VoidReason.eq(reason)),
             None => update.filter(commission::Column::VoidReason.is_null()),
+        };
+        update = match held {
+            Some(held) => update.filter(commission::Column::HoldReason.eq(held)),
+            None => update.filter(commission::Column::HoldReason.is_null()),
         };
         let changed = update.exec(self.db()).await.or_unavailable()?.rows_affected;
         if changed == 1 {
@@ -129,6 +133,11 @@ impl CommissionStore for SeaOrmStore {
         }
         if let Some(s) = &filter.state {
             query = query.filter(commission::Column::State.eq(s.as_str()));
+        }
+        if let Some(r) = filter.hold_reason {
+            query = query
+                .filter(commission::Column::State.eq("on_hold"))
+                .filter(commission::Column::HoldReason.eq(r.as_str()));
         }
         if let Some(p) = filter.period {
             query = query.filter(commission::Column::Period.eq(period_code(p)));

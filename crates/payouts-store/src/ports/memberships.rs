@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use payouts_domain::StoreError;
-use payouts_domain::ids::{AccountId, MembershipId, PartnerId, ProgramId, ReferralKey};
+use payouts_domain::ids::{AccountId, MembershipId, MerchantId, PartnerId, ProgramId, ReferralKey};
 use payouts_domain::partner::Membership;
 use payouts_domain::ports::{MembershipStore, Page, PageRequest};
 use sea_orm::sea_query::Expr;
@@ -122,8 +122,25 @@ impl MembershipStore for SeaOrmStore {
         )
     }
 
+    async fn memberships_by_fingerprint(
+        &self,
+        merchant: &MerchantId,
+        fingerprint: &str,
+    ) -> Result<Vec<Membership>, StoreError> {
+        decode_all(
+            membership::Entity::find()
+                .filter(membership::Column::MerchantId.eq(merchant.as_str()))
+                .filter(membership::Column::BankFingerprint.eq(fingerprint))
+                .order_by_asc(membership::Column::Id)
+                .all(self.db())
+                .await
+                .or_unavailable()?,
+        )
+    }
+
     async fn update_membership(&self, m: &Membership) -> Result<(), StoreError> {
-        // The port replaces the account, agreement and onboarding fields only.
+        // The port replaces the account, agreement, onboarding and
+        // fingerprint fields only.
         let row = membership_row(m)?;
         let changed = membership::Entity::update_many()
             .col_expr(membership::Column::AccountId, Expr::value(row.account_id))
@@ -142,6 +159,10 @@ impl MembershipStore for SeaOrmStore {
             .col_expr(
                 membership::Column::TransfersCapability,
                 Expr::value(row.transfers_capability),
+            )
+            .col_expr(
+                membership::Column::BankFingerprint,
+                Expr::value(row.bank_fingerprint),
             )
             .filter(membership::Column::Id.eq(m.id.as_uuid()))
             .exec(self.db())

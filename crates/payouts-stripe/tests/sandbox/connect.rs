@@ -157,6 +157,81 @@ async fn express_accounts_for_partners_are_idempotent() {
     env.finish().await;
 }
 
+/// `bank_fingerprint` lists the account's external accounts: none before
+/// the partner adds a bank account, then its fingerprint; two accounts
+/// given one bank account answer the same one; an unknown account is
+/// `NotFound`. Every call passes the sandbox's spec validation.
+#[tokio::test]
+async fn bank_fingerprints_come_from_the_external_accounts() {
+    let env = start().await;
+    let mut accounts = Vec::new();
+    for _ in 0..2 {
+        let membership = MembershipId::from_uuid(uuid::Uuid::new_v4());
+        let req = ExpressAccountRequest {
+            membership_id: membership,
+            email: "sarah@example.com".to_owned(),
+            country: "US".to_owned(),
+            service_agreement: ServiceAgreement::Full,
+            key: IdempotencyKey::parse(format!("membership-{membership}-express-account")).unwrap(),
+        };
+        accounts.push(env.gw.create_express_account(&req).await.unwrap());
+    }
+    assert_eq!(env.gw.bank_fingerprint(&accounts[0]).await.unwrap(), None);
+    for a in &accounts {
+        let bank = env
+            .sb
+            .set_external_account(
+                a.as_str(),
+                stripe_sandbox::ExternalAccountRequest {
+                    fingerprint: "fp_same_bank".to_owned(),
+                    last4: Some("1234".to_owned()),
+                },
+            )
+            .unwrap();
+        assert_eq!(bank["object"], "bank_account");
+        assert_eq!(bank["last4"], "1234");
+    }
+    for a in &accounts {
+        assert_eq!(
+            env.gw.bank_fingerprint(a).await.unwrap().as_deref(),
+            Some("fp_same_bank")
+        );
+    }
+    // Another bank account replaces the first.
+    env.sb
+        .set_external_account(
+            accounts[1].as_str(),
+            stripe_sandbox::ExternalAccountRequest {
+                fingerprint: "fp_other".to_owned(),
+                last4: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        env.gw
+            .bank_fingerprint(&accounts[1])
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("fp_other")
+    );
+    let bad = env.sb.set_external_account(
+        accounts[1].as_str(),
+        stripe_sandbox::ExternalAccountRequest {
+            fingerprint: String::new(),
+            last4: None,
+        },
+    );
+    assert!(bad.is_err());
+    let missing = env
+        .gw
+        .bank_fingerprint(&AccountId::parse("acct_missing").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind, FailureKind::NotFound);
+    env.finish().await;
+}
+
 #[tokio::test]
 async fn a_cross_border_partner_gets_a_recipient_account_with_transfers_only() {
     let env = start().await;

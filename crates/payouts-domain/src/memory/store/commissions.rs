@@ -111,6 +111,9 @@ impl CommissionStore for InMemoryStore {
                         .state
                         .as_deref()
                         .is_none_or(|s| c.state.as_str() == s)
+                    && filter.hold_reason.is_none_or(|r| {
+                        matches!(c.state, CommissionState::OnHold { reason, .. } if reason == r)
+                    })
                     && filter.period.is_none_or(|p| c.period == p)
                     && filter
                         .payout_item_id

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{InMemoryStore, not_found, page_of};
 use crate::error::StoreError;
-use crate::ids::{AccountId, MembershipId, PartnerId, ProgramId, ReferralKey};
+use crate::ids::{AccountId, MembershipId, MerchantId, PartnerId, ProgramId, ReferralKey};
 use crate::memory::lock;
 use crate::partner::Membership;
 use crate::ports::{MembershipStore, Page, PageRequest};
@@ -72,6 +72,21 @@ impl MembershipStore for InMemoryStore {
             .collect())
     }
 
+    async fn memberships_by_fingerprint(
+        &self,
+        merchant: &MerchantId,
+        fingerprint: &str,
+    ) -> Result<Vec<Membership>, StoreError> {
+        Ok(lock(&self.state)
+            .memberships
+            .values()
+            .filter(|m| {
+                m.merchant_id == *merchant && m.bank_fingerprint.as_deref() == Some(fingerprint)
+            })
+            .cloned()
+            .collect())
+    }
+
     async fn memberships_of(&self, program: ProgramId) -> Result<Vec<Membership>, StoreError> {
         Ok(lock(&self.state)
             .memberships
@@ -102,6 +117,7 @@ impl MembershipStore for InMemoryStore {
         stored.account_id = membership.account_id.clone();
         stored.service_agreement = membership.service_agreement;
         stored.onboarding = membership.onboarding;
+        stored.bank_fingerprint = membership.bank_fingerprint.clone();
         Ok(())
     }
 }

@@ -151,7 +151,9 @@ fn add(total: &mut Money, amount: &Money) -> Result<(), StoreError> {
 fn finalized_at(c: &Commission) -> Option<OffsetDateTime> {
     match c.state {
         CommissionState::Finalized { at } => Some(at),
-        CommissionState::Pending | CommissionState::Voided { .. } => None,
+        CommissionState::Pending
+        | CommissionState::OnHold { .. }
+        | CommissionState::Voided { .. } => None,
     }
 }
 
