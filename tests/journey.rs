@@ -265,7 +265,10 @@ async fn the_whole_journey_over_http() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(r["commission"]["rule"]["rule"], "base", "nothing finalized yet: {r}");
+    assert_eq!(
+        r["commission"]["rule"]["rule"], "base",
+        "nothing finalized yet: {r}"
+    );
     let (s, r) = app
         .post(
             &path,

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use payouts::wire::Engine;
 use payouts_domain::batch::{BatchState, BatchSummary};
 use payouts_domain::commission::ConversionInput;
-use payouts_domain::reward::ConversionKind;
 use payouts_domain::connection::CallbackOutcome;
 use payouts_domain::engine::{EngineConfig, NewPartner};
 use payouts_domain::ids::{
@@ -33,6 +32,7 @@ use payouts_domain::ports::{Clock, MAX_PAGE, PageRequest};
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, ProgramSettings,
 };
+use payouts_domain::reward::ConversionKind;
 use payouts_domain::system::SystemClock;
 use payouts_domain::{Currency, Money, Percent, Rounding};
 use payouts_store::SeaOrmStore;

@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use payouts_domain::reward::ConversionKind;
 use payouts_domain::batch::BatchState;
 use payouts_domain::commission::{AttributedBy, ConversionInput};
 use payouts_domain::connection::CallbackOutcome;
@@ -33,6 +32,7 @@ use payouts_domain::period::Period;
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, ProgramSettings,
 };
+use payouts_domain::reward::ConversionKind;
 use payouts_domain::{Currency, Money, Percent, Rounding};
 use rust_decimal::Decimal;
 use stripe_sandbox::{ErrorType, FaultSpec, LedgerFilter, SandboxHandle, SetBalance};

@@ -11,7 +11,6 @@ use std::process::{Command, Output};
 
 use payouts::{Settings, StripeMode};
 use payouts_domain::commission::ConversionInput;
-use payouts_domain::reward::ConversionKind;
 use payouts_domain::connection::CallbackOutcome;
 use payouts_domain::engine::NewPartner;
 use payouts_domain::ids::{ExternalId, MerchantId, ReferralKey};
@@ -19,6 +18,7 @@ use payouts_domain::period::Period;
 use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, ProgramSettings,
 };
+use payouts_domain::reward::ConversionKind;
 use payouts_domain::{Currency, Money};
 use serde_json::Value;
 use stripe_sandbox::{ErrorType, FaultSpec, LedgerFilter, Sandbox, SandboxConfig, SetBalance};

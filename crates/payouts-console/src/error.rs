@@ -176,7 +176,10 @@ mod tests {
             "the account acct_1 is inactive.",
         )));
         assert_eq!(refused.status_code(), StatusCode::CONFLICT);
-        assert!(refused.to_string().contains("acct_1 is inactive"), "{refused}");
+        assert!(
+            refused.to_string().contains("acct_1 is inactive"),
+            "{refused}"
+        );
         let gone = ConsoleError::from(DomainError::Gateway(GatewayError::new(
             FailureKind::NotFound,
             Some("resource_missing"),

@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::{DomainError, TransitionError};
+use crate::ids::ProductId;
 use crate::ids::{
     CommissionId, ConversionId, CouponCode, ExternalId, MembershipId, MerchantId, PartnerId,
     PayoutItemId, ProgramId, ReferralKey,
 };
 use crate::money::{Money, Rounding};
 use crate::period::{Period, add_months};
-use crate::ids::ProductId;
 use crate::program::CommissionRule;
 use crate::reward::{AppliedRule, ConversionKind};
 
@@ -859,11 +859,8 @@ mod tests {
             }
         ));
         assert!(
-            c.apply(CommissionEvent::Corrected {
-                worth: usd(-1),
-                at
-            })
-            .is_err()
+            c.apply(CommissionEvent::Corrected { worth: usd(-1), at })
+                .is_err()
         );
     }
 
@@ -965,8 +962,7 @@ mod tests {
 
     #[test]
     fn recurring_rules() {
-        let one_time =
-            CommissionRule::flat(CommissionAmount::Fixed { amount: usd(500) }, None);
+        let one_time = CommissionRule::flat(CommissionAmount::Fixed { amount: usd(500) }, None);
         let recurring = CommissionRule {
             recurring_months: Some(3),
             ..one_time.clone()

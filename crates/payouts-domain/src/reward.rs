@@ -329,7 +329,11 @@ impl CommissionRule {
                     ));
                 }
                 previous = Some(step.from);
-                check_amount(&format!("tiers.steps[{i}].commission"), &step.amount, currency)?;
+                check_amount(
+                    &format!("tiers.steps[{i}].commission"),
+                    &step.amount,
+                    currency,
+                )?;
             }
         }
         if let Some(first) = &self.first_conversions {
@@ -476,11 +480,20 @@ mod tests {
         assert_eq!(r.select(&with_product).expect("rule").as_str(), "product");
         assert!(matches!(
             r.select(&ctx(1, 600_000)).expect("rule"),
-            AppliedRule::FirstConversions { nth: 2, count: 2, .. }
+            AppliedRule::FirstConversions {
+                nth: 2,
+                count: 2,
+                ..
+            }
         ));
         assert!(matches!(
             r.select(&ctx(2, 600_000)).expect("rule"),
-            AppliedRule::Tier { tier: 2, from: 500_000, total: 600_000, .. }
+            AppliedRule::Tier {
+                tier: 2,
+                from: 500_000,
+                total: 600_000,
+                ..
+            }
         ));
         assert!(matches!(
             r.select(&ctx(2, 100_000)).expect("rule"),
@@ -541,7 +554,11 @@ mod tests {
         c.partner.conversions = 10;
         assert!(matches!(
             r.select(&c).expect("rule"),
-            AppliedRule::Tier { tier: 1, total: 10, .. }
+            AppliedRule::Tier {
+                tier: 1,
+                total: 10,
+                ..
+            }
         ));
     }
 

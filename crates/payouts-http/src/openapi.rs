@@ -6,8 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     batches, holds, login_links, ops, outbox, partner_reports, platform, programs, reports,
-    rewards,
-    webhooks,
+    rewards, webhooks,
 };
 
 /// The API document served at `/openapi.json`.

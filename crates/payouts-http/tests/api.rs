@@ -2403,8 +2403,10 @@ async fn reward_rules_and_corrections_over_the_api() {
     body["tiers"] = json!({"basis": "revenue", "steps": [
         {"from": 100_000, "commission": {"type": "percent", "percent": "25"}}
     ]});
-    body["first_conversions"] = json!({"count": 1, "commission": {"type": "percent", "percent": "50"}});
-    body["product_rates"] = json!([{"product_id": "prod_course", "commission": {"type": "fixed", "amount": 7_500}}]);
+    body["first_conversions"] =
+        json!({"count": 1, "commission": {"type": "percent", "percent": "50"}});
+    body["product_rates"] =
+        json!([{"product_id": "prod_course", "commission": {"type": "fixed", "amount": 7_500}}]);
     body["lead_commission"] = json!({"amount": 500, "currency": "usd"});
     body["recurring_months"] = json!(12);
     let (s, program) = api.post("/api/v1/programs", &admin, body.clone()).await;
@@ -2416,13 +2418,33 @@ async fn reward_rules_and_corrections_over_the_api() {
 
     // Each rule is validated, naming its field; nothing is stored.
     for (field, value, param) in [
-        ("tiers", json!({"basis": "revenue", "steps": [
+        (
+            "tiers",
+            json!({"basis": "revenue", "steps": [
             {"from": 5, "commission": {"type": "percent", "percent": "25"}},
-            {"from": 5, "commission": {"type": "percent", "percent": "30"}}]}), "tiers.steps[1].from"),
-        ("tiers", json!({"basis": "weekly", "steps": []}), "tiers.basis"),
-        ("first_conversions", json!({"count": 0, "commission": {"type": "percent", "percent": "5"}}), "first_conversions.count"),
-        ("product_rates", json!([{"product_id": "p", "commission": {"type": "percent", "percent": "101"}}]), "product_rates[0].commission.percent"),
-        ("lead_commission", json!({"amount": 0, "currency": "usd"}), "lead_commission"),
+            {"from": 5, "commission": {"type": "percent", "percent": "30"}}]}),
+            "tiers.steps[1].from",
+        ),
+        (
+            "tiers",
+            json!({"basis": "weekly", "steps": []}),
+            "tiers.basis",
+        ),
+        (
+            "first_conversions",
+            json!({"count": 0, "commission": {"type": "percent", "percent": "5"}}),
+            "first_conversions.count",
+        ),
+        (
+            "product_rates",
+            json!([{"product_id": "p", "commission": {"type": "percent", "percent": "101"}}]),
+            "product_rates[0].commission.percent",
+        ),
+        (
+            "lead_commission",
+            json!({"amount": 0, "currency": "usd"}),
+            "lead_commission",
+        ),
     ] {
         let mut bad = body.clone();
         bad[field] = value;
@@ -2441,32 +2463,50 @@ async fn reward_rules_and_corrections_over_the_api() {
     assert_eq!(s, StatusCode::CREATED, "{e}");
     let path = format!("/api/v1/programs/{id}/conversions");
     let record = async |body: Value| api.post(&path, &admin, body).await;
-    let (s, first) = record(json!({"external_id": "o1", "amount": 10_000, "currency": "usd",
-        "referral_key": "ann", "customer_ref": "cus_1"}))
+    let (s, first) = record(
+        json!({"external_id": "o1", "amount": 10_000, "currency": "usd",
+        "referral_key": "ann", "customer_ref": "cus_1"}),
+    )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{first}");
     assert_eq!(first["commission"]["amount"]["amount"], 5_000);
     assert_eq!(first["commission"]["rule"]["rule"], "first_conversions");
     assert_eq!(first["commission"]["rule"]["nth"], 1);
-    let (s, second) = record(json!({"external_id": "o2", "amount": 10_000, "currency": "usd",
-        "referral_key": "ann", "customer_ref": "cus_1", "product_id": "prod_course"}))
+    let (s, second) = record(
+        json!({"external_id": "o2", "amount": 10_000, "currency": "usd",
+        "referral_key": "ann", "customer_ref": "cus_1", "product_id": "prod_course"}),
+    )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{second}");
     assert_eq!(second["commission"]["amount"]["amount"], 7_500);
     assert_eq!(second["commission"]["rule"]["rule"], "product");
     assert_eq!(second["conversion"]["product_id"], "prod_course");
-    let (s, lead) = record(json!({"external_id": "l1", "kind": "lead", "currency": "usd",
-        "referral_key": "ann"}))
+    let (s, lead) = record(
+        json!({"external_id": "l1", "kind": "lead", "currency": "usd",
+        "referral_key": "ann"}),
+    )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{lead}");
     assert_eq!(lead["conversion"]["kind"], "lead");
     assert_eq!(lead["commission"]["amount"]["amount"], 500);
     assert_eq!(lead["commission"]["rule"]["rule"], "lead");
     for (bad, param) in [
-        (json!({"external_id": "x1", "kind": "click", "currency": "usd", "referral_key": "ann"}), "kind"),
-        (json!({"external_id": "x2", "currency": "usd", "referral_key": "ann"}), "amount"),
-        (json!({"external_id": "x3", "kind": "lead", "amount": 100, "currency": "usd", "referral_key": "ann"}), "amount"),
-        (json!({"external_id": "x4", "amount": 100, "currency": "usd", "referral_key": "ann", "product_id": "has space"}), "product_id"),
+        (
+            json!({"external_id": "x1", "kind": "click", "currency": "usd", "referral_key": "ann"}),
+            "kind",
+        ),
+        (
+            json!({"external_id": "x2", "currency": "usd", "referral_key": "ann"}),
+            "amount",
+        ),
+        (
+            json!({"external_id": "x3", "kind": "lead", "amount": 100, "currency": "usd", "referral_key": "ann"}),
+            "amount",
+        ),
+        (
+            json!({"external_id": "x4", "amount": 100, "currency": "usd", "referral_key": "ann", "product_id": "has space"}),
+            "product_id",
+        ),
     ] {
         let (s, e) = record(bad).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
@@ -2502,7 +2542,10 @@ async fn reward_rules_and_corrections_over_the_api() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{corrected}");
-    assert_eq!(corrected["conversion"]["corrected_commission"]["amount"], 8_000);
+    assert_eq!(
+        corrected["conversion"]["corrected_commission"]["amount"],
+        8_000
+    );
     assert_eq!(corrected["commissions"][0]["amount"]["amount"], 4_000);
     let (s, again) = api
         .post(
@@ -2512,7 +2555,11 @@ async fn reward_rules_and_corrections_over_the_api() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{again}");
-    assert_eq!(again["changed"], json!([]), "the same correction changes nothing");
+    assert_eq!(
+        again["changed"],
+        json!([]),
+        "the same correction changes nothing"
+    );
     let lead_id = lead["conversion"]["id"].as_str().unwrap();
     let (s, e) = api
         .post(
@@ -2521,9 +2568,17 @@ async fn reward_rules_and_corrections_over_the_api() {
             json!({"amount": 1, "currency": "usd"}),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "a lead has no sale to refund: {e}");
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "a lead has no sale to refund: {e}"
+    );
     let (s, cancelled) = api
-        .post(&format!("/api/v1/conversions/{lead_id}/cancel"), &admin, json!({}))
+        .post(
+            &format!("/api/v1/conversions/{lead_id}/cancel"),
+            &admin,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["conversion"]["cancelled"], true);

@@ -10,8 +10,9 @@ use payouts_domain::endpoint::{EndpointUrl, PreviousSecret, SigningSecret, Webho
 use payouts_domain::events::DisputeRecord;
 use payouts_domain::ids::{
     AccountId, BatchId, CommissionId, ConversionId, CouponCode, DeliveryId, DisputeId, ExternalId,
-    MembershipId, MerchantId, NotificationId, PartnerId, PaymentIntentId, PayoutItemId, ProgramId,
-    ProductId, PromotionCodeId, ReferralKey, StateToken, StripePayoutId, WebhookEndpointId, WorkerId,
+    MembershipId, MerchantId, NotificationId, PartnerId, PaymentIntentId, PayoutItemId, ProductId,
+    ProgramId, PromotionCodeId, ReferralKey, StateToken, StripePayoutId, WebhookEndpointId,
+    WorkerId,
 };
 use payouts_domain::item::{ItemState, Lease, PayoutItem};
 use payouts_domain::notification::{
@@ -456,7 +457,8 @@ impl TryFrom<entity::conversion::Model> for Conversion {
             attributed_by,
             customer_ref: m.customer_ref,
             payment_ref: m.payment_ref,
-            kind: ConversionKind::parse(&m.kind).ok_or_else(|| corrupt("conversion kind", &m.kind))?,
+            kind: ConversionKind::parse(&m.kind)
+                .ok_or_else(|| corrupt("conversion kind", &m.kind))?,
             product_id: m
                 .product_id
                 .map(|p| parse("product id", ProductId::parse(p)))

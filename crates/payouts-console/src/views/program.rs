@@ -14,7 +14,6 @@ use payouts_domain::crossborder::{
 use payouts_domain::engine::NewPartner;
 use payouts_domain::ids::{CouponCode, MembershipId, ProgramId, ReferralKey};
 use payouts_domain::money::{Currency, Money};
-use payouts_domain::reward::{AppliedRule, TierBasis};
 use payouts_domain::partner::Membership;
 use payouts_domain::period::Period;
 use payouts_domain::ports::{CommissionFilter, PageRequest};
@@ -22,6 +21,7 @@ use payouts_domain::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramSettings,
     ProgramStatus,
 };
+use payouts_domain::reward::{AppliedRule, TierBasis};
 use payouts_domain::session::SessionPrincipal;
 use payouts_http::AppState;
 use serde::Deserialize;
@@ -318,7 +318,11 @@ fn commission_words(rule: &CommissionRule, currency: Currency) -> Vec<String> {
         ));
     }
     for p in &rule.products {
-        lines.push(format!("{} on product {}", rate_words(&p.amount), p.product_id));
+        lines.push(format!(
+            "{} on product {}",
+            rate_words(&p.amount),
+            p.product_id
+        ));
     }
     if let Some(lead) = &rule.lead {
         lines.push(format!("{} per lead", format::money(lead)));

@@ -7,7 +7,6 @@ use crate::commission::{
     ChangeReason, Commission, CommissionEvent, CommissionKind, CommissionState, Conversion,
     ConversionInput, attribute, qualifies,
 };
-use crate::reward::{AppliedRule, ConversionKind, PartnerTotals, RateContext};
 use crate::error::{Blocked, DomainError, StoreError};
 use crate::hold::hold_for_new_commission;
 use crate::ids::{CommissionId, ConversionId, ExternalId, MerchantId, ProgramId};
@@ -19,6 +18,7 @@ use crate::ports::{
     MembershipStore, PayoutGateway, ProgramStore,
 };
 use crate::program::ProgramStatus;
+use crate::reward::{AppliedRule, ConversionKind, PartnerTotals, RateContext};
 
 /// The result of recording a conversion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,10 +319,7 @@ where
         if amount.amount_minor() > left.amount_minor() {
             return Err(DomainError::validation(
                 "amount",
-                format!(
-                    "only {} of the sale is left to refund",
-                    left.amount_minor()
-                ),
+                format!("only {} of the sale is left to refund", left.amount_minor()),
             ));
         }
         let total = conversion.refunded.checked_add(&amount)?;

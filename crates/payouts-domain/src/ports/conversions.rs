@@ -6,9 +6,9 @@ use time::OffsetDateTime;
 use crate::commission::{Commission, Conversion};
 use crate::error::StoreError;
 use crate::ids::{ConversionId, ExternalId, MembershipId, MerchantId, ProgramId};
-use crate::reward::PartnerTotals;
 use crate::money::{Currency, Money};
 use crate::period::Period;
+use crate::reward::PartnerTotals;
 
 /// Conversions.
 #[async_trait]

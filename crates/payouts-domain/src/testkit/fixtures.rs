@@ -18,11 +18,11 @@ use crate::money::{Currency, Money, Percent, Rounding};
 use crate::notification::{Notification, NotificationKind, Recipient};
 use crate::partner::{CapabilityStatus, Membership, MembershipStatus, OnboardingState};
 use crate::period::Period;
-use crate::reward::{
-    AppliedRule, ConversionKind, FirstConversions, ProductRate, Tier, TierBasis, Tiers,
-};
 use crate::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, PayoutPolicy, Program, ProgramStatus,
+};
+use crate::reward::{
+    AppliedRule, ConversionKind, FirstConversions, ProductRate, Tier, TierBasis, Tiers,
 };
 
 /// The instant fixtures are stamped with.

@@ -8,7 +8,9 @@ use time::macros::datetime;
 
 use super::scenarios::World;
 use crate::batch::CarryReason;
-use crate::commission::{ChangeReason, Commission, CommissionKind, CommissionState, ConversionInput};
+use crate::commission::{
+    ChangeReason, Commission, CommissionKind, CommissionState, ConversionInput,
+};
 use crate::engine::RecordOutcome;
 use crate::error::DomainError;
 use crate::ids::{ExternalId, ProductId, ReferralKey};
@@ -412,14 +414,13 @@ pub async fn corrections_before_and_after_finalization_and_payment<S: PayoutStor
             .correct_conversion(&w.merchant, a1.conversion_id, usd(-1))
             .await,
         w.engine
-            .refund_conversion(
-                &w.merchant,
-                a1.conversion_id,
-                Money::new(1, Currency::EUR),
-            )
+            .refund_conversion(&w.merchant, a1.conversion_id, Money::new(1, Currency::EUR))
             .await,
     ] {
-        assert!(matches!(bad, Err(DomainError::Validation { .. })), "{bad:?}");
+        assert!(
+            matches!(bad, Err(DomainError::Validation { .. })),
+            "{bad:?}"
+        );
     }
     let other_merchant = crate::ids::MerchantId::parse("merchant_other").unwrap();
     assert!(matches!(

@@ -20,12 +20,12 @@ use crate::memory::{InMemoryStripe, ManualClock, RecordingNotifier, SequentialId
 use crate::notification::{NotificationKind, Recipient};
 use crate::partner::Membership;
 use crate::period::Period;
-use crate::reward::ConversionKind;
 use crate::ports::{Clock, CommissionFilter, FailureKind, GatewayError, PageRequest, PayoutStore};
 use crate::program::{
     CommissionAmount, CommissionRule, CouponSyncMode, HoldReason, PayoutPolicy, Program,
     ProgramSettings, ProgramStatus,
 };
+use crate::reward::ConversionKind;
 use crate::{Currency, Money, Percent, Rounding};
 
 /// The engine scenarios run: any store, the in-memory Stripe.

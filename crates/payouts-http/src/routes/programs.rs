@@ -22,15 +22,14 @@ use payouts_domain::ids::{
     CouponCode, ExternalId, MembershipId, MerchantId, PartnerId, PayoutItemId, ProductId,
     ProgramId, ReferralKey,
 };
-use payouts_domain::reward::ConversionKind;
 use payouts_domain::money::{Currency, Money};
 use payouts_domain::partner::{Coupon, Membership};
 use payouts_domain::period::Period;
 use payouts_domain::ports::{Clock, CommissionFilter, Page};
 use payouts_domain::program::{
-    CouponSyncMode, PayoutPolicy, Program, ProgramSettings,
-    ProgramStatus,
+    CouponSyncMode, PayoutPolicy, Program, ProgramSettings, ProgramStatus,
 };
+use payouts_domain::reward::ConversionKind;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -38,11 +37,11 @@ use utoipa::ToSchema;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::paging::{List, ListQuery};
-use crate::routes::{PROGRAM_ROLES, STAFF_ROLES};
-use crate::state::AppState;
 use crate::routes::rewards::{
     CommissionDto, FirstConversionsDto, ProductRateDto, RewardRulesDto, TiersDto,
 };
+use crate::routes::{PROGRAM_ROLES, STAFF_ROLES};
+use crate::state::AppState;
 use crate::views::{CommissionView, ConversionDto, CouponDto};
 use crate::wire::{MoneyDto, currency_code, parse_currency};
 
@@ -1028,9 +1027,8 @@ pub async fn record_conversion(
     };
     let kind = match b.kind.as_deref() {
         None => ConversionKind::Sale,
-        Some(raw) => ConversionKind::parse(raw).ok_or_else(|| {
-            ApiError::validation("kind", format!("`{raw}` is not sale or lead"))
-        })?,
+        Some(raw) => ConversionKind::parse(raw)
+            .ok_or_else(|| ApiError::validation("kind", format!("`{raw}` is not sale or lead")))?,
     };
     let amount = match (kind, b.amount) {
         (ConversionKind::Sale, None) => {

@@ -12,9 +12,7 @@ use payouts_domain::engine::ConversionChange;
 use payouts_domain::ids::{ConversionId, ProductId};
 use payouts_domain::money::{Currency, Money, Percent, Rounding};
 use payouts_domain::program::{CommissionAmount, CommissionRule};
-use payouts_domain::reward::{
-    AppliedRule, FirstConversions, ProductRate, Tier, TierBasis, Tiers,
-};
+use payouts_domain::reward::{AppliedRule, FirstConversions, ProductRate, Tier, TierBasis, Tiers};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -231,7 +229,10 @@ impl RewardRulesDto {
             .map(|(i, p)| {
                 Ok(ProductRate {
                     product_id: ProductId::parse(p.product_id.clone()).map_err(|e| {
-                        ApiError::validation(format!("product_rates[{i}].product_id"), e.to_string())
+                        ApiError::validation(
+                            format!("product_rates[{i}].product_id"),
+                            e.to_string(),
+                        )
                     })?,
                     amount: p
                         .commission

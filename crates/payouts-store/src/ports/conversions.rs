@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use payouts_domain::commission::{Commission, Conversion};
 use payouts_domain::ids::{ConversionId, ExternalId, MembershipId, MerchantId, ProgramId};
-use payouts_domain::reward::PartnerTotals;
 use payouts_domain::period::Period;
 use payouts_domain::ports::ConversionStore;
+use payouts_domain::reward::PartnerTotals;
 use payouts_domain::{Currency, Money, StoreError};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -158,7 +158,10 @@ impl ConversionStore for SeaOrmStore {
                 conversion::Column::CorrectedCommissionMinor,
                 Expr::value(row.corrected_commission_minor),
             )
-            .col_expr(conversion::Column::Corrections, Expr::value(row.corrections))
+            .col_expr(
+                conversion::Column::Corrections,
+                Expr::value(row.corrections),
+            )
             .filter(conversion::Column::Id.eq(next.id.as_uuid()))
             .filter(conversion::Column::RefundedMinor.eq(expected.refunded.amount_minor()))
             .filter(conversion::Column::Currency.eq(expected.refunded.currency().code()))
@@ -179,7 +182,12 @@ impl ConversionStore for SeaOrmStore {
         };
         match self.conversion(next.id).await? {
             None => Err(not_found("conversion", next.id)),
-            Some(found) => Err(conflict("conversion", next.id, &state(expected), &state(&found))),
+            Some(found) => Err(conflict(
+                "conversion",
+                next.id,
+                &state(expected),
+                &state(&found),
+            )),
         }
     }
 

@@ -154,7 +154,12 @@ impl ConversionStore for InMemoryStore {
             || stored.cancelled != expected.cancelled
             || stored.corrections != expected.corrections
         {
-            return Err(conflict("conversion", next.id, &view(expected), &view(stored)));
+            return Err(conflict(
+                "conversion",
+                next.id,
+                &view(expected),
+                &view(stored),
+            ));
         }
         stored.refunded = next.refunded;
         stored.cancelled = next.cancelled;
