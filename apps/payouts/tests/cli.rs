@@ -342,7 +342,12 @@ async fn batch_commands_run_against_a_running_sandbox() {
     let start = engine.start_connect(&merchant).await.unwrap();
     let grant = sandbox.create_oauth_code(None).unwrap();
     let outcome = engine
-        .complete_connect(start.state.token.as_str(), Some(&grant.code), None)
+        .complete_connect(
+            start.state.token.as_str(),
+            Some(&grant.code),
+            None,
+            &payouts_domain::audit::Acting::stripe(None),
+        )
         .await
         .unwrap();
     let CallbackOutcome::Connected { connection, .. } = outcome else {
@@ -363,6 +368,7 @@ async fn batch_commands_run_against_a_running_sandbox() {
                 payout_policy: PayoutPolicy::AutoAll,
                 coupon_sync: CouponSyncMode::Manual,
             },
+            &payouts_domain::audit::Acting::cli("test"),
         )
         .await
         .unwrap();

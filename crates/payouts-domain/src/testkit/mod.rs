@@ -23,6 +23,7 @@
     reason = "test suites: a failed step must stop the test with its message"
 )]
 
+pub mod audit;
 pub mod contract;
 pub mod events;
 pub mod fixtures;
@@ -76,6 +77,7 @@ macro_rules! store_contract_tests {
             request_keys_are_taken_over_and_purged,
             login_links_are_single_use_and_sessions_end,
         );
+        $crate::__testkit_cases!($run, $factory, audit, audit_trail_appends_pages_and_filters,);
     };
 }
 
@@ -137,6 +139,12 @@ macro_rules! scenario_tests {
             a_failing_endpoint_holds_up_nobody_else,
             a_dispatch_starts_deliveries_for_its_budget_only,
             a_retry_goes_only_to_the_endpoints_that_refused,
+        );
+        $crate::__testkit_cases!(
+            $run,
+            $factory,
+            audit,
+            operator_actions_are_recorded_with_their_actor,
         );
     };
 }
