@@ -32,7 +32,8 @@ pub const COOKIE: &str = "payouts_session";
 /// Registers the console's routes (at the root of the service).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use views::{
-        audit, batch, connect, home, platform, portal, program, reconciliation, signin, statement, tax,
+        audit, batch, connect, home, platform, portal, program, reconciliation, signin, statement,
+        tax,
     };
     cfg.route("/console.css", web::get().to(assets::css))
         .route("/favicon.ico", web::get().to(assets::favicon))

@@ -102,8 +102,12 @@ fn shown(value: Option<&serde_json::Value>) -> String {
 /// field of whichever is present when the other is not).
 fn changes(before: Option<&serde_json::Value>, after: Option<&serde_json::Value>) -> Vec<Change> {
     let empty = serde_json::Map::new();
-    let b = before.and_then(serde_json::Value::as_object).unwrap_or(&empty);
-    let a = after.and_then(serde_json::Value::as_object).unwrap_or(&empty);
+    let b = before
+        .and_then(serde_json::Value::as_object)
+        .unwrap_or(&empty);
+    let a = after
+        .and_then(serde_json::Value::as_object)
+        .unwrap_or(&empty);
     let mut fields: Vec<&String> = b.keys().chain(a.keys()).collect();
     fields.sort();
     fields.dedup();
@@ -115,6 +119,8 @@ fn changes(before: Option<&serde_json::Value>, after: Option<&serde_json::Value>
             before: shown(b.get(f)),
             after: shown(a.get(f)),
         })
+        // A field absent on one side and null on the other did not change.
+        .filter(|c| c.before != c.after)
         .collect()
 }
 
@@ -201,12 +207,13 @@ pub async fn page(
     if !may_act(&signed) {
         return Err(ConsoleError::Forbidden);
     }
-    let action = match query.action.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(name) => Some(AuditAction::parse(name).map_err(|_| {
-            ConsoleError::Invalid(format!("There is no action called “{name}”."))
-        })?),
-    };
+    let action =
+        match query.action.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(AuditAction::parse(name).map_err(|_| {
+                ConsoleError::Invalid(format!("There is no action called “{name}”."))
+            })?),
+        };
     let object_id = text(query.object_id.as_deref(), "object")?;
     let actor = text(query.actor.as_deref(), "person")?;
     let after = match query.after.as_deref() {
@@ -268,14 +275,21 @@ mod tests {
 
     #[test]
     fn changes_list_the_fields_that_differ() {
-        let before = serde_json::json!({"state": "draft", "total": 5, "same": "x"});
-        let after = serde_json::json!({"state": "approved", "total": 5, "same": "x", "new": {"a": 1}});
+        let before = serde_json::json!({"state": "draft", "total": 5, "same": "x", "gone": null});
+        let after =
+            serde_json::json!({"state": "approved", "total": 5, "same": "x", "new": {"a": 1}});
         let c = changes(Some(&before), Some(&after));
         let fields: Vec<_> = c.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(fields, vec!["new", "state"]);
-        assert_eq!((c[1].before.as_str(), c[1].after.as_str()), ("draft", "approved"));
+        assert_eq!(
+            (c[1].before.as_str(), c[1].after.as_str()),
+            ("draft", "approved")
+        );
         assert_eq!(c[0].before, "—");
         assert_eq!(c[0].after, r#"{"a":1}"#);
-        assert_eq!(query_string(&[("a", "x y/é"), ("b", "")]), "?a=x%20y%2F%C3%A9");
+        assert_eq!(
+            query_string(&[("a", "x y/é"), ("b", "")]),
+            "?a=x%20y%2F%C3%A9"
+        );
     }
 }
