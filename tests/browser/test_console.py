@@ -837,9 +837,9 @@ def do_audit_trail_lists_the_work(story: Story) -> None:
     """The audit trail shows who built, approved and ran the story's batch,
     newest first, and its filters narrow to one action; it reads at 390 px."""
     page = story.page
-    page.goto("/dashboard")
+    page.goto("/dashboard/partners")
     page.get_by_role("link", name="Audit trail").click()
-    expect(page).to_have_url(at_page("/dashboard/audit"))
+    expect(page).to_have_url(at_page(story.server.base + "/dashboard/audit"))
     page.goto(f"/dashboard/audit?object_id={story.batch_id}")
     rows = page.get_by_test_id("audit-list").locator("tbody tr")
     expect(rows.first).to_contain_text("batch.executed")
