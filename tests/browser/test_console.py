@@ -833,6 +833,38 @@ def test_09_the_home_page_lists_the_program_and_the_batch(story: Story) -> None:
     do_home_lists_the_work(story)
 
 
+def do_audit_trail_lists_the_work(story: Story) -> None:
+    """The audit trail shows who built, approved and ran the story's batch,
+    newest first, and its filters narrow to one action; it reads at 390 px."""
+    page = story.page
+    page.goto("/dashboard/partners")
+    page.get_by_role("link", name="Audit trail").click()
+    expect(page).to_have_url(at_page(story.server.base + "/dashboard/audit"))
+    page.goto(f"/dashboard/audit?object_id={story.batch_id}")
+    rows = page.get_by_test_id("audit-list").locator("tbody tr")
+    expect(rows.first).to_contain_text("batch.executed")
+    text = page.get_by_test_id("audit-list").inner_text()
+    for action in ("batch.built", "batch.approved", "batch.executed"):
+        assert action in text, text
+    assert text.index("batch.executed") < text.index("batch.approved") < text.index("batch.built"), text
+    shot(page, "audit-trail")
+    page.select_option("#action", "batch.approved")
+    submit(page, page.get_by_role("button", name="Show"))
+    expect(page.get_by_test_id("audit-list").locator("tbody tr")).to_have_count(1)
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways at 390 px: {width}"
+        shot(page, "audit-trail-390")
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+
+
+@step
+def test_10_the_audit_trail_lists_who_did_what(story: Story) -> None:
+    do_audit_trail_lists_the_work(story)
+
+
 # ------------------------------------------------------------------ security
 
 

@@ -509,7 +509,12 @@ pub async fn seed(engine: &Arc<Engine>, ctl: &Ctl, n: usize) -> Seeded {
     let start = engine.start_connect(&merchant).await.unwrap();
     let code = ctl.oauth_code().await;
     let merchant_account = match engine
-        .complete_connect(start.state.token.as_str(), Some(&code), None)
+        .complete_connect(
+            start.state.token.as_str(),
+            Some(&code),
+            None,
+            &payouts_domain::audit::Acting::stripe(None),
+        )
         .await
         .unwrap()
     {
@@ -536,6 +541,7 @@ pub async fn seed(engine: &Arc<Engine>, ctl: &Ctl, n: usize) -> Seeded {
                 minimum_payouts: std::collections::BTreeMap::new(),
                 payout_countries: vec!["US".to_owned()],
             },
+            &payouts_domain::audit::Acting::cli("test"),
         )
         .await
         .unwrap();
@@ -605,11 +611,28 @@ pub async fn seed(engine: &Arc<Engine>, ctl: &Ctl, n: usize) -> Seeded {
             done += 1;
         }
     }
-    engine.finalize_period(program.id, period).await.unwrap();
-    let batch = engine.build_batch(program.id, period).await.unwrap();
+    engine
+        .finalize_period(
+            program.id,
+            period,
+            &payouts_domain::audit::Acting::cli("test"),
+        )
+        .await
+        .unwrap();
+    let batch = engine
+        .build_batch(
+            program.id,
+            period,
+            &payouts_domain::audit::Acting::cli("test"),
+        )
+        .await
+        .unwrap();
     assert_eq!(batch.item_count as usize, n, "one item per partner");
     let batch = engine
-        .approve_batch(batch.id, "reliability-test")
+        .approve_batch(
+            batch.id,
+            &payouts_domain::audit::Acting::cli("reliability-test"),
+        )
         .await
         .unwrap();
     assert_eq!(batch.state, BatchState::Approved);

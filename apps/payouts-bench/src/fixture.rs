@@ -280,7 +280,12 @@ pub async fn connect_merchant(
     let start = engine.start_connect(merchant).await?;
     let grant = sandbox.create_oauth_code(None)?;
     match engine
-        .complete_connect(start.state.token.as_str(), Some(&grant.code), None)
+        .complete_connect(
+            start.state.token.as_str(),
+            Some(&grant.code),
+            None,
+            &payouts_domain::audit::Acting::stripe(None),
+        )
         .await?
     {
         CallbackOutcome::Connected { connection, .. } => Ok(connection.account_id),
@@ -481,12 +486,22 @@ pub async fn seed(
 /// Finalizes, builds and approves the batch of `seeded`.
 pub async fn approved_batch(engine: &Engine, seeded: &Seeded) -> BenchResult<PayoutBatch> {
     engine
-        .finalize_period(seeded.program, seeded.pay_period)
+        .finalize_period(
+            seeded.program,
+            seeded.pay_period,
+            &payouts_domain::audit::Acting::cli("test"),
+        )
         .await?;
     let batch = engine
-        .build_batch(seeded.program, seeded.pay_period)
+        .build_batch(
+            seeded.program,
+            seeded.pay_period,
+            &payouts_domain::audit::Acting::cli("test"),
+        )
         .await?;
-    Ok(engine.approve_batch(batch.id, "bench").await?)
+    Ok(engine
+        .approve_batch(batch.id, &payouts_domain::audit::Acting::cli("bench"))
+        .await?)
 }
 
 /// A sandbox-backed engine with one merchant and an approved batch.

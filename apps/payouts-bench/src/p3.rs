@@ -48,12 +48,20 @@ pub async fn run(env: &mut Env, quick: bool) -> BenchResult<Vec<Figure>> {
         );
         let t = Instant::now();
         let finalized = engine
-            .finalize_period(seeded.program, seeded.pay_period)
+            .finalize_period(
+                seeded.program,
+                seeded.pay_period,
+                &payouts_domain::audit::Acting::cli("test"),
+            )
             .await?;
         let finalize_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let batch = engine
-            .build_batch(seeded.program, seeded.pay_period)
+            .build_batch(
+                seeded.program,
+                seeded.pay_period,
+                &payouts_domain::audit::Acting::cli("test"),
+            )
             .await?;
         let build_s = t.elapsed().as_secs_f64();
         if finalized != u64::try_from(commissions)?

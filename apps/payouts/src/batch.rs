@@ -55,8 +55,12 @@ pub async fn run(
         BatchCommand::Create {
             program, period, ..
         } => {
-            let finalized = engine.finalize_period(program, period).await?;
-            let batch = engine.build_batch(program, period).await?;
+            let finalized = engine
+                .finalize_period(program, period, &crate::cli::operator())
+                .await?;
+            let batch = engine
+                .build_batch(program, period, &crate::cli::operator())
+                .await?;
             if json {
                 print_json(
                     out,
@@ -97,7 +101,9 @@ pub async fn run(
                     current.state.as_str()
                 )));
             }
-            let batch = engine.approve_batch(id, actor).await?;
+            let batch = engine
+                .approve_batch(id, &payouts_domain::audit::Acting::cli(actor))
+                .await?;
             if json {
                 print_json(out, &batch)
             } else {
@@ -132,7 +138,7 @@ pub async fn run(
                     current.state.as_str()
                 )));
             }
-            let item = engine.retry_item(id).await?;
+            let item = engine.retry_item(id, &crate::cli::operator()).await?;
             if json {
                 print_json(out, &item)
             } else {
@@ -184,6 +190,8 @@ pub async fn execute_with_progress(
         }
         Progress::Quiet | Progress::Lines(_) => None,
     };
+    // Checked and recorded (who asked) before the run starts.
+    engine.start_execution(id, &crate::cli::operator()).await?;
     let runner = Arc::clone(engine);
     let mut run = tokio::spawn(async move { runner.execute_batch(id).await });
     let mut tick = tokio::time::interval(PROGRESS_EVERY);

@@ -227,7 +227,8 @@ pub enum BatchCommand {
         /// The batch (a UUID).
         #[arg(value_name = "BATCH_ID", value_parser = parse_batch)]
         id: BatchId,
-        /// Who approves (recorded on the batch).
+        /// Who approves (recorded on the batch, and as `cli:<NAME>` in the
+        /// audit trail).
         #[arg(long, value_name = "NAME", default_value = "payouts-cli")]
         actor: String,
         /// Output and database.
@@ -390,6 +391,17 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Batch(command) => crate::batch::run(command, env, &mut out).await,
         Command::Reconcile(args) => crate::reconcile::run(args, env, &mut out).await,
     }
+}
+
+/// Who the command line acts as in the audit trail: `cli:<login name>`
+/// (`$USER`, else `$LOGNAME`, else `unknown`). Whoever runs `payouts`
+/// holds the database itself, so the name is informative, not proof.
+pub(crate) fn operator() -> payouts_domain::audit::Acting {
+    let user = ["USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    payouts_domain::audit::Acting::cli(user.trim())
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {

@@ -117,7 +117,12 @@ async fn story(
         grant.code
     )?;
     let outcome = engine
-        .complete_connect(start.state.token.as_str(), Some(&grant.code), None)
+        .complete_connect(
+            start.state.token.as_str(),
+            Some(&grant.code),
+            None,
+            &payouts_domain::audit::Acting::stripe(None),
+        )
         .await?;
     let merchant_account = match outcome {
         CallbackOutcome::Connected { connection, .. } => {
@@ -159,7 +164,9 @@ async fn story(
         minimum_payouts: std::collections::BTreeMap::new(),
         payout_countries: vec!["US".to_owned()],
     };
-    let program = engine.create_program(&merchant, settings).await?;
+    let program = engine
+        .create_program(&merchant, settings, &crate::cli::operator())
+        .await?;
     writeln!(
         out,
         "\n[2/7] Program \"{}\" ({}): 20% per first sale, 0 holding days, minimum {}, \
@@ -247,14 +254,18 @@ async fn story(
     }
 
     // 4. Finalize.
-    let finalized = engine.finalize_period(program.id, period).await?;
+    let finalized = engine
+        .finalize_period(program.id, period, &crate::cli::operator())
+        .await?;
     writeln!(
         out,
         "\n[4/7] Finalize {period}: {finalized} commission(s) past their 0-day hold are final"
     )?;
 
     // 5. Build the batch; the policy approves it.
-    let batch = engine.build_batch(program.id, period).await?;
+    let batch = engine
+        .build_batch(program.id, period, &crate::cli::operator())
+        .await?;
     writeln!(
         out,
         "\n[5/7] Build the batch {}: {} item(s), {} (platform fees {}), state {}",
@@ -357,7 +368,9 @@ async fn story(
         failed.id,
         name_of(&names, failed.membership_id)
     )?;
-    let retried = engine.retry_item(failed.id).await?;
+    let retried = engine
+        .retry_item(failed.id, &crate::cli::operator())
+        .await?;
     writeln!(out, "      {}", describe_state(&retried.state))?;
     let retried_posted = matches!(retried.state, ItemState::Posted { attempt: 2, .. });
     let batch = engine.batch(batch.id).await?;

@@ -382,15 +382,30 @@ mod tests {
         );
         let m = |id: &str| MerchantId::parse(id.to_owned()).unwrap();
         engine
-            .create_webhook_endpoint(&m("m_dead"), &dead_url, None)
+            .create_webhook_endpoint(
+                &m("m_dead"),
+                &dead_url,
+                None,
+                &payouts_domain::audit::Acting::system(),
+            )
             .await
             .unwrap();
         engine
-            .create_webhook_endpoint(&m("m_500"), &failing_url, None)
+            .create_webhook_endpoint(
+                &m("m_500"),
+                &failing_url,
+                None,
+                &payouts_domain::audit::Acting::system(),
+            )
             .await
             .unwrap();
         let good = engine
-            .create_webhook_endpoint(&m("m_good"), &good_url, None)
+            .create_webhook_endpoint(
+                &m("m_good"),
+                &good_url,
+                None,
+                &payouts_domain::audit::Acting::system(),
+            )
             .await
             .unwrap();
         let now = time::OffsetDateTime::now_utc();

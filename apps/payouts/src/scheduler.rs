@@ -19,6 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use payouts_domain::audit::Acting;
 use payouts_domain::batch::{Approval, BatchState};
 use payouts_domain::ids::WorkerId;
 use payouts_domain::period::Period;
@@ -303,7 +304,9 @@ async fn run_once(
             let now = engine.clock().now();
             let period = Period::containing(now);
             for program in engine.store().active_programs().await? {
-                let n = engine.finalize_period(program.id, period).await?;
+                let n = engine
+                    .finalize_period(program.id, period, &Acting::system())
+                    .await?;
                 if n > 0 {
                     tracing::info!(program = %program.id, period = %period, finalized = n, "commissions finalized");
                 }
@@ -354,7 +357,7 @@ async fn run_once(
         Job::Refresh => {
             for state in [BatchState::Completed, BatchState::CompletedWithFailures] {
                 for batch in engine.store().batches_in_state(state).await? {
-                    if let Err(e) = engine.refresh_batch(batch.id).await {
+                    if let Err(e) = engine.refresh_batch(batch.id, &Acting::system()).await {
                         tracing::warn!(batch = %batch.id, error = %e, "refresh failed");
                     }
                 }
@@ -415,7 +418,10 @@ async fn auto_payouts(engine: &Engine) -> Result<(), payouts_domain::DomainError
         if batches.iter().any(|b| b.period == period) {
             continue;
         }
-        match engine.build_batch_if_due(program.id, period).await {
+        match engine
+            .build_batch_if_due(program.id, period, &Acting::system())
+            .await
+        {
             Ok(Some(batch)) => {
                 tracing::info!(program = %program.id, batch = %batch.id, period = %period,
                 state = batch.state.as_str(), items = batch.item_count, "automatic batch built")
@@ -433,6 +439,11 @@ async fn auto_payouts(engine: &Engine) -> Result<(), payouts_domain::DomainError
         .await?
     {
         if !matches!(batch.approval, Some(Approval::Policy { .. })) {
+            continue;
+        }
+        // Recorded as the scheduler's request, then run.
+        if let Err(e) = engine.start_execution(batch.id, &Acting::system()).await {
+            tracing::warn!(batch = %batch.id, error = %e, "automatic batch not executed");
             continue;
         }
         match engine.execute_batch(batch.id).await {

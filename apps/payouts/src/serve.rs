@@ -257,7 +257,7 @@ async fn issue_link(
         partner_id: partner,
     };
     let (secret, _) = engine
-        .issue_login_link(&platform, target)
+        .issue_login_link(&platform, target, &crate::cli::operator())
         .await
         .map_err(|e| CliError::Config(format!("cannot issue a login link: {e}")))?;
     Ok(format!(

@@ -343,7 +343,12 @@ async fn batch_commands_run_against_a_running_sandbox() {
     let start = engine.start_connect(&merchant).await.unwrap();
     let grant = sandbox.create_oauth_code(None).unwrap();
     let outcome = engine
-        .complete_connect(start.state.token.as_str(), Some(&grant.code), None)
+        .complete_connect(
+            start.state.token.as_str(),
+            Some(&grant.code),
+            None,
+            &payouts_domain::audit::Acting::stripe(None),
+        )
         .await
         .unwrap();
     let CallbackOutcome::Connected { connection, .. } = outcome else {
@@ -366,6 +371,7 @@ async fn batch_commands_run_against_a_running_sandbox() {
                 minimum_payouts: std::collections::BTreeMap::new(),
                 payout_countries: vec!["US".to_owned()],
             },
+            &payouts_domain::audit::Acting::cli("test"),
         )
         .await
         .unwrap();

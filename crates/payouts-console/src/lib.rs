@@ -32,8 +32,8 @@ pub const COOKIE: &str = "payouts_session";
 /// Registers the console's routes (at the root of the service).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use views::{
-        batch, connect, holds, home, platform, portal, program, reconciliation, signin, statement,
-        tax,
+        audit, batch, connect, holds, home, platform, portal, program, reconciliation, signin,
+        statement, tax,
     };
     cfg.route("/console.css", web::get().to(assets::css))
         .route("/favicon.ico", web::get().to(assets::favicon))
@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/portal/statements/{item_id}",
             web::get().to(statement::show),
         )
+        .route("/dashboard/audit", web::get().to(audit::page))
         .route("/dashboard/partners/tax", web::get().to(tax::current))
         .route("/dashboard/partners/tax/{year}", web::get().to(tax::show))
         .route(

@@ -1455,7 +1455,12 @@ async fn the_home_page_shows_failed_deliveries_and_replays_one() {
     let c = Console::start().await;
     let merchant = MerchantId::parse("m_hooks".to_owned()).unwrap();
     c.engine
-        .create_webhook_endpoint(&merchant, "https://hooks.test/payouts", None)
+        .create_webhook_endpoint(
+            &merchant,
+            "https://hooks.test/payouts",
+            None,
+            &payouts_domain::audit::Acting::cli("test"),
+        )
         .await
         .unwrap();
     let now = time::OffsetDateTime::now_utc();

@@ -121,6 +121,10 @@ uuid_id!(
     /// One recorded delivery attempt of a notification to one target.
     DeliveryId
 );
+uuid_id!(
+    /// One entry of the audit trail.
+    AuditEventId
+);
 
 /// Checks the characters common to the string keys below.
 fn check_chars(

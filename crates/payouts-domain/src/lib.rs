@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::arithmetic_side_effects))]
 
+pub mod audit;
 pub mod batch;
 pub mod commission;
 pub mod connection;

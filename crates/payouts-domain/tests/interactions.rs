@@ -182,7 +182,11 @@ fn world(partners: u128) -> (InMemoryStore, PayoutBatch) {
             config(1),
         );
         let batch = builder
-            .build_batch(p.id, Period::parse("2026-01").unwrap())
+            .build_batch(
+                p.id,
+                Period::parse("2026-01").unwrap(),
+                &payouts_domain::testkit::fixtures::operator(),
+            )
             .await
             .unwrap();
         assert_eq!(batch.state, BatchState::Approved, "auto_all approves");

@@ -140,22 +140,25 @@ fn the_default_fee_and_the_refunds_fee_share_are_the_engines() {
         let a = merchant("m_a");
         let caller = Caller::Merchant(a.clone());
         let account = account_of(&e, &a).await;
-        e.set_fee_schedule(FeeSchedule {
-            default: FeeRate {
-                percent: Percent::new(dec!(2.9)).unwrap(),
-                fixed_minor: 30,
-            },
-            tiers: Vec::new(),
-            overrides: vec![MerchantOverride {
-                merchant_id: a.clone(),
-                rate: FeeRate {
-                    percent: Percent::new(dec!(2.0)).unwrap(),
-                    fixed_minor: 20,
+        e.set_fee_schedule(
+            FeeSchedule {
+                default: FeeRate {
+                    percent: Percent::new(dec!(2.9)).unwrap(),
+                    fixed_minor: 30,
                 },
-                reason: "enterprise".to_owned(),
-            }],
-            rounding: Rounding::HalfEven,
-        })
+                tiers: Vec::new(),
+                overrides: vec![MerchantOverride {
+                    merchant_id: a.clone(),
+                    rate: FeeRate {
+                        percent: Percent::new(dec!(2.0)).unwrap(),
+                        fixed_minor: 20,
+                    },
+                    reason: "enterprise".to_owned(),
+                }],
+                rounding: Rounding::HalfEven,
+            },
+            &payouts_domain::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
         // A fee above the amount is refused before Stripe is asked.
@@ -372,30 +375,47 @@ fn login_links_sign_in_once_and_only_whom_the_issuer_may() {
         // A merchant's admin cannot sign in another merchant, a platform
         // role, or a partner who never joined its programs.
         assert!(is_not_found(
-            e.issue_login_link(&admin, who(&["manager"], "m_b", None))
-                .await
+            e.issue_login_link(
+                &admin,
+                who(&["manager"], "m_b", None),
+                &payouts_domain::testkit::fixtures::operator()
+            )
+            .await
         ));
         assert!(matches!(
-            e.issue_login_link(&admin, who(&["platform_admin"], "m_a", None))
-                .await,
+            e.issue_login_link(
+                &admin,
+                who(&["platform_admin"], "m_a", None),
+                &payouts_domain::testkit::fixtures::operator()
+            )
+            .await,
             Err(DomainError::Validation { .. })
         ));
         let stranger = PartnerId::from_uuid(uuid::Uuid::from_u128(77));
         assert!(is_not_found(
-            e.issue_login_link(&admin, who(&["partner"], "m_a", Some(stranger)))
-                .await
+            e.issue_login_link(
+                &admin,
+                who(&["partner"], "m_a", Some(stranger)),
+                &payouts_domain::testkit::fixtures::operator()
+            )
+            .await
         ));
         // Staff cannot issue links at all.
         assert!(matches!(
             e.issue_login_link(
                 &who(&["pos_staff"], "m_a", None),
-                who(&["pos_staff"], "m_a", None)
+                who(&["pos_staff"], "m_a", None),
+                &payouts_domain::testkit::fixtures::operator(),
             )
             .await,
             Err(DomainError::Validation { .. })
         ));
         let (secret, link) = e
-            .issue_login_link(&admin, who(&["manager"], "m_a", None))
+            .issue_login_link(
+                &admin,
+                who(&["manager"], "m_a", None),
+                &payouts_domain::testkit::fixtures::operator(),
+            )
             .await
             .unwrap();
         assert_eq!(link.expires_at - link.issued_at, time::Duration::minutes(5));
@@ -415,6 +435,7 @@ fn login_links_sign_in_once_and_only_whom_the_issuer_may() {
             .issue_login_link(
                 &who(&["platform_admin"], "platform", None),
                 who(&["tenant_admin"], "m_b", None),
+                &payouts_domain::testkit::fixtures::operator(),
             )
             .await
             .unwrap();
@@ -424,7 +445,11 @@ fn login_links_sign_in_once_and_only_whom_the_issuer_may() {
             Some(LoginRefused::Expired)
         );
         let (fresh, _) = e
-            .issue_login_link(&admin, who(&["tenant_admin"], "m_a", None))
+            .issue_login_link(
+                &admin,
+                who(&["tenant_admin"], "m_a", None),
+                &payouts_domain::testkit::fixtures::operator(),
+            )
             .await
             .unwrap();
         let (cookie, _) = e.redeem_login_link(&fresh).await.unwrap().unwrap();

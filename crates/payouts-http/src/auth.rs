@@ -272,6 +272,18 @@ impl Principal {
         self.roles.iter().any(Role::is_platform)
     }
 
+    /// Who is acting, for the audit trail: the token's `sub` and roles, in
+    /// the request being served (its `Request-Id`).
+    pub fn acting(&self) -> payouts_domain::audit::Acting {
+        payouts_domain::audit::Acting::new(
+            payouts_domain::audit::Actor::user(
+                &self.subject,
+                self.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            ),
+            crate::request_log::current().as_deref(),
+        )
+    }
+
     /// The caller, as the engine's tenancy rules see it.
     pub fn caller(&self) -> payouts_domain::platform::Caller {
         if self.is_platform() {
@@ -344,6 +356,17 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             ApiError::Unauthorized("expected Authorization: Bearer <token>".to_owned())
         })?;
     Principal::from_claims(secret.verify(token.trim())?)
+}
+
+/// Who is acting, for the audit trail, when a console session's holder
+/// acts: its subject and roles, in the request being served.
+pub fn session_acting(
+    principal: &payouts_domain::session::SessionPrincipal,
+) -> payouts_domain::audit::Acting {
+    payouts_domain::audit::Acting::new(
+        payouts_domain::audit::Actor::user(&principal.subject, principal.roles.clone()),
+        crate::request_log::current().as_deref(),
+    )
 }
 
 #[cfg(test)]

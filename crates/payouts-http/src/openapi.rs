@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    batches, holds, login_links, ops, outbox, partner_reports, platform, programs, reports,
+    audit, batches, holds, login_links, ops, outbox, partner_reports, platform, programs, reports,
     rewards, webhooks,
 };
 
@@ -45,8 +45,9 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         outbox::create_webhook_endpoint, outbox::list_webhook_endpoints, outbox::get_webhook_endpoint,
         outbox::delete_webhook_endpoint, outbox::rotate_webhook_secret,
         outbox::list_notification_deliveries, outbox::replay_notification,
+        audit::list_audit_events,
     ),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail, audit::JsonValue, audit::AuditSnapshot)),
     modifiers(&BearerAuth, &ErrorResponses, &PathParameters),
     tags(
         (name = "platform", description = "Seed 002's Stripe Connect platform API"),
@@ -63,6 +64,7 @@ Lists take `limit` (≤ 100) and `starting_after` and return `{data, has_more}`.
         (name = "ops", description = "Health, readiness, metrics"),
         (name = "console", description = "Console sign-in links"),
         (name = "outbox", description = "Notifications: the merchant's webhook endpoints, delivery attempts, replay"),
+        (name = "audit", description = "The append-only audit trail of operator actions"),
     )
 )]
 pub struct ApiDoc;

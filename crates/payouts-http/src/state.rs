@@ -92,8 +92,9 @@ impl AppState {
 }
 
 /// Starts `batch` in the background on the actix runtime, after the engine
-/// says it would pay it now ([`Payouts::executable_batch`]): the caller
-/// answers at once, and the run's report goes to the log.
+/// says it would pay it now and records who asked
+/// ([`Payouts::start_execution`]): the caller answers at once, and the
+/// run's report goes to the log.
 ///
 /// # Errors
 /// Why the batch is not run: another state than approved or executing, or
@@ -101,8 +102,9 @@ impl AppState {
 pub async fn start_batch(
     engine: &Arc<Engine>,
     batch: payouts_domain::ids::BatchId,
+    acting: &payouts_domain::audit::Acting,
 ) -> Result<payouts_domain::batch::PayoutBatch, payouts_domain::DomainError> {
-    let ready = engine.executable_batch(batch).await?;
+    let ready = engine.start_execution(batch, acting).await?;
     let engine = Arc::clone(engine);
     actix_web::rt::spawn(async move {
         match engine.execute_batch(batch).await {

@@ -478,6 +478,7 @@ async fn ops_routes_and_the_openapi_document_list_every_route() {
             "post",
             "/api/v1/notifications/{notification_id}/replay".to_owned(),
         ),
+        ("get", "/api/v1/audit-events".to_owned()),
         ("post", "/webhooks/stripe".to_owned()),
         ("get", "/healthz".to_owned()),
         ("get", "/readyz".to_owned()),
@@ -2714,5 +2715,163 @@ async fn payout_countries_minimums_and_cross_border_partners() {
         .await;
     assert_eq!(greta["service_agreement"], "recipient", "{greta}");
     assert!(greta["account_id"].as_str().unwrap().starts_with("acct_"));
+    api.stop().await;
+}
+
+/// Issue 15 part 4: operator actions land in the audit trail with the
+/// token's subject and roles and the request's id; a merchant sees its own
+/// entries only, the platform everyone's; filters and keyset pages work;
+/// unknown filter values answer 400 and another merchant's id 404.
+#[tokio::test]
+async fn the_audit_trail_records_who_did_what_and_is_scoped() {
+    let api = Api::start().await;
+    let admin = api.admin("m_audit");
+    let other = api.admin("m_audit_other");
+    let platform = api.token(&[Role::PlatformAdmin], "m_platform", None);
+    let send =
+        |method: reqwest::Method, path: &str, token: &str, body: Option<Value>, rid: &str| {
+            let mut req = api
+                .http
+                .request(method, format!("{}{path}", api.base))
+                .bearer_auth(token)
+                .header("Request-Id", rid);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            req.send()
+        };
+    let res = send(
+        reqwest::Method::POST,
+        "/api/v1/programs",
+        &admin,
+        Some(program_body()),
+        "req_create",
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let program: Value = res.json().await.unwrap();
+    let id = program["id"].as_str().unwrap().to_owned();
+    let mut changed = program_body();
+    changed["auto_payout_policy"] = json!("manual");
+    changed["name"] = json!("Renamed partners");
+    let res = send(
+        reqwest::Method::PUT,
+        &format!("/api/v1/programs/{id}"),
+        &admin,
+        Some(changed),
+        "req_update",
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{:?}", res.text().await);
+    let (s, _) = api.post("/api/v1/programs", &other, program_body()).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // The merchant's trail: its two entries, newest first.
+    let (s, page) = api.get("/api/v1/audit-events", &admin).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let data = page["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{page}");
+    let updated = &data[0];
+    assert_eq!(updated["object"], "audit_event");
+    assert_eq!(updated["action"], "program.updated");
+    assert_eq!(updated["object_type"], "program");
+    assert_eq!(updated["object_id"], id.as_str());
+    assert_eq!(updated["merchant_id"], "m_audit");
+    assert_eq!(updated["actor"]["type"], "user");
+    assert_eq!(updated["actor"]["subject"], "tester");
+    assert_eq!(updated["actor"]["roles"], json!(["tenant_admin"]));
+    assert_eq!(updated["request_id"], "req_update");
+    assert_eq!(updated["before"]["name"], "Spring", "{updated}");
+    assert_eq!(updated["after"]["name"], "Renamed partners");
+    assert_eq!(updated["after"]["payout_policy"]["policy"], "manual");
+    assert!(updated["created"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(data[1]["action"], "program.created");
+    assert_eq!(data[1]["request_id"], "req_create");
+    assert_eq!(data[1]["before"], Value::Null);
+
+    // Filters, and a page after a cursor.
+    let (_, f) = api
+        .get("/api/v1/audit-events?action=program.created", &admin)
+        .await;
+    assert_eq!(f["data"].as_array().unwrap().len(), 1, "{f}");
+    let (_, f) = api
+        .get(
+            &format!("/api/v1/audit-events?object_id={id}&actor=tester&actor_type=user"),
+            &admin,
+        )
+        .await;
+    assert_eq!(f["data"].as_array().unwrap().len(), 2, "{f}");
+    let (_, f) = api
+        .get("/api/v1/audit-events?actor_type=system", &admin)
+        .await;
+    assert!(f["data"].as_array().unwrap().is_empty(), "{f}");
+    let (_, f) = api
+        .get(
+            "/api/v1/audit-events?created_gte=2200-01-01T00:00:00Z",
+            &admin,
+        )
+        .await;
+    assert!(f["data"].as_array().unwrap().is_empty(), "{f}");
+    let (_, f) = api
+        .get("/api/v1/audit-events?created_lte=2200-01-01T00:00:00Z&created_gte=2000-01-01T00:00:00Z", &admin)
+        .await;
+    assert_eq!(f["data"].as_array().unwrap().len(), 2, "{f}");
+    let (_, first) = api.get("/api/v1/audit-events?limit=1", &admin).await;
+    assert_eq!(first["has_more"], true);
+    let cursor = first["data"][0]["id"].as_str().unwrap();
+    let (_, second) = api
+        .get(
+            &format!("/api/v1/audit-events?limit=1&starting_after={cursor}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(second["data"][0]["action"], "program.created", "{second}");
+    assert_eq!(second["has_more"], false);
+
+    // Scoping: the other merchant sees only its own; the platform sees all
+    // and may narrow to one merchant; a merchant naming another gets 404.
+    let (_, theirs) = api.get("/api/v1/audit-events", &other).await;
+    let theirs = theirs["data"].as_array().unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0]["merchant_id"], "m_audit_other");
+    let (s, all) = api.get("/api/v1/audit-events?limit=100", &platform).await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    assert!(all["data"].as_array().unwrap().len() >= 3);
+    let (_, one) = api
+        .get("/api/v1/audit-events?merchant_id=m_audit", &platform)
+        .await;
+    assert_eq!(one["data"].as_array().unwrap().len(), 2, "{one}");
+    let (s, e) = api
+        .get("/api/v1/audit-events?merchant_id=m_audit_other", &admin)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+    let (s, _) = api
+        .get("/api/v1/audit-events?merchant_id=m_audit", &admin)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Bad filters are 400s naming the parameter; partners may not read it.
+    for (query, param) in [
+        ("action=batch.deleted", "action"),
+        ("actor_type=robot", "actor_type"),
+        ("created_gte=yesterday", "created_gte"),
+        ("created_lte=2300-01-01T00:00:00Z", "created_lte"),
+        ("starting_after=nope", "starting_after"),
+        ("limit=0", "limit"),
+    ] {
+        let (s, e) = api
+            .get(&format!("/api/v1/audit-events?{query}"), &admin)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}: {e}");
+        assert_eq!(e["error"]["param"], param, "{query}: {e}");
+    }
+    let partner = api.token(&[Role::Partner], "m_audit", None);
+    let (s, _) = api.get("/api/v1/audit-events", &partner).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Reading changed nothing.
+    let (_, again) = api.get("/api/v1/audit-events", &admin).await;
+    assert_eq!(again["data"].as_array().unwrap().len(), 2);
     api.stop().await;
 }

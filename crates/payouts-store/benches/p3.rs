@@ -268,7 +268,11 @@ async fn run(backend: &str, args: &Args) -> String {
     let pay_period = Period::parse("2026-02").unwrap();
     let t_finalize = Instant::now();
     let finalized = engine
-        .finalize_period(program.id, pay_period)
+        .finalize_period(
+            program.id,
+            pay_period,
+            &payouts_domain::audit::Acting::cli("test"),
+        )
         .await
         .unwrap();
     let finalize_s = t_finalize.elapsed().as_secs_f64();
@@ -284,7 +288,14 @@ async fn run(backend: &str, args: &Args) -> String {
     assert_eq!(balances.len(), args.partners);
 
     let t_build = Instant::now();
-    let batch = engine.build_batch(program.id, pay_period).await.unwrap();
+    let batch = engine
+        .build_batch(
+            program.id,
+            pay_period,
+            &payouts_domain::audit::Acting::cli("test"),
+        )
+        .await
+        .unwrap();
     let build_s = t_build.elapsed().as_secs_f64();
     assert_eq!(batch.item_count, u32::try_from(args.partners).unwrap());
     assert_eq!(batch.total, usd(expected_total));

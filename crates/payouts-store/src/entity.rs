@@ -806,3 +806,48 @@ pub mod dispute {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `audit_events`: the append-only audit trail. Triggers refuse `UPDATE`
+/// and `DELETE` (and, on PostgreSQL, `TRUNCATE`) of this table.
+pub mod audit_event {
+    use sea_orm::entity::prelude::*;
+
+    /// A row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        /// Insertion order ("newest first" lists).
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        /// Unique.
+        pub id: Uuid,
+        /// Instant.
+        pub at_ns: i64,
+        /// `user`, `cli`, `system` or `stripe`.
+        pub actor_kind: String,
+        /// The token's `sub`, `cli:<user>`, `scheduler` or `stripe`.
+        pub actor_subject: String,
+        /// The actor's roles (JSON array of role names).
+        pub actor_roles: String,
+        /// Tenant; none for the platform's own objects.
+        pub merchant_id: Option<String>,
+        /// The action's wire name, e.g. `batch.approved`.
+        pub action: String,
+        /// The kind of object (`batch`, `program`, …).
+        pub object_type: String,
+        /// The object's id.
+        pub object_id: String,
+        /// The object before (JSON).
+        pub before_json: Option<String>,
+        /// The object after (JSON).
+        pub after_json: Option<String>,
+        /// The request's id.
+        pub request_id: Option<String>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -469,7 +469,10 @@ pub async fn approve(
     }
     state
         .engine
-        .approve_batch(batch.id, &signed.session.principal.subject)
+        .approve_batch(
+            batch.id,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
         .await?;
     Ok(see_other(&batch_path(batch.id)))
 }
@@ -495,7 +498,13 @@ pub async fn execute(
     form: web::Form<PlainForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let batch = acting_on(&req, &state, &signed, &path, &form.csrf_token).await?;
-    match payouts_http::start_batch(&state.engine, batch.id).await {
+    match payouts_http::start_batch(
+        &state.engine,
+        batch.id,
+        &payouts_http::auth::session_acting(&signed.session.principal),
+    )
+    .await
+    {
         Ok(_) => Ok(see_other(&batch_path(batch.id))),
         Err(DomainError::Transition(_)) => Err(ConsoleError::Conflict(format!(
             "The batch is {}; only an approved batch can be run.",
@@ -516,7 +525,13 @@ pub async fn refresh(
     form: web::Form<PlainForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let batch = acting_on(&req, &state, &signed, &path, &form.csrf_token).await?;
-    state.engine.refresh_batch(batch.id).await?;
+    state
+        .engine
+        .refresh_batch(
+            batch.id,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
+        .await?;
     Ok(see_other(&batch_path(batch.id)))
 }
 
@@ -542,7 +557,13 @@ pub async fn retry(
             item.state.as_str()
         )));
     }
-    state.engine.retry_item(item.id).await?;
+    state
+        .engine
+        .retry_item(
+            item.id,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
+        .await?;
     Ok(see_other(&batch_path(batch.id)))
 }
 

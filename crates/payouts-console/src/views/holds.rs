@@ -226,7 +226,16 @@ async fn decide(
         .map_err(|e| ConsoleError::Unavailable(e.to_string()))?;
         return Ok(page(StatusCode::OK, html));
     }
-    match state.engine.decide_hold(merchant, id, decision).await {
+    match state
+        .engine
+        .decide_hold(
+            merchant,
+            id,
+            decision,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
+        .await
+    {
         Ok(_) => Ok(see_other(HOLDS_PATH)),
         Err(DomainError::Transition(_)) => Err(no_longer_held()),
         Err(other) => Err(other.into()),

@@ -1,5 +1,6 @@
 //! One module per page; the layout and the response every page shares.
 
+pub mod audit;
 pub mod batch;
 pub mod connect;
 pub mod holds;

@@ -209,7 +209,13 @@ pub async fn save_fees(
         }
         _ => return Err(ConsoleError::Invalid("Unknown fee action.".to_owned())),
     }
-    state.engine.set_fee_schedule(schedule).await?;
+    state
+        .engine
+        .set_fee_schedule(
+            schedule,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
+        .await?;
     Ok(see_other("/dashboard/platform/fees?notice=saved"))
 }
 

@@ -557,7 +557,11 @@ pub async fn create(
     };
     let program = state
         .engine
-        .create_program(signed.merchant(), settings)
+        .create_program(
+            signed.merchant(),
+            settings,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
         .await?;
     Ok(see_other(&format!(
         "{}?notice=created",
@@ -604,7 +608,14 @@ pub async fn policy(
         payout_policy,
         ..program.settings()
     };
-    state.engine.update_program(program.id, settings).await?;
+    state
+        .engine
+        .update_program(
+            program.id,
+            settings,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
+        .await?;
     if form.back == "card" {
         return Ok(see_other(
             "/dashboard/partners/stripe-connect?stripe=policy_saved",
@@ -671,7 +682,14 @@ pub async fn reach(
         minimum_payouts: minimum_lines(&form.minimum_payouts)?,
         ..program.settings()
     };
-    state.engine.update_program(program.id, settings).await?;
+    state
+        .engine
+        .update_program(
+            program.id,
+            settings,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
+        .await?;
     Ok(see_other(&format!(
         "{}?notice=reach",
         program_path(program.id)
@@ -889,7 +907,11 @@ pub async fn portal_link(
     };
     let (secret, link) = state
         .engine
-        .issue_login_link(&signed.session.principal, target)
+        .issue_login_link(
+            &signed.session.principal,
+            target,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
         .await?;
     render(&PortalLinkPage {
         layout: Layout::signed("Portal link", &signed),
@@ -916,7 +938,14 @@ pub async fn finalize(
     let (raw_program, raw_period) = path.into_inner();
     let program = acting_on(&req, &state, &signed, &raw_program, &form.csrf_token).await?;
     let period = forms::period("Period", &raw_period)?;
-    let count = state.engine.finalize_period(program.id, period).await?;
+    let count = state
+        .engine
+        .finalize_period(
+            program.id,
+            period,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
+        .await?;
     Ok(see_other(&format!(
         "{}?period={}&notice=finalized&count={count}",
         program_path(program.id),
@@ -943,7 +972,14 @@ pub async fn build(
 ) -> Result<HttpResponse, ConsoleError> {
     let program = acting_on(&req, &state, &signed, &path, &form.csrf_token).await?;
     let period = forms::period("Period", &form.period)?;
-    let batch = state.engine.build_batch(program.id, period).await?;
+    let batch = state
+        .engine
+        .build_batch(
+            program.id,
+            period,
+            &payouts_http::auth::session_acting(&signed.session.principal),
+        )
+        .await?;
     Ok(see_other(&format!(
         "/dashboard/partners/batches/{}",
         batch.id

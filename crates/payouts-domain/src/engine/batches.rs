@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Payouts;
+use super::audit::{Entry, batch_snapshot, snapshot};
+use crate::audit::{Acting, ActorKind, AuditAction};
 use crate::batch::{
     Approval, BatchEvent, BatchState, BatchSummary, ManifestLine, PayoutBatch, manifest_hash,
     plan_batch, policy_approval,
@@ -42,9 +44,10 @@ use crate::money::Money;
 use crate::notification::{Notification, NotificationKind, Recipient};
 use crate::period::Period;
 use crate::ports::{
-    BatchStore, Clock, CommissionStore, ConnectGateway, ConnectionStore, ConversionStore,
-    FailureKind, GatewayError, IdGenerator, ItemChange, ItemStore, LeaseStore, MembershipStore,
-    Page, PageRequest, PayoutGateway, ProgramStore, SettingsStore, Timer, TransferRequest,
+    AuditStore, BatchStore, Clock, CommissionStore, ConnectGateway, ConnectionStore,
+    ConversionStore, FailureKind, GatewayError, IdGenerator, ItemChange, ItemStore, LeaseStore,
+    MembershipStore, Page, PageRequest, PayoutGateway, ProgramStore, SettingsStore, Timer,
+    TransferRequest,
 };
 use crate::program::{HoldReason, Program, ProgramEvent};
 
@@ -280,6 +283,7 @@ enum Step {
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
     S: ProgramStore
+        + AuditStore
         + MembershipStore
         + ConversionStore
         + CommissionStore
@@ -297,6 +301,8 @@ where
     /// manifest is frozen with a hash, each item's platform fee is recorded,
     /// and the program's policy decides whether it approves itself.
     ///
+    /// Recorded in the audit trail as `batch.built`, by `acting`.
+    ///
     /// # Errors
     /// [`DomainError::Duplicate`] when the period has a batch;
     /// [`DomainError::Validation`] for a future period.
@@ -304,8 +310,9 @@ where
         &self,
         program_id: ProgramId,
         period: Period,
+        acting: &Acting,
     ) -> Result<PayoutBatch, DomainError> {
-        self.build(program_id, period, false)
+        self.build(program_id, period, false, acting)
             .await?
             .ok_or_else(|| DomainError::Unavailable("the batch was not built".to_owned()))
     }
@@ -321,8 +328,9 @@ where
         &self,
         program_id: ProgramId,
         period: Period,
+        acting: &Acting,
     ) -> Result<Option<PayoutBatch>, DomainError> {
-        self.build(program_id, period, true).await
+        self.build(program_id, period, true, acting).await
     }
 
     async fn build(
@@ -330,6 +338,7 @@ where
         program_id: ProgramId,
         period: Period,
         skip_empty: bool,
+        acting: &Acting,
     ) -> Result<Option<PayoutBatch>, DomainError> {
         let program = self.program(program_id).await?;
         let now = self.clock.now();
@@ -404,6 +413,17 @@ where
             source_account: None,
         };
         self.store.insert_batch(&batch, &items).await?;
+        self.record(
+            acting,
+            Entry {
+                action: AuditAction::BatchBuilt,
+                merchant_id: Some(&batch.merchant_id),
+                object_id: batch.id.to_string(),
+                before: None,
+                after: Some(batch_snapshot(&batch)),
+            },
+        )
+        .await?;
         Ok(Some(batch))
     }
 }
@@ -446,28 +466,40 @@ where
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: ConnectionStore + ProgramStore + BatchStore + ItemStore + LeaseStore + ?Sized,
+    S: ConnectionStore + ProgramStore + BatchStore + ItemStore + LeaseStore + AuditStore + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
 {
-    /// Approves a draft batch on behalf of `actor`. Approving an approved
-    /// batch is a no-op.
+    /// Approves a draft batch on behalf of `acting` (the approval names
+    /// its subject), recorded as `batch.approved`. Approving an approved
+    /// batch is a no-op, and records nothing.
     ///
     /// # Errors
     /// [`DomainError::Transition`] for a batch past approval.
     pub async fn approve_batch(
         &self,
         id: BatchId,
-        actor: &str,
+        acting: &Acting,
     ) -> Result<PayoutBatch, DomainError> {
         let batch = self.batch(id).await?;
         let next = batch.apply(&BatchEvent::Approve(Approval::Person {
-            actor: actor.to_owned(),
+            actor: acting.actor.subject.clone(),
             at: self.clock.now(),
         }))?;
         if next != batch {
             self.store.update_batch(&next, batch.state).await?;
+            self.record(
+                acting,
+                Entry {
+                    action: AuditAction::BatchApproved,
+                    merchant_id: Some(&next.merchant_id),
+                    object_id: next.id.to_string(),
+                    before: Some(batch_snapshot(&batch)),
+                    after: Some(batch_snapshot(&next)),
+                },
+            )
+            .await?;
         }
         Ok(next)
     }
@@ -541,6 +573,35 @@ where
         self.payout_source(&program)
             .await?
             .map_err(DomainError::Blocked)?;
+        Ok(batch)
+    }
+
+    /// Asks for a batch to be executed on behalf of `acting`: checks, as
+    /// [`Payouts::executable_batch`], that it would pay now, and records
+    /// `batch.executed` (with the batch as it was asked for). The run
+    /// itself is [`Payouts::execute_batch`], which an adapter starts next
+    /// (often in the background); the trail records who asked, not the
+    /// outcome of each item, which the items keep.
+    ///
+    /// # Errors
+    /// As [`Payouts::executable_batch`]; nothing is recorded then.
+    pub async fn start_execution(
+        &self,
+        id: BatchId,
+        acting: &Acting,
+    ) -> Result<PayoutBatch, DomainError> {
+        let batch = self.executable_batch(id).await?;
+        self.record(
+            acting,
+            Entry {
+                action: AuditAction::BatchExecuted,
+                merchant_id: Some(&batch.merchant_id),
+                object_id: batch.id.to_string(),
+                before: Some(batch_snapshot(&batch)),
+                after: None,
+            },
+        )
+        .await?;
         Ok(batch)
     }
 
@@ -1419,12 +1480,17 @@ where
     }
 
     /// Retries one failed item now: attempt n+1 with a new key. Only a
-    /// `failed` item can be retried, so a retry never pays twice.
+    /// `failed` item can be retried, so a retry never pays twice. Recorded
+    /// as `item.retried` by `acting`, with the item before and after.
     ///
     /// # Errors
     /// [`DomainError::Transition`] when the item is not failed;
     /// [`DomainError::Blocked`] when the program may not pay.
-    pub async fn retry_item(&self, id: PayoutItemId) -> Result<PayoutItem, DomainError> {
+    pub async fn retry_item(
+        &self,
+        id: PayoutItemId,
+        acting: &Acting,
+    ) -> Result<PayoutItem, DomainError> {
         let item = self.item(id).await?;
         if !matches!(item.state, ItemState::Failed { .. }) {
             return Err(crate::error::TransitionError {
@@ -1440,9 +1506,23 @@ where
             .batch_source(&batch, &program)
             .await?
             .map_err(DomainError::Blocked)?;
+        let before = snapshot(&item);
+        let merchant = item.merchant_id.clone();
         self.retry_failed(&batch, &source, item).await?;
         self.settle_batch(batch.id).await?;
-        self.item(id).await
+        let after = self.item(id).await?;
+        self.record(
+            acting,
+            Entry {
+                action: AuditAction::ItemRetried,
+                merchant_id: Some(&merchant),
+                object_id: id.to_string(),
+                before: Some(before),
+                after: Some(snapshot(&after)),
+            },
+        )
+        .await?;
+        Ok(after)
     }
 
     async fn retry_failed(
@@ -1506,10 +1586,19 @@ where
     /// flight are looked up (posted when found; nothing is re-sent), and
     /// posted items pick up reversals.
     ///
+    /// Recorded as `batch.refreshed` by `acting`, with the summary before
+    /// and after; for the scheduler ([`ActorKind::System`]) only when the
+    /// summary changed.
+    ///
     /// # Errors
     /// [`DomainError::Gateway`] for a definitive Stripe error.
-    pub async fn refresh_batch(&self, id: BatchId) -> Result<BatchSummary, DomainError> {
+    pub async fn refresh_batch(
+        &self,
+        id: BatchId,
+        acting: &Acting,
+    ) -> Result<BatchSummary, DomainError> {
         let batch = self.batch(id).await?;
+        let before = self.batch_summary(id).await?;
         // The account the batch paid from, whichever the merchant connects now.
         let source = self.paid_from(&batch).await?;
         let group = transfer_group(id);
@@ -1546,7 +1635,23 @@ where
             }
         }
         self.settle_batch(id).await?;
-        self.batch_summary(id).await
+        let after = self.batch_summary(id).await?;
+        // The scheduler refreshes every finished batch on each tick: only
+        // the refreshes that changed something are worth an entry then.
+        if acting.actor.kind != ActorKind::System || after != before {
+            self.record(
+                acting,
+                Entry {
+                    action: AuditAction::BatchRefreshed,
+                    merchant_id: Some(&batch.merchant_id),
+                    object_id: id.to_string(),
+                    before: Some(snapshot(&before)),
+                    after: Some(snapshot(&after)),
+                },
+            )
+            .await?;
+        }
+        Ok(after)
     }
 
     /// Reverses a posted item's transfer, in full (`None`) or in part.

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::Payouts;
+use super::audit::{Entry, snapshot};
+use crate::audit::{Acting, AuditAction};
 pub use crate::connection::AccountSnapshot;
 use crate::connection::{
     CallbackError, CallbackOutcome, ConnectionEvent, MerchantConnection, OAuthState, REQUIRED_SCOPE,
@@ -14,8 +16,8 @@ use crate::ids::{AccountId, MerchantId, StateToken};
 use crate::notification::{NotificationKind, Recipient};
 use crate::partner::{MembershipStatus, OnboardingState};
 use crate::ports::{
-    Clock, CommissionStore, ConnectGateway, ConnectionStore, FailureKind, IdGenerator, ItemStore,
-    MembershipStore, OutboxStore, PayoutGateway, ProgramStore,
+    AuditStore, Clock, CommissionStore, ConnectGateway, ConnectionStore, FailureKind, IdGenerator,
+    ItemStore, MembershipStore, OutboxStore, PayoutGateway, ProgramStore,
 };
 use crate::program::{HoldReason, ProgramEvent, ProgramStatus};
 
@@ -47,6 +49,7 @@ where
         + CommissionStore
         + ItemStore
         + OutboxStore
+        + AuditStore
         + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
@@ -81,6 +84,10 @@ where
     /// merchant's programs on probation return to active (or are archived
     /// if their window already passed).
     ///
+    /// A completed connection is recorded as `connection.connected` by
+    /// `acting` (for Stripe's redirect, [`Acting::stripe`]: the `state`
+    /// token, not a signed-in person, authenticates it).
+    ///
     /// # Errors
     /// [`DomainError::Unavailable`] or a non-refusal [`DomainError::Gateway`].
     pub async fn complete_connect(
@@ -88,6 +95,7 @@ where
         state: &str,
         code: Option<&str>,
         error: Option<&str>,
+        acting: &Acting,
     ) -> Result<CallbackOutcome, DomainError> {
         let fail = |reason| Ok(CallbackOutcome::Error { reason });
         let Ok(token) = StateToken::parse(state) else {
@@ -135,6 +143,17 @@ where
         self.store
             .save_connection(&connection, existing.as_ref().map(|c| c.status))
             .await?;
+        self.record(
+            acting,
+            Entry {
+                action: AuditAction::ConnectionConnected,
+                merchant_id: Some(&merchant),
+                object_id: merchant.to_string(),
+                before: existing.as_ref().map(snapshot),
+                after: Some(snapshot(&connection)),
+            },
+        )
+        .await?;
         let probation_cleared = self.clear_probation(&merchant, now).await?;
         Ok(CallbackOutcome::Connected {
             connection,
@@ -175,12 +194,16 @@ where
     /// `partner_merchant_oauth_revoked`. Safe to replay: a replay changes
     /// nothing and notifies nobody twice. An unknown account is acknowledged.
     ///
+    /// The revocation is recorded as `connection.revoked` by `acting`
+    /// (Stripe, with its event's id); a replay records nothing.
+    ///
     /// # Errors
     /// [`DomainError::Unavailable`] or [`DomainError::Conflict`] on a race (retry).
     pub async fn handle_deauthorization(
         &self,
         account: &AccountId,
         at: OffsetDateTime,
+        acting: &Acting,
     ) -> Result<DeauthorizationOutcome, DomainError> {
         let Some(connection) = self.store.connection_by_account(account).await? else {
             return Ok(DeauthorizationOutcome {
@@ -194,6 +217,17 @@ where
             self.store
                 .save_connection(&revoked, Some(connection.status))
                 .await?;
+            self.record(
+                acting,
+                Entry {
+                    action: AuditAction::ConnectionRevoked,
+                    merchant_id: Some(&revoked.merchant_id),
+                    object_id: revoked.merchant_id.to_string(),
+                    before: Some(snapshot(&connection)),
+                    after: Some(snapshot(&revoked)),
+                },
+            )
+            .await?;
         }
         // The revocation instant as stored keys the notifications, so a
         // replayed webhook finds the same keys.

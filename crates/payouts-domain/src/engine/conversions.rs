@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::Entry;
 use super::{Payouts, derived_uuid, ignore_duplicate};
+use crate::audit::{Acting, AuditAction};
 use crate::commission::{
     ChangeReason, Commission, CommissionEvent, CommissionKind, CommissionState, Conversion,
     ConversionInput, attribute, qualifies,
@@ -60,7 +62,13 @@ const EARLIEST_CONVERSION: time::OffsetDateTime = time::macros::datetime!(2000-0
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: ProgramStore + MembershipStore + CouponStore + ConversionStore + CommissionStore + ?Sized,
+    S: ProgramStore
+        + MembershipStore
+        + CouponStore
+        + ConversionStore
+        + CommissionStore
+        + crate::ports::AuditStore
+        + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -647,7 +655,8 @@ where
 
     /// Finalizes the program's pending commissions of `period` and earlier
     /// whose holding period has ended, in one set-based update. Returns how
-    /// many were finalized.
+    /// many were finalized. When some were, it is recorded as
+    /// `period.finalized` by `acting`.
     ///
     /// # Errors
     /// [`DomainError::Validation`] for a period after the current month;
@@ -656,6 +665,7 @@ where
         &self,
         program_id: ProgramId,
         period: Period,
+        acting: &Acting,
     ) -> Result<u64, DomainError> {
         let program = self.program(program_id).await?;
         let now = self.clock.now();
@@ -665,7 +675,26 @@ where
                 "cannot finalize a period that has not started",
             ));
         }
-        Ok(self.store.finalize_due(program.id, period, now).await?)
+        let finalized = self.store.finalize_due(program.id, period, now).await?;
+        // Like every entry, only a change is recorded: the scheduler
+        // finalizes every program on each tick, mostly finding nothing due.
+        if finalized > 0 {
+            self.record(
+                acting,
+                Entry {
+                    action: AuditAction::PeriodFinalized,
+                    merchant_id: Some(&program.merchant_id),
+                    object_id: program.id.to_string(),
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "period": period.to_string(),
+                        "finalized": finalized,
+                    })),
+                },
+            )
+            .await?;
+        }
+        Ok(finalized)
     }
 }
 

@@ -65,6 +65,7 @@ where
         + SettingsStore
         + DisputeStore
         + LeaseStore
+        + crate::ports::AuditStore
         + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
@@ -151,7 +152,10 @@ where
                 let Some(account) = account else {
                     return Ok(ignored("the event names no connected account"));
                 };
-                let outcome = self.handle_deauthorization(account, event.created).await?;
+                let acting = crate::audit::Acting::stripe(Some(event.id.as_str()));
+                let outcome = self
+                    .handle_deauthorization(account, event.created, &acting)
+                    .await?;
                 Ok(match outcome.merchant_id {
                     Some(_) => applied("account_deauthorized"),
                     None => ignored(format!("{account} is not a merchant's account")),

@@ -11,12 +11,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::Payouts;
+use super::audit::{Entry, snapshot};
+use crate::audit::{Acting, AuditAction};
 use crate::commission::{Commission, CommissionEvent, CommissionKind, OnHoldReason};
 use crate::error::{DomainError, StoreError};
 use crate::ids::{CommissionId, MerchantId};
 use crate::partner::Membership;
 use crate::ports::{
-    Clock, CommissionFilter, CommissionStore, ConnectGateway, IdGenerator, MAX_PAGE,
+    AuditStore, Clock, CommissionFilter, CommissionStore, ConnectGateway, IdGenerator, MAX_PAGE,
     MembershipStore, Page, PageRequest, PayoutGateway,
 };
 
@@ -87,44 +89,6 @@ where
                 entity: "commission",
                 id: id.to_string(),
             })
-    }
-
-    /// Applies an operator's decision to one of the merchant's commissions
-    /// (any merchant's with `None`, for platform operators), compare-and-set: hold a pending earned commission (`manual`),
-    /// release a held one (back to `pending`, finalized by the next run
-    /// once its holding period is over), or reject a held one (`voided`,
-    /// reason `rejected`, amount 0). Rejecting a rejected commission again
-    /// and holding a held one are replays that change nothing.
-    ///
-    /// # Errors
-    /// [`DomainError::NotFound`] for another merchant's or an unknown
-    /// commission; [`DomainError::Transition`] when the commission is not in
-    /// a state the decision applies to (releasing a pending one, holding a
-    /// finalized one, holding an adjustment); [`DomainError::Conflict`] when
-    /// it changed concurrently.
-    pub async fn decide_hold(
-        &self,
-        merchant: Option<&MerchantId>,
-        id: CommissionId,
-        decision: HoldDecision,
-    ) -> Result<Commission, DomainError> {
-        let current = self.commission(merchant, id).await?;
-        let now = self.clock.now();
-        let event = match decision {
-            HoldDecision::Hold => CommissionEvent::Hold {
-                reason: OnHoldReason::Manual,
-                at: now,
-            },
-            HoldDecision::Release => CommissionEvent::Release,
-            HoldDecision::Reject => CommissionEvent::Reject { at: now },
-        };
-        let next = current.apply(event)?;
-        if next != current {
-            self.store
-                .update_commission(&next, &current.state, &current.amount)
-                .await?;
-        }
-        Ok(next)
     }
 
     /// Records the bank-account fingerprint Stripe reports for a partner's
@@ -234,5 +198,68 @@ where
                 _ => return Ok(held),
             }
         }
+    }
+}
+
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: CommissionStore + MembershipStore + AuditStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
+    /// Applies an operator's decision to one of the merchant's commissions
+    /// (any merchant's with `None`, for platform operators), compare-and-set: hold a pending earned commission (`manual`),
+    /// release a held one (back to `pending`, finalized by the next run
+    /// once its holding period is over), or reject a held one (`voided`,
+    /// reason `rejected`, amount 0). Rejecting a rejected commission again
+    /// and holding a held one are replays that change nothing.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`] for another merchant's or an unknown
+    /// commission; [`DomainError::Transition`] when the commission is not in
+    /// a state the decision applies to (releasing a pending one, holding a
+    /// finalized one, holding an adjustment); [`DomainError::Conflict`] when
+    /// it changed concurrently.
+    pub async fn decide_hold(
+        &self,
+        merchant: Option<&MerchantId>,
+        id: CommissionId,
+        decision: HoldDecision,
+        acting: &Acting,
+    ) -> Result<Commission, DomainError> {
+        let current = self.commission(merchant, id).await?;
+        let now = self.clock.now();
+        let event = match decision {
+            HoldDecision::Hold => CommissionEvent::Hold {
+                reason: OnHoldReason::Manual,
+                at: now,
+            },
+            HoldDecision::Release => CommissionEvent::Release,
+            HoldDecision::Reject => CommissionEvent::Reject { at: now },
+        };
+        let next = current.apply(event)?;
+        if next != current {
+            self.store
+                .update_commission(&next, &current.state, &current.amount)
+                .await?;
+            let action = match decision {
+                HoldDecision::Hold => AuditAction::CommissionHeld,
+                HoldDecision::Release => AuditAction::CommissionReleased,
+                HoldDecision::Reject => AuditAction::CommissionRejected,
+            };
+            self.record(
+                acting,
+                Entry {
+                    action,
+                    merchant_id: Some(&next.merchant_id),
+                    object_id: next.id.to_string(),
+                    before: Some(snapshot(&current)),
+                    after: Some(snapshot(&next)),
+                },
+            )
+            .await?;
+        }
+        Ok(next)
     }
 }

@@ -6,6 +6,7 @@
 //! [`Payouts`] holds one adapter per port; the binary (or a test) picks the
 //! concrete types once.
 
+mod audit;
 mod batches;
 mod connect;
 mod conversions;

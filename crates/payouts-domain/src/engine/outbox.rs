@@ -21,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use super::Payouts;
+use super::audit::Entry;
+use crate::audit::{Acting, AuditAction};
 use crate::endpoint::{
     EndpointUrl, MAX_ENDPOINTS_PER_MERCHANT, SigningSecret, WebhookEndpoint, check_description,
 };
@@ -69,7 +71,7 @@ enum JobEnd {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: OutboxStore + WebhookEndpointStore + ?Sized,
+    S: OutboxStore + WebhookEndpointStore + crate::ports::AuditStore + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -78,6 +80,7 @@ where
 
     /// Registers a webhook endpoint for `merchant`, with a fresh signing
     /// secret (shown to the caller once, at creation and rotation).
+    /// Recorded as `webhook_endpoint.created` by `acting`.
     ///
     /// # Errors
     /// [`DomainError::Validation`] on `url` or `description`, or when the
@@ -88,6 +91,7 @@ where
         merchant: &MerchantId,
         url: &str,
         description: Option<&str>,
+        acting: &Acting,
     ) -> Result<WebhookEndpoint, DomainError> {
         let url = EndpointUrl::parse(url)?;
         let description = check_description(description)?;
@@ -107,6 +111,17 @@ where
             created_at: self.clock.now(),
         };
         self.store.insert_endpoint(&endpoint).await?;
+        self.record(
+            acting,
+            Entry {
+                action: AuditAction::WebhookEndpointCreated,
+                merchant_id: Some(merchant),
+                object_id: endpoint.id.to_string(),
+                before: None,
+                after: Some(endpoint_entry(&endpoint)),
+            },
+        )
+        .await?;
         Ok(endpoint)
     }
 
@@ -145,17 +160,34 @@ where
     }
 
     /// Deletes an endpoint: nothing more is sent to it. Its delivery
-    /// records stay.
+    /// records stay. Recorded as `webhook_endpoint.deleted` by `acting`.
     ///
     /// # Errors
     /// [`DomainError::NotFound`]; [`DomainError::Unavailable`].
-    pub async fn delete_webhook_endpoint(&self, id: WebhookEndpointId) -> Result<(), DomainError> {
-        Ok(self.store.delete_endpoint(id).await?)
+    pub async fn delete_webhook_endpoint(
+        &self,
+        id: WebhookEndpointId,
+        acting: &Acting,
+    ) -> Result<(), DomainError> {
+        let endpoint = self.webhook_endpoint(id).await?;
+        self.store.delete_endpoint(id).await?;
+        self.record(
+            acting,
+            Entry {
+                action: AuditAction::WebhookEndpointDeleted,
+                merchant_id: Some(&endpoint.merchant_id),
+                object_id: id.to_string(),
+                before: Some(endpoint_entry(&endpoint)),
+                after: None,
+            },
+        )
+        .await
     }
 
     /// Gives an endpoint a new signing secret; the old one keeps signing
     /// alongside for `overlap` (0 to 7 days; deliveries carry both
-    /// signatures meanwhile).
+    /// signatures meanwhile). Recorded as `webhook_endpoint.secret_rotated`
+    /// by `acting` (the entry never holds a secret).
     ///
     /// # Errors
     /// [`DomainError::NotFound`]; [`DomainError::Validation`] for an
@@ -165,12 +197,24 @@ where
         &self,
         id: WebhookEndpointId,
         overlap: Duration,
+        acting: &Acting,
     ) -> Result<WebhookEndpoint, DomainError> {
         let endpoint = self.webhook_endpoint(id).await?;
         let rotated = endpoint.rotated(self.signing_secret(), self.clock.now(), overlap)?;
         self.store
             .save_endpoint_secrets(&rotated, &endpoint.secret)
             .await?;
+        self.record(
+            acting,
+            Entry {
+                action: AuditAction::WebhookEndpointSecretRotated,
+                merchant_id: Some(&rotated.merchant_id),
+                object_id: id.to_string(),
+                before: Some(endpoint_entry(&endpoint)),
+                after: Some(endpoint_entry(&rotated)),
+            },
+        )
+        .await?;
         Ok(rotated)
     }
 
@@ -517,4 +561,17 @@ fn tally(report: &mut DispatchReport, end: &JobEnd) {
         JobEnd::Conflict => &mut report.conflicts,
     };
     *slot = slot.saturating_add(1);
+}
+
+/// What the audit trail keeps of an endpoint: never a signing secret, only
+/// whether a previous one still signs and until when.
+fn endpoint_entry(endpoint: &WebhookEndpoint) -> serde_json::Value {
+    serde_json::json!({
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "previous_secret_expires_at": endpoint
+            .previous_secret
+            .as_ref()
+            .and_then(|p| p.expires_at.format(&time::format_description::well_known::Rfc3339).ok()),
+    })
 }

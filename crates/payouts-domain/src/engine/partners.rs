@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::Payouts;
+use super::audit::{Entry, snapshot};
+use crate::audit::{Acting, AuditAction};
 use crate::crossborder::ServiceAgreement;
 use crate::error::{Blocked, DomainError, StoreError};
 use crate::fees::FeeSchedule;
@@ -15,9 +17,9 @@ use crate::partner::{
     Coupon, Membership, MembershipStatus, OnboardingState, valid_country, valid_email,
 };
 use crate::ports::{
-    Clock, CommissionStore, ConnectGateway, ConnectionStore, CouponStore, ExpressAccountRequest,
-    HostedLink, IdGenerator, ItemStore, LinkKind, MembershipStore, PayoutGateway, ProgramStore,
-    PromotionCodeRequest, SettingsStore,
+    AuditStore, Clock, CommissionStore, ConnectGateway, ConnectionStore, CouponStore,
+    ExpressAccountRequest, HostedLink, IdGenerator, ItemStore, LinkKind, MembershipStore,
+    PayoutGateway, ProgramStore, PromotionCodeRequest, SettingsStore,
 };
 use crate::program::{
     CouponSyncMode, HoldReason, Program, ProgramEvent, ProgramSettings, ProgramStatus,
@@ -43,25 +45,6 @@ where
     C: Clock,
     I: IdGenerator,
 {
-    /// Creates a program for a merchant.
-    ///
-    /// # Errors
-    /// [`DomainError::Validation`] for bad settings.
-    pub async fn create_program(
-        &self,
-        merchant: &MerchantId,
-        settings: ProgramSettings,
-    ) -> Result<Program, DomainError> {
-        let program = Program::create(
-            self.ids.next_id(),
-            merchant.clone(),
-            settings,
-            self.clock.now(),
-        )?;
-        self.store.insert_program(&program).await?;
-        Ok(program)
-    }
-
     /// A program by id.
     ///
     /// # Errors
@@ -75,9 +58,52 @@ where
                 id: id.to_string(),
             })
     }
+}
+
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: ProgramStore + AuditStore + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
+    /// Creates a program for a merchant, recorded as `program.created` by
+    /// `acting`.
+    ///
+    /// # Errors
+    /// [`DomainError::Validation`] for bad settings.
+    pub async fn create_program(
+        &self,
+        merchant: &MerchantId,
+        settings: ProgramSettings,
+        acting: &Acting,
+    ) -> Result<Program, DomainError> {
+        let program = Program::create(
+            self.ids.next_id(),
+            merchant.clone(),
+            settings,
+            self.clock.now(),
+        )?;
+        self.store.insert_program(&program).await?;
+        self.record(
+            acting,
+            Entry {
+                action: AuditAction::ProgramCreated,
+                merchant_id: Some(&program.merchant_id),
+                object_id: program.id.to_string(),
+                before: None,
+                after: Some(snapshot(&program)),
+            },
+        )
+        .await?;
+        Ok(program)
+    }
 
     /// Replaces a program's settings (policy, cap, sync mode, holding days,
     /// minimum payout, commission rule). The currency cannot change.
+    ///
+    /// Recorded as `program.updated` by `acting`, with the program before
+    /// and after; saving the same settings again records nothing.
     ///
     /// # Errors
     /// [`DomainError::Validation`], [`DomainError::NotFound`], or
@@ -86,12 +112,26 @@ where
         &self,
         id: ProgramId,
         settings: ProgramSettings,
+        acting: &Acting,
     ) -> Result<Program, DomainError> {
         let current = self.program(id).await?;
         let next = current.update(settings)?;
         self.store
             .update_program(&next, &current.status, current.hold)
             .await?;
+        if next != current {
+            self.record(
+                acting,
+                Entry {
+                    action: AuditAction::ProgramUpdated,
+                    merchant_id: Some(&next.merchant_id),
+                    object_id: next.id.to_string(),
+                    before: Some(snapshot(&current)),
+                    after: Some(snapshot(&next)),
+                },
+            )
+            .await?;
+        }
         Ok(next)
     }
 
@@ -465,7 +505,7 @@ where
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: SettingsStore + ?Sized,
+    S: SettingsStore + AuditStore + ?Sized,
     G: PayoutGateway + ConnectGateway + ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -478,16 +518,33 @@ where
         Ok(self.store.fee_schedule().await?)
     }
 
-    /// Replaces the fee schedule after validating it.
+    /// Replaces the fee schedule after validating it, recorded as
+    /// `fee_schedule.updated` by `acting` (a platform entry: no merchant),
+    /// with the schedule before and after.
     ///
     /// # Errors
     /// [`DomainError::Validation`].
     pub async fn set_fee_schedule(
         &self,
         schedule: FeeSchedule,
+        acting: &Acting,
     ) -> Result<FeeSchedule, DomainError> {
         schedule.validate()?;
+        let before = self.store.fee_schedule().await?;
         self.store.save_fee_schedule(&schedule).await?;
+        if before != schedule {
+            self.record(
+                acting,
+                Entry {
+                    action: AuditAction::FeeScheduleUpdated,
+                    merchant_id: None,
+                    object_id: "fee_schedule".to_owned(),
+                    before: Some(snapshot(&before)),
+                    after: Some(snapshot(&schedule)),
+                },
+            )
+            .await?;
+        }
         Ok(schedule)
     }
 }

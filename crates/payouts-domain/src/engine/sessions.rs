@@ -1,13 +1,15 @@
 //! Console sign-in: issuing single-use login links, redeeming them into
 //! sessions, reading and ending sessions. Bounded by the two ports it uses.
 
+use crate::audit::{Acting, AuditAction};
 use crate::error::DomainError;
-use crate::ports::{Clock, IdGenerator, MembershipStore, SessionStore};
+use crate::ports::{AuditStore, Clock, IdGenerator, MembershipStore, SessionStore};
 use crate::session::{
     LOGIN_LINK_TTL, LoginLink, LoginRefused, Session, SessionPrincipal, SessionSecret,
 };
 
 use super::Payouts;
+use super::audit::Entry;
 
 /// The role names that act for every merchant.
 pub const PLATFORM_ROLES: [&str; 3] = ["platform_admin", "system_admin", "super_admin"];
@@ -21,7 +23,7 @@ fn is_platform(p: &SessionPrincipal) -> bool {
 
 impl<S, G, C, I> Payouts<S, G, C, I>
 where
-    S: SessionStore + MembershipStore + ?Sized,
+    S: SessionStore + MembershipStore + AuditStore + ?Sized,
     G: ?Sized,
     C: Clock,
     I: IdGenerator,
@@ -37,7 +39,8 @@ where
 
     /// Issues a single-use login link for `target`, valid five minutes.
     /// Platform operators may sign anyone in; a merchant's admins their own
-    /// staff (never a platform role) and their own partners.
+    /// staff (never a platform role) and their own partners. Recorded as
+    /// `login_link.issued` by `acting`, naming who the link signs in.
     ///
     /// # Errors
     /// [`DomainError::NotFound`] for another merchant, or a partner not
@@ -48,6 +51,7 @@ where
         &self,
         issuer: &SessionPrincipal,
         target: SessionPrincipal,
+        acting: &Acting,
     ) -> Result<(SessionSecret, LoginLink), DomainError> {
         if target.roles.is_empty() {
             return Err(DomainError::validation("role", "a login link needs a role"));
@@ -100,6 +104,27 @@ where
             used_at: None,
         };
         self.store.insert_login_link(&link).await?;
+        // Who the link signs in, never its secret or the secret's hash.
+        self.record(
+            acting,
+            Entry {
+                action: AuditAction::LoginLinkIssued,
+                merchant_id: Some(&link.principal.merchant_id),
+                object_id: link.principal.subject.clone(),
+                before: None,
+                after: Some(serde_json::json!({
+                    "subject": link.principal.subject,
+                    "roles": link.principal.roles,
+                    "merchant_id": link.principal.merchant_id,
+                    "partner_id": link.principal.partner_id,
+                    "expires_at": link
+                        .expires_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .ok(),
+                })),
+            },
+        )
+        .await?;
         Ok((secret, link))
     }
 

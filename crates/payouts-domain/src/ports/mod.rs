@@ -11,6 +11,7 @@
 //! re-exported here, so `crate::ports::X` names it.
 
 mod accounts;
+mod audit;
 mod bank_payouts;
 mod batches;
 mod commissions;
@@ -41,6 +42,7 @@ use crate::ids::{MerchantId, WebhookEndpointId};
 use crate::notification::Notification;
 
 pub use accounts::*;
+pub use audit::*;
 pub use bank_payouts::*;
 pub use batches::*;
 pub use commissions::*;
@@ -266,6 +268,7 @@ pub trait PayoutStore:
     + AccountStore
     + RequestKeyStore
     + SessionStore
+    + AuditStore
 {
 }
 
@@ -287,5 +290,6 @@ impl<T> PayoutStore for T where
         + AccountStore
         + RequestKeyStore
         + SessionStore
+        + AuditStore
 {
 }

@@ -56,7 +56,11 @@ async fn synced_coupon<S: PayoutStore + Clone>(w: &World<S>) -> Coupon {
     let mut settings = w.program.settings();
     settings.coupon_sync = CouponSyncMode::Stripe;
     w.engine
-        .update_program(w.program.id, settings)
+        .update_program(
+            w.program.id,
+            settings,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     w.engine
@@ -270,7 +274,11 @@ pub async fn sales_refunds_and_codes_arrive_as_events_and_act_once<S: PayoutStor
     let mut settings = w.program.settings();
     settings.coupon_sync = CouponSyncMode::Manual;
     w.engine
-        .update_program(w.program.id, settings)
+        .update_program(
+            w.program.id,
+            settings,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -289,3 +289,12 @@ pub fn notification(id: u128, merchant_id: &MerchantId, dedupe_key: &str) -> Not
         delivery: crate::notification::DeliveryState::new_at(T0),
     }
 }
+
+/// The merchant admin the scenarios act as: a `tenant_admin` token's
+/// subject, in the request `req_test`.
+pub fn operator() -> crate::audit::Acting {
+    crate::audit::Acting::new(
+        crate::audit::Actor::user("ops@merchant.test", vec!["tenant_admin".to_owned()]),
+        Some("req_test"),
+    )
+}

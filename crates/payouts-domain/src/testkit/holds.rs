@@ -73,7 +73,12 @@ async fn decide<S: PayoutStore + Clone>(
     decision: HoldDecision,
 ) -> Result<Commission, DomainError> {
     w.engine
-        .decide_hold(Some(&w.merchant), c.id, decision)
+        .decide_hold(
+            Some(&w.merchant),
+            c.id,
+            decision,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
 }
 
@@ -148,6 +153,35 @@ pub async fn a_self_referral_is_held_and_paid_after_release<S: PayoutStore + Clo
         decide(&w, &own, HoldDecision::Release).await,
         Err(DomainError::Transition(_))
     ));
+    // The decision is in the audit trail, once, with who made it and the
+    // state before and after.
+    let trail = w
+        .engine
+        .audit_events(
+            &crate::audit::AuditFilter {
+                merchant_id: Some(w.merchant.clone()),
+                object_id: Some(own.id.to_string()),
+                ..crate::audit::AuditFilter::default()
+            },
+            crate::ports::PageRequest::first(10),
+        )
+        .await
+        .unwrap()
+        .data;
+    assert_eq!(trail.len(), 1, "{trail:#?}");
+    assert_eq!(
+        trail[0].action,
+        crate::audit::AuditAction::CommissionReleased
+    );
+    assert_eq!(trail[0].actor, crate::testkit::fixtures::operator().actor);
+    assert_eq!(
+        trail[0].before.as_ref().unwrap()["state"]["state"],
+        "on_hold"
+    );
+    assert_eq!(
+        trail[0].after.as_ref().unwrap()["state"]["state"],
+        "pending"
+    );
     w.clock.set(datetime!(2026-03-02 08:00 UTC));
     let february = w.close("2026-02").await;
     assert_eq!(february.item_count, 1);
@@ -185,7 +219,12 @@ pub async fn a_manual_hold_is_rejected_and_never_paid<S: PayoutStore + Clone>(st
     let other = MerchantId::parse("merchant_other").unwrap();
     assert!(matches!(
         w.engine
-            .decide_hold(Some(&other), c.id, HoldDecision::Reject)
+            .decide_hold(
+                Some(&other),
+                c.id,
+                HoldDecision::Reject,
+                &crate::testkit::fixtures::operator(),
+            )
             .await,
         Err(DomainError::NotFound { .. })
     ));

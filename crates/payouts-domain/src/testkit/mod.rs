@@ -23,6 +23,7 @@
     reason = "test suites: a failed step must stop the test with its message"
 )]
 
+pub mod audit;
 pub mod contract;
 pub mod events;
 pub mod fixtures;
@@ -78,6 +79,7 @@ macro_rules! store_contract_tests {
             request_keys_are_taken_over_and_purged,
             login_links_are_single_use_and_sessions_end,
         );
+        $crate::__testkit_cases!($run, $factory, audit, audit_trail_appends_pages_and_filters,);
     };
 }
 
@@ -160,6 +162,12 @@ macro_rules! scenario_tests {
             first_conversions_then_the_base_rate_while_recurring,
             product_rates_and_flat_amounts_per_lead,
             corrections_before_and_after_finalization_and_payment,
+        );
+        $crate::__testkit_cases!(
+            $run,
+            $factory,
+            audit,
+            operator_actions_are_recorded_with_their_actor,
         );
     };
 }

@@ -52,7 +52,12 @@ pub async fn failed_deliveries_back_off_then_dead_letter_and_replay<S: PayoutSto
     let w = World::configured(store, PayoutPolicy::Manual, 0, config(5)).await;
     let endpoint = w
         .engine
-        .create_webhook_endpoint(&w.merchant, "https://hooks.test/payouts", None)
+        .create_webhook_endpoint(
+            &w.merchant,
+            "https://hooks.test/payouts",
+            None,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     let n = note(&w, &w.merchant, 1);
@@ -216,7 +221,12 @@ pub async fn a_notification_failing_for_three_days_is_dead_lettered<S: PayoutSto
 ) {
     let w = World::configured(store, PayoutPolicy::Manual, 0, config(20)).await;
     w.engine
-        .create_webhook_endpoint(&w.merchant, "https://hooks.test/payouts", None)
+        .create_webhook_endpoint(
+            &w.merchant,
+            "https://hooks.test/payouts",
+            None,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     let n = note(&w, &w.merchant, 1);
@@ -292,14 +302,23 @@ pub async fn endpoints_take_precedence_and_rotation_signs_with_both<S: PayoutSto
     // The merchant's own endpoint wins; its rotation signs with both.
     let e = w
         .engine
-        .create_webhook_endpoint(&w.merchant, " https://mine.test/hook ", Some("ops"))
+        .create_webhook_endpoint(
+            &w.merchant,
+            " https://mine.test/hook ",
+            Some("ops"),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(e.url.as_str(), "https://mine.test/hook");
     assert!(e.secret.expose().starts_with("whsec_"));
     let rotated = w
         .engine
-        .rotate_webhook_secret(e.id, Duration::hours(1))
+        .rotate_webhook_secret(
+            e.id,
+            Duration::hours(1),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_ne!(rotated.secret, e.secret);
@@ -348,7 +367,12 @@ pub async fn endpoints_take_precedence_and_rotation_signs_with_both<S: PayoutSto
     for bad in ["ftp://x.test", "not a url", "https://"] {
         assert!(matches!(
             w.engine
-                .create_webhook_endpoint(&w.merchant, bad, None)
+                .create_webhook_endpoint(
+                    &w.merchant,
+                    bad,
+                    None,
+                    &crate::testkit::fixtures::operator()
+                )
                 .await,
             Err(DomainError::Validation { .. })
         ));
@@ -359,7 +383,10 @@ pub async fn endpoints_take_precedence_and_rotation_signs_with_both<S: PayoutSto
         .await
         .unwrap();
     assert_eq!(page.data, vec![rotated.clone()]);
-    w.engine.delete_webhook_endpoint(e.id).await.unwrap();
+    w.engine
+        .delete_webhook_endpoint(e.id, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
     assert!(matches!(
         w.engine.webhook_endpoint(e.id).await,
         Err(DomainError::NotFound { .. })
@@ -375,11 +402,21 @@ pub async fn a_failing_endpoint_holds_up_nobody_else<S: PayoutStore + Clone>(sto
     let w = World::configured(store, PayoutPolicy::Manual, 0, config(20)).await;
     let bad = MerchantId::parse("merchant_bad".to_owned()).unwrap();
     w.engine
-        .create_webhook_endpoint(&bad, "https://bad.test/hook", None)
+        .create_webhook_endpoint(
+            &bad,
+            "https://bad.test/hook",
+            None,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     w.engine
-        .create_webhook_endpoint(&w.merchant, "https://good.test/hook", None)
+        .create_webhook_endpoint(
+            &w.merchant,
+            "https://good.test/hook",
+            None,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     let mut notes: Vec<Notification> = (0..200).map(|i| note(&w, &bad, i)).collect();
@@ -415,7 +452,12 @@ pub async fn a_retry_goes_only_to_the_endpoints_that_refused<S: PayoutStore + Cl
     let w = World::configured(store, PayoutPolicy::Manual, 0, config(20)).await;
     for url in ["https://a.test/hook", "https://b.test/hook"] {
         w.engine
-            .create_webhook_endpoint(&w.merchant, url, None)
+            .create_webhook_endpoint(
+                &w.merchant,
+                url,
+                None,
+                &crate::testkit::fixtures::operator(),
+            )
             .await
             .unwrap();
     }
@@ -494,7 +536,12 @@ pub async fn a_dispatch_starts_deliveries_for_its_budget_only<S: PayoutStore + C
     config.outbox.run_budget = Duration::seconds(10);
     let w = World::configured(store, PayoutPolicy::Manual, 0, config).await;
     w.engine
-        .create_webhook_endpoint(&w.merchant, "https://slow.test/hook", None)
+        .create_webhook_endpoint(
+            &w.merchant,
+            "https://slow.test/hook",
+            None,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     let notes: Vec<Notification> = (0..10).map(|i| note(&w, &w.merchant, i)).collect();

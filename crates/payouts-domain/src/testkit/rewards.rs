@@ -97,7 +97,11 @@ async fn set_rule<S: PayoutStore + Clone>(
     let mut settings = w.engine.program(w.program.id).await.unwrap().settings();
     change(&mut settings.commission_rule);
     w.engine
-        .update_program(w.program.id, settings)
+        .update_program(
+            w.program.id,
+            settings,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
 }
@@ -105,7 +109,11 @@ async fn set_rule<S: PayoutStore + Clone>(
 /// Finalizes every period up to now.
 async fn finalize_all<S: PayoutStore + Clone>(w: &World<S>) {
     w.engine
-        .finalize_period(w.program.id, Period::containing(w.clock.now()))
+        .finalize_period(
+            w.program.id,
+            Period::containing(w.clock.now()),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     w.assert_ledger().await;

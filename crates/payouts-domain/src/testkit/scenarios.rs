@@ -118,12 +118,21 @@ impl<S: PayoutStore + Clone> World<S> {
         let start = engine.start_connect(&merchant).await.unwrap();
         let code = engine.gateway().issue_oauth_code(&merchant_account);
         let outcome = engine
-            .complete_connect(start.state.token.as_str(), Some(&code), None)
+            .complete_connect(
+                start.state.token.as_str(),
+                Some(&code),
+                None,
+                &crate::audit::Acting::stripe(None),
+            )
             .await
             .unwrap();
         assert_eq!(outcome.query(), "stripe=connected");
         let program = engine
-            .create_program(&merchant, settings(policy))
+            .create_program(
+                &merchant,
+                settings(policy),
+                &crate::testkit::fixtures::operator(),
+            )
             .await
             .unwrap();
         World {
@@ -143,7 +152,12 @@ impl<S: PayoutStore + Clone> World<S> {
             .gateway()
             .issue_oauth_code(&self.merchant_account);
         self.engine
-            .complete_connect(start.state.token.as_str(), Some(&code), None)
+            .complete_connect(
+                start.state.token.as_str(),
+                Some(&code),
+                None,
+                &crate::audit::Acting::stripe(None),
+            )
             .await
             .unwrap()
     }
@@ -229,13 +243,21 @@ impl<S: PayoutStore + Clone> World<S> {
     pub async fn close(&self, period: &str) -> PayoutBatch {
         let period = Period::parse(period).unwrap();
         self.engine
-            .finalize_period(self.program.id, period)
+            .finalize_period(
+                self.program.id,
+                period,
+                &crate::testkit::fixtures::operator(),
+            )
             .await
             .unwrap();
         self.assert_ledger().await;
         let batch = self
             .engine
-            .build_batch(self.program.id, period)
+            .build_batch(
+                self.program.id,
+                period,
+                &crate::testkit::fixtures::operator(),
+            )
             .await
             .unwrap();
         self.assert_ledger().await;
@@ -284,7 +306,7 @@ impl<S: PayoutStore + Clone> World<S> {
 }
 
 /// Three partners earn in January; the clock moves to February 2.
-async fn january<S: PayoutStore + Clone>(w: &World<S>) {
+pub(crate) async fn january<S: PayoutStore + Clone>(w: &World<S>) {
     for key in ["alice", "bob", "carol"] {
         w.partner(key).await;
     }
@@ -373,7 +395,11 @@ pub async fn batch_with_partial_failures_then_retry_only_the_failed_item<S: Payo
         .into_iter()
         .find(|i| matches!(i.state, ItemState::Failed { .. }))
         .unwrap();
-    let retried = w.engine.retry_item(failed.id).await.unwrap();
+    let retried = w
+        .engine
+        .retry_item(failed.id, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
     assert!(matches!(
         retried.state,
         ItemState::Posted { attempt: 2, .. }
@@ -386,7 +412,9 @@ pub async fn batch_with_partial_failures_then_retry_only_the_failed_item<S: Payo
     );
     // A posted item cannot be retried.
     assert!(matches!(
-        w.engine.retry_item(failed.id).await,
+        w.engine
+            .retry_item(failed.id, &crate::testkit::fixtures::operator())
+            .await,
         Err(DomainError::Transition(_))
     ));
     assert_eq!(
@@ -535,7 +563,12 @@ pub async fn a_batch_keeps_the_account_it_paid_from<S: PayoutStore + Clone>(stor
     let code = w.engine.gateway().issue_oauth_code(&other);
     let outcome = w
         .engine
-        .complete_connect(start.state.token.as_str(), Some(&code), None)
+        .complete_connect(
+            start.state.token.as_str(),
+            Some(&code),
+            None,
+            &crate::audit::Acting::stripe(None),
+        )
         .await
         .unwrap();
     assert_eq!(outcome.query(), "stripe=connected");
@@ -561,7 +594,10 @@ pub async fn a_batch_keeps_the_account_it_paid_from<S: PayoutStore + Clone>(stor
     );
 
     // Refresh and reversals find the transfers where they are.
-    w.engine.refresh_batch(batch.id).await.unwrap();
+    w.engine
+        .refresh_batch(batch.id, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
     let posted = w
         .items(batch.id)
         .await
@@ -574,7 +610,10 @@ pub async fn a_batch_keeps_the_account_it_paid_from<S: PayoutStore + Clone>(stor
         .await
         .unwrap();
     assert!(matches!(reversed.state, ItemState::Reversed { .. }));
-    w.engine.refresh_batch(batch.id).await.unwrap();
+    w.engine
+        .refresh_batch(batch.id, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
     w.assert_ledger().await;
 }
 
@@ -617,9 +656,11 @@ pub async fn revocation_starts_probation_and_the_window_archives<S: PayoutStore 
     let w = World::new(store, PayoutPolicy::AutoAll).await;
     january(&w).await;
     let revoked_at = w.clock.now();
-    let out = (w
-        .engine
-        .handle_deauthorization(&w.merchant_account, revoked_at))
+    let out = (w.engine.handle_deauthorization(
+        &w.merchant_account,
+        revoked_at,
+        &crate::audit::Acting::stripe(Some("evt_test")),
+    ))
     .await
     .unwrap();
     assert_eq!(out.programs_on_probation, 1);
@@ -636,9 +677,11 @@ pub async fn revocation_starts_probation_and_the_window_archives<S: PayoutStore 
     );
 
     // A replayed webhook notifies nobody twice.
-    let replay = (w
-        .engine
-        .handle_deauthorization(&w.merchant_account, revoked_at + Duration::hours(1)))
+    let replay = (w.engine.handle_deauthorization(
+        &w.merchant_account,
+        revoked_at + Duration::hours(1),
+        &crate::audit::Acting::stripe(Some("evt_test")),
+    ))
     .await
     .unwrap();
     assert_eq!(replay.notifications, 0);
@@ -681,7 +724,7 @@ pub async fn revocation_starts_probation_and_the_window_archives<S: PayoutStore 
     let batch = w.close("2026-01").await;
     assert_eq!(batch.state, BatchState::Draft);
     w.engine
-        .approve_batch(batch.id, "ops@platform")
+        .approve_batch(batch.id, &crate::testkit::fixtures::operator())
         .await
         .unwrap();
     let err = w.engine.execute_batch(batch.id).await.unwrap_err();
@@ -731,8 +774,11 @@ pub async fn revocation_starts_probation_and_the_window_archives<S: PayoutStore 
 pub async fn reauthorising_within_the_window_clears_probation<S: PayoutStore + Clone>(store: S) {
     let w = World::new(store, PayoutPolicy::AutoAll).await;
     january(&w).await;
-    (w.engine
-        .handle_deauthorization(&w.merchant_account, w.clock.now()))
+    (w.engine.handle_deauthorization(
+        &w.merchant_account,
+        w.clock.now(),
+        &crate::audit::Acting::stripe(Some("evt_test")),
+    ))
     .await
     .unwrap();
     let batch = w.close("2026-01").await;
@@ -760,7 +806,10 @@ pub async fn reauthorising_within_the_window_clears_probation<S: PayoutStore + C
         ConnectionStatus::Connected
     );
     // The pending batch pays on the next cycle.
-    w.engine.approve_batch(batch.id, "ops").await.unwrap();
+    w.engine
+        .approve_batch(batch.id, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
     let report = w.engine.execute_batch(batch.id).await.unwrap();
     assert_eq!(report.posted, 3);
     w.assert_no_double_pay(&batch).await;
@@ -846,7 +895,11 @@ pub async fn the_insufficient_balance_ladder_retries_daily_then_escalates<
     w.engine
         .gateway()
         .set_balance(Some(&w.merchant_account), usd(1_000_000));
-    let item = w.engine.retry_item(item.id).await.unwrap();
+    let item = w
+        .engine
+        .retry_item(item.id, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
     assert!(matches!(item.state, ItemState::Posted { attempt: 4, .. }));
     assert_eq!(
         w.engine
@@ -1031,8 +1084,11 @@ pub async fn nets_below_the_minimum_carry_over_to_the_next_batch<S: PayoutStore 
     w.assert_ledger().await;
     // A batch per period: building February again is a duplicate.
     assert!(matches!(
-        (w.engine
-            .build_batch(w.program.id, Period::parse("2026-02").unwrap()))
+        (w.engine.build_batch(
+            w.program.id,
+            Period::parse("2026-02").unwrap(),
+            &crate::testkit::fixtures::operator()
+        ))
         .await,
         Err(DomainError::Duplicate { .. })
     ));
@@ -1260,7 +1316,11 @@ pub async fn one_time_and_recurring_rules<S: PayoutStore + Clone>(store: S) {
     let mut settings = w.program.settings();
     settings.commission_rule.recurring_months = Some(2);
     w.engine
-        .update_program(w.program.id, settings)
+        .update_program(
+            w.program.id,
+            settings,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     w.advance_days(30);
@@ -1317,7 +1377,11 @@ pub async fn policy_decides_approval<S: PayoutStore + Clone>(store: S) {
         manual.engine.execute_batch(batch.id).await,
         Err(DomainError::Blocked(Blocked::BatchState(_)))
     ));
-    let approved = manual.engine.approve_batch(batch.id, "ops").await.unwrap();
+    let approved = manual
+        .engine
+        .approve_batch(batch.id, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
     assert_eq!(approved.state, BatchState::Approved);
 
     // A cap in another currency is a validation error.
@@ -1328,7 +1392,11 @@ pub async fn policy_decides_approval<S: PayoutStore + Clone>(store: S) {
     assert!(matches!(
         manual
             .engine
-            .update_program(manual.program.id, settings)
+            .update_program(
+                manual.program.id,
+                settings,
+                &crate::testkit::fixtures::operator()
+            )
             .await,
         Err(DomainError::Validation { .. })
     ));
@@ -1345,13 +1413,23 @@ pub async fn oauth_state_is_single_use_and_lives_ten_minutes<S: PayoutStore + Cl
     let token = start.state.token.as_str().to_owned();
     let ok = w
         .engine
-        .complete_connect(&token, Some(&code), None)
+        .complete_connect(
+            &token,
+            Some(&code),
+            None,
+            &crate::audit::Acting::stripe(None),
+        )
         .await
         .unwrap();
     assert_eq!(ok.query(), "stripe=connected");
     let reused = w
         .engine
-        .complete_connect(&token, Some(&code), None)
+        .complete_connect(
+            &token,
+            Some(&code),
+            None,
+            &crate::audit::Acting::stripe(None),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1363,16 +1441,22 @@ pub async fn oauth_state_is_single_use_and_lives_ten_minutes<S: PayoutStore + Cl
 
     let late = w.engine.start_connect(&w.merchant).await.unwrap();
     w.clock.advance(Duration::minutes(10));
-    let expired = (w
-        .engine
-        .complete_connect(late.state.token.as_str(), Some("ac_x"), None))
+    let expired = (w.engine.complete_connect(
+        late.state.token.as_str(),
+        Some("ac_x"),
+        None,
+        &crate::audit::Acting::stripe(None),
+    ))
     .await
     .unwrap();
     assert_eq!(expired.query(), "stripe=error&reason=state_expired");
 
-    let unknown = (w
-        .engine
-        .complete_connect("not-a-token-we-issued", Some("ac_x"), None))
+    let unknown = (w.engine.complete_connect(
+        "not-a-token-we-issued",
+        Some("ac_x"),
+        None,
+        &crate::audit::Acting::stripe(None),
+    ))
     .await
     .unwrap();
     assert_eq!(unknown.query(), "stripe=error&reason=state_unknown");
@@ -1384,15 +1468,19 @@ pub async fn oauth_state_is_single_use_and_lives_ten_minutes<S: PayoutStore + Cl
             denied_start.state.token.as_str(),
             None,
             Some("access_denied"),
+            &crate::testkit::fixtures::operator(),
         )
         .await
         .unwrap();
     assert_eq!(denied.query(), "stripe=error&reason=access_denied");
 
     let bad_code = w.engine.start_connect(&w.merchant).await.unwrap();
-    let bad = (w
-        .engine
-        .complete_connect(bad_code.state.token.as_str(), Some("ac_forged"), None))
+    let bad = (w.engine.complete_connect(
+        bad_code.state.token.as_str(),
+        Some("ac_forged"),
+        None,
+        &crate::audit::Acting::stripe(None),
+    ))
     .await
     .unwrap();
     assert_eq!(bad.query(), "stripe=error&reason=access_denied");
@@ -1490,7 +1578,11 @@ pub async fn coupon_codes_sync_to_stripe_promotion_codes<S: PayoutStore + Clone>
     let mut settings = w.program.settings();
     settings.coupon_sync = CouponSyncMode::Stripe;
     w.engine
-        .update_program(w.program.id, settings)
+        .update_program(
+            w.program.id,
+            settings,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     let code = CouponCode::parse("SARAH20").unwrap();
@@ -1572,7 +1664,11 @@ pub async fn reversals_and_the_tax_tally<S: PayoutStore + Clone>(store: S) {
         .unwrap();
     assert_eq!(tax.totals, vec![usd(50_000)]);
     assert!(!tax.form_1099_required);
-    let summary = w.engine.refresh_batch(jan.id).await.unwrap();
+    let summary = w
+        .engine
+        .refresh_batch(jan.id, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
     assert_eq!((summary.posted_count, summary.reversed_count), (1, 1));
     assert_eq!(summary.reversed_amount, usd(30_000));
     let history = (w
@@ -1629,7 +1725,11 @@ pub async fn the_merchants_1099_list_follows_the_tax_summary_rule<S: PayoutStore
     eur_settings.minimum_payout = eur;
     let eu = w
         .engine
-        .create_program(&w.merchant, eur_settings)
+        .create_program(
+            &w.merchant,
+            eur_settings,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     let alice_eu = w
@@ -1684,8 +1784,15 @@ pub async fn the_merchants_1099_list_follows_the_tax_summary_rule<S: PayoutStore
     let jan = w.close("2026-01").await;
     w.engine.execute_batch(jan.id).await.unwrap();
     let period = Period::parse("2026-01").unwrap();
-    w.engine.finalize_period(eu.id, period).await.unwrap();
-    let eu_batch = w.engine.build_batch(eu.id, period).await.unwrap();
+    w.engine
+        .finalize_period(eu.id, period, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
+    let eu_batch = w
+        .engine
+        .build_batch(eu.id, period, &crate::testkit::fixtures::operator())
+        .await
+        .unwrap();
     w.engine.execute_batch(eu_batch.id).await.unwrap();
 
     let list = w.engine.tax_report(&w.merchant, 2026, false).await.unwrap();
@@ -1950,7 +2057,7 @@ pub async fn no_automatic_batch_for_a_period_with_nothing_to_pay<S: PayoutStore 
     let january = Period::parse("2026-01").unwrap();
     assert_eq!(
         w.engine
-            .build_batch_if_due(w.program.id, january)
+            .build_batch_if_due(w.program.id, january, &crate::testkit::fixtures::operator())
             .await
             .unwrap(),
         None
@@ -1969,12 +2076,12 @@ pub async fn no_automatic_batch_for_a_period_with_nothing_to_pay<S: PayoutStore 
     w.sale("alice", "order-a1", 50_000).await;
     w.clock.set(datetime!(2026-02-02 08:00 UTC));
     w.engine
-        .finalize_period(w.program.id, january)
+        .finalize_period(w.program.id, january, &crate::testkit::fixtures::operator())
         .await
         .unwrap();
     let built = w
         .engine
-        .build_batch_if_due(w.program.id, january)
+        .build_batch_if_due(w.program.id, january, &crate::testkit::fixtures::operator())
         .await
         .unwrap()
         .expect("a batch for alice's commission");
@@ -2334,7 +2441,11 @@ pub async fn a_partner_outside_the_payout_countries_is_refused<S: PayoutStore + 
     settings.payout_countries.push("BR".into());
     let e = w
         .engine
-        .update_program(w.program.id, settings)
+        .update_program(
+            w.program.id,
+            settings,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -2355,7 +2466,11 @@ pub async fn a_partner_outside_the_payout_countries_is_refused<S: PayoutStore + 
     settings.payout_countries.push("es".into());
     let updated = w
         .engine
-        .update_program(w.program.id, settings)
+        .update_program(
+            w.program.id,
+            settings,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -2380,7 +2495,11 @@ pub async fn a_balance_below_the_currency_minimum_carries_then_pays<S: PayoutSto
     settings.minimum_payout = usd(0);
     let program = w
         .engine
-        .update_program(w.program.id, settings.clone())
+        .update_program(
+            w.program.id,
+            settings.clone(),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(program.effective_minimum(Currency::USD).unwrap(), usd(50));
@@ -2405,7 +2524,11 @@ pub async fn a_balance_below_the_currency_minimum_carries_then_pays<S: PayoutSto
     settings.minimum_payouts = std::collections::BTreeMap::from([(Currency::USD, 3_000)]);
     let program = w
         .engine
-        .update_program(w.program.id, settings)
+        .update_program(
+            w.program.id,
+            settings,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(

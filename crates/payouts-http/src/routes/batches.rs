@@ -95,7 +95,10 @@ pub async fn create_batch(
     principal.require(PROGRAM_ROLES)?;
     let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
     let period = Period::parse(&body.period)?;
-    let batch = state.engine.build_batch(program.id, period).await?;
+    let batch = state
+        .engine
+        .build_batch(program.id, period, &principal.acting())
+        .await?;
     Ok(HttpResponse::Created().json(batch_view(&state, batch).await?))
 }
 
@@ -359,7 +362,7 @@ pub async fn approve_batch(
     let batch = scoped_batch(&state, &principal, &path).await?;
     let approved = state
         .engine
-        .approve_batch(batch.id, &principal.subject)
+        .approve_batch(batch.id, &principal.acting())
         .await?;
     Ok(web::Json(batch_view(&state, approved).await?))
 }
@@ -394,7 +397,7 @@ pub async fn execute_batch(
     principal.require(PROGRAM_ROLES)?;
     let batch = scoped_batch(&state, &principal, &path).await?;
     let id = batch.id;
-    crate::state::start_batch(&state.engine, id).await?;
+    crate::state::start_batch(&state.engine, id, &principal.acting()).await?;
     Ok(HttpResponse::Accepted().json(ExecutionAccepted {
         batch_id: id.to_string(),
         status: "executing",
@@ -454,7 +457,10 @@ pub async fn retry_item(
         });
     }
     Ok(web::Json(ItemDto::from(
-        &state.engine.retry_item(item.id).await?,
+        &state
+            .engine
+            .retry_item(item.id, &principal.acting())
+            .await?,
     )))
 }
 
@@ -473,7 +479,10 @@ pub async fn refresh_batch(
 ) -> Result<web::Json<BatchView>, ApiError> {
     principal.require(PROGRAM_ROLES)?;
     let batch = scoped_batch(&state, &principal, &path).await?;
-    state.engine.refresh_batch(batch.id).await?;
+    state
+        .engine
+        .refresh_batch(batch.id, &principal.acting())
+        .await?;
     let batch = state.engine.batch(batch.id).await?;
     Ok(web::Json(batch_view(&state, batch).await?))
 }

@@ -31,7 +31,10 @@ async fn decide(
     // Platform operators decide for any merchant; others for their own
     // (another merchant's commission answers 404).
     let merchant = (!principal.is_platform()).then_some(&principal.merchant_id);
-    let commission = state.engine.decide_hold(merchant, id, decision).await?;
+    let commission = state
+        .engine
+        .decide_hold(merchant, id, decision, &principal.acting())
+        .await?;
     Ok(web::Json(CommissionView::from(&commission)))
 }
 

@@ -107,7 +107,7 @@ pub async fn create_login_link(
     };
     let (secret, link) = state
         .engine
-        .issue_login_link(&session_principal(&principal), target)
+        .issue_login_link(&session_principal(&principal), target, &principal.acting())
         .await?;
     Ok(HttpResponse::Created().json(LoginLinkView {
         url: format!(

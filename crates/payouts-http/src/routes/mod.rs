@@ -2,6 +2,7 @@
 //! (documented in its OpenAPI entry), scopes the tenant, calls one use case
 //! and maps the result; errors are [`ApiError`]s.
 
+pub mod audit;
 pub mod batches;
 pub mod holds;
 pub mod login_links;
@@ -88,7 +89,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(reports::configure)
             .configure(partner_reports::configure)
             .configure(login_links::configure)
-            .configure(outbox::configure),
+            .configure(outbox::configure)
+            .configure(audit::configure),
     );
 }
 

@@ -268,6 +268,7 @@ pub async fn create_webhook_endpoint(
             &principal.merchant_id,
             &body.url,
             body.description.as_deref(),
+            &principal.acting(),
         )
         .await?;
     Ok(HttpResponse::Created().json(WebhookEndpointView::of(&endpoint, true, now(&state))))
@@ -332,7 +333,10 @@ pub async fn delete_webhook_endpoint(
 ) -> Result<web::Json<DeletedView>, ApiError> {
     principal.require(ENDPOINT_ROLES)?;
     let endpoint = scoped_endpoint(&state, &principal, &path).await?;
-    state.engine.delete_webhook_endpoint(endpoint.id).await?;
+    state
+        .engine
+        .delete_webhook_endpoint(endpoint.id, &principal.acting())
+        .await?;
     Ok(web::Json(DeletedView {
         id: endpoint.id.to_string(),
         object: "webhook_endpoint".to_owned(),
@@ -377,7 +381,7 @@ pub async fn rotate_webhook_secret(
     let endpoint = scoped_endpoint(&state, &principal, &path).await?;
     let rotated = state
         .engine
-        .rotate_webhook_secret(endpoint.id, overlap)
+        .rotate_webhook_secret(endpoint.id, overlap, &principal.acting())
         .await?;
     Ok(web::Json(WebhookEndpointView::of(
         &rotated,

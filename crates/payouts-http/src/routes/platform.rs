@@ -1182,7 +1182,10 @@ pub async fn put_fees(
         overrides,
         rounding: current.rounding,
     };
-    let saved = state.engine.set_fee_schedule(schedule).await?;
+    let saved = state
+        .engine
+        .set_fee_schedule(schedule, &principal.acting())
+        .await?;
     Ok(web::Json(fees_dto(&saved, None)))
 }
 

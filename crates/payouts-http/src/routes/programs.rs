@@ -415,7 +415,7 @@ pub async fn create_program(
     let merchant = merchant_for(&principal, query.merchant_id.as_deref())?;
     let program = state
         .engine
-        .create_program(&merchant, body.settings(None)?)
+        .create_program(&merchant, body.settings(None)?, &principal.acting())
         .await?;
     Ok(HttpResponse::Created().json(program_view(&program)))
 }
@@ -476,7 +476,11 @@ pub async fn update_program(
     let program = scoped_program(&state, &principal, parse_uuid(&path, "program_id")?).await?;
     let updated = state
         .engine
-        .update_program(program.id, body.settings(Some(&program))?)
+        .update_program(
+            program.id,
+            body.settings(Some(&program))?,
+            &principal.acting(),
+        )
         .await?;
     Ok(web::Json(program_view(&updated)))
 }
@@ -561,6 +565,7 @@ pub async fn connect_callback(
             q.state.as_deref().unwrap_or(""),
             q.code.as_deref(),
             q.error.as_deref(),
+            &payouts_domain::audit::Acting::stripe(crate::request_log::current().as_deref()),
         )
         .await;
     let query = match outcome {
@@ -1202,7 +1207,10 @@ pub async fn finalize_period(
     let program =
         scoped_program(&state, &principal, parse_uuid(&program_raw, "program_id")?).await?;
     let period = Period::parse(&period_raw)?;
-    let finalized = state.engine.finalize_period(program.id, period).await?;
+    let finalized = state
+        .engine
+        .finalize_period(program.id, period, &principal.acting())
+        .await?;
     Ok(web::Json(FinalizeResult {
         period: period.to_string(),
         finalized,

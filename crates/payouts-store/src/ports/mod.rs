@@ -1,6 +1,7 @@
 //! The store ports, one module per trait.
 
 mod accounts;
+mod audit;
 mod bank_payouts;
 mod batches;
 mod commissions;

@@ -27,6 +27,7 @@ macro_rules! adapter_cases {
         $crate::adapter_cases!(@url $run, $url, migrations_apply_to_an_empty_database_and_reapply_as_a_no_op);
         $crate::adapter_cases!(@url $run, $url, the_outbox_migration_keeps_delivered_rows_and_makes_the_rest_due);
         $crate::adapter_cases!(@url $run, $url, existing_programs_pay_the_us_and_existing_accounts_are_full);
+        $crate::adapter_cases!(@url $run, $url, the_audit_table_refuses_update_and_delete);
         $crate::adapter_cases!(@store $run, $factory,
             two_workers_never_claim_the_same_item,
             an_expired_lease_is_taken_over,
@@ -258,6 +259,71 @@ pub async fn existing_programs_pay_the_us_and_existing_accounts_are_full(url: &s
     assert_eq!(m.service_agreement, Some(ServiceAgreement::Full));
     let m = store.membership(without.id).await.unwrap().unwrap();
     assert_eq!(m.service_agreement, None);
+}
+
+/// The audit trail is append-only in the database itself: a raw `UPDATE`
+/// or `DELETE` (and on PostgreSQL a `TRUNCATE`) of `audit_events`, sent by
+/// any connection, is refused by the table's triggers, and the row reads
+/// back unchanged.
+pub async fn the_audit_table_refuses_update_and_delete(url: &str) {
+    use payouts_domain::audit::{Acting, Actor, AuditAction, AuditEvent, AuditFilter};
+    use payouts_domain::ids::AuditEventId;
+    use payouts_domain::ports::AuditStore;
+    use sea_orm::{ConnectionTrait, DbBackend};
+
+    let store = SeaOrmStore::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let acting = Acting::new(
+        Actor::user("ops@merchant.test", vec!["tenant_admin".into()]),
+        Some("req_1"),
+    );
+    let event = AuditEvent {
+        id: AuditEventId::from_uuid(uuid::Uuid::from_u128(1)),
+        at: T0,
+        actor: acting.actor.clone(),
+        merchant_id: Some(merchant(1)),
+        action: AuditAction::BatchApproved,
+        object_id: "batch-1".into(),
+        before: Some(serde_json::json!({"state": "draft"})),
+        after: Some(serde_json::json!({"state": "approved"})),
+        request_id: acting.request_id.clone(),
+    };
+    store.append_audit_event(&event).await.unwrap();
+
+    // Another connection, as an operator at a SQL prompt would use.
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    let mut attempts = vec![
+        "UPDATE audit_events SET actor_subject = 'someone-else'",
+        "UPDATE audit_events SET after_json = NULL WHERE action = 'batch.approved'",
+        "DELETE FROM audit_events",
+        "DELETE FROM audit_events WHERE object_id = 'batch-1'",
+    ];
+    if backend == DbBackend::Postgres {
+        attempts.push("TRUNCATE audit_events");
+    }
+    for sql in attempts {
+        let Err(err) = db.execute_unprepared(sql).await else {
+            panic!("{sql} was accepted");
+        };
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    let all = store
+        .audit_events(&AuditFilter::default(), PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(all.data, vec![event.clone()]);
+    // Appending still works.
+    let next = AuditEvent {
+        id: AuditEventId::from_uuid(uuid::Uuid::from_u128(2)),
+        ..event
+    };
+    store.append_audit_event(&next).await.unwrap();
+    let all = store
+        .audit_events(&AuditFilter::default(), PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(all.data.len(), 2);
 }
 
 /// A batch of `n` zero-amount items (no commissions to link), inserted.

@@ -1,6 +1,7 @@
 //! The in-memory store: every store port over one mutex-guarded state.
 
 mod accounts;
+mod audit;
 mod bank_payouts;
 mod batches;
 mod commissions;
@@ -68,6 +69,8 @@ struct State {
     request_keys: HashMap<(String, String), RequestKeyRecord>,
     login_links: HashMap<SecretHash, LoginLink>,
     sessions: HashMap<SecretHash, Session>,
+    /// The audit trail, oldest first.
+    audit: Vec<crate::audit::AuditEvent>,
 }
 
 impl State {
