@@ -220,11 +220,20 @@ pub enum AuditAction {
     /// An operator rejected a held commission.
     #[serde(rename = "commission.rejected")]
     CommissionRejected,
+    /// A conversion was refunded through the API.
+    #[serde(rename = "conversion.refunded")]
+    ConversionRefunded,
+    /// A conversion was cancelled through the API.
+    #[serde(rename = "conversion.cancelled")]
+    ConversionCancelled,
+    /// An operator corrected what a conversion earns.
+    #[serde(rename = "conversion.corrected")]
+    ConversionCorrected,
 }
 
 impl AuditAction {
     /// Every action, in the order the docs list them.
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 21] = [
         AuditAction::ConnectionConnected,
         AuditAction::ConnectionRevoked,
         AuditAction::ProgramCreated,
@@ -243,6 +252,9 @@ impl AuditAction {
         AuditAction::CommissionHeld,
         AuditAction::CommissionReleased,
         AuditAction::CommissionRejected,
+        AuditAction::ConversionRefunded,
+        AuditAction::ConversionCancelled,
+        AuditAction::ConversionCorrected,
     ];
 
     /// The wire name, e.g. `batch.approved`.
@@ -266,6 +278,9 @@ impl AuditAction {
             AuditAction::CommissionHeld => "commission.held",
             AuditAction::CommissionReleased => "commission.released",
             AuditAction::CommissionRejected => "commission.rejected",
+            AuditAction::ConversionRefunded => "conversion.refunded",
+            AuditAction::ConversionCancelled => "conversion.cancelled",
+            AuditAction::ConversionCorrected => "conversion.corrected",
         }
     }
 
@@ -289,6 +304,9 @@ impl AuditAction {
             AuditAction::CommissionHeld
             | AuditAction::CommissionReleased
             | AuditAction::CommissionRejected => "commission",
+            AuditAction::ConversionRefunded
+            | AuditAction::ConversionCancelled
+            | AuditAction::ConversionCorrected => "conversion",
         }
     }
 

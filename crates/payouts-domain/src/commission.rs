@@ -529,6 +529,19 @@ impl Commission {
                     reason: ChangeReason::Rejected,
                 };
             }
+            // A commission an operator corrected to nothing comes back when
+            // they correct it up again (voided by a refund, a cancellation or
+            // a rejection, it stays voided).
+            (
+                CommissionState::Voided {
+                    reason: ChangeReason::Manual,
+                    ..
+                },
+                CommissionEvent::Corrected { worth, .. },
+            ) if worth.is_positive() && worth.currency() == self.amount.currency() => {
+                next.amount = worth;
+                next.state = CommissionState::Pending;
+            }
             (CommissionState::OnHold { .. }, CommissionEvent::Hold { .. })
             | (
                 CommissionState::Voided {
@@ -861,6 +874,33 @@ mod tests {
         assert!(
             c.apply(CommissionEvent::Corrected { worth: usd(-1), at })
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_commission_corrected_to_nothing_comes_back_when_corrected_up() {
+        let at = datetime!(2026-01-11 0:00 UTC);
+        let zero = pending()
+            .apply(CommissionEvent::Corrected { worth: usd(0), at })
+            .unwrap();
+        let back = zero
+            .apply(CommissionEvent::Corrected {
+                worth: usd(700),
+                at,
+            })
+            .unwrap();
+        assert_eq!(back.state, CommissionState::Pending);
+        assert_eq!(back.amount, usd(700));
+        // Voided otherwise (here by cancellation), it stays voided.
+        let cancelled = pending().apply(CommissionEvent::Cancelled { at }).unwrap();
+        assert_eq!(
+            cancelled
+                .apply(CommissionEvent::Corrected {
+                    worth: usd(700),
+                    at
+                })
+                .unwrap(),
+            cancelled
         );
     }
 

@@ -89,6 +89,9 @@ fn words(action: AuditAction) -> &'static str {
         AuditAction::CommissionHeld => "Held a commission for review",
         AuditAction::CommissionReleased => "Released a held commission",
         AuditAction::CommissionRejected => "Rejected a held commission",
+        AuditAction::ConversionRefunded => "Refunded a sale",
+        AuditAction::ConversionCancelled => "Cancelled a sale",
+        AuditAction::ConversionCorrected => "Corrected what a sale earns",
     }
 }
 

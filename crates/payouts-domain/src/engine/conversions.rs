@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::audit::Entry;
+use super::audit::{Entry, snapshot};
 use super::{Payouts, derived_uuid, ignore_duplicate};
 use crate::audit::{Acting, AuditAction};
 use crate::commission::{
@@ -298,136 +298,6 @@ where
         self.refund(conversion, refunded_total).await
     }
 
-    /// Refunds `amount` more of the conversion (the API's refunds, for
-    /// sales that are not Stripe charges): the cumulative refund grows by
-    /// `amount`, then as [`Payouts::record_refund`]. Not idempotent by
-    /// itself; the API makes it so with `Idempotency-Key`.
-    ///
-    /// # Errors
-    /// [`DomainError::NotFound`]; [`DomainError::Validation`] for a lead,
-    /// an amount that is not positive, in another currency, or beyond what
-    /// is left of the sale.
-    pub async fn refund_conversion(
-        &self,
-        merchant: &MerchantId,
-        id: ConversionId,
-        amount: Money,
-    ) -> Result<ConversionChange, DomainError> {
-        let conversion = self.merchant_conversion(merchant, id).await?;
-        if amount.currency() != conversion.amount.currency() {
-            return Err(DomainError::validation(
-                "currency",
-                format!("the sale is in {}", conversion.amount.currency()),
-            ));
-        }
-        if !amount.is_positive() {
-            return Err(DomainError::validation("amount", "must be positive"));
-        }
-        let left = conversion.amount.checked_sub(&conversion.refunded)?;
-        if amount.amount_minor() > left.amount_minor() {
-            return Err(DomainError::validation(
-                "amount",
-                format!("only {} of the sale is left to refund", left.amount_minor()),
-            ));
-        }
-        let total = conversion.refunded.checked_add(&amount)?;
-        let commissions = self.refund(conversion, total).await?;
-        self.conversion_change(id, commissions).await
-    }
-
-    /// Cancels the conversion by id (the API's cancel); as
-    /// [`Payouts::cancel_conversion`]. Repeating it changes nothing.
-    ///
-    /// # Errors
-    /// [`DomainError::NotFound`].
-    pub async fn cancel_conversion_by_id(
-        &self,
-        merchant: &MerchantId,
-        id: ConversionId,
-    ) -> Result<ConversionChange, DomainError> {
-        let conversion = self.merchant_conversion(merchant, id).await?;
-        let commissions = self.cancel(conversion).await?;
-        self.conversion_change(id, commissions).await
-    }
-
-    /// An operator's correction: the conversion now earns `commission`
-    /// (before refunds, which still reduce it in proportion) instead of
-    /// what its rule gave. Before finalization the commission changes
-    /// (zero voids it); after it, a signed adjustment nets the difference
-    /// against the partner's next payout, and a negative one after payment
-    /// is carried as a debt. Correcting to the amount already in force
-    /// changes nothing.
-    ///
-    /// # Errors
-    /// [`DomainError::NotFound`]; [`DomainError::Validation`] for a
-    /// negative amount, another currency, a cancelled conversion or one
-    /// that earned no commission.
-    pub async fn correct_conversion(
-        &self,
-        merchant: &MerchantId,
-        id: ConversionId,
-        commission: Money,
-    ) -> Result<ConversionChange, DomainError> {
-        let conversion = self.merchant_conversion(merchant, id).await?;
-        if commission.currency() != conversion.amount.currency() {
-            return Err(DomainError::validation(
-                "currency",
-                format!("the sale is in {}", conversion.amount.currency()),
-            ));
-        }
-        if commission.is_negative() || !commission.within_stripe_max() {
-            return Err(DomainError::validation(
-                "amount",
-                "must be from 0 to 99999999 minor units",
-            ));
-        }
-        if conversion.cancelled {
-            return Err(DomainError::validation(
-                "conversion",
-                "the order was cancelled; it earns nothing to correct",
-            ));
-        }
-        let rows = self.store.commissions_of_conversion(id).await?;
-        let Some(earned) = rows.iter().find(|c| c.kind == CommissionKind::Earned) else {
-            return Err(DomainError::validation(
-                "conversion",
-                "it earned no commission to correct",
-            ));
-        };
-        let basis = conversion
-            .corrected_commission
-            .unwrap_or(earned.original_amount);
-        let current = if basis == commission {
-            conversion
-        } else {
-            let next = Conversion {
-                corrected_commission: Some(commission),
-                corrections: conversion.corrections.saturating_add(1),
-                ..conversion.clone()
-            };
-            self.store.update_conversion(&next, &conversion).await?;
-            next
-        };
-        let commissions = self
-            .settle_commissions(&current, ChangeReason::Manual)
-            .await?;
-        self.conversion_change(id, commissions).await
-    }
-
-    /// A conversion by id.
-    ///
-    /// # Errors
-    /// [`DomainError::NotFound`].
-    pub async fn conversion(&self, id: ConversionId) -> Result<Conversion, DomainError> {
-        self.store
-            .conversion(id)
-            .await?
-            .ok_or_else(|| DomainError::NotFound {
-                entity: "conversion",
-                id: id.to_string(),
-            })
-    }
-
     async fn merchant_conversion(
         &self,
         merchant: &MerchantId,
@@ -579,7 +449,22 @@ where
         reason: ChangeReason,
     ) -> Result<Vec<Commission>, DomainError> {
         let now = self.clock.now();
+        // The rows first, then the conversion as stored now: a conversion
+        // only moves forward, so no row read here was made for a later
+        // state than the one settled to. A caller's copy may be older than
+        // a concurrent request's (which may have added rows for its newer
+        // state); settling to that older state would pay back what the
+        // newer one took, under an id the correction could never reuse.
         let rows = self.store.commissions_of_conversion(conversion.id).await?;
+        let fresh =
+            self.store
+                .conversion(conversion.id)
+                .await?
+                .ok_or_else(|| DomainError::NotFound {
+                    entity: "conversion",
+                    id: conversion.id.to_string(),
+                })?;
+        let conversion = &fresh;
         let mut changed = Vec::new();
         for earned in rows.iter().filter(|c| c.kind == CommissionKind::Earned) {
             match earned.state {
@@ -647,6 +532,21 @@ where
                         changed.push(adjustment);
                     }
                 }
+                CommissionState::Voided {
+                    reason: ChangeReason::Manual,
+                    ..
+                } if conversion.corrected_commission.is_some() && !conversion.cancelled => {
+                    let next = earned.apply(CommissionEvent::Corrected {
+                        worth: earned.worth(conversion)?,
+                        at: now,
+                    })?;
+                    if next != *earned {
+                        self.store
+                            .update_commission(&next, &earned.state, &earned.amount)
+                            .await?;
+                        changed.push(next);
+                    }
+                }
                 CommissionState::Voided { .. } => {}
             }
         }
@@ -700,4 +600,192 @@ where
 
 fn active(m: &Membership) -> bool {
     m.status == MembershipStatus::Active
+}
+
+impl<S, G, C, I> Payouts<S, G, C, I>
+where
+    S: ProgramStore
+        + MembershipStore
+        + CouponStore
+        + ConversionStore
+        + CommissionStore
+        + crate::ports::AuditStore
+        + ?Sized,
+    G: PayoutGateway + ConnectGateway + ?Sized,
+    C: Clock,
+    I: IdGenerator,
+{
+    /// Refunds `amount` more of the conversion (the API's refunds, for
+    /// sales that are not Stripe charges): the cumulative refund grows by
+    /// `amount`, then as [`Payouts::record_refund`]. Not idempotent by
+    /// itself; the API makes it so with `Idempotency-Key`.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`]; [`DomainError::Validation`] for a lead,
+    /// an amount that is not positive, in another currency, or beyond what
+    /// is left of the sale.
+    pub async fn refund_conversion(
+        &self,
+        merchant: &MerchantId,
+        id: ConversionId,
+        amount: Money,
+        acting: &Acting,
+    ) -> Result<ConversionChange, DomainError> {
+        let conversion = self.merchant_conversion(merchant, id).await?;
+        if amount.currency() != conversion.amount.currency() {
+            return Err(DomainError::validation(
+                "currency",
+                format!("the sale is in {}", conversion.amount.currency()),
+            ));
+        }
+        if !amount.is_positive() {
+            return Err(DomainError::validation("amount", "must be positive"));
+        }
+        let left = conversion.amount.checked_sub(&conversion.refunded)?;
+        if amount.amount_minor() > left.amount_minor() {
+            return Err(DomainError::validation(
+                "amount",
+                format!("only {} of the sale is left to refund", left.amount_minor()),
+            ));
+        }
+        let total = conversion.refunded.checked_add(&amount)?;
+        let before = conversion.clone();
+        let commissions = self.refund(conversion, total).await?;
+        let change = self.conversion_change(id, commissions).await?;
+        self.audit_change(acting, AuditAction::ConversionRefunded, &before, &change)
+            .await?;
+        Ok(change)
+    }
+
+    /// Cancels the conversion by id (the API's cancel); as
+    /// [`Payouts::cancel_conversion`]. Repeating it changes nothing.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`].
+    pub async fn cancel_conversion_by_id(
+        &self,
+        merchant: &MerchantId,
+        id: ConversionId,
+        acting: &Acting,
+    ) -> Result<ConversionChange, DomainError> {
+        let conversion = self.merchant_conversion(merchant, id).await?;
+        let before = conversion.clone();
+        let commissions = self.cancel(conversion).await?;
+        let change = self.conversion_change(id, commissions).await?;
+        self.audit_change(acting, AuditAction::ConversionCancelled, &before, &change)
+            .await?;
+        Ok(change)
+    }
+
+    /// An operator's correction: the conversion now earns `commission`
+    /// (before refunds, which still reduce it in proportion) instead of
+    /// what its rule gave. Before finalization the commission changes
+    /// (zero voids it); after it, a signed adjustment nets the difference
+    /// against the partner's next payout, and a negative one after payment
+    /// is carried as a debt. Correcting to the amount already in force
+    /// changes nothing.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`]; [`DomainError::Validation`] for a
+    /// negative amount, another currency, a cancelled conversion or one
+    /// that earned no commission.
+    pub async fn correct_conversion(
+        &self,
+        merchant: &MerchantId,
+        id: ConversionId,
+        commission: Money,
+        acting: &Acting,
+    ) -> Result<ConversionChange, DomainError> {
+        let conversion = self.merchant_conversion(merchant, id).await?;
+        if commission.currency() != conversion.amount.currency() {
+            return Err(DomainError::validation(
+                "currency",
+                format!("the sale is in {}", conversion.amount.currency()),
+            ));
+        }
+        if commission.is_negative() || !commission.within_stripe_max() {
+            return Err(DomainError::validation(
+                "amount",
+                "must be from 0 to 99999999 minor units",
+            ));
+        }
+        if conversion.cancelled {
+            return Err(DomainError::validation(
+                "conversion",
+                "the order was cancelled; it earns nothing to correct",
+            ));
+        }
+        let rows = self.store.commissions_of_conversion(id).await?;
+        let Some(earned) = rows.iter().find(|c| c.kind == CommissionKind::Earned) else {
+            return Err(DomainError::validation(
+                "conversion",
+                "it earned no commission to correct",
+            ));
+        };
+        let before = conversion.clone();
+        let basis = conversion
+            .corrected_commission
+            .unwrap_or(earned.original_amount);
+        let current = if basis == commission {
+            conversion
+        } else {
+            let next = Conversion {
+                corrected_commission: Some(commission),
+                corrections: conversion.corrections.saturating_add(1),
+                ..conversion.clone()
+            };
+            self.store.update_conversion(&next, &conversion).await?;
+            next
+        };
+        let commissions = self
+            .settle_commissions(&current, ChangeReason::Manual)
+            .await?;
+        let change = self.conversion_change(id, commissions).await?;
+        self.audit_change(acting, AuditAction::ConversionCorrected, &before, &change)
+            .await?;
+        Ok(change)
+    }
+
+    /// A conversion by id.
+    ///
+    /// # Errors
+    /// [`DomainError::NotFound`].
+    pub async fn conversion(&self, id: ConversionId) -> Result<Conversion, DomainError> {
+        self.store
+            .conversion(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound {
+                entity: "conversion",
+                id: id.to_string(),
+            })
+    }
+
+    /// Records an API correction in the audit trail when it changed the
+    /// conversion or a commission; a repeat that changed nothing records
+    /// nothing.
+    async fn audit_change(
+        &self,
+        acting: &Acting,
+        action: AuditAction,
+        before: &Conversion,
+        change: &ConversionChange,
+    ) -> Result<(), DomainError> {
+        if change.conversion == *before && change.changed.is_empty() {
+            return Ok(());
+        }
+        self.record(
+            acting,
+            Entry {
+                action,
+                merchant_id: Some(&change.conversion.merchant_id),
+                object_id: change.conversion.id.to_string(),
+                before: Some(snapshot(before)),
+                after: Some(serde_json::json!({
+                    "conversion": snapshot(&change.conversion),
+                    "changed": snapshot(&change.changed),
+                })),
+            },
+        )
+        .await
+    }
 }

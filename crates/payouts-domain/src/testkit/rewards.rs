@@ -174,7 +174,12 @@ pub async fn tiers_follow_the_partners_finalized_totals<S: PayoutStore + Clone>(
 
     // A refund after finalization lowers the revenue the tier counts.
     w.engine
-        .refund_conversion(&w.merchant, first.conversion_id, usd(60_000))
+        .refund_conversion(
+            &w.merchant,
+            first.conversion_id,
+            usd(60_000),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     w.assert_ledger().await;
@@ -358,13 +363,22 @@ pub async fn product_rates_and_flat_amounts_per_lead<S: PayoutStore + Clone>(sto
     // A lead cannot be refunded, but can be cancelled.
     assert!(matches!(
         w.engine
-            .refund_conversion(&w.merchant, signup.conversion_id, usd(1))
+            .refund_conversion(
+                &w.merchant,
+                signup.conversion_id,
+                usd(1),
+                &crate::testkit::fixtures::operator()
+            )
             .await,
         Err(DomainError::Validation { .. })
     ));
     let cancelled = w
         .engine
-        .cancel_conversion_by_id(&w.merchant, signup.conversion_id)
+        .cancel_conversion_by_id(
+            &w.merchant,
+            signup.conversion_id,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert!(matches!(
@@ -395,34 +409,64 @@ pub async fn corrections_before_and_after_finalization_and_payment<S: PayoutStor
     // what the sale earns (refunds still scale it); a repeat is a no-op.
     let refunded = w
         .engine
-        .refund_conversion(&w.merchant, a1.conversion_id, usd(25_000))
+        .refund_conversion(
+            &w.merchant,
+            a1.conversion_id,
+            usd(25_000),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(refunded.conversion.refunded, usd(25_000));
     assert_eq!(refunded.commissions[0].amount, usd(15_000));
     let corrected = w
         .engine
-        .correct_conversion(&w.merchant, a1.conversion_id, usd(30_000))
+        .correct_conversion(
+            &w.merchant,
+            a1.conversion_id,
+            usd(30_000),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(corrected.commissions[0].amount, usd(22_500));
     assert_eq!(corrected.commissions[0].state, CommissionState::Pending);
     let again = w
         .engine
-        .correct_conversion(&w.merchant, a1.conversion_id, usd(30_000))
+        .correct_conversion(
+            &w.merchant,
+            a1.conversion_id,
+            usd(30_000),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert!(again.changed.is_empty(), "same correction again: no change");
     // Too much, a negative amount, another currency: refused, nothing changes.
     for bad in [
         w.engine
-            .refund_conversion(&w.merchant, a1.conversion_id, usd(75_001))
+            .refund_conversion(
+                &w.merchant,
+                a1.conversion_id,
+                usd(75_001),
+                &crate::testkit::fixtures::operator(),
+            )
             .await,
         w.engine
-            .correct_conversion(&w.merchant, a1.conversion_id, usd(-1))
+            .correct_conversion(
+                &w.merchant,
+                a1.conversion_id,
+                usd(-1),
+                &crate::testkit::fixtures::operator(),
+            )
             .await,
         w.engine
-            .refund_conversion(&w.merchant, a1.conversion_id, Money::new(1, Currency::EUR))
+            .refund_conversion(
+                &w.merchant,
+                a1.conversion_id,
+                Money::new(1, Currency::EUR),
+                &crate::testkit::fixtures::operator(),
+            )
             .await,
     ] {
         assert!(
@@ -433,16 +477,45 @@ pub async fn corrections_before_and_after_finalization_and_payment<S: PayoutStor
     let other_merchant = crate::ids::MerchantId::parse("merchant_other").unwrap();
     assert!(matches!(
         w.engine
-            .cancel_conversion_by_id(&other_merchant, a1.conversion_id)
+            .cancel_conversion_by_id(
+                &other_merchant,
+                a1.conversion_id,
+                &crate::testkit::fixtures::operator()
+            )
             .await,
         Err(DomainError::NotFound { .. })
     ));
     w.assert_ledger().await;
 
-    // January closes and pays: alice $225 + $100, bob $100.
+    // Corrected to nothing, a pending commission is voided; corrected up
+    // again, it is pending again.
+    let b2 = earned(&w, "bob", Sale::of("b2", 10_000)).await; // $20
+    let op = crate::testkit::fixtures::operator();
+    let voided = w
+        .engine
+        .correct_conversion(&w.merchant, b2.conversion_id, usd(0), &op)
+        .await
+        .unwrap();
+    assert!(matches!(
+        voided.commissions[0].state,
+        CommissionState::Voided {
+            reason: ChangeReason::Manual,
+            ..
+        }
+    ));
+    let back = w
+        .engine
+        .correct_conversion(&w.merchant, b2.conversion_id, usd(3_000), &op)
+        .await
+        .unwrap();
+    assert_eq!(back.commissions[0].state, CommissionState::Pending);
+    assert_eq!(back.commissions[0].amount, usd(3_000));
+    w.assert_ledger().await;
+
+    // January closes and pays: alice $225 + $100, bob $100 + $30.
     w.clock.set(datetime!(2026-02-02 08:00 UTC));
     let jan = w.close("2026-01").await;
-    assert_eq!(jan.total, usd(42_500));
+    assert_eq!(jan.total, usd(45_500));
     w.engine.execute_batch(jan.id).await.unwrap();
     w.assert_no_double_pay(&jan).await;
     w.assert_ledger().await;
@@ -451,7 +524,12 @@ pub async fn corrections_before_and_after_finalization_and_payment<S: PayoutStor
     // adjustment; a full refund of a2 is a negative one.
     let up = w
         .engine
-        .correct_conversion(&w.merchant, b1.conversion_id, usd(12_000))
+        .correct_conversion(
+            &w.merchant,
+            b1.conversion_id,
+            usd(12_000),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(up.changed.len(), 1);
@@ -465,7 +543,12 @@ pub async fn corrections_before_and_after_finalization_and_payment<S: PayoutStor
     );
     let down = w
         .engine
-        .refund_conversion(&w.merchant, a2.conversion_id, usd(50_000))
+        .refund_conversion(
+            &w.merchant,
+            a2.conversion_id,
+            usd(50_000),
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert_eq!(down.changed[0].amount, usd(-10_000));
@@ -479,19 +562,33 @@ pub async fn corrections_before_and_after_finalization_and_payment<S: PayoutStor
     // Correcting a cancelled or fully refunded sale's commission: refused
     // for the cancelled one; the refunded one is worth nothing either way.
     w.engine
-        .cancel_conversion_by_id(&w.merchant, b1.conversion_id)
+        .cancel_conversion_by_id(
+            &w.merchant,
+            b1.conversion_id,
+            &crate::testkit::fixtures::operator(),
+        )
         .await
         .unwrap();
     assert!(matches!(
         w.engine
-            .correct_conversion(&w.merchant, b1.conversion_id, usd(1))
+            .correct_conversion(
+                &w.merchant,
+                b1.conversion_id,
+                usd(1),
+                &crate::testkit::fixtures::operator()
+            )
             .await,
         Err(DomainError::Validation { .. })
     ));
     // A correction back and forth after finalization nets to the last one.
     for target in [10_000, 40_000, 30_000, 40_000] {
         w.engine
-            .correct_conversion(&w.merchant, a1.conversion_id, usd(target))
+            .correct_conversion(
+                &w.merchant,
+                a1.conversion_id,
+                usd(target),
+                &crate::testkit::fixtures::operator(),
+            )
             .await
             .unwrap();
     }
@@ -504,6 +601,25 @@ pub async fn corrections_before_and_after_finalization_and_payment<S: PayoutStor
     let total = Money::sum(Currency::USD, rows.iter().map(|c| &c.amount)).unwrap();
     assert_eq!(total, usd(30_000), "$400 less a quarter refunded");
     w.assert_ledger().await;
+    // Each correction that changed something, and the refund, is in the
+    // audit trail with who made it; the repeated one is not.
+    let trail = w
+        .engine
+        .audit_events(
+            &crate::audit::AuditFilter {
+                merchant_id: Some(w.merchant.clone()),
+                object_id: Some(a1.conversion_id.to_string()),
+                ..crate::audit::AuditFilter::default()
+            },
+            crate::ports::PageRequest::first(50),
+        )
+        .await
+        .unwrap()
+        .data;
+    let count = |action| trail.iter().filter(|e| e.action == action).count();
+    assert_eq!(count(crate::audit::AuditAction::ConversionCorrected), 5);
+    assert_eq!(count(crate::audit::AuditAction::ConversionRefunded), 1);
+    assert!(trail.iter().all(|e| e.actor == op.actor));
 
     // February: alice owes $100 (a2) and gains $75 (a1) = -$25; bob owes
     // $120 (cancelled b1) net of +$20 = -$100. Both carry as debts.

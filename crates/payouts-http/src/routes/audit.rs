@@ -27,7 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct AuditQuery {
     /// Only this action, e.g. `batch.approved`.
     #[param(
-        pattern = "^(connection\\.connected|connection\\.revoked|program\\.created|program\\.updated|period\\.finalized|batch\\.built|batch\\.approved|batch\\.executed|batch\\.refreshed|item\\.retried|fee_schedule\\.updated|login_link\\.issued|webhook_endpoint\\.created|webhook_endpoint\\.deleted|webhook_endpoint\\.secret_rotated)$"
+        pattern = "^(connection\\.connected|connection\\.revoked|program\\.created|program\\.updated|period\\.finalized|batch\\.built|batch\\.approved|batch\\.executed|batch\\.refreshed|item\\.retried|fee_schedule\\.updated|login_link\\.issued|webhook_endpoint\\.created|webhook_endpoint\\.deleted|webhook_endpoint\\.secret_rotated|commission\\.held|commission\\.released|commission\\.rejected|conversion\\.refunded|conversion\\.cancelled|conversion\\.corrected)$"
     )]
     pub action: Option<String>,
     /// Only entries about this object (its id, as in `object_id`).

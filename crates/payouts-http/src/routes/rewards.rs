@@ -435,7 +435,12 @@ pub async fn refund_conversion(
     let amount = money(body.amount, &body.currency)?;
     let change = state
         .engine
-        .refund_conversion(&conversion.merchant_id, conversion.id, amount)
+        .refund_conversion(
+            &conversion.merchant_id,
+            conversion.id,
+            amount,
+            &principal.acting(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ConversionChangeView::from(&change)))
 }
@@ -457,7 +462,7 @@ pub async fn cancel_conversion(
     let conversion = scoped_conversion(&state, &principal, &path).await?;
     let change = state
         .engine
-        .cancel_conversion_by_id(&conversion.merchant_id, conversion.id)
+        .cancel_conversion_by_id(&conversion.merchant_id, conversion.id, &principal.acting())
         .await?;
     Ok(HttpResponse::Ok().json(ConversionChangeView::from(&change)))
 }
@@ -484,7 +489,12 @@ pub async fn correct_conversion(
     let amount = money(body.amount, &body.currency)?;
     let change = state
         .engine
-        .correct_conversion(&conversion.merchant_id, conversion.id, amount)
+        .correct_conversion(
+            &conversion.merchant_id,
+            conversion.id,
+            amount,
+            &principal.acting(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ConversionChangeView::from(&change)))
 }
