@@ -21,6 +21,12 @@ pub struct Signed {
 }
 
 impl Signed {
+    /// Who is acting, for the audit trail: this session's holder, in the
+    /// request being served.
+    pub fn acting(&self) -> payouts_domain::audit::Acting {
+        payouts_http::auth::session_acting(&self.session.principal)
+    }
+
     /// The person's merchant.
     pub fn merchant(&self) -> &MerchantId {
         &self.session.principal.merchant_id

@@ -469,10 +469,7 @@ pub async fn approve(
     }
     state
         .engine
-        .approve_batch(
-            batch.id,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .approve_batch(batch.id, &signed.acting())
         .await?;
     Ok(see_other(&batch_path(batch.id)))
 }
@@ -498,13 +495,7 @@ pub async fn execute(
     form: web::Form<PlainForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     let batch = acting_on(&req, &state, &signed, &path, &form.csrf_token).await?;
-    match payouts_http::start_batch(
-        &state.engine,
-        batch.id,
-        &payouts_http::auth::session_acting(&signed.session.principal),
-    )
-    .await
-    {
+    match payouts_http::start_batch(&state.engine, batch.id, &signed.acting()).await {
         Ok(_) => Ok(see_other(&batch_path(batch.id))),
         Err(DomainError::Transition(_)) => Err(ConsoleError::Conflict(format!(
             "The batch is {}; only an approved batch can be run.",
@@ -527,10 +518,7 @@ pub async fn refresh(
     let batch = acting_on(&req, &state, &signed, &path, &form.csrf_token).await?;
     state
         .engine
-        .refresh_batch(
-            batch.id,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .refresh_batch(batch.id, &signed.acting())
         .await?;
     Ok(see_other(&batch_path(batch.id)))
 }
@@ -557,13 +545,7 @@ pub async fn retry(
             item.state.as_str()
         )));
     }
-    state
-        .engine
-        .retry_item(
-            item.id,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
-        .await?;
+    state.engine.retry_item(item.id, &signed.acting()).await?;
     Ok(see_other(&batch_path(batch.id)))
 }
 

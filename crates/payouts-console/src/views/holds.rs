@@ -228,12 +228,7 @@ async fn decide(
     }
     match state
         .engine
-        .decide_hold(
-            merchant,
-            id,
-            decision,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .decide_hold(merchant, id, decision, &signed.acting())
         .await
     {
         Ok(_) => Ok(see_other(HOLDS_PATH)),

@@ -211,10 +211,7 @@ pub async fn save_fees(
     }
     state
         .engine
-        .set_fee_schedule(
-            schedule,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .set_fee_schedule(schedule, &signed.acting())
         .await?;
     Ok(see_other("/dashboard/platform/fees?notice=saved"))
 }

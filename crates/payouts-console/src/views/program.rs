@@ -557,11 +557,7 @@ pub async fn create(
     };
     let program = state
         .engine
-        .create_program(
-            signed.merchant(),
-            settings,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .create_program(signed.merchant(), settings, &signed.acting())
         .await?;
     Ok(see_other(&format!(
         "{}?notice=created",
@@ -610,11 +606,7 @@ pub async fn policy(
     };
     state
         .engine
-        .update_program(
-            program.id,
-            settings,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .update_program(program.id, settings, &signed.acting())
         .await?;
     if form.back == "card" {
         return Ok(see_other(
@@ -684,11 +676,7 @@ pub async fn reach(
     };
     state
         .engine
-        .update_program(
-            program.id,
-            settings,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .update_program(program.id, settings, &signed.acting())
         .await?;
     Ok(see_other(&format!(
         "{}?notice=reach",
@@ -907,11 +895,7 @@ pub async fn portal_link(
     };
     let (secret, link) = state
         .engine
-        .issue_login_link(
-            &signed.session.principal,
-            target,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .issue_login_link(&signed.session.principal, target, &signed.acting())
         .await?;
     render(&PortalLinkPage {
         layout: Layout::signed("Portal link", &signed),
@@ -940,11 +924,7 @@ pub async fn finalize(
     let period = forms::period("Period", &raw_period)?;
     let count = state
         .engine
-        .finalize_period(
-            program.id,
-            period,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .finalize_period(program.id, period, &signed.acting())
         .await?;
     Ok(see_other(&format!(
         "{}?period={}&notice=finalized&count={count}",
@@ -974,11 +954,7 @@ pub async fn build(
     let period = forms::period("Period", &form.period)?;
     let batch = state
         .engine
-        .build_batch(
-            program.id,
-            period,
-            &payouts_http::auth::session_acting(&signed.session.principal),
-        )
+        .build_batch(program.id, period, &signed.acting())
         .await?;
     Ok(see_other(&format!(
         "/dashboard/partners/batches/{}",

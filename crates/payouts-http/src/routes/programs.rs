@@ -1042,14 +1042,6 @@ pub async fn record_conversion(
         (_, Some(amount)) => amount,
         (ConversionKind::Lead, None) => 0,
     };
-    if let Some(email) = b.customer_email.as_deref()
-        && !payouts_domain::partner::valid_email(email.trim())
-    {
-        return Err(ApiError::validation(
-            "customer_email",
-            "must be an e-mail address",
-        ));
-    }
     let input = ConversionInput {
         customer_email: b.customer_email,
         external_id: ExternalId::parse(b.external_id)?,
